@@ -1,0 +1,395 @@
+//! Trace assembly: groups a stream of spans into [`Trace`]s and repairs what
+//! real dumps get wrong, so every analysis sees a clean forest.
+//!
+//! A trace is closed when no span for it has arrived within
+//! [`AssemblerConfig::idle_spans`] spans (so memory stays bounded by the
+//! traces still open, not by file length) or at the end of input. On
+//! closing, the trace is repaired in this order:
+//!
+//! 1. Zipkin shared SERVER halves (same id as their CLIENT) get a
+//!    deterministic new id with the CLIENT as parent, and the server's own
+//!    children in the server's service move under it.
+//! 2. Exact duplicate spans are dropped; different spans sharing an id get
+//!    deterministic new ids.
+//! 3. Parent ids that name no span are flagged as orphans.
+//! 4. Parent cycles are cut.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::model::{NO_PARENT, Span, SpanId, SpanKind, SpanQuality, Sym, Trace, TraceId, WarningKind, Warnings};
+
+/// Assembly settings.
+#[derive(Clone, Copy, Debug)]
+pub struct AssemblerConfig {
+    /// A trace is closed once this many spans of other traces arrived since
+    /// its last span.
+    pub idle_spans: u64,
+}
+
+impl Default for AssemblerConfig {
+    fn default() -> Self {
+        AssemblerConfig { idle_spans: 200_000 }
+    }
+}
+
+struct OpenTrace {
+    spans: Vec<Span>,
+    first_seq: u64,
+    last_seq: u64,
+}
+
+/// Groups spans by trace id and emits repaired traces.
+pub struct Assembler {
+    config: AssemblerConfig,
+    open: FxHashMap<TraceId, OpenTrace>,
+    closed: FxHashSet<TraceId>,
+    seq: u64,
+    next_sweep: u64,
+    warnings: Warnings,
+}
+
+impl Assembler {
+    /// A new assembler.
+    pub fn new(config: AssemblerConfig) -> Assembler {
+        let idle = config.idle_spans.max(1);
+        Assembler {
+            config: AssemblerConfig { idle_spans: idle },
+            open: FxHashMap::default(),
+            closed: FxHashSet::default(),
+            seq: 0,
+            next_sweep: idle,
+            warnings: Warnings::default(),
+        }
+    }
+
+    /// Adds a span; traces that became idle are passed to `out`.
+    pub fn push(&mut self, span: Span, out: &mut impl FnMut(Trace)) {
+        self.seq += 1;
+        let seq = self.seq;
+        let trace_id = span.trace_id;
+        let entry =
+            self.open.entry(trace_id).or_insert_with(|| OpenTrace { spans: Vec::new(), first_seq: seq, last_seq: seq });
+        if entry.spans.is_empty() && self.closed.contains(&trace_id) {
+            self.warnings.add(WarningKind::SplitTrace);
+        }
+        entry.spans.push(span);
+        entry.last_seq = seq;
+        if seq >= self.next_sweep {
+            self.sweep(out);
+            self.next_sweep = seq + (self.config.idle_spans / 4).max(1);
+        }
+    }
+
+    fn sweep(&mut self, out: &mut impl FnMut(Trace)) {
+        let horizon = self.seq.saturating_sub(self.config.idle_spans);
+        let mut idle: Vec<(u64, TraceId)> =
+            self.open.iter().filter(|(_, t)| t.last_seq <= horizon).map(|(id, t)| (t.first_seq, *id)).collect();
+        idle.sort_unstable();
+        for (_, id) in idle {
+            let open = self.open.remove(&id).expect("idle trace is open");
+            self.closed.insert(id);
+            out(repair(id, open.spans, &mut self.warnings));
+        }
+    }
+
+    /// Closes every open trace, passing each to `out` in order of first
+    /// appearance, and returns the warnings assembly counted.
+    pub fn finish(mut self, out: &mut impl FnMut(Trace)) -> Warnings {
+        let mut rest: Vec<(u64, TraceId, OpenTrace)> = self.open.drain().map(|(id, t)| (t.first_seq, id, t)).collect();
+        rest.sort_unstable_by_key(|(first, _, _)| *first);
+        for (_, id, open) in rest {
+            out(repair(id, open.spans, &mut self.warnings));
+        }
+        self.warnings
+    }
+
+    /// Number of traces currently open.
+    pub fn open_traces(&self) -> usize {
+        self.open.len()
+    }
+}
+
+/// Assembles all of `spans` (which may hold many traces) at once; a
+/// convenience for tests and small inputs.
+pub fn assemble_all(spans: impl IntoIterator<Item = Span>) -> (Vec<Trace>, Warnings) {
+    let mut assembler = Assembler::new(AssemblerConfig { idle_spans: u64::MAX });
+    let mut traces = Vec::new();
+    for span in spans {
+        assembler.push(span, &mut |t| traces.push(t));
+    }
+    let warnings = assembler.finish(&mut |t| traces.push(t));
+    (traces, warnings)
+}
+
+/// Repairs one trace's spans and resolves parents to indices.
+pub fn repair(trace_id: TraceId, mut spans: Vec<Span>, warnings: &mut Warnings) -> Trace {
+    split_shared_spans(&mut spans, warnings);
+    dedup_span_ids(&mut spans, warnings);
+    let parents = link_parents(&mut spans, warnings);
+    Trace { trace_id, spans, parents }
+}
+
+/// Zipkin B3 single-span RPCs: the SERVER half carries the CLIENT's id.
+fn split_shared_spans(spans: &mut [Span], warnings: &mut Warnings) {
+    let is_shared_server = |s: &Span| s.quality.contains(SpanQuality::ZIPKIN_SHARED) && s.kind == SpanKind::Server;
+    if !spans.iter().any(is_shared_server) {
+        return;
+    }
+    let partner_ids: FxHashSet<SpanId> = spans.iter().filter(|s| !is_shared_server(s)).map(|s| s.span_id).collect();
+    // (original id, server service) -> new server id
+    let mut moved: FxHashMap<(SpanId, Sym), SpanId> = FxHashMap::default();
+    for span in spans.iter_mut() {
+        if !is_shared_server(span) || !partner_ids.contains(&span.span_id) {
+            continue;
+        }
+        let original = span.span_id;
+        let new_id = original.derived(b"server");
+        span.original_ids_mut().span_id.get_or_insert_with(|| original.to_hex().into());
+        span.span_id = new_id;
+        span.parent_id = Some(original);
+        span.quality.insert(SpanQuality::SHARED_SPLIT);
+        warnings.add(WarningKind::SharedSpanSplit);
+        moved.insert((original, span.service), new_id);
+    }
+    if moved.is_empty() {
+        return;
+    }
+    for span in spans.iter_mut() {
+        if span.quality.contains(SpanQuality::SHARED_SPLIT) {
+            continue;
+        }
+        if let Some(parent) = span.parent_id
+            && let Some(&new_parent) = moved.get(&(parent, span.service))
+        {
+            span.parent_id = Some(new_parent);
+        }
+    }
+}
+
+fn dedup_span_ids(spans: &mut Vec<Span>, warnings: &mut Warnings) {
+    let mut first: FxHashMap<SpanId, usize> = FxHashMap::with_capacity_and_hasher(spans.len(), Default::default());
+    let mut keep = vec![true; spans.len()];
+    let mut any_dropped = false;
+    for i in 0..spans.len() {
+        let id = spans[i].span_id;
+        let Some(&j) = first.get(&id) else {
+            first.insert(id, i);
+            continue;
+        };
+        if spans[j] == spans[i] {
+            keep[i] = false;
+            any_dropped = true;
+            warnings.add(WarningKind::DuplicateSpan);
+            continue;
+        }
+        // A different span with a taken id: derive a fresh one.
+        let mut n: u32 = 1;
+        let new_id = loop {
+            let mut salt = *b"dup\0\0\0\0";
+            salt[3..].copy_from_slice(&n.to_be_bytes());
+            let candidate = id.derived(&salt);
+            if !first.contains_key(&candidate) {
+                break candidate;
+            }
+            n += 1;
+        };
+        let span = &mut spans[i];
+        span.original_ids_mut().span_id.get_or_insert_with(|| id.to_hex().into());
+        span.span_id = new_id;
+        span.quality.insert(SpanQuality::DUPLICATE_ID);
+        warnings.add(WarningKind::DuplicateSpanId);
+        first.insert(new_id, i);
+    }
+    if any_dropped {
+        let mut it = keep.iter();
+        spans.retain(|_| *it.next().expect("one flag per span"));
+    }
+}
+
+fn link_parents(spans: &mut [Span], warnings: &mut Warnings) -> Vec<u32> {
+    let index: FxHashMap<SpanId, u32> = spans.iter().enumerate().map(|(i, s)| (s.span_id, i as u32)).collect();
+    let mut parents = vec![NO_PARENT; spans.len()];
+    for (i, span) in spans.iter_mut().enumerate() {
+        let Some(parent) = span.parent_id else { continue };
+        match index.get(&parent) {
+            Some(&p) if p as usize == i => {
+                span.parent_id = None;
+                span.quality.insert(SpanQuality::CYCLE_CUT);
+                warnings.add(WarningKind::ParentCycle);
+            }
+            Some(&p) => parents[i] = p,
+            None => {
+                span.quality.insert(SpanQuality::ORPHAN);
+                warnings.add(WarningKind::OrphanParent);
+            }
+        }
+    }
+    cut_cycles(spans, &mut parents, warnings);
+    parents
+}
+
+/// Walks parent chains; a chain that returns to a span on the current walk
+/// is a cycle, cut at the span whose parent link closes it.
+fn cut_cycles(spans: &mut [Span], parents: &mut [u32], warnings: &mut Warnings) {
+    const UNSEEN: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![UNSEEN; spans.len()];
+    let mut path = Vec::new();
+    for start in 0..spans.len() {
+        if state[start] != UNSEEN {
+            continue;
+        }
+        let mut node = start;
+        loop {
+            state[node] = ON_PATH;
+            path.push(node);
+            let p = parents[node];
+            if p == NO_PARENT {
+                break;
+            }
+            let p = p as usize;
+            match state[p] {
+                UNSEEN => node = p,
+                ON_PATH => {
+                    parents[node] = NO_PARENT;
+                    spans[node].parent_id = None;
+                    spans[node].quality.insert(SpanQuality::CYCLE_CUT);
+                    warnings.add(WarningKind::ParentCycle);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        for &n in &path {
+            state[n] = DONE;
+        }
+        path.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Dictionary, Status, StatusCode};
+
+    fn span(d: &mut Dictionary, trace: u8, id: u8, parent: Option<u8>, service: &str) -> Span {
+        let mut s = Span::new(TraceId([trace; 16]), SpanId([0, 0, 0, 0, 0, 0, 0, id]));
+        s.parent_id = parent.map(|p| SpanId([0, 0, 0, 0, 0, 0, 0, p]));
+        s.service = d.intern(service);
+        s.name = d.intern("op");
+        s.start_ns = 1_000 + id as u64;
+        s.end_ns = 2_000;
+        s
+    }
+
+    #[test]
+    fn groups_by_trace_and_links_parents() {
+        let mut d = Dictionary::default();
+        let spans = vec![
+            span(&mut d, 1, 2, Some(1), "b"),
+            span(&mut d, 2, 1, None, "a"),
+            span(&mut d, 1, 1, None, "a"),
+            span(&mut d, 1, 3, Some(2), "c"),
+        ];
+        let (traces, w) = assemble_all(spans);
+        assert_eq!(w.total(), 0);
+        assert_eq!(traces.len(), 2);
+        let t = &traces[0];
+        assert_eq!(t.trace_id, TraceId([1; 16]));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.parents, vec![1, NO_PARENT, 0]);
+        assert_eq!(t.roots().collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn exact_duplicates_dropped_and_conflicting_ids_renamed() {
+        let mut d = Dictionary::default();
+        let a = span(&mut d, 1, 1, None, "a");
+        let b = span(&mut d, 1, 2, Some(1), "b");
+        let mut conflicting = span(&mut d, 1, 2, Some(1), "b");
+        conflicting.status = Status { code: StatusCode::Error, message: None };
+        let (traces, w) = assemble_all(vec![a, b.clone(), b, conflicting]);
+        assert_eq!(w.get(WarningKind::DuplicateSpan), 1);
+        assert_eq!(w.get(WarningKind::DuplicateSpanId), 1);
+        let t = &traces[0];
+        assert_eq!(t.len(), 3);
+        let renamed = &t.spans[2];
+        assert!(renamed.quality.contains(SpanQuality::DUPLICATE_ID));
+        assert_ne!(renamed.span_id, SpanId([0, 0, 0, 0, 0, 0, 0, 2]));
+        assert_eq!(renamed.original_ids.as_ref().unwrap().span_id.as_deref(), Some("0000000000000002"));
+        // Both copies of id 2 still hang under span 1.
+        assert_eq!(t.parents, vec![NO_PARENT, 0, 0]);
+    }
+
+    #[test]
+    fn orphans_and_cycles() {
+        let mut d = Dictionary::default();
+        let spans = vec![
+            span(&mut d, 1, 1, Some(9), "a"), // orphan
+            span(&mut d, 1, 2, Some(3), "a"), // 2 -> 3 -> 4 -> 2 cycle
+            span(&mut d, 1, 3, Some(4), "a"),
+            span(&mut d, 1, 4, Some(2), "a"),
+            span(&mut d, 1, 5, Some(5), "a"), // self parent
+            span(&mut d, 1, 6, Some(2), "a"),
+        ];
+        let (traces, w) = assemble_all(spans);
+        assert_eq!(w.get(WarningKind::OrphanParent), 1);
+        assert_eq!(w.get(WarningKind::ParentCycle), 2);
+        let t = &traces[0];
+        assert!(t.spans[0].quality.contains(SpanQuality::ORPHAN));
+        // The walk from span 2 (index 1) reaches index 3 whose parent closes the cycle.
+        assert_eq!(t.parents, vec![NO_PARENT, 2, 3, NO_PARENT, NO_PARENT, 1]);
+        assert!(t.spans[3].quality.contains(SpanQuality::CYCLE_CUT));
+        assert!(t.spans[4].quality.contains(SpanQuality::CYCLE_CUT));
+        assert_eq!(t.roots().count(), 3);
+    }
+
+    #[test]
+    fn zipkin_shared_server_half_is_split() {
+        let mut d = Dictionary::default();
+        let root = span(&mut d, 1, 1, None, "frontend");
+        let mut client = span(&mut d, 1, 2, Some(1), "frontend");
+        client.kind = SpanKind::Client;
+        let mut server = span(&mut d, 1, 2, Some(1), "backend");
+        server.kind = SpanKind::Server;
+        server.quality.insert(SpanQuality::ZIPKIN_SHARED);
+        let child_of_server = span(&mut d, 1, 3, Some(2), "backend");
+        let child_of_client = span(&mut d, 1, 4, Some(2), "frontend");
+        let (traces, w) = assemble_all(vec![root, client, server, child_of_server, child_of_client]);
+        assert_eq!(w.get(WarningKind::SharedSpanSplit), 1);
+        assert_eq!(w.get(WarningKind::DuplicateSpanId), 0);
+        let t = &traces[0];
+        assert_eq!(t.parents, vec![NO_PARENT, 0, 1, 2, 1]);
+        assert_eq!(t.spans[2].span_id, SpanId([0, 0, 0, 0, 0, 0, 0, 2]).derived(b"server"));
+    }
+
+    #[test]
+    fn shared_server_without_client_keeps_its_id() {
+        let mut d = Dictionary::default();
+        let mut server = span(&mut d, 1, 2, None, "backend");
+        server.kind = SpanKind::Server;
+        server.quality.insert(SpanQuality::ZIPKIN_SHARED);
+        let (traces, w) = assemble_all(vec![server]);
+        assert_eq!(w.total(), 0);
+        assert_eq!(traces[0].spans[0].span_id, SpanId([0, 0, 0, 0, 0, 0, 0, 2]));
+    }
+
+    #[test]
+    fn idle_traces_close_and_late_spans_are_counted() {
+        let mut d = Dictionary::default();
+        let mut a = Assembler::new(AssemblerConfig { idle_spans: 4 });
+        let mut out = Vec::new();
+        a.push(span(&mut d, 1, 1, None, "a"), &mut |t| out.push(t));
+        for i in 1..=8 {
+            a.push(span(&mut d, 2, i, None, "a"), &mut |t| out.push(t));
+        }
+        assert_eq!(out.len(), 1, "trace 1 closed while trace 2 streams");
+        assert_eq!(out[0].trace_id, TraceId([1; 16]));
+        assert_eq!(a.open_traces(), 1);
+        a.push(span(&mut d, 1, 2, None, "a"), &mut |t| out.push(t));
+        let w = a.finish(&mut |t| out.push(t));
+        assert_eq!(w.get(WarningKind::SplitTrace), 1);
+        assert_eq!(out.len(), 3);
+    }
+}

@@ -1,0 +1,66 @@
+//! Command-line interface: flag parsing (clap) kept apart from each
+//! command's validated configuration and its run.
+
+mod analyze;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use clap_complete::Shell;
+
+use tracelens::read::ReadError;
+
+/// Exit code for usage and input errors.
+pub const EXIT_INPUT: u8 = 2;
+/// Exit code for everything else that failed.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// tracelens turns distributed traces into answers.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tracelens",
+    version,
+    about = "Turns distributed traces into answers: who calls whom, how slow, where the time goes.",
+    after_help = "Examples:\n  tracelens analyze testdata/shop.otlp.json\n  tracelens analyze --format json dumps/\n  tracelens completions bash > /etc/bash_completion.d/tracelens"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Summarise trace dumps: formats, spans, traces, services, time range, warnings.
+    Analyze(analyze::AnalyzeArgs),
+    /// Print shell completions for tracelens.
+    #[command(
+        after_help = "Examples:\n  tracelens completions bash > ~/.local/share/bash-completion/completions/tracelens\n  tracelens completions zsh > ~/.zfunc/_tracelens\n  tracelens completions fish > ~/.config/fish/completions/tracelens.fish"
+    )]
+    Completions {
+        /// The shell to generate completions for.
+        shell: Shell,
+    },
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Analyze(args) => analyze::run(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tracelens", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// Maps an error to the process exit code.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let input_error =
+        err.chain().any(|c| c.downcast_ref::<ReadError>().is_some() || c.downcast_ref::<UsageError>().is_some());
+    if input_error { EXIT_INPUT } else { EXIT_FAILURE }
+}
+
+/// A usage error found after parsing (flag combinations clap cannot check).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,154 @@
+//! The [`Dictionary`]: the interner and resource table that every span of a
+//! run refers into, with the well-known attribute keys pre-interned.
+
+use super::{Attr, Interner, Resource, ResourceId, ResourceTable, Sym, Value};
+
+/// Service name used when a resource has no `service.name`, as the
+/// OpenTelemetry SDKs do.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// Interned strings and resources for one run.
+#[derive(Debug, Clone)]
+pub struct Dictionary {
+    /// Interned strings.
+    pub strings: Interner,
+    /// Deduplicated resources.
+    pub resources: ResourceTable,
+    keys: WellKnownKeys,
+}
+
+/// Pre-interned attribute keys, compared by symbol instead of by text.
+#[derive(Debug, Clone, Copy)]
+pub struct WellKnownKeys {
+    /// `service.name`
+    pub service_name: Sym,
+    /// `service.version`
+    pub service_version: Sym,
+    /// `deployment.environment.name`
+    pub deployment_environment_name: Sym,
+    /// `deployment.environment`
+    pub deployment_environment: Sym,
+    /// `host.name`
+    pub host_name: Sym,
+    /// `unknown_service` (a value, not a key: the default service name)
+    pub unknown_service: Sym,
+}
+
+impl Default for Dictionary {
+    fn default() -> Self {
+        let mut strings = Interner::default();
+        let keys = WellKnownKeys {
+            service_name: strings.intern("service.name"),
+            service_version: strings.intern("service.version"),
+            deployment_environment_name: strings.intern("deployment.environment.name"),
+            deployment_environment: strings.intern("deployment.environment"),
+            host_name: strings.intern("host.name"),
+            unknown_service: strings.intern(UNKNOWN_SERVICE),
+        };
+        Dictionary { strings, resources: ResourceTable::default(), keys }
+    }
+}
+
+impl Dictionary {
+    /// The pre-interned well-known keys.
+    pub fn keys(&self) -> &WellKnownKeys {
+        &self.keys
+    }
+
+    /// Interns a string.
+    pub fn intern(&mut self, text: &str) -> Sym {
+        self.strings.intern(text)
+    }
+
+    /// The text of a symbol.
+    pub fn resolve(&self, sym: Sym) -> &str {
+        self.strings.resolve(sym)
+    }
+
+    /// Builds a resource from its attributes, lifting the well-known ones
+    /// into fields, and returns its (deduplicated) id.
+    pub fn resource(&mut self, attributes: Vec<Attr>) -> ResourceId {
+        let k = self.keys;
+        let mut resource = Resource { service: k.unknown_service, ..Resource::default() };
+        let mut env_fallback = Sym::EMPTY;
+        for attr in &attributes {
+            let Value::Str(text) = &attr.value else { continue };
+            let slot = if attr.key == k.service_name {
+                &mut resource.service
+            } else if attr.key == k.service_version {
+                &mut resource.version
+            } else if attr.key == k.deployment_environment_name {
+                &mut resource.environment
+            } else if attr.key == k.deployment_environment {
+                &mut env_fallback
+            } else if attr.key == k.host_name {
+                &mut resource.host
+            } else {
+                continue;
+            };
+            *slot = self.strings.intern(text);
+        }
+        if resource.service.is_empty() {
+            resource.service = k.unknown_service;
+        }
+        if resource.environment.is_empty() {
+            resource.environment = env_fallback;
+        }
+        resource.attributes = attributes;
+        self.resources.insert(resource)
+    }
+
+    /// The resource behind an id.
+    pub fn resource_of(&self, id: ResourceId) -> &Resource {
+        self.resources.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(d: &mut Dictionary, k: &str, v: &str) -> Attr {
+        Attr { key: d.intern(k), value: Value::Str(v.into()) }
+    }
+
+    #[test]
+    fn lifts_well_known_attributes_and_dedups() {
+        let mut d = Dictionary::default();
+        let attrs = vec![
+            s(&mut d, "service.name", "cart"),
+            s(&mut d, "service.version", "1.2.3"),
+            s(&mut d, "deployment.environment", "prod"),
+            s(&mut d, "host.name", "node-7"),
+            s(&mut d, "k8s.pod.name", "cart-abc"),
+        ];
+        let id = d.resource(attrs.clone());
+        let r = d.resource_of(id).clone();
+        assert_eq!(d.resolve(r.service), "cart");
+        assert_eq!(d.resolve(r.version), "1.2.3");
+        assert_eq!(d.resolve(r.environment), "prod");
+        assert_eq!(d.resolve(r.host), "node-7");
+        assert_eq!(r.attributes.len(), 5);
+        assert_eq!(d.resource(attrs), id);
+        assert_eq!(d.resources.len(), 1);
+    }
+
+    #[test]
+    fn missing_service_name_is_unknown_service() {
+        let mut d = Dictionary::default();
+        let id = d.resource(Vec::new());
+        assert_eq!(d.resolve(d.resource_of(id).service), UNKNOWN_SERVICE);
+        let attrs = vec![s(&mut d, "service.name", "")];
+        let id = d.resource(attrs);
+        assert_eq!(d.resolve(d.resource_of(id).service), UNKNOWN_SERVICE);
+    }
+
+    #[test]
+    fn new_environment_key_wins() {
+        let mut d = Dictionary::default();
+        let attrs =
+            vec![s(&mut d, "deployment.environment.name", "staging"), s(&mut d, "deployment.environment", "old")];
+        let id = d.resource(attrs);
+        assert_eq!(d.resolve(d.resource_of(id).environment), "staging");
+    }
+}

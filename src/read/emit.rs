@@ -1,0 +1,300 @@
+//! The [`Emitter`]: where every reader hands over finished spans. It owns the
+//! rules every format shares — id validation, timing checks, warnings — and
+//! makes a stream record atomic: a record that fails to decode leaves no
+//! spans and no warnings behind.
+
+use crate::model::{Attr, Dictionary, ParsedId, Span, SpanId, SpanQuality, TraceId, Value, WarningKind, Warnings};
+
+use super::Dialect;
+use super::error::ReadErrorKind;
+use super::lenient::{JAny, JKeyValue};
+
+/// How many skipped-record messages an input keeps for its report.
+const MAX_BAD_RECORD_MESSAGES: usize = 5;
+
+/// An id as the dump wrote it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RawId<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl RawId<'_> {
+    fn trace(self) -> ParsedId<TraceId> {
+        match self {
+            RawId::Text(t) => TraceId::from_text(t),
+            RawId::Bytes(b) => TraceId::from_bytes(b),
+        }
+    }
+
+    fn span(self) -> ParsedId<SpanId> {
+        match self {
+            RawId::Text(t) => SpanId::from_text(t),
+            RawId::Bytes(b) => SpanId::from_bytes(b),
+        }
+    }
+
+    fn original(self) -> Box<str> {
+        match self {
+            RawId::Text(t) => t.into(),
+            RawId::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+        }
+    }
+}
+
+/// Collects spans from a reader into a sink, one input at a time.
+pub struct Emitter<'a> {
+    pub(crate) dict: &'a mut Dictionary,
+    warnings: &'a mut Warnings,
+    sink: &'a mut dyn FnMut(Span),
+    fallback_trace: TraceId,
+    synthetic_seq: u64,
+    spans: u64,
+    record: Option<(Vec<Span>, Warnings)>,
+    pending: Vec<Span>,
+    bad_records: Vec<String>,
+    dialect: Option<Dialect>,
+}
+
+impl<'a> Emitter<'a> {
+    /// An emitter for the input named `input` (used to derive a stable
+    /// synthetic trace id for spans whose trace id is unusable).
+    pub fn new(
+        input: &str,
+        dict: &'a mut Dictionary,
+        warnings: &'a mut Warnings,
+        sink: &'a mut dyn FnMut(Span),
+    ) -> Self {
+        let fallback = match TraceId::from_text(&format!("tracelens:invalid-trace-id:{input}")) {
+            ParsedId::Valid(id) | ParsedId::Opaque(id) => id,
+            ParsedId::Empty | ParsedId::Zero => TraceId([0xff; 16]),
+        };
+        Emitter {
+            dict,
+            warnings,
+            sink,
+            fallback_trace: fallback,
+            synthetic_seq: 0,
+            spans: 0,
+            record: None,
+            pending: Vec::new(),
+            bad_records: Vec::new(),
+            dialect: None,
+        }
+    }
+
+    /// Spans emitted so far (committed records only).
+    pub fn spans(&self) -> u64 {
+        self.spans
+    }
+
+    /// Counts a skipped bad record and keeps the first few messages.
+    pub(crate) fn bad_record(&mut self, err: &ReadErrorKind) {
+        self.warn(WarningKind::BadRecord);
+        if self.bad_records.len() < MAX_BAD_RECORD_MESSAGES {
+            self.bad_records.push(err.to_string());
+        }
+    }
+
+    /// Messages of the first skipped records.
+    pub fn bad_record_messages(&self) -> &[String] {
+        &self.bad_records
+    }
+
+    /// Records which dialect the input turned out to be (the first wins).
+    pub(crate) fn set_dialect(&mut self, dialect: Dialect) {
+        self.dialect.get_or_insert(dialect);
+    }
+
+    /// The dialect recognised so far.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect
+    }
+
+    /// Counts a warning.
+    pub(crate) fn warn(&mut self, kind: WarningKind) {
+        self.warnings.add(kind);
+    }
+
+    /// Starts an atomic record: spans are held until [`Self::commit_record`].
+    pub(crate) fn begin_record(&mut self) {
+        debug_assert!(self.record.is_none());
+        let pending = std::mem::take(&mut self.pending);
+        self.record = Some((pending, self.warnings.clone()));
+    }
+
+    /// Passes the record's spans on.
+    pub(crate) fn commit_record(&mut self) {
+        if let Some((mut held, _)) = self.record.take() {
+            self.spans += held.len() as u64;
+            for span in held.drain(..) {
+                (self.sink)(span);
+            }
+            self.pending = held;
+        }
+    }
+
+    /// Drops the record's spans and the warnings it counted.
+    pub(crate) fn abort_record(&mut self) {
+        if let Some((mut held, before)) = self.record.take() {
+            held.clear();
+            self.pending = held;
+            *self.warnings = before;
+        }
+    }
+
+    /// Hands over a finished span.
+    pub(crate) fn emit(&mut self, span: Span) {
+        match &mut self.record {
+            Some((held, _)) => held.push(span),
+            None => {
+                self.spans += 1;
+                (self.sink)(span);
+            }
+        }
+    }
+
+    /// Sets trace, span and parent ids, repairing and counting bad ones.
+    pub(crate) fn set_ids(&mut self, span: &mut Span, trace: RawId<'_>, id: RawId<'_>, parent: Option<RawId<'_>>) {
+        match trace.trace() {
+            ParsedId::Valid(t) => span.trace_id = t,
+            ParsedId::Opaque(t) => {
+                span.trace_id = t;
+                span.quality.insert(SpanQuality::OPAQUE_ID);
+                span.original_ids_mut().trace_id = Some(trace.original());
+                self.warn(WarningKind::NonHexId);
+            }
+            ParsedId::Empty | ParsedId::Zero => {
+                span.trace_id = self.fallback_trace;
+                span.quality.insert(SpanQuality::INVALID_TRACE_ID);
+                span.original_ids_mut().trace_id = Some(trace.original());
+                self.warn(WarningKind::InvalidTraceId);
+            }
+        }
+        match id.span() {
+            ParsedId::Valid(s) => span.span_id = s,
+            ParsedId::Opaque(s) => {
+                span.span_id = s;
+                span.quality.insert(SpanQuality::OPAQUE_ID);
+                span.original_ids_mut().span_id = Some(id.original());
+                self.warn(WarningKind::NonHexId);
+            }
+            ParsedId::Empty | ParsedId::Zero => {
+                self.synthetic_seq += 1;
+                let seed = SpanId(self.synthetic_seq.to_be_bytes());
+                span.span_id = seed.derived(&span.trace_id.0);
+                span.quality.insert(SpanQuality::INVALID_SPAN_ID);
+                span.original_ids_mut().span_id = Some(id.original());
+                self.warn(WarningKind::InvalidSpanId);
+            }
+        }
+        span.parent_id = match parent.map(RawId::span) {
+            None | Some(ParsedId::Empty) | Some(ParsedId::Zero) => None,
+            Some(ParsedId::Valid(p)) => Some(p),
+            Some(ParsedId::Opaque(p)) => {
+                span.quality.insert(SpanQuality::OPAQUE_ID);
+                span.original_ids_mut().parent_id = parent.map(RawId::original);
+                self.warn(WarningKind::NonHexId);
+                Some(p)
+            }
+        };
+    }
+
+    /// Sets start and end (unix ns), flagging and counting missing or
+    /// impossible timing. `end == None` means no end/duration was given.
+    pub(crate) fn set_timing(&mut self, span: &mut Span, start: Option<u64>, end: Option<u64>) {
+        let start = start.filter(|&s| s > 0);
+        let Some(start) = start else {
+            span.quality.insert(SpanQuality::MISSING_START);
+            self.warn(WarningKind::MissingStartTime);
+            span.start_ns = 0;
+            span.end_ns = end.unwrap_or(0);
+            return;
+        };
+        span.start_ns = start;
+        match end {
+            None => {
+                span.end_ns = start;
+                span.quality.insert(SpanQuality::MISSING_DURATION);
+                self.warn(WarningKind::MissingDuration);
+            }
+            Some(e) if e == start => {
+                span.end_ns = e;
+                span.quality.insert(SpanQuality::ZERO_DURATION);
+                self.warn(WarningKind::ZeroDuration);
+            }
+            Some(e) if e < start => {
+                span.end_ns = e;
+                span.quality.insert(SpanQuality::NEGATIVE_DURATION);
+                self.warn(WarningKind::NegativeDuration);
+            }
+            Some(e) => span.end_ns = e,
+        }
+    }
+
+    /// Converts JSON key/values to attributes, interning keys.
+    pub(crate) fn attrs(&mut self, kvs: &[JKeyValue<'_>]) -> Vec<Attr> {
+        kvs.iter().map(|kv| Attr { key: self.dict.intern(kv.key.as_str()), value: self.value(&kv.value) }).collect()
+    }
+
+    fn value(&mut self, v: &JAny<'_>) -> Value {
+        match v {
+            JAny::Empty => Value::Empty,
+            JAny::Str(s) => Value::Str(s.as_ref().into()),
+            JAny::Bool(b) => Value::Bool(*b),
+            JAny::Int(i) => Value::Int(*i),
+            JAny::Double(d) => Value::Double(*d),
+            JAny::Bytes(b) => Value::Bytes(b.as_slice().into()),
+            JAny::Array(items) => Value::Array(items.iter().map(|i| self.value(i)).collect()),
+            JAny::Map(kvs) => Value::Map(self.attrs(kvs).into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aborted_record_leaves_nothing() {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut out = Vec::new();
+        let mut sink = |s: Span| out.push(s);
+        let mut e = Emitter::new("x", &mut dict, &mut warnings, &mut sink);
+        e.begin_record();
+        let mut s = Span::new(TraceId([1; 16]), SpanId([1; 8]));
+        e.set_timing(&mut s, None, None);
+        e.emit(s.clone());
+        e.abort_record();
+        e.begin_record();
+        e.emit(s);
+        e.commit_record();
+        assert_eq!(e.spans(), 1);
+        drop(e);
+        assert_eq!(out.len(), 1);
+        assert_eq!(warnings.total(), 0);
+    }
+
+    #[test]
+    fn ids_are_repaired_and_counted() {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut sink = |_: Span| {};
+        let mut e = Emitter::new("in.json", &mut dict, &mut warnings, &mut sink);
+        let mut s = Span::new(TraceId::default(), SpanId::default());
+        e.set_ids(&mut s, RawId::Text(""), RawId::Text("zz-top"), Some(RawId::Text("0000000000000000")));
+        assert!(s.quality.contains(SpanQuality::INVALID_TRACE_ID));
+        assert!(s.quality.contains(SpanQuality::OPAQUE_ID));
+        assert_eq!(s.parent_id, None);
+        assert_eq!(s.original_ids.as_ref().unwrap().span_id.as_deref(), Some("zz-top"));
+        let mut t = Span::new(TraceId::default(), SpanId::default());
+        e.set_ids(&mut t, RawId::Bytes(&[0; 16]), RawId::Bytes(&[]), None);
+        assert_eq!(t.trace_id, s.trace_id, "same input, same fallback trace");
+        assert!(t.quality.contains(SpanQuality::INVALID_SPAN_ID));
+        drop(e);
+        assert_eq!(warnings.get(WarningKind::InvalidTraceId), 2);
+        assert_eq!(warnings.get(WarningKind::InvalidSpanId), 1);
+        assert_eq!(warnings.get(WarningKind::NonHexId), 1);
+    }
+}
