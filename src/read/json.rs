@@ -73,6 +73,9 @@ pub(crate) fn read_json(
     let mut first_error = None;
     loop {
         if !is_blank(&line) {
+            while matches!(line.last(), Some(b'\n' | b'\r')) {
+                line.pop();
+            }
             e.begin_record();
             match read_record_json(&line, e) {
                 Ok(()) => {
