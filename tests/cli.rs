@@ -1,0 +1,122 @@
+//! The `tracelens` binary as a user runs it: reports, exit codes, standard
+//! input, help with examples, completions.
+
+mod common;
+
+use common::{fixture, public, stderr, stdout, tracelens};
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+}
+
+#[test]
+fn analyze_json_report_has_the_documented_shape() {
+    let path = public("zipkin/smartthings-oauth-authorization.json");
+    let out = tracelens(&["analyze", "--format", "json", path.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["inputs"][0]["path"], path.to_str().unwrap());
+    assert_eq!(v["inputs"][0]["format"], "zipkin-json");
+    assert_eq!(v["inputs"][0]["spans"], 175);
+    assert_eq!(v["spans"], 175);
+    assert_eq!(v["traces"], 1);
+    assert_eq!(v["services"].as_array().unwrap().len(), 8);
+    assert_eq!(v["warnings"]["shared_span_split"], 45);
+    assert_eq!(v["warnings"]["missing_duration"], 19);
+    assert!(v["time_range"]["start"].as_str().unwrap().starts_with("2018-11-27T"));
+}
+
+#[test]
+fn analyze_table_report_reads_well() {
+    let out = tracelens(&["analyze", fixture("shop.otlp.json").to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("otlp-json"), "{text}");
+    assert!(text.contains("Spans       14\n"), "{text}");
+    assert!(text.contains("Traces      2\n"), "{text}");
+    assert!(text.contains("Services    5: cart, checkout, frontend, payments, shipping\n"), "{text}");
+    assert!(text.contains("Time range  2026-11-01T10:00:00.000000Z .. 2026-11-01T10:00:00.230000Z (230.00ms)"), "{text}");
+    assert!(text.contains("Warnings    none"), "{text}");
+}
+
+#[test]
+fn analyze_many_inputs_with_warnings() {
+    let out = tracelens(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            fixture("shop.otlp.pb").to_str().unwrap(),
+            fixture("shop.zipkin.json.zst").to_str().unwrap(),
+            fixture("damaged.otlp.jsonl").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let formats: Vec<&str> = v["inputs"].as_array().unwrap().iter().map(|i| i["format"].as_str().unwrap()).collect();
+    assert_eq!(formats, vec!["otlp-protobuf", "zipkin-json", "otlp-json-lines"]);
+    assert_eq!(v["inputs"][1]["compression"][0], "zstd");
+    assert_eq!(v["spans"], 14 + 14 + 14);
+    // The pb and zipkin copies of the shop traces differ (Zipkin names are lower-case),
+    // so their 14 ids collide as differing spans: re-identified, not dropped; one more
+    // comes from the damaged dump.
+    assert_eq!(v["warnings"]["duplicate_span_id"], 14 + 1);
+    assert_eq!(v["warnings"]["bad_record"], 1);
+    assert!(stderr(&out).contains("damaged.otlp.jsonl: skipped line 2, column 48"), "{}", stderr(&out));
+}
+
+#[test]
+fn reads_standard_input() {
+    let data = std::fs::read(fixture("shop.otlp-stream-zstd.bin")).unwrap();
+    let out = tracelens(&["analyze", "--format", "json", "-"], Some(&data));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["inputs"][0]["path"], "-");
+    assert_eq!(v["inputs"][0]["format"], "otlp-protobuf-stream");
+    assert_eq!(v["spans"], 14);
+}
+
+#[test]
+fn input_errors_exit_2_with_a_message_naming_the_file() {
+    let missing = tracelens(&["analyze", "no/such/dump.json"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no/such/dump.json"), "{}", stderr(&missing));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"resourceSpans\": [\n  {\"scopeSpans\": [{\"spans\": [{\"startTimeUnixNano\": \"soon\"}]}]}\n]}").unwrap();
+    let out = tracelens(&["analyze", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}: line 2, column", bad.display())), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let strict = tracelens(&["analyze", "--strict", fixture("damaged.otlp.jsonl").to_str().unwrap()], None);
+    assert_eq!(strict.status.code(), Some(2));
+
+    let usage = tracelens(&["analyze", "--format", "yaml", "x"], None);
+    assert_eq!(usage.status.code(), Some(2));
+    let no_inputs = tracelens(&["analyze"], None);
+    assert_eq!(no_inputs.status.code(), Some(2));
+}
+
+#[test]
+fn help_shows_examples_on_every_command() {
+    for args in [&["--help"][..], &["analyze", "--help"], &["completions", "--help"]] {
+        let out = tracelens(args, None);
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("Examples:"), "{args:?}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [("bash", "complete"), ("zsh", "#compdef tracelens"), ("fish", "complete -c tracelens")] {
+        let out = tracelens(&["completions", shell], None);
+        assert!(out.status.success());
+        let text = stdout(&out);
+        assert!(text.contains(marker), "{shell}");
+        assert!(text.contains("analyze"), "{shell}");
+    }
+}
