@@ -35,7 +35,10 @@ fn analyze_table_report_reads_well() {
     assert!(text.contains("Spans       14\n"), "{text}");
     assert!(text.contains("Traces      2\n"), "{text}");
     assert!(text.contains("Services    5: cart, checkout, frontend, payments, shipping\n"), "{text}");
-    assert!(text.contains("Time range  2026-11-01T10:00:00.000000Z .. 2026-11-01T10:00:00.230000Z (230.00ms)"), "{text}");
+    assert!(
+        text.contains("Time range  2026-11-01T10:00:00.000000Z .. 2026-11-01T10:00:00.230000Z (230.00ms)"),
+        "{text}"
+    );
     assert!(text.contains("Warnings    none"), "{text}");
 }
 
@@ -85,7 +88,11 @@ fn input_errors_exit_2_with_a_message_naming_the_file() {
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, "{\"resourceSpans\": [\n  {\"scopeSpans\": [{\"spans\": [{\"startTimeUnixNano\": \"soon\"}]}]}\n]}").unwrap();
+    std::fs::write(
+        &bad,
+        "{\"resourceSpans\": [\n  {\"scopeSpans\": [{\"spans\": [{\"startTimeUnixNano\": \"soon\"}]}]}\n]}",
+    )
+    .unwrap();
     let out = tracelens(&["analyze", bad.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);

@@ -104,7 +104,10 @@ fn frame(records: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-fn read_bytes(data: &[u8], strict: bool) -> (Result<tracelens::read::InputReport, tracelens::read::ReadError>, Warnings) {
+fn read_bytes(
+    data: &[u8],
+    strict: bool,
+) -> (Result<tracelens::read::InputReport, tracelens::read::ReadError>, Warnings) {
     let mut dict = Dictionary::default();
     let mut warnings = Warnings::default();
     let mut sink = |_| {};

@@ -18,7 +18,11 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The real public traces in `../shared/testdata` (see its README).
 pub fn public(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(name);
-    assert!(path.exists(), "public test data missing: {} (the shared/ folder must sit beside the project)", path.display());
+    assert!(
+        path.exists(),
+        "public test data missing: {} (the shared/ folder must sit beside the project)",
+        path.display()
+    );
     path
 }
 
