@@ -18,6 +18,40 @@
 //! * [`analysis`] — analyses over assembled traces; each produces a
 //!   mergeable summary.
 //!
+//! Reading a dump and summarising it takes a reader, the assembler and an
+//! analysis:
+//!
+//! ```
+//! use tracelens::analysis::Summary;
+//! use tracelens::assemble::assemble_all;
+//! use tracelens::model::{Dictionary, Warnings};
+//! use tracelens::read::{ReadOptions, read_spans};
+//!
+//! let zipkin = br#"[
+//!   {"traceId": "5af7183fb1d4cf5f", "id": "6b221d5bc9e6496c", "name": "get /api",
+//!    "kind": "SERVER", "timestamp": 1472470996199000, "duration": 207000,
+//!    "localEndpoint": {"serviceName": "backend"}},
+//!   {"traceId": "5af7183fb1d4cf5f", "id": "352bff9a74ca9ad2", "parentId": "6b221d5bc9e6496c",
+//!    "name": "query", "kind": "CLIENT", "timestamp": 1472470996238000, "duration": 50000,
+//!    "localEndpoint": {"serviceName": "backend"}, "tags": {"error": "timeout"}}
+//! ]"#;
+//! let mut dict = Dictionary::default();
+//! let mut warnings = Warnings::default();
+//! let mut spans = Vec::new();
+//! let report = read_spans("example.json", &zipkin[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut |s| spans.push(s))?;
+//! assert_eq!(report.format.name(), "zipkin-json");
+//!
+//! let (traces, _assembly_warnings) = assemble_all(spans);
+//! let mut summary = Summary::default();
+//! for trace in &traces {
+//!     summary.add_trace(trace);
+//! }
+//! assert_eq!((summary.spans, summary.traces, summary.error_spans), (2, 1, 1));
+//! assert_eq!(summary.service_names(&dict), ["backend"]);
+//! assert_eq!(traces[0].parent(1), Some(0));
+//! # Ok::<(), tracelens::read::ReadError>(())
+//! ```
+//!
 //! Domain code (`model`, `assemble`, `analysis`) knows nothing of files,
 //! async runtimes or the command line; those live at the edges (`read`, the
 //! binary).
