@@ -16,7 +16,9 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::model::{NO_PARENT, Span, SpanId, SpanKind, SpanQuality, Sym, Trace, TraceId, WarningKind, Warnings};
+use crate::model::{
+    NO_PARENT, OriginalIds, Span, SpanId, SpanKind, SpanQuality, Sym, Trace, TraceId, WarningKind, Warnings,
+};
 
 /// Assembly settings.
 #[derive(Clone, Copy, Debug)]
@@ -167,16 +169,20 @@ fn split_shared_spans(spans: &mut [Span], warnings: &mut Warnings) {
 }
 
 fn dedup_span_ids(spans: &mut Vec<Span>, warnings: &mut Warnings) {
-    let mut first: FxHashMap<SpanId, usize> = FxHashMap::with_capacity_and_hasher(spans.len(), Default::default());
+    // id -> index of the first span that has it (as its final id)
+    let mut taken: FxHashMap<SpanId, usize> = FxHashMap::with_capacity_and_hasher(spans.len(), Default::default());
+    // original id -> every span kept under that id so far, when it collided
+    let mut same_id: FxHashMap<SpanId, Vec<usize>> = FxHashMap::default();
     let mut keep = vec![true; spans.len()];
     let mut any_dropped = false;
     for i in 0..spans.len() {
         let id = spans[i].span_id;
-        let Some(&j) = first.get(&id) else {
-            first.insert(id, i);
+        let Some(&first) = taken.get(&id) else {
+            taken.insert(id, i);
             continue;
         };
-        if spans[j] == spans[i] {
+        let group = same_id.entry(id).or_insert_with(|| vec![first]);
+        if group.iter().any(|&j| spans[j] == spans[i] || same_but_id(&spans[j], &spans[i])) {
             keep[i] = false;
             any_dropped = true;
             warnings.add(WarningKind::DuplicateSpan);
@@ -188,7 +194,7 @@ fn dedup_span_ids(spans: &mut Vec<Span>, warnings: &mut Warnings) {
             let mut salt = *b"dup\0\0\0\0";
             salt[3..].copy_from_slice(&n.to_be_bytes());
             let candidate = id.derived(&salt);
-            if !first.contains_key(&candidate) {
+            if !taken.contains_key(&candidate) {
                 break candidate;
             }
             n += 1;
@@ -198,12 +204,31 @@ fn dedup_span_ids(spans: &mut Vec<Span>, warnings: &mut Warnings) {
         span.span_id = new_id;
         span.quality.insert(SpanQuality::DUPLICATE_ID);
         warnings.add(WarningKind::DuplicateSpanId);
-        first.insert(new_id, i);
+        taken.insert(new_id, i);
+        group.push(i);
     }
     if any_dropped {
         let mut it = keep.iter();
         spans.retain(|_| *it.next().expect("one flag per span"));
     }
+}
+
+/// Whether `kept` (possibly re-identified) is the same span as `new` apart
+/// from the id and the repair bookkeeping that re-identification added.
+fn same_but_id(kept: &Span, new: &Span) -> bool {
+    if !kept.quality.contains(SpanQuality::DUPLICATE_ID) {
+        return false;
+    }
+    let mut probe = kept.clone();
+    probe.span_id = new.span_id;
+    probe.quality.remove(SpanQuality::DUPLICATE_ID);
+    if let Some(original) = &mut probe.original_ids {
+        original.span_id = new.original_ids.as_ref().and_then(|o| o.span_id.clone());
+        if **original == OriginalIds::default() {
+            probe.original_ids = None;
+        }
+    }
+    probe == *new
 }
 
 fn link_parents(spans: &mut [Span], warnings: &mut Warnings) -> Vec<u32> {
@@ -320,6 +345,17 @@ mod tests {
         assert_eq!(renamed.original_ids.as_ref().unwrap().span_id.as_deref(), Some("0000000000000002"));
         // Both copies of id 2 still hang under span 1.
         assert_eq!(t.parents, vec![NO_PARENT, 0, 0]);
+    }
+
+    #[test]
+    fn copies_of_a_renamed_span_are_still_duplicates() {
+        let mut d = Dictionary::default();
+        let a = span(&mut d, 1, 2, None, "a");
+        let b = span(&mut d, 1, 2, None, "b");
+        let (traces, w) = assemble_all(vec![a.clone(), b.clone(), b.clone(), a, b]);
+        assert_eq!(w.get(WarningKind::DuplicateSpanId), 1);
+        assert_eq!(w.get(WarningKind::DuplicateSpan), 3);
+        assert_eq!(traces[0].len(), 2);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use crate::assemble::{Assembler, AssemblerConfig};
 use crate::model::{Dictionary, Trace, Warnings};
-use crate::read::{Input, InputReport, ReadError, ReadOptions, read_spans};
+use crate::read::{Input, InputReport, ReadError, ReadErrorKind, ReadOptions, read_spans};
 
 /// Pipeline settings.
 #[derive(Clone, Copy, Debug, Default)]
@@ -20,8 +20,10 @@ pub struct PipelineConfig {
 /// What a pipeline run read.
 #[derive(Debug)]
 pub struct RunReport {
-    /// Per input, in order.
+    /// Per input read, in order.
     pub inputs: Vec<(Input, InputReport)>,
+    /// Files found in directories that held no trace data, with the reason.
+    pub skipped: Vec<(Input, String)>,
     /// Warnings from readers and assembly together.
     pub warnings: Warnings,
     /// Interned names and resources the traces refer to.
@@ -50,12 +52,21 @@ pub fn run(
     let mut warnings = Warnings::default();
     let mut assembler = Assembler::new(config.assemble);
     let mut reports = Vec::with_capacity(inputs.len());
+    let mut skipped = Vec::new();
     let mut ready: Vec<Trace> = Vec::new();
     for input in inputs {
         let source = wrap(input, input.open()?);
         let report = {
             let mut sink = |span| assembler.push(span, &mut |t| ready.push(t));
-            read_spans(&input.name(), source, &config.read, &mut dict, &mut warnings, &mut sink)?
+            read_spans(&input.name(), source, &config.read, &mut dict, &mut warnings, &mut sink)
+        };
+        let report = match report {
+            Ok(report) => report,
+            Err(ReadError { kind: ReadErrorKind::NotTraces(reason), .. }) if matches!(input, Input::Found(_)) => {
+                skipped.push((input.clone(), reason));
+                continue;
+            }
+            Err(err) => return Err(err),
         };
         for trace in ready.drain(..) {
             on_trace(&dict, trace);
@@ -67,5 +78,5 @@ pub fn run(
         on_trace(&dict, trace);
     }
     warnings.merge(&assembly_warnings);
-    Ok(RunReport { inputs: reports, warnings, dict })
+    Ok(RunReport { inputs: reports, skipped, warnings, dict })
 }

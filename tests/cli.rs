@@ -127,3 +127,28 @@ fn completions_for_each_shell() {
         assert!(text.contains("analyze"), "{shell}");
     }
 }
+
+#[test]
+fn directories_pass_over_files_without_trace_data_but_named_files_fail() {
+    let out = tracelens(&["analyze", "--format", "json", fixture("").to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let skipped: Vec<&str> = v["skipped"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped[0].ends_with("README.md") && skipped[1].ends_with("make_fixtures.py"), "{skipped:?}");
+    assert_eq!(v["inputs"].as_array().unwrap().len(), 10);
+    assert!(stderr(&out).contains("skipped"), "{}", stderr(&out));
+
+    let named = tracelens(&["analyze", fixture("README.md").to_str().unwrap()], None);
+    assert_eq!(named.status.code(), Some(2));
+    assert!(stderr(&named).contains("README.md: not a trace format"), "{}", stderr(&named));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("package.json"), r#"{"name": "not traces"}"#).unwrap();
+    std::fs::copy(fixture("shop.zipkin.json"), dir.path().join("z.json")).unwrap();
+    let out = tracelens(&["analyze", "--format", "json", dir.path().to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["spans"], 14);
+    assert!(v["skipped"][0]["reason"].as_str().unwrap().contains("no trace data"), "{v}");
+}

@@ -96,6 +96,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         OutputFormat::Table => write_table(&mut stdout, &out)?,
     }
     stdout.flush()?;
+    for (input, reason) in &report.skipped {
+        eprintln!("tracelens: note: skipped {}: {reason}", input.name());
+    }
     for (input, r) in &report.inputs {
         for message in &r.bad_records {
             eprintln!("tracelens: warning: {}: skipped {message}", input.name());
@@ -117,6 +120,14 @@ struct AnalyzeReport {
     root_spans: u64,
     time_range: Option<TimeRange>,
     warnings: BTreeMap<&'static str, u64>,
+    /// Files found in directories that held no trace data.
+    skipped: Vec<SkippedLine>,
+}
+
+#[derive(Serialize)]
+struct SkippedLine {
+    path: String,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -156,7 +167,7 @@ impl AnalyzeReport {
                 .map(|(input, r)| InputLine {
                     path: match input {
                         Input::Stdin => "-".to_string(),
-                        Input::Path(_) => input.name(),
+                        Input::Path(_) | Input::Found(_) => input.name(),
                     },
                     format: r.format.name().to_string(),
                     compression: r.format.compressions().map(|c| c.as_str()).collect(),
@@ -171,6 +182,11 @@ impl AnalyzeReport {
             root_spans: summary.root_spans,
             time_range,
             warnings: report.warnings.iter().map(|(k, n)| (k.as_str(), n)).collect(),
+            skipped: report
+                .skipped
+                .iter()
+                .map(|(input, reason)| SkippedLine { path: input.name(), reason: reason.clone() })
+                .collect(),
         }
     }
 }
@@ -186,10 +202,17 @@ fn write_table(w: &mut impl Write, r: &AnalyzeReport) -> io::Result<()> {
         }
         writeln!(w, "  {:<width$}  {:<24} {:>10} spans", i.path, format, i.spans)?;
     }
+    if !r.skipped.is_empty() {
+        writeln!(w, "Skipped (no trace data)")?;
+        for s in &r.skipped {
+            writeln!(w, "  {}", s.path)?;
+        }
+    }
     writeln!(w)?;
     let dups = r.spans - r.spans_analyzed;
     if dups > 0 {
-        writeln!(w, "Spans       {} ({} after dropping {} exact duplicates)", r.spans, r.spans_analyzed, dups)?;
+        let plural = if dups == 1 { "" } else { "s" };
+        writeln!(w, "Spans       {} ({} analysed, {dups} exact duplicate{plural} dropped)", r.spans, r.spans_analyzed)?;
     } else {
         writeln!(w, "Spans       {}", r.spans)?;
     }

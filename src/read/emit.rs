@@ -54,6 +54,8 @@ pub struct Emitter<'a> {
     pending: Vec<Span>,
     bad_records: Vec<String>,
     dialect: Option<Dialect>,
+    /// Set when a JSON record turned out not to be trace data at all.
+    pub(crate) not_traces: bool,
 }
 
 impl<'a> Emitter<'a> {
@@ -80,6 +82,7 @@ impl<'a> Emitter<'a> {
             pending: Vec::new(),
             bad_records: Vec::new(),
             dialect: None,
+            not_traces: false,
         }
     }
 

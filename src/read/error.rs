@@ -30,6 +30,10 @@ pub enum ReadErrorKind {
     /// The input as a whole is not something tracelens reads.
     #[error("{0}")]
     Unrecognized(String),
+    /// The input is readable but holds no trace data in any format tracelens
+    /// knows (a README, a config file, …).
+    #[error("{0}")]
+    NotTraces(String),
 }
 
 impl ReadErrorKind {

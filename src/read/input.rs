@@ -12,8 +12,11 @@ use super::error::{ReadError, ReadErrorKind};
 pub enum Input {
     /// Standard input.
     Stdin,
-    /// A file.
+    /// A file named as an input.
     Path(PathBuf),
+    /// A file found inside a directory named as an input. Such a file is
+    /// passed over (and reported) when it holds no trace data.
+    Found(PathBuf),
 }
 
 impl Input {
@@ -21,7 +24,7 @@ impl Input {
     pub fn name(&self) -> String {
         match self {
             Input::Stdin => "<stdin>".to_string(),
-            Input::Path(p) => p.display().to_string(),
+            Input::Path(p) | Input::Found(p) => p.display().to_string(),
         }
     }
 
@@ -29,7 +32,7 @@ impl Input {
     pub fn size(&self) -> Option<u64> {
         match self {
             Input::Stdin => None,
-            Input::Path(p) => fs::metadata(p).ok().map(|m| m.len()),
+            Input::Path(p) | Input::Found(p) => fs::metadata(p).ok().map(|m| m.len()),
         }
     }
 
@@ -37,7 +40,7 @@ impl Input {
     pub fn open(&self) -> Result<Box<dyn Read + Send>, ReadError> {
         match self {
             Input::Stdin => Ok(Box::new(io::stdin())),
-            Input::Path(p) => fs::File::open(p)
+            Input::Path(p) | Input::Found(p) => fs::File::open(p)
                 .map(|f| Box::new(f) as Box<dyn Read + Send>)
                 .map_err(|err| ReadError { input: self.name(), kind: ReadErrorKind::Io(err) }),
         }
@@ -83,7 +86,7 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), ReadError> {
         if path.is_dir() {
             walk(&path, out)?;
         } else {
-            out.push(Input::Path(path));
+            out.push(Input::Found(path));
         }
     }
     Ok(())
@@ -105,7 +108,8 @@ mod tests {
         let names: Vec<String> = inputs
             .iter()
             .map(|i| match i {
-                Input::Path(p) => p.strip_prefix(dir.path()).unwrap().display().to_string(),
+                Input::Found(p) => p.strip_prefix(dir.path()).unwrap().display().to_string(),
+                Input::Path(_) => unreachable!("only found files and stdin here"),
                 Input::Stdin => "-".to_string(),
             })
             .collect();

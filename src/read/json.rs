@@ -66,7 +66,7 @@ pub(crate) fn read_json(
         let chained = io::Cursor::new(std::mem::take(&mut line)).chain(r);
         let mut de = serde_json::Deserializer::from_reader(chained);
         let result = Doc { e }.deserialize(&mut de).and_then(|()| de.end());
-        return result.map(|()| Framing::Document).map_err(|err| json_error(&err, lines_before));
+        return result.map(|()| Framing::Document).map_err(|err| classify(json_error(&err, lines_before), e));
     }
 
     let (mut good, mut bad) = (0u64, 0u64);
@@ -108,9 +108,19 @@ pub(crate) fn read_json(
         }
     }
     if good == 0 && bad > 0 {
-        return Err(first_error.expect("a bad record was seen"));
+        return Err(classify(first_error.expect("a bad record was seen"), e));
     }
     Ok(if good + bad > 1 { Framing::Lines } else { Framing::Document })
+}
+
+/// A JSON input whose only problem is that it holds no trace data is
+/// reported as such, so directory walks can pass over it.
+fn classify(err: ReadErrorKind, e: &Emitter<'_>) -> ReadErrorKind {
+    if e.not_traces && e.spans() == 0 && e.dialect().is_none() {
+        ReadErrorKind::NotTraces(format!("JSON without trace data ({err})"))
+    } else {
+        err
+    }
 }
 
 /// Parses one complete JSON record (a length-prefixed stream's payload).
@@ -219,6 +229,7 @@ impl<'de> Visitor<'de> for Doc<'_, '_> {
             jaeger::emit_trace(&trace, e);
         }
         if keys > 0 && !recognized {
+            e.not_traces = true;
             return Err(de::Error::custom(
                 "no trace data: expected an object with resourceSpans (OTLP), batches (Tempo), data or spans (Jaeger), or an array of Zipkin spans",
             ));

@@ -220,7 +220,7 @@ fn detect_and_read(
             format.encoding = Encoding::LengthPrefixed;
             otlp_proto::read_length_prefixed(&mut reader, e, opts)
         }
-        Sniffed::Unknown => Err(ReadErrorKind::Unrecognized(format!(
+        Sniffed::Unknown => Err(ReadErrorKind::NotTraces(format!(
             "not a trace format tracelens reads (first bytes {}); expected OTLP JSON or protobuf, Jaeger JSON, Zipkin JSON, or gzip/zstd of one",
             shown.join(" ")
         ))),
