@@ -212,3 +212,33 @@ fn a_directory_reads_every_file_and_joins_traces_across_files() {
     assert_eq!(f.formats.len(), 8);
     assert_eq!(f.spans_read, 175 + 16 + 28 + 4 + 11 + 4 + 8 + 5);
 }
+
+/// The Collector's `nativeCompression` gate writes one zstd stream around the
+/// whole length-prefixed file; any dump may also arrive gzip-compressed.
+#[test]
+fn whole_file_compression_around_any_format() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let stream = std::fs::read(fixture("shop.otlp-stream.bin")).unwrap();
+    let pb = std::fs::read(fixture("shop.otlp.pb")).unwrap();
+    let zst = dir.path().join("stream.zst");
+    std::fs::write(&zst, zstd::encode_all(&stream[..], 3).unwrap()).unwrap();
+    let gz = dir.path().join("request.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&pb).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    // gzip inside zstd: two layers.
+    let both = dir.path().join("jaeger.json.gz.zst");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&std::fs::read(fixture("shop.jaeger.json")).unwrap()).unwrap();
+    std::fs::write(&both, zstd::encode_all(&enc.finish().unwrap()[..], 1).unwrap()).unwrap();
+    for (path, format) in
+        [(zst, "otlp-protobuf-stream+zstd"), (gz, "otlp-protobuf+gzip"), (both, "jaeger-json+zstd+gzip")]
+    {
+        let f = analyze(&path);
+        assert_eq!(f.formats, vec![format]);
+        assert_eq!(f.summary.spans, 14);
+        assert_eq!(f.summary.traces, 2);
+        assert_eq!(f.warnings.total(), 0);
+    }
+}

@@ -357,3 +357,100 @@ impl<'de> Visitor<'de> for ZipkinItem<'_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Dictionary, Span, SpanKind, StatusCode, Value, WarningKind, Warnings};
+
+    fn read(text: &str) -> (Result<Framing, ReadErrorKind>, Vec<Span>, Dictionary, Warnings, Option<Dialect>) {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut spans = Vec::new();
+        let mut sink = |s| spans.push(s);
+        let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+        let mut r = text.as_bytes();
+        let framing = read_json(&mut r, &mut e, &ReadOptions::default());
+        let dialect = e.dialect();
+        drop(e);
+        (framing, spans, dict, warnings, dialect)
+    }
+
+    const SPAN_CAMEL: &str = r#"{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174","name":"op","kind":"SPAN_KIND_CLIENT","startTimeUnixNano":1544712660000000000,"endTimeUnixNano":"1544712661000000000","status":{"code":"STATUS_CODE_ERROR","message":"boom"},"attributes":[{"key":"d","value":{"doubleValue":"NaN"}},{"key":"e","value":{}},{"key":"i","value":{"intValue":7}}],"futureField":{"x":1}}"#;
+
+    #[test]
+    fn otlp_dialects_and_wrappers() {
+        let resource = r#""resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]}"#;
+        let docs = [
+            (format!(r#"{{"resourceSpans":[{{{resource},"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}"#), Dialect::Otlp),
+            (format!(r#"{{"batches":[{{{resource},"instrumentationLibrarySpans":[{{"instrumentationLibrary":{{"name":"lib"}},"spans":[{SPAN_CAMEL}]}}]}}]}}"#), Dialect::Tempo),
+            (format!(r#"{{"trace":{{"resourceSpans":[{{{resource},"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}}}"#), Dialect::Otlp),
+            (format!(r#"{{"result":{{"resourceSpans":[{{{resource},"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}}}"#), Dialect::Otlp),
+            (
+                r#"{"resource_spans":[{"resource":{"attributes":[{"key":"service.name","value":{"string_value":"svc"}}]},"scope_spans":[{"spans":[{"trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","name":"op","kind":3,"start_time_unix_nano":"1544712660000000000","end_time_unix_nano":1544712661000000000,"status":{"code":2,"message":"boom"},"attributes":[{"key":"d","value":{"double_value":"NaN"}},{"key":"e","value":null},{"key":"i","value":{"int_value":"7"}}]}]}]}]}"#.to_string(),
+                Dialect::Otlp,
+            ),
+        ];
+        for (doc, dialect) in docs {
+            let (framing, spans, dict, warnings, got) = read(&doc);
+            assert_eq!(framing.unwrap(), Framing::Document, "{doc}");
+            assert_eq!(got, Some(dialect), "{doc}");
+            assert_eq!(spans.len(), 1, "{doc}");
+            assert_eq!(warnings.total(), 0, "{doc}");
+            let s = &spans[0];
+            assert_eq!(s.trace_id.to_hex(), "5b8efff798038103d269b633813fc60c");
+            assert_eq!(s.kind, SpanKind::Client);
+            assert_eq!(s.status.code, StatusCode::Error);
+            assert_eq!(s.duration_ns(), Some(1_000_000_000));
+            assert_eq!(dict.resolve(s.service), "svc");
+            assert!(matches!(s.attributes[0].value, Value::Double(d) if d.is_nan()));
+            assert_eq!(s.attributes[1].value, Value::Empty);
+            assert_eq!(s.attributes[2].value, Value::Int(7));
+        }
+    }
+
+    #[test]
+    fn zipkin_list_of_traces_and_jaeger_single_trace() {
+        let z = r#"[[{"traceId":"a","id":"1","name":"x","timestamp":10,"duration":5,"localEndpoint":{"serviceName":"s"}}],
+                     [{"traceId":"b","id":"2","name":"y","timestamp":10,"duration":5}]]"#;
+        let (framing, spans, dict, _, dialect) = read(z);
+        assert_eq!(framing.unwrap(), Framing::Document);
+        assert_eq!(dialect, Some(Dialect::Zipkin));
+        assert_eq!(spans.len(), 2);
+        assert_eq!(dict.resolve(spans[1].service), "unknown_service");
+
+        // processes after spans, as Jaeger writes them
+        let j = r#"{"traceID":"1","spans":[{"traceID":"1","spanID":"2","operationName":"op","startTime":10,"duration":5,"processID":"p1","tags":[{"key":"span.kind","type":"string","value":"server"},{"key":"http.status_code","type":"int64","value":503}]}],"processes":{"p1":{"serviceName":"svc","tags":[{"key":"hostname","type":"string","value":"h1"}]}}}"#;
+        let (_, spans, dict, _, dialect) = read(j);
+        assert_eq!(dialect, Some(Dialect::Jaeger));
+        assert_eq!(spans.len(), 1);
+        assert_eq!(dict.resolve(spans[0].service), "svc");
+        assert_eq!(dict.resolve(dict.resource_of(spans[0].resource).host), "h1");
+        assert_eq!(spans[0].kind, SpanKind::Server);
+        assert_eq!(spans[0].status.code, StatusCode::Error, "5xx marks the span failed");
+        assert_eq!(spans[0].start_ns, 10_000);
+    }
+
+    #[test]
+    fn json_lines_skip_bad_records_atomically() {
+        let good = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}"#);
+        // The bad line has a good first span and a broken second one: neither may survive.
+        let bad = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{SPAN_CAMEL},{{"startTimeUnixNano":"x"}}]}}]}}]}}"#
+        );
+        let text = format!("{good}\n\n{bad}\r\n{good}\n");
+        let (framing, spans, _, warnings, _) = read(&text);
+        assert_eq!(framing.unwrap(), Framing::Lines);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(warnings.get(WarningKind::BadRecord), 1);
+        assert_eq!(warnings.total(), 1);
+    }
+
+    #[test]
+    fn a_document_that_is_not_traces_says_so() {
+        let (r, ..) = read("{\"name\": \"my-package\",\n \"version\": \"1.0.0\"}");
+        assert!(matches!(r, Err(ReadErrorKind::NotTraces(_))), "{r:?}");
+        let (r, ..) = read("{\"resourceSpans\": 5}");
+        assert!(matches!(r, Err(ReadErrorKind::AtLine { line: 1, .. })), "{r:?}");
+    }
+}
