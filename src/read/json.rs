@@ -192,14 +192,13 @@ impl<'de> Visitor<'de> for Doc<'_, '_> {
         while let Some(key) = map.next_key::<Text<'de>>()? {
             keys += 1;
             match key.as_str() {
-                "resourceSpans" | "resource_spans" => {
-                    e.set_dialect(Dialect::Otlp);
-                    map.next_value_seed(ResourceSpansList { e: &mut *e })?;
-                    recognized = true;
-                }
-                "batches" => {
-                    e.set_dialect(Dialect::Tempo);
-                    map.next_value_seed(ResourceSpansList { e: &mut *e })?;
+                k @ ("resourceSpans" | "resource_spans" | "batches") => {
+                    e.set_dialect(if k == "batches" { Dialect::Tempo } else { Dialect::Otlp });
+                    map.next_value_seed(Each::<JResourceSpans<'de>> {
+                        e: &mut *e,
+                        what: "a list of ResourceSpans",
+                        emit: otlp_json::emit_resource_spans,
+                    })?;
                     recognized = true;
                 }
                 "trace" | "result" => {
@@ -208,7 +207,11 @@ impl<'de> Visitor<'de> for Doc<'_, '_> {
                 }
                 "data" => {
                     e.set_dialect(Dialect::Jaeger);
-                    map.next_value_seed(JaegerTraceList { e: &mut *e })?;
+                    map.next_value_seed(Each::<JaegerTrace<'de>> {
+                        e: &mut *e,
+                        what: "a list of Jaeger traces",
+                        emit: jaeger::emit_trace,
+                    })?;
                     recognized = true;
                 }
                 "spans" => {
@@ -272,57 +275,32 @@ impl<'de> Visitor<'de> for Nested<'_, '_> {
     }
 }
 
-/// A list of `ResourceSpans`, each emitted as soon as it is parsed.
-struct ResourceSpansList<'e, 'x> {
+/// A list (or null) whose elements are parsed one at a time as `T` and
+/// converted by `emit` right away, so only one element is in memory.
+struct Each<'e, 'x, T> {
     e: &'e mut Emitter<'x>,
+    what: &'static str,
+    emit: fn(&T, &mut Emitter<'_>),
 }
 
-impl<'de> DeserializeSeed<'de> for ResourceSpansList<'_, '_> {
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Each<'_, '_, T> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ResourceSpansList<'_, '_> {
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Each<'_, '_, T> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of ResourceSpans")
+        f.write_str(self.what)
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(rs) = seq.next_element::<JResourceSpans<'de>>()? {
-            otlp_json::emit_resource_spans(&rs, self.e);
-        }
-        Ok(())
-    }
-}
-
-/// Jaeger's `data`: a list of traces, each emitted as soon as it is parsed.
-struct JaegerTraceList<'e, 'x> {
-    e: &'e mut Emitter<'x>,
-}
-
-impl<'de> DeserializeSeed<'de> for JaegerTraceList<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for JaegerTraceList<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of Jaeger traces")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(trace) = seq.next_element::<JaegerTrace<'de>>()? {
-            jaeger::emit_trace(&trace, self.e);
+        while let Some(item) = seq.next_element::<T>()? {
+            (self.emit)(&item, self.e);
         }
         Ok(())
     }
