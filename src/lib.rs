@@ -58,6 +58,7 @@
 
 pub mod analysis;
 pub mod assemble;
+pub mod generate;
 pub mod model;
 pub mod pipeline;
 pub mod read;

@@ -2,6 +2,7 @@
 //! command's validated configuration and its run.
 
 mod analyze;
+mod generate;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -20,7 +21,7 @@ pub const EXIT_FAILURE: u8 = 1;
     name = "tracelens",
     version,
     about = "Turns distributed traces into answers: who calls whom, how slow, where the time goes.",
-    after_help = "Examples:\n  tracelens analyze testdata/shop.otlp.json\n  tracelens analyze --format json dumps/\n  tracelens completions bash > /etc/bash_completion.d/tracelens"
+    after_help = "Examples:\n  tracelens analyze testdata/shop.otlp.json\n  tracelens generate --spans 100000 --format otlp-protobuf-stream -o dump.pb\n  tracelens analyze --format json dumps/\n  tracelens completions bash > /etc/bash_completion.d/tracelens"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -31,6 +32,8 @@ pub struct Cli {
 enum Command {
     /// Summarise trace dumps: formats, spans, traces, services, time range, warnings.
     Analyze(analyze::AnalyzeArgs),
+    /// Write synthetic traces from a seeded model of a microservice system.
+    Generate(Box<generate::GenerateArgs>),
     /// Print shell completions for tracelens.
     #[command(
         after_help = "Examples:\n  tracelens completions bash > ~/.local/share/bash-completion/completions/tracelens\n  tracelens completions zsh > ~/.zfunc/_tracelens\n  tracelens completions fish > ~/.config/fish/completions/tracelens.fish"
@@ -45,6 +48,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Generate(args) => generate::run(*args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tracelens", &mut std::io::stdout());

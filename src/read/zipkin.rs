@@ -2,7 +2,8 @@
 //! such arrays. Microseconds become nanoseconds, `localEndpoint` becomes the
 //! resource, `remoteEndpoint` becomes peer attributes, an `error` tag (any
 //! value, even empty) marks failure, and `shared` SERVER halves are flagged
-//! for the assembler to give their own id.
+//! for the assembler to give their own id. Resource attributes written as
+//! tags (`service.version`, `host.name`, …) go back to the resource.
 
 use std::fmt;
 
@@ -100,6 +101,11 @@ impl Tags<'_> {
 /// Tags that become span fields instead of attributes.
 const CONSUMED_TAGS: [&str; 4] = ["error", "otel.status_code", "otel.status_description", "w3c.tracestate"];
 
+/// Resource attributes that OpenTelemetry's Zipkin exporter writes as tags;
+/// they describe the process, so they go to the resource.
+const RESOURCE_TAGS: [&str; 4] =
+    ["service.version", "deployment.environment.name", "deployment.environment", "host.name"];
+
 /// Converts one Zipkin span and emits it.
 pub(crate) fn emit_span(zs: &ZipkinSpan<'_>, e: &mut Emitter<'_>) {
     let mut resource_attrs = Vec::new();
@@ -111,6 +117,11 @@ pub(crate) fn emit_span(zs: &ZipkinSpan<'_>, e: &mut Emitter<'_>) {
         let ip = if local.ipv4.is_empty() { &local.ipv6 } else { &local.ipv4 };
         if !ip.is_empty() {
             resource_attrs.push(Attr { key: e.dict.intern("host.ip"), value: Value::Str(ip.as_str().into()) });
+        }
+    }
+    for (k, v) in &zs.tags.0 {
+        if RESOURCE_TAGS.contains(&k.as_str()) {
+            resource_attrs.push(Attr { key: e.dict.intern(k.as_str()), value: Value::Str(v.as_str().into()) });
         }
     }
     let resource = e.dict.resource(resource_attrs);
@@ -153,7 +164,7 @@ pub(crate) fn emit_span(zs: &ZipkinSpan<'_>, e: &mut Emitter<'_>) {
 
     let mut attributes = Vec::with_capacity(zs.tags.0.len() + 3);
     for (k, v) in &zs.tags.0 {
-        if !CONSUMED_TAGS.contains(&k.as_str()) {
+        if !CONSUMED_TAGS.contains(&k.as_str()) && !RESOURCE_TAGS.contains(&k.as_str()) {
             attributes.push(Attr { key: e.dict.intern(k.as_str()), value: Value::Str(v.as_str().into()) });
         }
     }
