@@ -40,24 +40,26 @@ impl RunReport {
 /// An opened input's byte stream.
 pub type Source = Box<dyn Read + Send>;
 
-/// Reads `inputs` in order and passes every assembled trace to `on_trace`.
-/// `wrap` may wrap each opened input (for progress display).
+/// Reads `inputs` in order and passes every assembled trace to `on_trace`
+/// as soon as it is complete, so memory is bounded by the traces still open.
+/// Traces refer to names by [`crate::model::Sym`]; resolve them with the
+/// returned report's dictionary. `wrap` may wrap each opened input (for
+/// progress display).
 pub fn run(
     inputs: &[Input],
     config: &PipelineConfig,
     wrap: &mut dyn FnMut(&Input, Source) -> Source,
-    on_trace: &mut dyn FnMut(&Dictionary, Trace),
+    on_trace: &mut dyn FnMut(Trace),
 ) -> Result<RunReport, ReadError> {
     let mut dict = Dictionary::default();
     let mut warnings = Warnings::default();
     let mut assembler = Assembler::new(config.assemble);
     let mut reports = Vec::with_capacity(inputs.len());
     let mut skipped = Vec::new();
-    let mut ready: Vec<Trace> = Vec::new();
     for input in inputs {
         let source = wrap(input, input.open()?);
         let report = {
-            let mut sink = |span| assembler.push(span, &mut |t| ready.push(t));
+            let mut sink = |span| assembler.push(span, &mut |t| on_trace(t));
             read_spans(&input.name(), source, &config.read, &mut dict, &mut warnings, &mut sink)
         };
         let report = match report {
@@ -68,15 +70,9 @@ pub fn run(
             }
             Err(err) => return Err(err),
         };
-        for trace in ready.drain(..) {
-            on_trace(&dict, trace);
-        }
         reports.push((input.clone(), report));
     }
-    let assembly_warnings = assembler.finish(&mut |t| ready.push(t));
-    for trace in ready.drain(..) {
-        on_trace(&dict, trace);
-    }
+    let assembly_warnings = assembler.finish(&mut |t| on_trace(t));
     warnings.merge(&assembly_warnings);
     Ok(RunReport { inputs: reports, skipped, warnings, dict })
 }

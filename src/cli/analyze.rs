@@ -83,7 +83,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         &config.inputs,
         &config.pipeline,
         &mut |input, source| progress::wrap(&bar, input, source),
-        &mut |_, trace| summary.add_trace(&trace),
+        &mut |trace| summary.add_trace(&trace),
     )?;
     bar.finish_and_clear();
     let out = AnalyzeReport::new(&report, &summary);
