@@ -147,6 +147,49 @@ pub struct Produced {
     pub spans: u64,
 }
 
+/// Generates `amount` in `format` into memory (for tests and benchmarks).
+pub fn to_vec(
+    topology: &TopologyFile,
+    config: &GeneratorConfig,
+    amount: Amount,
+    format: write::OutputFormat,
+) -> Result<(Vec<u8>, Produced), TopologyError> {
+    #[derive(Clone, Default)]
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+    impl io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut generator = Generator::new(topology, config)?;
+    let shared = Shared::default();
+    let output = write::Output::new(Box::new(shared.clone()), write::OutputCompression::None)
+        .expect("no compression cannot fail to start");
+    let mut writer = write::writer(format, output, 100);
+    let produced = run(&mut generator, amount, writer.as_mut()).expect("writing to memory cannot fail");
+    drop(writer);
+    let bytes = std::mem::take(&mut *shared.0.borrow_mut());
+    Ok((bytes, produced))
+}
+
+impl Default for GeneratorConfig {
+    /// Seed 1, the shop's defaults: 2026-11-01T00:00:00Z, 100 traces/s, no skew, production.
+    fn default() -> Self {
+        GeneratorConfig {
+            seed: 1,
+            start_ns: 1_793_491_200_000_000_000,
+            traces_per_second: 100.0,
+            clock_skew_ns: 0,
+            environment: "production".to_string(),
+            deploy: None,
+        }
+    }
+}
+
 /// Generates `amount` and writes it with `writer`.
 pub fn run(generator: &mut Generator, amount: Amount, writer: &mut dyn write::TraceWriter) -> io::Result<Produced> {
     let mut done = Produced::default();
