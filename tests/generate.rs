@@ -411,3 +411,34 @@ fn random_preset_has_the_asked_size() {
         .unwrap();
     assert!(depth >= 5, "deepest trace {depth}");
 }
+
+/// Every scenario and change in every format: the versions and the new
+/// dependency read back as asked (the size of each change is checked above).
+#[test]
+fn every_scenario_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in FORMATS {
+        for scenario in ["canary", "rollout"] {
+            for change in ["none", "latency", "tail", "errors", "new-call"] {
+                let name = format!("{format}-{scenario}-{change}");
+                let path = generate(
+                    dir.path(),
+                    &name,
+                    &["--traces", "150", "--format", format, "--scenario", scenario, "--change", change],
+                );
+                let f = analyze(&path);
+                assert_eq!(f.summary.traces, 150, "{name}");
+                assert_eq!(f.warnings.total(), 0, "{name}");
+                let versions: BTreeSet<String> = f
+                    .traces
+                    .iter()
+                    .flat_map(|t| &t.spans)
+                    .filter(|s| f.dict.resolve(s.service) == "checkout")
+                    .map(|s| version_of(&f, s))
+                    .collect();
+                assert_eq!(versions, BTreeSet::from(["1.9.0".to_string(), "1.10.0".to_string()]), "{name}");
+                assert_eq!(f.services.contains(&"fraud-check".to_string()), change == "new-call", "{name}");
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Every figure in BENCHMARKS.md: the criterion suite, then the binary's
+# end-to-end runs with peak memory. Takes about 10 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tracelens-target}"
+cargo bench --locked --benches
+scripts/bench-e2e.sh "$@"
