@@ -2,15 +2,21 @@
 # Runs every test of tracelens on a fresh machine: installs what the tests
 # need, then runs the whole suite (unit, integration, doc tests).
 #
-# Today the tests need only cargo. Tests that need outside parts (Python
-# OpenTelemetry SDK exporters, Graphviz, …) get their install step here, so
-# this stays the one command that runs everything.
+# Tests need cargo and Graphviz (`dot` checks the graph command's DOT
+# output). Tests that need more outside parts get their install step here,
+# so this stays the one command that runs everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "scripts/test.sh: cargo is required (https://rustup.rs)" >&2
   exit 1
+fi
+if ! command -v dot >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing Graphviz (needed by the DOT output test)" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq graphviz >/dev/null
 fi
 if [ ! -d ../shared/testdata ]; then
   echo "scripts/test.sh: ../shared/testdata is missing; the public test traces must sit beside the project" >&2

@@ -246,6 +246,93 @@ def to_proto_json(doc):
     return out
 
 
+def graph_edge_lines():
+    """One trace per line, each exercising one way edges form; see README.md."""
+    def kv(**attrs):
+        return kvs({k.replace("__", "."): v for k, v in attrs.items()})
+
+    def span(trace, sid, parent, name, kind, start_ms, end_ms, attrs=None, error=False, links=None):
+        s = {
+            "traceId": trace,
+            "spanId": sid,
+            "name": name,
+            "kind": KIND[kind],
+            "startTimeUnixNano": str(T0 + start_ms * MS),
+            "endTimeUnixNano": str(T0 + end_ms * MS),
+            "attributes": attrs or [],
+        }
+        if parent:
+            s["parentSpanId"] = parent
+        if error:
+            s["status"] = {"code": 2, "message": "failed"}
+        if links:
+            s["links"] = [{"traceId": t, "spanId": i} for t, i in links]
+        return s
+
+    def line(*groups):
+        return json.dumps({"resourceSpans": [
+            {"resource": {"attributes": kvs({"service.name": svc})}, "scopeSpans": [{"spans": list(spans)}]}
+            for svc, spans in groups
+        ]})
+
+    t = lambda n: "%032x" % (0xE0000000000000000000000000000000 + n)
+    i = lambda n: "%016x" % (0xE000000000000000 + n)
+    return [
+        # T1: producer and consumer in one trace.
+        line(("orders", [span(t(1), i(1), None, "POST /order", "server", 0, 10),
+                         span(t(1), i(2), i(1), "orders publish", "producer", 2, 3, kv(messaging__system="kafka"))]),
+             ("billing", [span(t(1), i(3), i(2), "orders process", "consumer", 20, 32)])),
+        # T3 (consumer first) links to a producer in T2 (next line).
+        line(("shipping", [span(t(3), i(5), None, "orders process", "consumer", 50, 65, links=[(t(2), i(4))])])),
+        line(("orders", [span(t(2), i(6), None, "POST /order", "server", 30, 40),
+                         span(t(2), i(4), i(6), "orders publish", "producer", 31, 32, kv(messaging__system="kafka"))])),
+        # T4: database calls named four ways, one failing.
+        line(("inventory", [
+            span(t(4), i(10), None, "GET /stock", "server", 0, 50),
+            span(t(4), i(11), i(10), "SELECT stock", "client", 1, 5, kv(db__system="postgresql", db__namespace="stock", server__address="pg-main")),
+            span(t(4), i(12), i(10), "GET", "client", 6, 7, kv(db__system="redis")),
+            span(t(4), i(13), i(10), "SELECT items", "client", 8, 12, kv(db__system="mysql", network__peer__address="10.0.0.5", network__peer__port=3306), error=True),
+            span(t(4), i(14), i(10), "query", "client", 13, 20, kv(peer__service="sql-proxy", db__name="x")),
+        ])),
+        # T5: virtual nodes and an unpaired client.
+        line(("gateway", [
+            span(t(5), i(20), None, "GET /", "server", 0, 30, kv(peer__service="edge-lb")),
+            span(t(5), i(21), i(20), "charge", "client", 1, 9, kv(peer__service="payments-api")),
+            span(t(5), i(22), i(20), "mystery", "client", 10, 12),
+            span(t(5), i(23), i(20), "events publish", "producer", 13, 14, kv(messaging__system="rabbitmq")),
+        ])),
+        # T6: a server whose parent is not in the dump.
+        line(("worker", [span(t(6), i(30), "ffffffffffffffff", "job", "server", 0, 5)])),
+        # T7: one client span answered by two servers.
+        line(("api", [span(t(7), i(40), None, "GET /x", "server", 0, 20),
+                      span(t(7), i(41), i(40), "fetch", "client", 1, 15)]),
+             ("backend", [span(t(7), i(42), i(41), "fetch", "server", 2, 12),
+                          span(t(7), i(43), i(41), "fetch", "server", 3, 13)])),
+        "",
+    ]
+
+
+def kindless_jaeger():
+    """A Jaeger trace with no span.kind tags: edges come from service changes."""
+    trace = "f0000000000000000000000000000001"
+    def span(sid, parent, name, pid, start, dur, tags=None):
+        return {"traceID": trace, "spanID": sid, "operationName": name,
+                "references": [{"refType": "CHILD_OF", "traceID": trace, "spanID": parent}] if parent else [],
+                "startTime": (T0 // 1000) + start, "duration": dur, "tags": tags or [], "logs": [], "processID": pid}
+    spans = [
+        span("f000000000000001", None, "GET /", "p1", 0, 50000),
+        span("f000000000000002", "f000000000000001", "handle", "p2", 1000, 40000),
+        span("f000000000000003", "f000000000000002", "compute", "p2", 2000, 10000),
+        span("f000000000000004", "f000000000000003", "get", "p2", 3000, 2000,
+             [{"key": "peer.service", "type": "string", "value": "cache"}]),
+        span("f000000000000005", "f000000000000002", "report", "p3", 20000, 5000,
+             [{"key": "error", "type": "bool", "value": True}]),
+    ]
+    procs = {"p1": {"serviceName": "web", "tags": []}, "p2": {"serviceName": "api", "tags": []},
+             "p3": {"serviceName": "metrics", "tags": []}}
+    return {"data": [{"traceID": trace, "spans": spans, "processes": procs}]}
+
+
 def length_prefixed(messages, compress):
     out = bytearray()
     cctx = zstandard.ZstdCompressor()
@@ -278,6 +365,8 @@ def main():
     write("shop.otlp.json.gz", gzip.compress(json.dumps(request).encode(), mtime=0))
     write("shop.zipkin.json.zst", zstandard.ZstdCompressor().compress(json.dumps(zipkin()).encode()))
     write("damaged.otlp.jsonl", "\n".join(damaged_lines()))
+    write("graph-edges.otlp.jsonl", "\n".join(graph_edge_lines()))
+    write("graph-kindless.jaeger.json", json.dumps(kindless_jaeger(), indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,12 @@
 //! through `add_trace` and produces a summary that merges exactly, so a
 //! file, a time bucket or a whole run are the same type.
 
+pub mod graph;
+pub mod histogram;
+pub mod metrics;
 pub mod summary;
 
+pub use graph::ServiceGraph;
+pub use histogram::{LatencyHistogram, LatencySummary};
+pub use metrics::SpanMetrics;
 pub use summary::Summary;

@@ -4,19 +4,21 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use tracelens::analysis::Summary;
-use tracelens::assemble::AssemblerConfig;
-use tracelens::pipeline::{self, PipelineConfig, RunReport};
-use tracelens::read::{Input, ReadOptions, expand_inputs};
+use tracelens::analysis::graph::GraphView;
+use tracelens::analysis::metrics::{DEFAULT_MAX_OPERATIONS_PER_SERVICE, OperationView};
+use tracelens::analysis::{ServiceGraph, SpanMetrics, Summary};
+use tracelens::model::Dictionary;
+use tracelens::pipeline::RunReport;
+use tracelens::read::Input;
 use tracelens::render;
 
-use super::progress;
+use super::UsageError;
+use super::input::{self, InputArgs};
 
 /// Output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,77 +35,52 @@ pub enum OutputFormat {
     after_help = "Examples:\n  tracelens analyze testdata/shop.otlp.json\n  tracelens analyze --format json dump.jsonl.zst traces/\n  kubectl exec collector -- cat /data/traces.pb | tracelens analyze -\n\nFormats are detected from content, not file names: OTLP JSON (document or JSON lines, Tempo and\nJaeger api_v3 wrappers), OTLP protobuf (bare or the Collector file exporter's length-prefixed\nstream), Jaeger JSON and Zipkin v2 JSON, each optionally gzip or zstd compressed."
 )]
 pub struct AnalyzeArgs {
-    /// Trace dumps: files, directories (every file inside), or - for standard input.
-    #[arg(required = true, value_name = "INPUT")]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
-    /// Fail on the first malformed record of a JSON-lines or length-prefixed stream instead of skipping it.
-    #[arg(long)]
-    strict: bool,
-    /// Close a trace once this many spans of other traces have been read since its last span
-    /// (bounds memory on huge dumps; later spans of a closed trace are counted as split_trace).
-    #[arg(long, value_name = "SPANS", default_value_t = AssemblerConfig::default().idle_spans)]
-    trace_window: u64,
-}
-
-/// Validated configuration of one `analyze` run.
-struct AnalyzeConfig {
-    inputs: Vec<Input>,
-    format: OutputFormat,
-    pipeline: PipelineConfig,
-}
-
-impl AnalyzeConfig {
-    fn from_args(args: AnalyzeArgs) -> anyhow::Result<Self> {
-        if args.trace_window == 0 {
-            return Err(super::UsageError("--trace-window must be at least 1".to_string()).into());
-        }
-        let inputs = expand_inputs(&args.inputs)?;
-        if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
-            return Err(super::UsageError("standard input (-) can be named only once".to_string()).into());
-        }
-        Ok(AnalyzeConfig {
-            inputs,
-            format: args.format,
-            pipeline: PipelineConfig {
-                read: ReadOptions { strict: args.strict },
-                assemble: AssemblerConfig { idle_spans: args.trace_window },
-            },
-        })
-    }
+    /// Distinct operation names kept per service; spans with further names go to one "(overflow)" operation.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS_PER_SERVICE)]
+    max_operations: usize,
+    /// Operations listed in the table's slowest and most-failing sections.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let config = AnalyzeConfig::from_args(args)?;
-    let bar = progress::bar_for(&config.inputs);
+    if args.max_operations == 0 {
+        return Err(UsageError("--max-operations must be at least 1".to_string()).into());
+    }
+    let inputs = args.input.validate()?;
     let mut summary = Summary::default();
-    let report = pipeline::run(
-        &config.inputs,
-        &config.pipeline,
-        &mut |input, source| progress::wrap(&bar, input, source),
-        &mut |trace| summary.add_trace(&trace),
-    )?;
-    bar.finish_and_clear();
-    let out = AnalyzeReport::new(&report, &summary);
+    let mut graph = ServiceGraph::new(&Dictionary::default());
+    let mut metrics = SpanMetrics::new(args.max_operations);
+    let report = inputs.run(&mut |trace| {
+        summary.add_trace(&trace);
+        graph.add_trace(&trace);
+        metrics.add_trace(&trace);
+    })?;
+    graph.finish();
+    let out = AnalyzeReport::new(&report, &summary, graph.view(&report.dict), metrics.views(&report.dict));
     let mut stdout = io::stdout().lock();
-    match config.format {
+    match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut stdout, &out).context("writing the report")?;
             writeln!(stdout)?;
         }
-        OutputFormat::Table => write_table(&mut stdout, &out)?,
+        OutputFormat::Table => write_table(&mut stdout, &out, args.top)?,
     }
     stdout.flush()?;
-    for (input, reason) in &report.skipped {
-        eprintln!("tracelens: note: skipped {}: {reason}", input.name());
+    for (service, n) in metrics.overflowed() {
+        eprintln!(
+            "tracelens: note: {}: {n} spans had operation names past the first {} and are counted as {:?}",
+            report.dict.resolve(service),
+            args.max_operations,
+            tracelens::analysis::metrics::OVERFLOW_OPERATION
+        );
     }
-    for (input, r) in &report.inputs {
-        for message in &r.bad_records {
-            eprintln!("tracelens: warning: {}: skipped {message}", input.name());
-        }
-    }
+    input::print_notes(&report);
     Ok(())
 }
 
@@ -122,6 +99,10 @@ struct AnalyzeReport {
     warnings: BTreeMap<&'static str, u64>,
     /// Files found in directories that held no trace data.
     skipped: Vec<SkippedLine>,
+    /// The service dependency graph.
+    graph: GraphView,
+    /// Span metrics per service, operation and kind.
+    operations: Vec<OperationView>,
 }
 
 #[derive(Serialize)]
@@ -149,7 +130,7 @@ struct TimeRange {
 }
 
 impl AnalyzeReport {
-    fn new(report: &RunReport, summary: &Summary) -> Self {
+    fn new(report: &RunReport, summary: &Summary, graph: GraphView, operations: Vec<OperationView>) -> Self {
         let time_range = match (summary.first_start_ns, summary.last_end_ns) {
             (Some(start), Some(end)) => Some(TimeRange {
                 start: render::rfc3339(start),
@@ -187,11 +168,13 @@ impl AnalyzeReport {
                 .iter()
                 .map(|(input, reason)| SkippedLine { path: input.name(), reason: reason.clone() })
                 .collect(),
+            graph,
+            operations,
         }
     }
 }
 
-fn write_table(w: &mut impl Write, r: &AnalyzeReport) -> io::Result<()> {
+fn write_table(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<()> {
     writeln!(w, "Inputs")?;
     let width = r.inputs.iter().map(|i| i.path.chars().count()).max().unwrap_or(0);
     for i in &r.inputs {
@@ -231,6 +214,51 @@ fn write_table(w: &mut impl Write, r: &AnalyzeReport) -> io::Result<()> {
             if let Some(n) = r.warnings.get(kind.as_str()) {
                 writeln!(w, "  {:<20} {:>8}  {}", kind.as_str(), n, kind.description())?;
             }
+        }
+    }
+    writeln!(w)?;
+    w.write_all(render::graph::table(&r.graph).as_bytes())?;
+    write_operations(w, r, top)
+}
+
+fn write_operations(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<()> {
+    let line = |w: &mut dyn Write, o: &OperationView| {
+        writeln!(
+            w,
+            "  {:<40} {:<9} {:>9} {:>7} {:>7.2}% {:>10} {:>10}",
+            format!("{} {}", o.service, o.operation),
+            o.kind,
+            o.calls,
+            o.errors,
+            100.0 * o.error_rate,
+            render::duration(o.latency.p50_ns),
+            render::duration(o.latency.p99_ns)
+        )
+    };
+    let header = |w: &mut dyn Write, title: &str| {
+        writeln!(w)?;
+        writeln!(w, "{title}")?;
+        writeln!(
+            w,
+            "  {:<40} {:<9} {:>9} {:>7} {:>8} {:>10} {:>10}",
+            "OPERATION", "KIND", "CALLS", "ERRORS", "RATE", "P50", "P99"
+        )
+    };
+    let mut slowest: Vec<&OperationView> = r.operations.iter().filter(|o| o.latency.count > 0).collect();
+    slowest.sort_by(|a, b| b.latency.p99_ns.cmp(&a.latency.p99_ns).then(b.calls.cmp(&a.calls)));
+    header(w, &format!("Slowest operations (by p99, top {top})"))?;
+    for o in slowest.into_iter().take(top) {
+        line(w, o)?;
+    }
+    let mut failing: Vec<&OperationView> = r.operations.iter().filter(|o| o.errors > 0).collect();
+    failing.sort_by(|a, b| b.error_rate.total_cmp(&a.error_rate).then(b.errors.cmp(&a.errors)));
+    if failing.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Most failing operations: none (no span has status ERROR)")?;
+    } else {
+        header(w, &format!("Most failing operations (by error rate, top {top})"))?;
+        for o in failing.into_iter().take(top) {
+            line(w, o)?;
         }
     }
     Ok(())

@@ -3,6 +3,8 @@
 
 mod analyze;
 mod generate;
+mod graph;
+mod input;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -21,7 +23,7 @@ pub const EXIT_FAILURE: u8 = 1;
     name = "tracelens",
     version,
     about = "Turns distributed traces into answers: who calls whom, how slow, where the time goes.",
-    after_help = "Examples:\n  tracelens analyze testdata/shop.otlp.json\n  tracelens generate --spans 100000 --format otlp-protobuf-stream -o dump.pb\n  tracelens analyze --format json dumps/\n  tracelens completions bash > /etc/bash_completion.d/tracelens"
+    after_help = "Examples:\n  tracelens analyze testdata/shop.otlp.json\n  tracelens generate --spans 100000 --format otlp-protobuf-stream -o dump.pb\n  tracelens analyze --format json dumps/\n  tracelens graph --format dot dumps/ | dot -Tsvg > graph.svg\n  tracelens completions bash > /etc/bash_completion.d/tracelens"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,6 +34,8 @@ pub struct Cli {
 enum Command {
     /// Summarise trace dumps: formats, spans, traces, services, time range, warnings.
     Analyze(analyze::AnalyzeArgs),
+    /// Show the service dependency graph: who calls whom, how often, how slow, how often it fails.
+    Graph(graph::GraphArgs),
     /// Write synthetic traces from a seeded model of a microservice system.
     Generate(Box<generate::GenerateArgs>),
     /// Print shell completions for tracelens.
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Generate(args) => generate::run(*args),
+        Command::Graph(args) => graph::run(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tracelens", &mut std::io::stdout());

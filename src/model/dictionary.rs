@@ -18,7 +18,9 @@ pub struct Dictionary {
 }
 
 /// Pre-interned attribute keys, compared by symbol instead of by text.
-#[derive(Debug, Clone, Copy)]
+/// Every dictionary interns them first and in the same order, so their
+/// symbols are equal in every dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WellKnownKeys {
     /// `service.name`
     pub service_name: Sym,
@@ -32,6 +34,26 @@ pub struct WellKnownKeys {
     pub host_name: Sym,
     /// `unknown_service` (a value, not a key: the default service name)
     pub unknown_service: Sym,
+    /// `peer.service`
+    pub peer_service: Sym,
+    /// `server.address`
+    pub server_address: Sym,
+    /// `network.peer.address`
+    pub network_peer_address: Sym,
+    /// `network.peer.port`
+    pub network_peer_port: Sym,
+    /// `db.namespace`
+    pub db_namespace: Sym,
+    /// `db.name`
+    pub db_name: Sym,
+    /// `db.system`
+    pub db_system: Sym,
+    /// `db.system.name`
+    pub db_system_name: Sym,
+    /// `messaging.system`
+    pub messaging_system: Sym,
+    /// `messaging.destination.name`
+    pub messaging_destination_name: Sym,
 }
 
 impl Default for Dictionary {
@@ -44,6 +66,16 @@ impl Default for Dictionary {
             deployment_environment: strings.intern("deployment.environment"),
             host_name: strings.intern("host.name"),
             unknown_service: strings.intern(UNKNOWN_SERVICE),
+            peer_service: strings.intern("peer.service"),
+            server_address: strings.intern("server.address"),
+            network_peer_address: strings.intern("network.peer.address"),
+            network_peer_port: strings.intern("network.peer.port"),
+            db_namespace: strings.intern("db.namespace"),
+            db_name: strings.intern("db.name"),
+            db_system: strings.intern("db.system"),
+            db_system_name: strings.intern("db.system.name"),
+            messaging_system: strings.intern("messaging.system"),
+            messaging_destination_name: strings.intern("messaging.destination.name"),
         };
         Dictionary { strings, resources: ResourceTable::default(), keys }
     }
@@ -131,6 +163,13 @@ mod tests {
         assert_eq!(r.attributes.len(), 5);
         assert_eq!(d.resource(attrs), id);
         assert_eq!(d.resources.len(), 1);
+    }
+
+    #[test]
+    fn well_known_keys_are_the_same_in_every_dictionary() {
+        let mut a = Dictionary::default();
+        a.intern("something else");
+        assert_eq!(a.keys(), Dictionary::default().keys());
     }
 
     #[test]

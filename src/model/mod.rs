@@ -16,7 +16,7 @@ mod trace;
 mod warning;
 
 pub use attr::{Attr, Value};
-pub use dictionary::Dictionary;
+pub use dictionary::{Dictionary, WellKnownKeys};
 pub use id::{ParsedId, SpanId, TraceId, stable_hash64};
 pub use intern::{Interner, Sym};
 pub use resource::{Resource, ResourceId, ResourceTable};

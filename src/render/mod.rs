@@ -1,5 +1,7 @@
 //! Text rendering shared by every command's output: timestamps and
-//! durations in human form.
+//! durations in human form, and the service graph as table, DOT and Mermaid.
+
+pub mod graph;
 
 /// Formats unix nanoseconds as RFC 3339 UTC with microsecond precision.
 pub fn rfc3339(unix_ns: u64) -> String {

@@ -1,0 +1,82 @@
+//! Flags every offline command shares: inputs, strictness and the assembler
+//! window, validated into a pipeline run with a progress bar.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use tracelens::assemble::AssemblerConfig;
+use tracelens::model::Trace;
+use tracelens::pipeline::{self, PipelineConfig, RunReport};
+use tracelens::read::{Input, ReadOptions, expand_inputs};
+
+use super::{UsageError, progress};
+
+/// Input flags shared by `analyze`, `graph`, ….
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Trace dumps: files, directories (every file inside), or - for standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Fail on the first malformed record of a JSON-lines or length-prefixed stream instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Close a trace once this many spans of other traces have been read since its last span
+    /// (bounds memory on huge dumps; later spans of a closed trace are counted as split_trace).
+    #[arg(long, value_name = "SPANS", default_value_t = AssemblerConfig::default().idle_spans)]
+    trace_window: u64,
+}
+
+/// Validated inputs and pipeline settings.
+pub struct Inputs {
+    inputs: Vec<Input>,
+    config: PipelineConfig,
+}
+
+impl InputArgs {
+    /// Checks the flags and expands directories.
+    pub fn validate(&self) -> anyhow::Result<Inputs> {
+        if self.trace_window == 0 {
+            return Err(UsageError("--trace-window must be at least 1".to_string()).into());
+        }
+        let inputs = expand_inputs(&self.inputs)?;
+        if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+            return Err(UsageError("standard input (-) can be named only once".to_string()).into());
+        }
+        Ok(Inputs {
+            inputs,
+            config: PipelineConfig {
+                read: ReadOptions { strict: self.strict },
+                assemble: AssemblerConfig { idle_spans: self.trace_window },
+            },
+        })
+    }
+}
+
+impl Inputs {
+    /// Reads every input, passing each assembled trace to `on_trace`, with a
+    /// progress bar on a terminal; then prints skipped files and records.
+    pub fn run(&self, on_trace: &mut dyn FnMut(Trace)) -> anyhow::Result<RunReport> {
+        let bar = progress::bar_for(&self.inputs);
+        let report = pipeline::run(
+            &self.inputs,
+            &self.config,
+            &mut |input, source| progress::wrap(&bar, input, source),
+            on_trace,
+        )?;
+        bar.finish_and_clear();
+        Ok(report)
+    }
+}
+
+/// Notes on stderr for what a run passed over.
+pub fn print_notes(report: &RunReport) {
+    for (input, reason) in &report.skipped {
+        eprintln!("tracelens: note: skipped {}: {reason}", input.name());
+    }
+    for (input, r) in &report.inputs {
+        for message in &r.bad_records {
+            eprintln!("tracelens: warning: {}: skipped {message}", input.name());
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The service graph as a table, Graphviz DOT (renders with `dot` as is) and
+//! Mermaid (renders on GitHub as is).
+
+use std::fmt::Write as _;
+
+use crate::analysis::graph::{EdgeView, GraphView, NodeKind};
+
+use super::duration;
+
+fn edge_label(e: &EdgeView) -> String {
+    let mut label = format!("{} call{}", e.calls, if e.calls == 1 { "" } else { "s" });
+    if e.failed > 0 {
+        let _ = write!(label, ", {} failed ({:.1}%)", e.failed, 100.0 * e.failed as f64 / e.calls as f64);
+    }
+    if e.server_latency.count > 0 {
+        let _ = write!(label, ", p99 {}", duration(e.server_latency.p99_ns));
+    }
+    label
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Graphviz DOT.
+pub fn dot(view: &GraphView) -> String {
+    let mut out = String::from(
+        "digraph tracelens {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
+    );
+    for (i, n) in view.nodes.iter().enumerate() {
+        let shape = match n.kind {
+            NodeKind::Service => "shape=box, style=rounded",
+            NodeKind::Database => "shape=cylinder",
+            NodeKind::MessagingSystem => "shape=cds",
+            NodeKind::Virtual => "shape=ellipse, style=dashed",
+        };
+        let _ = writeln!(out, "  n{i} [label=\"{}\", {shape}];", dot_escape(&n.name));
+    }
+    for e in &view.edges {
+        let (a, b) = (e.client_node, e.server_node);
+        let mut attrs = format!("label=\"{}\"", dot_escape(&edge_label(e)));
+        if e.failed > 0 {
+            attrs.push_str(", color=red");
+        }
+        if e.inferred == e.calls && e.calls > 0 {
+            attrs.push_str(", style=dashed");
+        }
+        let _ = writeln!(out, "  n{a} -> n{b} [{attrs}];");
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mermaid_escape(s: &str) -> String {
+    s.replace('"', "#quot;")
+}
+
+/// Mermaid flowchart.
+pub fn mermaid(view: &GraphView) -> String {
+    let mut out = String::from("flowchart LR\n");
+    for (i, n) in view.nodes.iter().enumerate() {
+        let name = mermaid_escape(&n.name);
+        let node = match n.kind {
+            NodeKind::Service => format!("n{i}[\"{name}\"]"),
+            NodeKind::Database => format!("n{i}[(\"{name}\")]"),
+            NodeKind::MessagingSystem => format!("n{i}>\"{name}\"]"),
+            NodeKind::Virtual => format!("n{i}((\"{name}\"))"),
+        };
+        let _ = writeln!(out, "  {node}");
+    }
+    for e in &view.edges {
+        let (a, b) = (e.client_node, e.server_node);
+        let arrow = if e.inferred == e.calls && e.calls > 0 { "-.->" } else { "-->" };
+        let _ = writeln!(out, "  n{a} {arrow}|\"{}\"| n{b}", mermaid_escape(&edge_label(e)));
+    }
+    out
+}
+
+/// An aligned text table.
+pub fn table(view: &GraphView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Service graph: {} nodes, {} edges", view.nodes.len(), view.edges.len());
+    let cw = view.edges.iter().map(|e| e.client.chars().count()).max().unwrap_or(6).max(6);
+    let sw = view.edges.iter().map(|e| e.server.chars().count()).max().unwrap_or(6).max(6);
+    let _ = writeln!(
+        out,
+        "  {:<cw$}    {:<sw$}  {:<16} {:>9} {:>7} {:>10} {:>10} {:>10}",
+        "CLIENT", "SERVER", "TYPE", "CALLS", "FAILED", "P50", "P99", "MAX"
+    );
+    for e in &view.edges {
+        let ty = match (e.connection_type, e.inferred > 0) {
+            ("", true) => "inferred",
+            ("", false) => "-",
+            (t, _) => t,
+        };
+        let l = &e.server_latency;
+        let (p50, p99, max) = if l.count > 0 {
+            (duration(l.p50_ns), duration(l.p99_ns), duration(l.max_ns))
+        } else {
+            ("-".to_string(), "-".to_string(), "-".to_string())
+        };
+        let _ = writeln!(
+            out,
+            "  {:<cw$} -> {:<sw$}  {:<16} {:>9} {:>7} {:>10} {:>10} {:>10}",
+            e.client, e.server, ty, e.calls, e.failed, p50, p99, max
+        );
+    }
+    let u = &view.unpaired;
+    if *u != Default::default() {
+        let _ = writeln!(
+            out,
+            "  unpaired spans: {} client, {} producer, {} orphan server, {} orphan consumer, {} extra server",
+            u.client, u.producer, u.orphan_server, u.orphan_consumer, u.extra_server
+        );
+    }
+    out
+}
