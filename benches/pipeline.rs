@@ -1,15 +1,16 @@
 //! Groups:
 //! - `assemble` — grouping decoded spans into repaired traces (spans/s);
 //! - `analyze_e2e` — on the same 1 million generated spans per input
-//!   format: `decode` (read only) and `analyze` (the offline pipeline: read,
-//!   assemble, summarise), so the cost of the analysis itself shows (spans/s).
+//!   format: `decode` (read only) and `analyze` (what `tracelens analyze`
+//!   computes: read, assemble, summary, service graph, span metrics), so the
+//!   cost of the analysis itself shows (spans/s).
 //!
 //! Run: `cargo bench --bench pipeline`
 
 mod common;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tracelens::analysis::Summary;
+use tracelens::analysis::{ServiceGraph, SpanMetrics, Summary};
 use tracelens::assemble::{Assembler, AssemblerConfig};
 use tracelens::generate::write::OutputFormat;
 use tracelens::model::{Dictionary, Span, Warnings};
@@ -53,12 +54,21 @@ fn analyze(bytes: &[u8]) -> Summary {
     let mut dict = Dictionary::default();
     let mut warnings = Warnings::default();
     let mut summary = Summary::default();
+    let mut graph = ServiceGraph::new(&dict);
+    let mut metrics = SpanMetrics::default();
     let mut assembler = Assembler::new(AssemblerConfig::default());
+    let mut on_trace = |t: tracelens::model::Trace| {
+        summary.add_trace(&t);
+        graph.add_trace(&t);
+        metrics.add_trace(&t);
+    };
     {
-        let mut sink = |span| assembler.push(span, &mut |t| summary.add_trace(&t));
+        let mut sink = |span| assembler.push(span, &mut on_trace);
         read_spans("bench", bytes, &ReadOptions::default(), &mut dict, &mut warnings, &mut sink).unwrap();
     }
-    assembler.finish(&mut |t| summary.add_trace(&t));
+    assembler.finish(&mut on_trace);
+    graph.finish();
+    std::hint::black_box((&graph, &metrics));
     summary
 }
 
