@@ -22,7 +22,7 @@ fn assembled(spans: u64) -> (Vec<Trace>, Dictionary, u64) {
     std::fs::write(&path, bytes).unwrap();
     let mut traces = Vec::new();
     let report =
-        pipeline::run(&[Input::Path(path)], &PipelineConfig::default(), &mut |_, s| s, &mut |t| traces.push(t))
+        pipeline::run(&[Input::Path(path)], &PipelineConfig::default(), &mut |_, s| s, &mut |_, t| traces.push(t))
             .unwrap();
     std::fs::remove_dir_all(&dir).ok();
     (traces, report.dict, n)

@@ -27,7 +27,7 @@ fn decode(c: &mut Criterion) {
                 let mut dict = Dictionary::default();
                 let mut warnings = Warnings::default();
                 let mut n = 0u64;
-                let mut sink = |_| n += 1;
+                let mut sink = |_: &Dictionary, _| n += 1;
                 read_spans("bench", &bytes[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut sink).unwrap();
                 assert_eq!(n, spans);
             })

@@ -21,7 +21,7 @@ fn decoded(spans: u64) -> Vec<Span> {
     let mut dict = Dictionary::default();
     let mut warnings = Warnings::default();
     let mut out = Vec::new();
-    let mut sink = |s| out.push(s);
+    let mut sink = |_: &Dictionary, s| out.push(s);
     read_spans("bench", &bytes[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut sink).unwrap();
     out
 }
@@ -63,7 +63,7 @@ fn analyze(bytes: &[u8]) -> Summary {
         metrics.add_trace(&t);
     };
     {
-        let mut sink = |span| assembler.push(span, &mut on_trace);
+        let mut sink = |_: &Dictionary, span| assembler.push(span, &mut on_trace);
         read_spans("bench", bytes, &ReadOptions::default(), &mut dict, &mut warnings, &mut sink).unwrap();
     }
     assembler.finish(&mut on_trace);
@@ -85,7 +85,7 @@ fn analyze_e2e(c: &mut Criterion) {
                 let mut dict = Dictionary::default();
                 let mut warnings = Warnings::default();
                 let mut n = 0u64;
-                let mut sink = |_| n += 1;
+                let mut sink = |_: &Dictionary, _| n += 1;
                 read_spans("bench", &bytes[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut sink).unwrap();
                 assert_eq!(n, spans);
             })

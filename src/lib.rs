@@ -38,7 +38,7 @@
 //! let mut dict = Dictionary::default();
 //! let mut warnings = Warnings::default();
 //! let mut spans = Vec::new();
-//! let report = read_spans("example.json", &zipkin[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut |s| spans.push(s))?;
+//! let report = read_spans("example.json", &zipkin[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut |_, s| spans.push(s))?;
 //! assert_eq!(report.format.name(), "zipkin-json");
 //!
 //! let (traces, _assembly_warnings) = assemble_all(spans);

@@ -42,14 +42,14 @@ pub type Source = Box<dyn Read + Send>;
 
 /// Reads `inputs` in order and passes every assembled trace to `on_trace`
 /// as soon as it is complete, so memory is bounded by the traces still open.
-/// Traces refer to names by [`crate::model::Sym`]; resolve them with the
-/// returned report's dictionary. `wrap` may wrap each opened input (for
+/// Each trace comes with the dictionary its names and resources refer into
+/// (the same one the returned report carries). `wrap` may wrap each opened input (for
 /// progress display).
 pub fn run(
     inputs: &[Input],
     config: &PipelineConfig,
     wrap: &mut dyn FnMut(&Input, Source) -> Source,
-    on_trace: &mut dyn FnMut(Trace),
+    on_trace: &mut dyn FnMut(&Dictionary, Trace),
 ) -> Result<RunReport, ReadError> {
     let mut dict = Dictionary::default();
     let mut warnings = Warnings::default();
@@ -59,7 +59,7 @@ pub fn run(
     for input in inputs {
         let source = wrap(input, input.open()?);
         let report = {
-            let mut sink = |span| assembler.push(span, &mut |t| on_trace(t));
+            let mut sink = |dict: &Dictionary, span| assembler.push(span, &mut |t| on_trace(dict, t));
             read_spans(&input.name(), source, &config.read, &mut dict, &mut warnings, &mut sink)
         };
         let report = match report {
@@ -72,7 +72,7 @@ pub fn run(
         };
         reports.push((input.clone(), report));
     }
-    let assembly_warnings = assembler.finish(&mut |t| on_trace(t));
+    let assembly_warnings = assembler.finish(&mut |t| on_trace(&dict, t));
     warnings.merge(&assembly_warnings);
     Ok(RunReport { inputs: reports, skipped, warnings, dict })
 }

@@ -110,7 +110,7 @@ fn read_bytes(
 ) -> (Result<tracelens::read::InputReport, tracelens::read::ReadError>, Warnings) {
     let mut dict = Dictionary::default();
     let mut warnings = Warnings::default();
-    let mut sink = |_| {};
+    let mut sink = |_: &Dictionary, _| {};
     let r = read_spans("mem.bin", data, &ReadOptions { strict }, &mut dict, &mut warnings, &mut sink);
     (r, warnings)
 }

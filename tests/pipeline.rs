@@ -43,7 +43,7 @@ fn traces_are_delivered_while_reading() {
         &[Input::Path(path)],
         &config,
         &mut |_, source| Box::new(Counting { inner: source, read: counter.clone() }),
-        &mut |trace| {
+        &mut |_, trace| {
             assert!(!trace.is_empty());
             at_delivery.push(read.load(Ordering::Relaxed));
         },

@@ -56,7 +56,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let mut summary = Summary::default();
     let mut graph = ServiceGraph::new(&Dictionary::default());
     let mut metrics = SpanMetrics::new(args.max_operations);
-    let report = inputs.run(&mut |trace| {
+    let report = inputs.run(&mut |_, trace| {
         summary.add_trace(&trace);
         graph.add_trace(&trace);
         metrics.add_trace(&trace);

@@ -39,7 +39,7 @@ pub struct GraphArgs {
 pub fn run(args: GraphArgs) -> anyhow::Result<()> {
     let inputs = args.input.validate()?;
     let mut graph = ServiceGraph::new(&Dictionary::default());
-    let report = inputs.run(&mut |trace| graph.add_trace(&trace))?;
+    let report = inputs.run(&mut |_, trace| graph.add_trace(&trace))?;
     graph.finish();
     let view = graph.view(&report.dict);
     let mut out = io::stdout().lock();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use tracelens::assemble::AssemblerConfig;
-use tracelens::model::Trace;
+use tracelens::model::{Dictionary, Trace};
 use tracelens::pipeline::{self, PipelineConfig, RunReport};
 use tracelens::read::{Input, ReadOptions, expand_inputs};
 
@@ -56,7 +56,7 @@ impl InputArgs {
 impl Inputs {
     /// Reads every input, passing each assembled trace to `on_trace`, with a
     /// progress bar on a terminal; then prints skipped files and records.
-    pub fn run(&self, on_trace: &mut dyn FnMut(Trace)) -> anyhow::Result<RunReport> {
+    pub fn run(&self, on_trace: &mut dyn FnMut(&Dictionary, Trace)) -> anyhow::Result<RunReport> {
         let bar = progress::bar_for(&self.inputs);
         let report = pipeline::run(
             &self.inputs,

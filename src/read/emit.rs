@@ -46,7 +46,7 @@ impl RawId<'_> {
 pub struct Emitter<'a> {
     pub(crate) dict: &'a mut Dictionary,
     warnings: &'a mut Warnings,
-    sink: &'a mut dyn FnMut(Span),
+    sink: &'a mut dyn FnMut(&Dictionary, Span),
     fallback_trace: TraceId,
     synthetic_seq: u64,
     spans: u64,
@@ -65,7 +65,7 @@ impl<'a> Emitter<'a> {
         input: &str,
         dict: &'a mut Dictionary,
         warnings: &'a mut Warnings,
-        sink: &'a mut dyn FnMut(Span),
+        sink: &'a mut dyn FnMut(&Dictionary, Span),
     ) -> Self {
         let fallback = match TraceId::from_text(&format!("tracelens:invalid-trace-id:{input}")) {
             ParsedId::Valid(id) | ParsedId::Opaque(id) => id,
@@ -131,7 +131,7 @@ impl<'a> Emitter<'a> {
         if let Some((mut held, _)) = self.record.take() {
             self.spans += held.len() as u64;
             for span in held.drain(..) {
-                (self.sink)(span);
+                (self.sink)(self.dict, span);
             }
             self.pending = held;
         }
@@ -152,7 +152,7 @@ impl<'a> Emitter<'a> {
             Some((held, _)) => held.push(span),
             None => {
                 self.spans += 1;
-                (self.sink)(span);
+                (self.sink)(self.dict, span);
             }
         }
     }
@@ -263,7 +263,7 @@ mod tests {
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();
         let mut out = Vec::new();
-        let mut sink = |s: Span| out.push(s);
+        let mut sink = |_: &Dictionary, s: Span| out.push(s);
         let mut e = Emitter::new("x", &mut dict, &mut warnings, &mut sink);
         e.begin_record();
         let mut s = Span::new(TraceId([1; 16]), SpanId([1; 8]));
@@ -283,7 +283,7 @@ mod tests {
     fn ids_are_repaired_and_counted() {
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();
-        let mut sink = |_: Span| {};
+        let mut sink = |_: &Dictionary, _: Span| {};
         let mut e = Emitter::new("in.json", &mut dict, &mut warnings, &mut sink);
         let mut s = Span::new(TraceId::default(), SpanId::default());
         e.set_ids(&mut s, RawId::Text(""), RawId::Text("zz-top"), Some(RawId::Text("0000000000000000")));

@@ -365,7 +365,7 @@ mod tests {
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();
         let mut spans = Vec::new();
-        let mut sink = |s| spans.push(s);
+        let mut sink = |_: &Dictionary, s: Span| spans.push(s);
         let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
         let mut r = text.as_bytes();
         let framing = read_json(&mut r, &mut e, &ReadOptions::default());
@@ -452,7 +452,7 @@ mod tests {
             let mut dict = Dictionary::default();
             let mut warnings = Warnings::default();
             let mut spans = Vec::new();
-            let mut sink = |s| spans.push(s);
+            let mut sink = |_: &Dictionary, s: Span| spans.push(s);
             let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
             let framing = read_json_with_limit(&mut doc.as_bytes(), &mut e, &ReadOptions::default(), limit).unwrap();
             drop(e);
@@ -466,7 +466,7 @@ mod tests {
         let broken = doc.replacen("\"duration\"", "\"duration\":{},\"x\"", 1);
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();
-        let mut sink = |_| {};
+        let mut sink = |_: &Dictionary, _: Span| {};
         let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
         let err = read_json_with_limit(&mut broken.as_bytes(), &mut e, &ReadOptions::default(), 10).unwrap_err();
         assert!(matches!(err, ReadErrorKind::AtLine { line, .. } if line > 1), "{err}");

@@ -147,7 +147,8 @@ const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 const HEAD_BYTES: usize = 4096;
 const BUFFER_BYTES: usize = 256 << 10;
 
-/// Reads one input, whatever its format, passing each span to `sink`.
+/// Reads one input, whatever its format, passing each span to `sink`
+/// together with the dictionary its names and resource refer into.
 /// `name` is used in errors and to derive stable synthetic ids.
 pub fn read_spans(
     name: &str,
@@ -155,7 +156,7 @@ pub fn read_spans(
     opts: &ReadOptions,
     dict: &mut Dictionary,
     warnings: &mut Warnings,
-    sink: &mut dyn FnMut(Span),
+    sink: &mut dyn FnMut(&Dictionary, Span),
 ) -> Result<InputReport, ReadError> {
     let mut emitter = Emitter::new(name, dict, warnings, sink);
     let mut format = Format { encoding: Encoding::Empty, dialect: None, compression: [None, None] };

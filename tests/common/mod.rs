@@ -62,7 +62,7 @@ pub fn analyze_with(paths: &[PathBuf], read: ReadOptions) -> Result<Facts, ReadE
     let mut summary = Summary::default();
     let mut traces = Vec::new();
     let config = PipelineConfig { read, ..Default::default() };
-    let report = pipeline::run(&inputs, &config, &mut |_, s| s, &mut |t| {
+    let report = pipeline::run(&inputs, &config, &mut |_, s| s, &mut |_, t| {
         summary.add_trace(&t);
         traces.push(t);
     })?;
