@@ -2,6 +2,8 @@
 //! through `add_trace` and produces a summary that merges exactly, so a
 //! file, a time bucket or a whole run are the same type.
 
+pub mod clock_skew;
+pub mod critical_path;
 pub mod graph;
 pub mod histogram;
 pub mod metrics;
