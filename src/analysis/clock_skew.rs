@@ -102,14 +102,17 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    /// (id, parent id or 0, host, start ms, duration ms)
+    type Row = (u8, u8, &'static str, u64, u64);
+
     /// (id, parent, host, start ms, duration ms) with an epoch offset so
     /// nothing underflows.
-    fn trace(spans: &[(u8, u8, &'static str, u64, u64)]) -> (Trace, Vec<&'static str>) {
+    fn trace(spans: &[Row]) -> (Trace, Vec<&'static str>) {
         let built: Vec<Span> = spans
             .iter()
             .map(|&(id, parent, _, start, dur)| {
                 let mut s = Span::new(TraceId([1; 16]), SpanId([0, 0, 0, 0, 0, 0, 0, id]));
-                s.parent_id = (parent != 0).then(|| SpanId([0, 0, 0, 0, 0, 0, 0, parent]));
+                s.parent_id = (parent != 0).then_some(SpanId([0, 0, 0, 0, 0, 0, 0, parent]));
                 s.start_ns = 1_000 * MS + start * MS;
                 s.end_ns = s.start_ns + dur * MS;
                 s.service = Sym::default();
@@ -126,7 +129,7 @@ mod tests {
         (t, hosts)
     }
 
-    fn run(spans: &[(u8, u8, &'static str, u64, u64)], max_ms: u64) -> (Vec<u64>, SkewReport) {
+    fn run(spans: &[Row], max_ms: u64) -> (Vec<u64>, SkewReport) {
         let (mut t, hosts) = trace(spans);
         let report = adjust(&mut t, &|i| hosts[i].to_string(), max_ms * MS);
         let starts = spans
@@ -142,7 +145,7 @@ mod tests {
     #[test]
     fn jaeger_test_vector() {
         // (parent, child, max) -> child start after
-        let cases: [(&[(u8, u8, &str, u64, u64)], u64, u64, SkewReport); 8] = [
+        let cases: [(&[Row], u64, u64, SkewReport); 8] = [
             (&[(1, 0, "a", 0, 100), (2, 1, "a", 10, 50)], 0, 10, SkewReport::default()),
             (&[(1, 0, "a", 10, 100), (2, 1, "a", 0, 50)], 1000, 0, SkewReport::default()),
             (&[(1, 0, "a", 10, 100), (2, 1, "b", 20, 50)], 1000, 20, SkewReport::default()),
@@ -185,7 +188,7 @@ mod tests {
         let mut spans: Vec<Span> = Vec::new();
         for i in 0..10_000u64 {
             let mut s = Span::new(TraceId([1; 16]), SpanId((i + 1).to_be_bytes()));
-            s.parent_id = (i > 0).then(|| SpanId(i.to_be_bytes()));
+            s.parent_id = (i > 0).then_some(SpanId(i.to_be_bytes()));
             s.start_ns = 1_000 * MS + 10 * MS;
             s.end_ns = s.start_ns + 100 * MS;
             spans.push(s);

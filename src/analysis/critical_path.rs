@@ -257,7 +257,7 @@ mod tests {
     fn build(rows: &[Row]) -> Trace {
         let spans = rows.iter().map(|&(id, parent, start, end, kind)| {
             let mut s = Span::new(TraceId([1; 16]), SpanId([0, 0, 0, 0, 0, 0, 0, id]));
-            s.parent_id = (parent != 0).then(|| SpanId([0, 0, 0, 0, 0, 0, 0, parent]));
+            s.parent_id = (parent != 0).then_some(SpanId([0, 0, 0, 0, 0, 0, 0, parent]));
             s.start_ns = start;
             s.end_ns = end;
             s.kind = kind;
@@ -387,7 +387,7 @@ mod tests {
         let deep: Vec<Span> = (0..depth)
             .map(|i| {
                 let mut s = Span::new(TraceId([2; 16]), SpanId((i + 1).to_be_bytes()));
-                s.parent_id = (i > 0).then(|| SpanId(i.to_be_bytes()));
+                s.parent_id = (i > 0).then_some(SpanId(i.to_be_bytes()));
                 s.start_ns = 1_000_000 + i;
                 s.end_ns = 1_000_000 + 3 * depth - i;
                 s
