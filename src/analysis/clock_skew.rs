@@ -3,7 +3,7 @@
 //! host's clock evidently disagrees with the parent's. Off unless asked for;
 //! roots are never moved; shifts beyond a limit are only reported.
 
-use crate::model::Trace;
+use crate::model::{Dictionary, Span, Trace, Value};
 
 /// What an adjustment pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,6 +20,25 @@ impl SkewReport {
         self.adjusted += other.adjusted;
         self.over_limit += other.over_limit;
     }
+}
+
+/// The host key of a span's resource, as Jaeger picks it: `host.id`, else
+/// `host.ip` (first element of an array), else `host.name`, else empty.
+pub fn host_key(dict: &Dictionary, span: &Span) -> String {
+    let resource = dict.resource_of(span.resource);
+    for key in ["host.id", "host.ip"] {
+        let Some(sym) = dict.strings.get(key) else { continue };
+        if let Some(attr) = resource.attributes.iter().find(|a| a.key == sym) {
+            let text = match &attr.value {
+                Value::Array(items) => items.first().map(Value::to_text).unwrap_or_default(),
+                v => v.to_text(),
+            };
+            if !text.is_empty() {
+                return text;
+            }
+        }
+    }
+    dict.resolve(resource.host).to_string()
 }
 
 fn delta(child: (u64, u64), parent: (u64, u64)) -> i64 {

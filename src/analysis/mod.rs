@@ -2,6 +2,7 @@
 //! through `add_trace` and produces a summary that merges exactly, so a
 //! file, a time bucket or a whole run are the same type.
 
+pub mod bottleneck;
 pub mod clock_skew;
 pub mod critical_path;
 pub mod graph;
@@ -9,6 +10,7 @@ pub mod histogram;
 pub mod metrics;
 pub mod summary;
 
+pub use bottleneck::Bottlenecks;
 pub use graph::ServiceGraph;
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::SpanMetrics;

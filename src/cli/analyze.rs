@@ -9,15 +9,18 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use tracelens::analysis::bottleneck::BottleneckView;
+use tracelens::analysis::clock_skew::SkewReport;
 use tracelens::analysis::graph::GraphView;
 use tracelens::analysis::metrics::{DEFAULT_MAX_OPERATIONS_PER_SERVICE, OperationView};
-use tracelens::analysis::{ServiceGraph, SpanMetrics, Summary};
+use tracelens::analysis::{Bottlenecks, ServiceGraph, SpanMetrics, Summary};
 use tracelens::model::Dictionary;
 use tracelens::pipeline::RunReport;
 use tracelens::read::Input;
 use tracelens::render;
 
 use super::UsageError;
+use super::critical_path::{PathArgs, print_skew};
 use super::input::{self, InputArgs};
 
 /// Output format of a report.
@@ -37,6 +40,8 @@ pub enum OutputFormat {
 pub struct AnalyzeArgs {
     #[command(flatten)]
     input: InputArgs,
+    #[command(flatten)]
+    path: PathArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
@@ -53,16 +58,27 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         return Err(UsageError("--max-operations must be at least 1".to_string()).into());
     }
     let inputs = args.input.validate()?;
+    let settings = args.path.validate()?;
     let mut summary = Summary::default();
     let mut graph = ServiceGraph::new(&Dictionary::default());
     let mut metrics = SpanMetrics::new(args.max_operations);
-    let report = inputs.run(&mut |_, trace| {
+    let mut bottlenecks = Bottlenecks::default();
+    let mut skew = SkewReport::default();
+    let report = inputs.run(&mut |dict, mut trace| {
         summary.add_trace(&trace);
         graph.add_trace(&trace);
         metrics.add_trace(&trace);
+        let cp = settings.path(dict, &mut trace, &mut skew);
+        bottlenecks.add_trace(&trace, &cp);
     })?;
     graph.finish();
-    let out = AnalyzeReport::new(&report, &summary, graph.view(&report.dict), metrics.views(&report.dict));
+    let out = AnalyzeReport::new(
+        &report,
+        &summary,
+        graph.view(&report.dict),
+        metrics.views(&report.dict),
+        bottlenecks.view(&report.dict),
+    );
     let mut stdout = io::stdout().lock();
     match args.format {
         OutputFormat::Json => {
@@ -80,6 +96,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             tracelens::analysis::metrics::OVERFLOW_OPERATION
         );
     }
+    print_skew(&settings, &skew);
     input::print_notes(&report);
     Ok(())
 }
@@ -103,6 +120,8 @@ struct AnalyzeReport {
     graph: GraphView,
     /// Span metrics per service, operation and kind.
     operations: Vec<OperationView>,
+    /// Critical-path aggregates.
+    bottlenecks: BottleneckView,
 }
 
 #[derive(Serialize)]
@@ -130,7 +149,13 @@ struct TimeRange {
 }
 
 impl AnalyzeReport {
-    fn new(report: &RunReport, summary: &Summary, graph: GraphView, operations: Vec<OperationView>) -> Self {
+    fn new(
+        report: &RunReport,
+        summary: &Summary,
+        graph: GraphView,
+        operations: Vec<OperationView>,
+        bottlenecks: BottleneckView,
+    ) -> Self {
         let time_range = match (summary.first_start_ns, summary.last_end_ns) {
             (Some(start), Some(end)) => Some(TimeRange {
                 start: render::rfc3339(start),
@@ -170,6 +195,7 @@ impl AnalyzeReport {
                 .collect(),
             graph,
             operations,
+            bottlenecks,
         }
     }
 }
@@ -218,7 +244,9 @@ fn write_table(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<
     }
     writeln!(w)?;
     w.write_all(render::graph::table(&r.graph).as_bytes())?;
-    write_operations(w, r, top)
+    write_operations(w, r, top)?;
+    writeln!(w)?;
+    super::bottlenecks::write_table(w, &r.bottlenecks, top)
 }
 
 fn write_operations(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<()> {

@@ -2,6 +2,8 @@
 //! command's validated configuration and its run.
 
 mod analyze;
+mod bottlenecks;
+mod critical_path;
 mod generate;
 mod graph;
 mod input;
@@ -23,7 +25,7 @@ pub const EXIT_FAILURE: u8 = 1;
     name = "tracelens",
     version,
     about = "Turns distributed traces into answers: who calls whom, how slow, where the time goes.",
-    after_help = "Examples:\n  tracelens analyze testdata/shop.otlp.json\n  tracelens generate --spans 100000 --format otlp-protobuf-stream -o dump.pb\n  tracelens analyze --format json dumps/\n  tracelens graph --format dot dumps/ | dot -Tsvg > graph.svg\n  tracelens completions bash > /etc/bash_completion.d/tracelens"
+    after_help = "Examples:\n  tracelens analyze testdata/shop.otlp.json\n  tracelens generate --spans 100000 --format otlp-protobuf-stream -o dump.pb\n  tracelens analyze --format json dumps/\n  tracelens graph --format dot dumps/ | dot -Tsvg > graph.svg\n  tracelens bottlenecks dumps/\n  tracelens completions bash > /etc/bash_completion.d/tracelens"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,6 +36,10 @@ pub struct Cli {
 enum Command {
     /// Summarise trace dumps: formats, spans, traces, services, time range, warnings.
     Analyze(analyze::AnalyzeArgs),
+    /// The critical path of each trace: the chain of work that decided its duration.
+    CriticalPath(critical_path::CriticalPathArgs),
+    /// Which operations own the most critical-path time over all traces, and patterns worth a look.
+    Bottlenecks(bottlenecks::BottlenecksArgs),
     /// Show the service dependency graph: who calls whom, how often, how slow, how often it fails.
     Graph(graph::GraphArgs),
     /// Write synthetic traces from a seeded model of a microservice system.
@@ -54,6 +60,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(args) => analyze::run(args),
         Command::Generate(args) => generate::run(*args),
         Command::Graph(args) => graph::run(args),
+        Command::CriticalPath(args) => critical_path::run(args),
+        Command::Bottlenecks(args) => bottlenecks::run(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tracelens", &mut std::io::stdout());

@@ -1,0 +1,488 @@
+//! Bottlenecks: critical-path time aggregated over many traces, CRISP-style,
+//! per (service, operation) and per call path (root operation > … >
+//! operation), with exact per-trace quantiles and example traces; plus
+//! patterns worth a look (N+1 sequential calls, a span whose own time
+//! dominates its trace).
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::critical_path::{CriticalPath, self_times};
+use crate::model::{Dictionary, Sym, Trace, TraceId};
+
+/// Pattern thresholds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BottleneckConfig {
+    /// Sequential calls from one parent to the same operation that make an
+    /// N+1 pattern.
+    pub n_plus_one_min: usize,
+    /// Share of a trace's critical path a single span's own time must exceed
+    /// to be flagged as dominant.
+    pub dominant_share: f64,
+}
+
+impl Default for BottleneckConfig {
+    fn default() -> Self {
+        BottleneckConfig { n_plus_one_min: 3, dominant_share: 0.5 }
+    }
+}
+
+type Key = (Sym, Sym);
+
+#[derive(Clone, Debug, Default)]
+struct Agg {
+    total: u128,
+    /// Non-zero per-trace critical-path times (exact, for quantiles).
+    per_trace: Vec<u64>,
+    /// Largest per-trace value and its trace (ties: smaller trace id).
+    example: Option<(u64, TraceId)>,
+}
+
+impl Agg {
+    fn add(&mut self, value: u64, trace: TraceId) {
+        if value == 0 {
+            return;
+        }
+        self.total += value as u128;
+        self.per_trace.push(value);
+        let better = match self.example {
+            None => true,
+            Some((v, t)) => value > v || (value == v && trace < t),
+        };
+        if better {
+            self.example = Some((value, trace));
+        }
+    }
+
+    fn merge(&mut self, o: &Agg) {
+        self.total += o.total;
+        self.per_trace.extend_from_slice(&o.per_trace);
+        if let Some((v, t)) = o.example {
+            let better = match self.example {
+                None => true,
+                Some((mv, mt)) => v > mv || (v == mv && t < mt),
+            };
+            if better {
+                self.example = Some((v, t));
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct PatternAgg {
+    traces: u64,
+    occurrences: u64,
+    max_count: u64,
+    /// Time running the calls concurrently could have saved, ns.
+    savings: u128,
+    example: Option<(u64, TraceId)>,
+}
+
+impl PatternAgg {
+    fn add(&mut self, count: u64, savings: u64, trace: TraceId, new_trace: bool) {
+        self.traces += u64::from(new_trace);
+        self.occurrences += 1;
+        self.max_count = self.max_count.max(count);
+        self.savings += savings as u128;
+        if self.example.is_none_or(|(v, t)| savings > v || (savings == v && trace < t)) {
+            self.example = Some((savings, trace));
+        }
+    }
+
+    fn merge(&mut self, o: &PatternAgg) {
+        self.traces += o.traces;
+        self.occurrences += o.occurrences;
+        self.max_count = self.max_count.max(o.max_count);
+        self.savings += o.savings;
+        if let Some((v, t)) = o.example
+            && self.example.is_none_or(|(mv, mt)| v > mv || (v == mv && t < mt))
+        {
+            self.example = Some((v, t));
+        }
+    }
+}
+
+/// Critical-path aggregates over any number of traces; merging is exact.
+#[derive(Clone, Debug, Default)]
+pub struct Bottlenecks {
+    config: BottleneckConfig,
+    traces: u64,
+    total_duration: u128,
+    operations: FxHashMap<Key, Agg>,
+    /// Call-path trie: node -> (parent node or u32::MAX, key).
+    path_nodes: Vec<(u32, Key)>,
+    path_index: FxHashMap<(u32, Key), u32>,
+    paths: FxHashMap<u32, Agg>,
+    n_plus_one: FxHashMap<(Key, Key), PatternAgg>,
+    dominant: FxHashMap<Key, PatternAgg>,
+}
+
+const NO_PATH: u32 = u32::MAX;
+
+impl Bottlenecks {
+    /// Empty aggregates with pattern thresholds.
+    pub fn new(config: BottleneckConfig) -> Bottlenecks {
+        Bottlenecks { config, ..Bottlenecks::default() }
+    }
+
+    fn path_node(&mut self, parent: u32, key: Key) -> u32 {
+        if let Some(&id) = self.path_index.get(&(parent, key)) {
+            return id;
+        }
+        let id = self.path_nodes.len() as u32;
+        self.path_nodes.push((parent, key));
+        self.path_index.insert((parent, key), id);
+        id
+    }
+
+    /// Adds one trace and its critical path.
+    pub fn add_trace(&mut self, trace: &Trace, path: &CriticalPath) {
+        if path.duration_ns == 0 {
+            return;
+        }
+        let spans = &trace.spans;
+        let id = trace.trace_id;
+        self.traces += 1;
+        self.total_duration += path.duration_ns as u128;
+        let per_span = path.time_per_span(spans.len());
+
+        // Per operation: a trace's time for a key is the sum over its spans.
+        let mut per_key: FxHashMap<Key, u64> = FxHashMap::default();
+        for (i, &t) in per_span.iter().enumerate() {
+            if t > 0 {
+                *per_key.entry((spans[i].service, spans[i].name)).or_default() += t;
+            }
+        }
+        for (key, t) in per_key {
+            self.operations.entry(key).or_default().add(t, id);
+        }
+
+        // Per call path: parents' path ids first (iterative; traces may be deep).
+        let mut path_id = vec![NO_PATH; spans.len()];
+        let mut per_path: FxHashMap<u32, u64> = FxHashMap::default();
+        let mut chain = Vec::new();
+        for i in 0..spans.len() {
+            if per_span[i] == 0 {
+                continue;
+            }
+            let mut j = i;
+            while path_id[j] == NO_PATH {
+                chain.push(j);
+                match trace.parent(j) {
+                    Some(p) => j = p,
+                    None => break,
+                }
+            }
+            while let Some(k) = chain.pop() {
+                let parent = trace.parent(k).map_or(NO_PATH, |p| path_id[p]);
+                path_id[k] = self.path_node(parent, (spans[k].service, spans[k].name));
+            }
+            *per_path.entry(path_id[i]).or_default() += per_span[i];
+        }
+        for (p, t) in per_path {
+            self.paths.entry(p).or_default().add(t, id);
+        }
+
+        // Patterns.
+        self.find_n_plus_one(trace);
+        let own = self_times(trace);
+        let mut flagged: Vec<Key> = Vec::new();
+        for (i, &t) in per_span.iter().enumerate() {
+            let s = &spans[i];
+            if t > 0 && own[i].min(t) as f64 > self.config.dominant_share * path.duration_ns as f64 {
+                let key = (s.service, s.name);
+                let new = !flagged.contains(&key);
+                flagged.push(key);
+                self.dominant.entry(key).or_default().add(1, own[i].min(t), id, new);
+            }
+        }
+    }
+
+    /// Sequential calls from one parent to the same operation.
+    fn find_n_plus_one(&mut self, trace: &Trace) {
+        let spans = &trace.spans;
+        let mut by_parent: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+        for i in 0..spans.len() {
+            if let Some(p) = trace.parent(i)
+                && spans[i].has_timing()
+            {
+                by_parent.entry(p).or_default().push(i);
+            }
+        }
+        let mut seen_in_trace: Vec<(Key, Key)> = Vec::new();
+        let mut groups: Vec<(usize, Vec<usize>)> = by_parent.into_iter().collect();
+        groups.sort_unstable_by_key(|(p, _)| *p);
+        for (parent, mut kids) in groups {
+            kids.sort_by_key(|&k| (spans[k].service, spans[k].name, spans[k].start_ns, spans[k].span_id));
+            let mut run_start = 0;
+            while run_start < kids.len() {
+                let key = (spans[kids[run_start]].service, spans[kids[run_start]].name);
+                let mut run_end = run_start;
+                while run_end < kids.len() && (spans[kids[run_end]].service, spans[kids[run_end]].name) == key {
+                    run_end += 1;
+                }
+                let same = &kids[run_start..run_end];
+                // Sequential: each starts after the previous one ended.
+                let sequential = same.windows(2).all(|w| spans[w[1]].start_ns >= spans[w[0]].end_ns);
+                if sequential && same.len() >= self.config.n_plus_one_min {
+                    let durations: Vec<u64> = same.iter().filter_map(|&k| spans[k].duration_ns()).collect();
+                    let savings = durations.iter().sum::<u64>() - durations.iter().max().copied().unwrap_or(0);
+                    let pkey = (spans[parent].service, spans[parent].name);
+                    let new = !seen_in_trace.contains(&(pkey, key));
+                    seen_in_trace.push((pkey, key));
+                    self.n_plus_one.entry((pkey, key)).or_default().add(
+                        same.len() as u64,
+                        savings,
+                        trace.trace_id,
+                        new,
+                    );
+                }
+                run_start = run_end;
+            }
+        }
+    }
+
+    /// Adds everything in `other` (built with the same dictionary).
+    pub fn merge(&mut self, other: &Bottlenecks) {
+        self.traces += other.traces;
+        self.total_duration += other.total_duration;
+        for (k, a) in &other.operations {
+            self.operations.entry(*k).or_default().merge(a);
+        }
+        // Re-intern the other's call paths into this trie.
+        let mut map = vec![NO_PATH; other.path_nodes.len()];
+        for (i, &(parent, key)) in other.path_nodes.iter().enumerate() {
+            let p = if parent == NO_PATH { NO_PATH } else { map[parent as usize] };
+            map[i] = self.path_node(p, key);
+        }
+        for (p, a) in &other.paths {
+            self.paths.entry(map[*p as usize]).or_default().merge(a);
+        }
+        for (k, a) in &other.n_plus_one {
+            self.n_plus_one.entry(*k).or_default().merge(a);
+        }
+        for (k, a) in &other.dominant {
+            self.dominant.entry(*k).or_default().merge(a);
+        }
+    }
+
+    /// Traces aggregated.
+    pub fn traces(&self) -> u64 {
+        self.traces
+    }
+
+    fn op_view(
+        &self,
+        dict: &Dictionary,
+        service: Sym,
+        operation: Sym,
+        call_path: Option<String>,
+        a: &Agg,
+    ) -> OperationBottleneck {
+        let mut values = a.per_trace.clone();
+        values.sort_unstable();
+        OperationBottleneck {
+            service: dict.resolve(service).to_string(),
+            operation: dict.resolve(operation).to_string(),
+            call_path,
+            critical_path_ns_total: a.total.min(u64::MAX as u128) as u64,
+            share: if self.total_duration == 0 { 0.0 } else { a.total as f64 / self.total_duration as f64 },
+            traces_on_path: values.len() as u64,
+            p50_ns: quantile(&values, 0.5),
+            p95_ns: quantile(&values, 0.95),
+            p99_ns: quantile(&values, 0.99),
+            example_trace_id: a.example.map(|(_, t)| t.to_hex()).unwrap_or_default(),
+        }
+    }
+
+    /// The report: operations and call paths by total critical-path time,
+    /// and patterns.
+    pub fn view(&self, dict: &Dictionary) -> BottleneckView {
+        let rank = |v: &mut Vec<OperationBottleneck>| {
+            v.sort_by(|a, b| {
+                b.critical_path_ns_total.cmp(&a.critical_path_ns_total).then_with(|| {
+                    (&a.service, &a.operation, &a.call_path).cmp(&(&b.service, &b.operation, &b.call_path))
+                })
+            })
+        };
+        let mut operations: Vec<OperationBottleneck> =
+            self.operations.iter().map(|(&(s, o), a)| self.op_view(dict, s, o, None, a)).collect();
+        rank(&mut operations);
+        let mut call_paths: Vec<OperationBottleneck> = self
+            .paths
+            .iter()
+            .map(|(&p, a)| {
+                let (_, (s, o)) = self.path_nodes[p as usize];
+                self.op_view(dict, s, o, Some(self.path_display(dict, p)), a)
+            })
+            .collect();
+        rank(&mut call_paths);
+        let key_text = |(s, o): Key| format!("{} {}", dict.resolve(s), dict.resolve(o));
+        let mut patterns: Vec<Pattern> = self
+            .n_plus_one
+            .iter()
+            .map(|(&(parent, child), p)| Pattern {
+                kind: "n_plus_one",
+                description: format!(
+                    "{} calls {} sequentially up to {} times per span; running them concurrently would save {:.1} ms in total",
+                    key_text(parent),
+                    key_text(child),
+                    p.max_count,
+                    p.savings as f64 / 1e6
+                ),
+                service: dict.resolve(child.0).to_string(),
+                operation: dict.resolve(child.1).to_string(),
+                caller: Some(key_text(parent)),
+                traces: p.traces,
+                occurrences: p.occurrences,
+                max_count: p.max_count,
+                potential_savings_ns: p.savings.min(u64::MAX as u128) as u64,
+                example_trace_id: p.example.map(|(_, t)| t.to_hex()).unwrap_or_default(),
+            })
+            .chain(self.dominant.iter().map(|(&key, p)| Pattern {
+                kind: "dominant_self_time",
+                description: format!(
+                    "{}'s own work is over {:.0}% of the critical path in {} traces",
+                    key_text(key),
+                    100.0 * self.config.dominant_share,
+                    p.traces
+                ),
+                service: dict.resolve(key.0).to_string(),
+                operation: dict.resolve(key.1).to_string(),
+                caller: None,
+                traces: p.traces,
+                occurrences: p.occurrences,
+                max_count: p.max_count,
+                potential_savings_ns: 0,
+                example_trace_id: p.example.map(|(_, t)| t.to_hex()).unwrap_or_default(),
+            }))
+            .collect();
+        patterns.sort_by(|a, b| {
+            (b.potential_savings_ns, b.traces, &a.kind, &a.service, &a.operation).cmp(&(
+                a.potential_savings_ns,
+                a.traces,
+                &b.kind,
+                &b.service,
+                &b.operation,
+            ))
+        });
+        BottleneckView {
+            traces_analyzed: self.traces,
+            total_duration_ns: self.total_duration.min(u64::MAX as u128) as u64,
+            operations,
+            call_paths,
+            patterns,
+        }
+    }
+
+    fn path_display(&self, dict: &Dictionary, mut node: u32) -> String {
+        let mut parts = Vec::new();
+        while node != NO_PATH {
+            let (parent, (s, o)) = self.path_nodes[node as usize];
+            parts.push(format!("[{}] {}", dict.resolve(s), dict.resolve(o)));
+            node = parent;
+        }
+        parts.reverse();
+        parts.join(" > ")
+    }
+}
+
+/// Hyndman–Fan type 7 quantile of sorted exact values (linear interpolation
+/// between closest ranks), rounded to the nearest ns.
+pub fn quantile(sorted: &[u64], q: f64) -> u64 {
+    match sorted.len() {
+        0 => 0,
+        1 => sorted[0],
+        n => {
+            let h = (n - 1) as f64 * q.clamp(0.0, 1.0);
+            let lo = h.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            let frac = h - lo as f64;
+            (sorted[lo] as f64 + frac * (sorted[hi] as f64 - sorted[lo] as f64)).round() as u64
+        }
+    }
+}
+
+/// One key's figures in a report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OperationBottleneck {
+    /// Service.
+    pub service: String,
+    /// Operation.
+    pub operation: String,
+    /// Root-to-operation call path (call-path view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_path: Option<String>,
+    /// Total critical-path time, ns.
+    pub critical_path_ns_total: u64,
+    /// Share of all analysed trace time.
+    pub share: f64,
+    /// Traces where it is on the critical path.
+    pub traces_on_path: u64,
+    /// Median of its per-trace critical-path time (traces where it is on the path).
+    pub p50_ns: u64,
+    /// 95th percentile of the same.
+    pub p95_ns: u64,
+    /// 99th percentile of the same.
+    pub p99_ns: u64,
+    /// The trace where it took the most critical-path time.
+    pub example_trace_id: String,
+}
+
+/// A pattern worth a look.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pattern {
+    /// `n_plus_one` or `dominant_self_time`.
+    pub kind: &'static str,
+    /// What was found, in a sentence.
+    pub description: String,
+    /// Service of the operation concerned.
+    pub service: String,
+    /// The operation concerned (the repeated callee, or the dominant span).
+    pub operation: String,
+    /// For N+1: the calling operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// Traces where it occurs.
+    pub traces: u64,
+    /// Occurrences (parent spans, or dominant spans).
+    pub occurrences: u64,
+    /// For N+1: the most sequential calls under one parent span.
+    pub max_count: u64,
+    /// For N+1: time concurrent calls would have saved, ns.
+    pub potential_savings_ns: u64,
+    /// An example trace.
+    pub example_trace_id: String,
+}
+
+/// The bottleneck report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BottleneckView {
+    /// Traces with a critical path.
+    pub traces_analyzed: u64,
+    /// Sum of their durations, ns.
+    pub total_duration_ns: u64,
+    /// Per (service, operation), by total critical-path time.
+    pub operations: Vec<OperationBottleneck>,
+    /// Per call path, by total critical-path time.
+    pub call_paths: Vec<OperationBottleneck>,
+    /// Patterns, by potential savings then traces.
+    pub patterns: Vec<Pattern>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_7_quantiles() {
+        let v = [10, 20, 30, 40];
+        assert_eq!(quantile(&v, 0.5), 25);
+        assert_eq!(quantile(&v, 0.0), 10);
+        assert_eq!(quantile(&v, 1.0), 40);
+        assert_eq!(quantile(&v, 0.95), 39); // 30 + 0.85 * 10 = 38.5 -> 39
+        assert_eq!(quantile(&[7], 0.99), 7);
+        assert_eq!(quantile(&[], 0.5), 0);
+    }
+}
