@@ -203,9 +203,9 @@ impl Bottlenecks {
     fn find_n_plus_one(&mut self, trace: &Trace) {
         let spans = &trace.spans;
         let mut by_parent: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
-        for i in 0..spans.len() {
+        for (i, span) in spans.iter().enumerate() {
             if let Some(p) = trace.parent(i)
-                && spans[i].has_timing()
+                && span.has_timing()
             {
                 by_parent.entry(p).or_default().push(i);
             }
