@@ -1,14 +1,18 @@
 //! Groups:
 //! - `graph_metrics` — the service graph and span metrics (every edge and
 //!   operation histogram) built over 1 million assembled spans (spans/s);
-//! - `histogram` — recording one latency into an HDR histogram (values/s).
+//! - `histogram` — recording one latency into an HDR histogram (values/s);
+//! - `critical_path` — the critical path of every trace of 1 million spans,
+//!   and `bottlenecks` — the path plus CRISP-style aggregation and patterns
+//!   over the same traces (spans/s).
 //!
 //! Run: `cargo bench --bench analysis`
 
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tracelens::analysis::{LatencyHistogram, ServiceGraph, SpanMetrics};
+use tracelens::analysis::critical_path::{CriticalPathConfig, critical_path};
+use tracelens::analysis::{Bottlenecks, LatencyHistogram, ServiceGraph, SpanMetrics};
 use tracelens::generate::write::OutputFormat;
 use tracelens::model::{Dictionary, Trace};
 use tracelens::pipeline::{self, PipelineConfig};
@@ -82,5 +86,30 @@ fn histogram(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, graph_metrics, histogram);
+fn paths(c: &mut Criterion) {
+    let (traces, _dict, spans) = assembled(1_000_000);
+    let config = CriticalPathConfig::default();
+    let mut group = c.benchmark_group("critical_path");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(spans));
+    group.bench_function("1M", |b| {
+        b.iter(|| traces.iter().map(|t| critical_path(t, &config).sections.len()).sum::<usize>())
+    });
+    group.finish();
+    let mut group = c.benchmark_group("bottlenecks");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(spans));
+    group.bench_function("1M", |b| {
+        b.iter(|| {
+            let mut agg = Bottlenecks::default();
+            for t in &traces {
+                agg.add_trace(t, &critical_path(t, &config));
+            }
+            agg
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, graph_metrics, histogram, paths);
 criterion_main!(benches);

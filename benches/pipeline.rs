@@ -2,7 +2,8 @@
 //! - `assemble` — grouping decoded spans into repaired traces (spans/s);
 //! - `analyze_e2e` — on the same 1 million generated spans per input
 //!   format: `decode` (read only) and `analyze` (what `tracelens analyze`
-//!   computes: read, assemble, summary, service graph, span metrics), so the
+//!   computes: read, assemble, summary, service graph, span metrics, critical
+//!   paths and bottlenecks), so the
 //!   cost of the analysis itself shows (spans/s).
 //!
 //! Run: `cargo bench --bench pipeline`
@@ -10,7 +11,8 @@
 mod common;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tracelens::analysis::{ServiceGraph, SpanMetrics, Summary};
+use tracelens::analysis::critical_path::{CriticalPathConfig, critical_path};
+use tracelens::analysis::{Bottlenecks, ServiceGraph, SpanMetrics, Summary};
 use tracelens::assemble::{Assembler, AssemblerConfig};
 use tracelens::generate::write::OutputFormat;
 use tracelens::model::{Dictionary, Span, Warnings};
@@ -56,11 +58,14 @@ fn analyze(bytes: &[u8]) -> Summary {
     let mut summary = Summary::default();
     let mut graph = ServiceGraph::new(&dict);
     let mut metrics = SpanMetrics::default();
+    let mut bottlenecks = Bottlenecks::default();
+    let config = CriticalPathConfig::default();
     let mut assembler = Assembler::new(AssemblerConfig::default());
     let mut on_trace = |t: tracelens::model::Trace| {
         summary.add_trace(&t);
         graph.add_trace(&t);
         metrics.add_trace(&t);
+        bottlenecks.add_trace(&t, &critical_path(&t, &config));
     };
     {
         let mut sink = |_: &Dictionary, span| assembler.push(span, &mut on_trace);
@@ -68,7 +73,7 @@ fn analyze(bytes: &[u8]) -> Summary {
     }
     assembler.finish(&mut on_trace);
     graph.finish();
-    std::hint::black_box((&graph, &metrics));
+    std::hint::black_box((&graph, &metrics, &bottlenecks));
     summary
 }
 
