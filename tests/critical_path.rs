@@ -54,6 +54,11 @@ fn shop_trace_critical_path() {
     for s in sections {
         assert_eq!(s["span_id"].as_str().unwrap().len(), 16);
     }
+    // checkout's server span: 90 ms, children cover 5+14+49+2 ms, so 20 ms own; all of it on the path.
+    let checkout =
+        sections.iter().find(|s| s["service"] == "checkout" && s["operation"] == "POST /cart/checkout").unwrap();
+    assert_eq!(checkout["self_time_ns"], 20_000_000);
+    assert_eq!(checkout["span_critical_path_ns"], 20_000_000);
 
     let all = json(&["critical-path", "--format", "json", input.to_str().unwrap()]);
     assert_eq!(all["traces"].as_array().unwrap().len(), 2);

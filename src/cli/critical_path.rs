@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use tracelens::analysis::clock_skew::{self, SkewReport};
-use tracelens::analysis::critical_path::{CriticalPath, CriticalPathConfig, critical_path};
+use tracelens::analysis::critical_path::{CriticalPath, CriticalPathConfig, critical_path, self_times};
 use tracelens::model::{Dictionary, ParsedId, Trace, TraceId};
 use tracelens::render;
 
@@ -107,6 +107,10 @@ struct SectionView<'a> {
     start_unix_nano: u64,
     end_unix_nano: u64,
     duration_ns: u64,
+    /// The span's exclusive (self) time: its duration less its children's union.
+    self_time_ns: u64,
+    /// The span's critical-path time over all its sections in this trace.
+    span_critical_path_ns: u64,
 }
 
 #[derive(Serialize)]
@@ -117,6 +121,8 @@ struct TraceView<'a> {
 }
 
 fn view<'a>(dict: &'a Dictionary, trace: &Trace, cp: &CriticalPath) -> TraceView<'a> {
+    let own = self_times(trace);
+    let on_path = cp.time_per_span(trace.len());
     TraceView {
         trace_id: trace.trace_id.to_hex(),
         duration_ns: cp.duration_ns,
@@ -132,6 +138,8 @@ fn view<'a>(dict: &'a Dictionary, trace: &Trace, cp: &CriticalPath) -> TraceView
                     start_unix_nano: s.start_ns,
                     end_unix_nano: s.end_ns,
                     duration_ns: s.len_ns(),
+                    self_time_ns: own[s.span],
+                    span_critical_path_ns: on_path[s.span],
                 }
             })
             .collect(),
