@@ -5,6 +5,8 @@
 
 use tracelens::generate::write::OutputFormat;
 use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
+use tracelens::model::{Dictionary, Warnings};
+use tracelens::read::{ReadOptions, read_spans};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -23,3 +25,13 @@ pub const FORMATS: [(&str, OutputFormat); 4] = [
     ("jaeger-json", OutputFormat::JaegerJson),
     ("zipkin-json", OutputFormat::ZipkinJson),
 ];
+
+/// Decodes `bytes` into spans that are only counted: the bare decode cost.
+pub fn decode_count(bytes: &[u8]) -> u64 {
+    let mut dict = Dictionary::default();
+    let mut warnings = Warnings::default();
+    let mut n = 0u64;
+    let mut sink = |_: &Dictionary, _| n += 1;
+    read_spans("bench", bytes, &ReadOptions::default(), &mut dict, &mut warnings, &mut sink).unwrap();
+    n
+}

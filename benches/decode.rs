@@ -6,8 +6,6 @@
 mod common;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tracelens::model::{Dictionary, Warnings};
-use tracelens::read::{ReadOptions, read_spans};
 
 const SPANS: u64 = 100_000;
 
@@ -23,14 +21,7 @@ fn decode(c: &mut Criterion) {
         );
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &bytes, |b, bytes| {
-            b.iter(|| {
-                let mut dict = Dictionary::default();
-                let mut warnings = Warnings::default();
-                let mut n = 0u64;
-                let mut sink = |_: &Dictionary, _| n += 1;
-                read_spans("bench", &bytes[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut sink).unwrap();
-                assert_eq!(n, spans);
-            })
+            b.iter(|| assert_eq!(common::decode_count(bytes), spans))
         });
     }
     group.finish();

@@ -168,33 +168,36 @@ impl Builder<'_> {
                 end
             }
             CallKind::Database { name, latency, error_rate, attrs } => {
-                let span = self.push(parent, resource, name, SpanKind::Client, attrs, start);
-                let end = start + self.sample(&latency);
-                let failed = self.rng.chance(error_rate);
-                let message = if failed { self.catalog_error(name) } else { 0 };
-                let s = &mut self.out[span];
-                s.end_ns = end;
-                s.error = failed;
-                s.message = message;
-                end
+                self.leaf(parent, resource, name, SpanKind::Client, attrs, start, &latency, error_rate)
             }
             CallKind::Internal { name, latency, error_rate } => {
-                let span = self.push(parent, resource, name, SpanKind::Internal, 0, start);
-                let end = start + self.sample(&latency);
-                let failed = self.rng.chance(error_rate);
-                let message = if failed { self.catalog_error(name) } else { 0 };
-                let s = &mut self.out[span];
-                s.end_ns = end;
-                s.error = failed;
-                s.message = message;
-                end
+                self.leaf(parent, resource, name, SpanKind::Internal, 0, start, &latency, error_rate)
             }
         }
     }
 
-    /// Failed database and internal calls carry their own name as message.
-    fn catalog_error(&self, name: u32) -> u32 {
+    /// A span with no children (database or in-process work); a failure
+    /// carries the span's own name as its message.
+    #[allow(clippy::too_many_arguments)]
+    fn leaf(
+        &mut self,
+        parent: [u8; 8],
+        resource: u32,
+        name: u32,
+        kind: SpanKind,
+        attrs: u32,
+        start: u64,
+        latency: &LogNormal,
+        error_rate: f64,
+    ) -> u64 {
         debug_assert!((name as usize) < self.catalog.names.len());
-        name
+        let span = self.push(parent, resource, name, kind, attrs, start);
+        let end = start + self.sample(latency);
+        let failed = self.rng.chance(error_rate);
+        let s = &mut self.out[span];
+        s.end_ns = end;
+        s.error = failed;
+        s.message = if failed { name } else { 0 };
+        end
     }
 }
