@@ -2,6 +2,10 @@
 //! shape): processes become resources, `span.kind` / `error` /
 //! `otel.status_code` tags become kind and status, references become the
 //! parent and links, logs become events, microseconds become nanoseconds.
+//!
+//! The older model-proto JSON (api_v2, `{"result": {"spans": [...]}}`) is
+//! read too: camelCase `traceId`/`spanId`, base64 ids, RFC 3339 `startTime`,
+//! protobuf `Duration` strings (`"0.000123s"`) and `vType`/`vStr`/… tags.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -28,11 +32,11 @@ pub(crate) struct JaegerTrace<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JaegerSpan<'a> {
-    #[serde(borrow, default, rename = "traceID")]
+    #[serde(borrow, default, rename = "traceID", alias = "traceId")]
     trace_id: Text<'a>,
-    #[serde(borrow, default, rename = "spanID")]
+    #[serde(borrow, default, rename = "spanID", alias = "spanId")]
     span_id: Text<'a>,
-    #[serde(borrow, default, rename = "parentSpanID")]
+    #[serde(borrow, default, rename = "parentSpanID", alias = "parentSpanId")]
     parent_span_id: Text<'a>,
     #[serde(default)]
     flags: LenientU64,
@@ -41,14 +45,14 @@ pub(crate) struct JaegerSpan<'a> {
     #[serde(borrow, default, deserialize_with = "nullable")]
     references: Vec<JaegerRef<'a>>,
     #[serde(default)]
-    start_time: LenientU64,
+    start_time: JaegerTime,
     #[serde(default)]
-    duration: LenientU64,
+    duration: JaegerDuration,
     #[serde(borrow, default, deserialize_with = "nullable")]
     tags: Vec<JaegerTag<'a>>,
     #[serde(borrow, default, deserialize_with = "nullable")]
     logs: Vec<JaegerLog<'a>>,
-    #[serde(borrow, default, rename = "processID")]
+    #[serde(borrow, default, rename = "processID", alias = "processId")]
     process_id: Text<'a>,
     #[serde(borrow, default)]
     process: Option<JaegerProcess<'a>>,
@@ -59,20 +63,118 @@ pub(crate) struct JaegerSpan<'a> {
 struct JaegerRef<'a> {
     #[serde(borrow, default)]
     ref_type: Text<'a>,
-    #[serde(borrow, default, rename = "traceID")]
+    #[serde(borrow, default, rename = "traceID", alias = "traceId")]
     trace_id: Text<'a>,
-    #[serde(borrow, default, rename = "spanID")]
+    #[serde(borrow, default, rename = "spanID", alias = "spanId")]
     span_id: Text<'a>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 struct JaegerTag<'a> {
-    #[serde(borrow, default)]
     key: Text<'a>,
-    #[serde(borrow, default, rename = "type")]
     ty: Text<'a>,
-    #[serde(borrow, default)]
     value: Scalar<'a>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JaegerTag<'a> {
+    /// `{"key","type","value"}` (UI JSON) or `{"key","vType","vStr"|"vInt64"|…}` (model JSON).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JaegerTag<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a Jaeger tag object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut tag = JaegerTag::default();
+                while let Some(k) = map.next_key::<Text<'de>>()? {
+                    match k.as_str() {
+                        "key" => tag.key = map.next_value()?,
+                        "type" | "vType" => tag.ty = map.next_value()?,
+                        "value" | "vStr" | "vBool" | "vInt64" | "vFloat64" | "vBinary" => {
+                            tag.value = map.next_value()?
+                        }
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(tag)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A start time: microseconds (UI JSON) or an RFC 3339 string (model JSON); in ns.
+#[derive(Debug, Default, Clone, Copy)]
+struct JaegerTime(Option<u64>);
+
+impl<'de> Deserialize<'de> for JaegerTime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Scalar::deserialize(d)? {
+            Scalar::Null => Ok(JaegerTime(None)),
+            Scalar::UInt(us) => Ok(JaegerTime(Some(us.saturating_mul(1000)))),
+            Scalar::Int(us) if us >= 0 => Ok(JaegerTime(Some((us as u64).saturating_mul(1000)))),
+            Scalar::Str(s) if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.trim().is_empty() => {
+                s.trim().parse::<u64>().map(|us| JaegerTime(Some(us.saturating_mul(1000)))).map_err(de::Error::custom)
+            }
+            Scalar::Str(s) => crate::render::parse_rfc3339(&s)
+                .map(|ns| JaegerTime(Some(ns)))
+                .ok_or_else(|| de::Error::custom(format!("expected microseconds or an RFC 3339 time, found {s:?}"))),
+            other => Err(de::Error::custom(format!("expected a start time, found {other:?}"))),
+        }
+    }
+}
+
+/// A duration: microseconds (UI JSON) or a protobuf Duration string such as
+/// `"0.000123s"` (model JSON); in ns.
+#[derive(Debug, Default, Clone, Copy)]
+struct JaegerDuration(Option<u64>);
+
+impl<'de> Deserialize<'de> for JaegerDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Scalar::deserialize(d)? {
+            Scalar::Null => Ok(JaegerDuration(None)),
+            Scalar::UInt(us) => Ok(JaegerDuration(Some(us.saturating_mul(1000)))),
+            Scalar::Int(us) if us >= 0 => Ok(JaegerDuration(Some((us as u64).saturating_mul(1000)))),
+            Scalar::Str(s) => parse_duration(&s).map(|ns| JaegerDuration(Some(ns))).ok_or_else(|| {
+                de::Error::custom(format!("expected microseconds or a duration such as \"0.0015s\", found {s:?}"))
+            }),
+            other => Err(de::Error::custom(format!("expected a duration, found {other:?}"))),
+        }
+    }
+}
+
+/// `"1.5s"`, `"123ns"`, `"5us"`/`"5µs"`, `"2ms"`, or plain digits (µs), to ns.
+fn parse_duration(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ns") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("us").or_else(|| t.strip_suffix("µs")) {
+        (n, 1e3)
+    } else if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e6)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1e9)
+    } else {
+        (t, 1e3)
+    };
+    // Whole and fractional parts separately, so nanoseconds stay exact.
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && frac.is_empty() || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let unit = scale as u64;
+    let frac_ns = if frac.is_empty() {
+        0
+    } else {
+        let digits = frac.len().min(18) as u32;
+        let f: u64 = frac[..digits as usize].parse().ok()?;
+        (f as u128 * unit as u128 / 10u128.pow(digits)) as u64
+    };
+    whole.checked_mul(unit)?.checked_add(frac_ns)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -276,9 +378,9 @@ fn emit_span(js: &JaegerSpan<'_>, resource: ResourceId, service: Sym, e: &mut Em
 
     let mut span = Span::new(TraceId::default(), SpanId::default());
     e.set_ids(&mut span, RawId::Text(js.trace_id.as_str()), RawId::Text(js.span_id.as_str()), parent);
-    let start = js.start_time.0.map(|us| us.saturating_mul(1000));
+    let start = js.start_time.0;
     let end = match (start, js.duration.0) {
-        (Some(s), Some(d)) => Some(s.saturating_add(d.saturating_mul(1000))),
+        (Some(s), Some(d)) => Some(s.saturating_add(d)),
         _ => None,
     };
     e.set_timing(&mut span, start, end);
@@ -357,4 +459,21 @@ fn status(tags: &[JaegerTag<'_>], kind: SpanKind) -> Status {
         return Status { code: StatusCode::Error, message: description };
     }
     Status::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_every_spelling() {
+        assert_eq!(parse_duration("0.000123s"), Some(123_000));
+        assert_eq!(parse_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_duration("123ns"), Some(123));
+        assert_eq!(parse_duration("5us"), Some(5_000));
+        assert_eq!(parse_duration("2ms"), Some(2_000_000));
+        assert_eq!(parse_duration("42"), Some(42_000));
+        assert_eq!(parse_duration("abc"), None);
+        assert_eq!(parse_duration("s"), None);
+    }
 }

@@ -430,6 +430,33 @@ mod tests {
     }
 
     #[test]
+    fn jaeger_model_proto_json() {
+        // api_v2 model JSON: camelCase ids in base64, RFC 3339 times, Duration strings, vType tags.
+        let j = r#"{"result":{"spans":[
+            {"traceId":"AAAAAAAAAAAAAAAAAAAAAQ==","spanId":"AAAAAAAAAAE=","operationName":"root","startTime":"2026-11-01T10:00:00.000100Z","duration":"0.002s",
+             "tags":[{"key":"span.kind","vType":"STRING","vStr":"server"},{"key":"http.status_code","vType":"INT64","vInt64":"200"}],
+             "process":{"serviceName":"svc","tags":[{"key":"hostname","vStr":"h1"}]}},
+            {"traceId":"AAAAAAAAAAAAAAAAAAAAAQ==","spanId":"AAAAAAAAAAI=","operationName":"child","startTime":"2026-11-01T10:00:00.000200Z","duration":"0.0005s",
+             "references":[{"refType":"CHILD_OF","traceId":"AAAAAAAAAAAAAAAAAAAAAQ==","spanId":"AAAAAAAAAAE="}],
+             "process":{"serviceName":"svc"}}
+        ]}}"#;
+        let (framing, spans, dict, warnings, dialect) = read(j);
+        assert_eq!(framing.unwrap(), Framing::Document);
+        assert_eq!(dialect, Some(Dialect::Jaeger));
+        assert_eq!(warnings.total(), 0);
+        assert_eq!(spans.len(), 2);
+        let (root, child) = (&spans[0], &spans[1]);
+        assert_eq!(root.trace_id.to_hex(), "00000000000000000000000000000001");
+        assert_eq!(root.start_ns, 1_793_527_200_000_100_000);
+        assert_eq!(root.duration_ns(), Some(2_000_000));
+        assert_eq!(root.kind, SpanKind::Server);
+        assert_eq!(dict.resolve(dict.resource_of(root.resource).host), "h1");
+        assert_eq!(root.attributes[0].value, Value::Int(200));
+        assert_eq!(child.parent_id, Some(root.span_id));
+        assert_eq!(child.duration_ns(), Some(500_000));
+    }
+
+    #[test]
     fn json_lines_skip_bad_records_atomically() {
         let good = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}"#);
         // The bad line has a good first span and a broken second one: neither may survive.
