@@ -6,8 +6,8 @@
 //! (log-normal, heavy-tailed) and how often it fails. A [`scenario`] may
 //! deploy a new version of one service — as a canary beside the baseline, or
 //! as a rollout part-way through — with an injected change. The
-//! [`Generator`] turns that into traces one at a time, and the [`write`]rs
-//! encode them in every format tracelens reads, streaming: generating ten
+//! [`Generator`] turns that into traces one at a time, and the writers in
+//! [`mod@write`] encode them in every format tracelens reads, streaming: generating ten
 //! million spans holds one batch in memory, not the output.
 //!
 //! The same seed and settings give byte-identical output.

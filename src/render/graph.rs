@@ -115,3 +115,47 @@ pub fn table(view: &GraphView) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::LatencySummary;
+    use crate::analysis::graph::{NodeView, Unpaired};
+
+    fn view() -> GraphView {
+        GraphView {
+            nodes: vec![
+                NodeView { name: "we\"ird\\svc".to_string(), kind: NodeKind::Service },
+                NodeView { name: "db \"main\"".to_string(), kind: NodeKind::Database },
+            ],
+            edges: vec![EdgeView {
+                client: "we\"ird\\svc".to_string(),
+                server: "db \"main\"".to_string(),
+                client_node: 0,
+                server_node: 1,
+                connection_type: "database",
+                calls: 3,
+                failed: 1,
+                inferred: 0,
+                server_latency: LatencySummary { count: 3, p99_ns: 2_500_000, ..Default::default() },
+                client_latency: None,
+            }],
+            unpaired: Unpaired::default(),
+        }
+    }
+
+    #[test]
+    fn dot_escapes_names_and_marks_failures() {
+        let dot = dot(&view());
+        assert!(dot.contains(r#"n0 [label="we\"ird\\svc", shape=box, style=rounded];"#), "{dot}");
+        assert!(dot.contains(r#"n1 [label="db \"main\"", shape=cylinder];"#), "{dot}");
+        assert!(dot.contains(r#"n0 -> n1 [label="3 calls, 1 failed (33.3%), p99 2.50ms", color=red];"#), "{dot}");
+    }
+
+    #[test]
+    fn mermaid_escapes_quotes() {
+        let m = mermaid(&view());
+        assert!(m.contains("n1[(\"db #quot;main#quot;\")]"), "{m}");
+        assert!(m.contains("n0 -->|\"3 calls, 1 failed (33.3%), p99 2.50ms\"| n1"), "{m}");
+    }
+}
