@@ -117,10 +117,55 @@ impl Write for Output {
 /// spans (whole traces) in each request.
 pub fn writer(format: OutputFormat, out: Output, batch_spans: usize) -> Box<dyn TraceWriter> {
     match format {
-        OutputFormat::OtlpJsonLines => Box::new(otlp_json::OtlpJsonLinesWriter::new(out, batch_spans)),
-        OutputFormat::OtlpProtobufStream => Box::new(otlp_proto::OtlpProtoStreamWriter::new(out, batch_spans)),
+        OutputFormat::OtlpJsonLines => Box::new(Batched::new(otlp_json::OtlpJsonLines::default(), out, batch_spans)),
+        OutputFormat::OtlpProtobufStream => {
+            Box::new(Batched::new(otlp_proto::OtlpProtoStream::default(), out, batch_spans))
+        }
         OutputFormat::JaegerJson => Box::new(jaeger::JaegerWriter::new(out)),
         OutputFormat::ZipkinJson => Box::new(zipkin::ZipkinWriter::new(out)),
+    }
+}
+
+/// Encodes one batch of whole traces as one OTLP request.
+trait BatchEncoder {
+    fn encode(&mut self, catalog: &Catalog, batch: &mut Batch, out: &mut Output) -> io::Result<()>;
+}
+
+/// Collects whole traces into batches of about `batch_spans` spans and
+/// hands each full batch to an encoder.
+struct Batched<E> {
+    encoder: E,
+    batch: Batch,
+    batch_spans: usize,
+    out: Output,
+}
+
+impl<E: BatchEncoder> Batched<E> {
+    fn new(encoder: E, out: Output, batch_spans: usize) -> Self {
+        Batched { encoder, batch: Batch::default(), batch_spans: batch_spans.max(1), out }
+    }
+
+    fn flush(&mut self, catalog: &Catalog) -> io::Result<()> {
+        if self.batch.len() > 0 {
+            self.encoder.encode(catalog, &mut self.batch, &mut self.out)?;
+            self.batch.clear();
+        }
+        Ok(())
+    }
+}
+
+impl<E: BatchEncoder> TraceWriter for Batched<E> {
+    fn write_trace(&mut self, catalog: &Catalog, spans: &[GenSpan]) -> io::Result<()> {
+        self.batch.push(spans);
+        if self.batch.len() >= self.batch_spans {
+            self.flush(catalog)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, catalog: &Catalog) -> io::Result<()> {
+        self.flush(catalog)?;
+        self.out.finish()
     }
 }
 

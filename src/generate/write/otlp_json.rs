@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::json_text::{int, string, uint};
-use super::{Batch, Output, SCOPE_NAME, SCOPE_VERSION, TraceWriter, hex_into};
+use super::{Batch, BatchEncoder, Output, SCOPE_NAME, SCOPE_VERSION, hex_into};
 use crate::generate::topology::AttrVal;
 use crate::generate::{Catalog, GenSpan};
 
@@ -33,32 +33,17 @@ fn key_values(out: &mut Vec<u8>, attrs: &[(&str, &AttrVal)]) {
     out.push(b']');
 }
 
-pub(super) struct OtlpJsonLinesWriter {
-    out: Output,
-    batch: Batch,
-    batch_spans: usize,
+/// Encodes OTLP/JSON lines, one `TracesData` per batch.
+#[derive(Default)]
+pub(super) struct OtlpJsonLines {
     resources: Vec<Option<Vec<u8>>>,
     attrs: Vec<Option<Vec<u8>>>,
     line: Vec<u8>,
 }
 
-impl OtlpJsonLinesWriter {
-    pub(super) fn new(out: Output, batch_spans: usize) -> Self {
-        OtlpJsonLinesWriter {
-            out,
-            batch: Batch::default(),
-            batch_spans: batch_spans.max(1),
-            resources: Vec::new(),
-            attrs: Vec::new(),
-            line: Vec::new(),
-        }
-    }
-
-    fn flush_batch(&mut self, catalog: &Catalog) -> io::Result<()> {
-        if self.batch.len() == 0 {
-            return Ok(());
-        }
-        let runs = self.batch.by_resource();
+impl BatchEncoder for OtlpJsonLines {
+    fn encode(&mut self, catalog: &Catalog, batch: &mut Batch, out: &mut Output) -> io::Result<()> {
+        let runs = batch.by_resource();
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(b"{\"resourceSpans\":[");
@@ -102,15 +87,13 @@ impl OtlpJsonLinesWriter {
                 if k > 0 {
                     line.push(b',');
                 }
-                let s = self.batch.spans[self.batch.order[idx] as usize];
+                let s = batch.spans[batch.order[idx] as usize];
                 span(line, catalog, &s, &mut self.attrs);
             }
             line.extend_from_slice(b"]}]}");
         }
         line.extend_from_slice(b"]}\n");
-        self.out.write_all(line)?;
-        self.batch.clear();
-        Ok(())
+        out.write_all(line)
     }
 }
 
@@ -149,19 +132,4 @@ fn span(out: &mut Vec<u8>, catalog: &Catalog, s: &GenSpan, attr_cache: &mut Vec<
         out.push(b'}');
     }
     out.push(b'}');
-}
-
-impl TraceWriter for OtlpJsonLinesWriter {
-    fn write_trace(&mut self, catalog: &Catalog, spans: &[GenSpan]) -> io::Result<()> {
-        self.batch.push(spans);
-        if self.batch.len() >= self.batch_spans {
-            self.flush_batch(catalog)?;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, catalog: &Catalog) -> io::Result<()> {
-        self.flush_batch(catalog)?;
-        self.out.finish()
-    }
 }

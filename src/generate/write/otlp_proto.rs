@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::{Batch, Output, SCOPE_NAME, SCOPE_VERSION, TraceWriter};
+use super::{Batch, BatchEncoder, Output, SCOPE_NAME, SCOPE_VERSION};
 use crate::generate::topology::AttrVal;
 use crate::generate::{Catalog, GenSpan};
 
@@ -53,11 +53,9 @@ fn key_values(out: &mut Vec<u8>, field: u32, attrs: &[(&str, AttrVal)]) {
     }
 }
 
-/// Writes the Collector file exporter's protobuf stream.
-pub(super) struct OtlpProtoStreamWriter {
-    out: Output,
-    batch: Batch,
-    batch_spans: usize,
+/// Encodes the Collector file exporter's protobuf stream.
+#[derive(Default)]
+pub(super) struct OtlpProtoStream {
     /// Encoded `Resource` message per resource index.
     resources: Vec<Option<Vec<u8>>>,
     /// Encoded attribute fields per attribute set.
@@ -69,25 +67,7 @@ pub(super) struct OtlpProtoStreamWriter {
     span: Vec<u8>,
 }
 
-impl OtlpProtoStreamWriter {
-    pub(super) fn new(out: Output, batch_spans: usize) -> Self {
-        let mut scope = Vec::new();
-        bytes_field(&mut scope, 1, SCOPE_NAME.as_bytes());
-        bytes_field(&mut scope, 2, SCOPE_VERSION.as_bytes());
-        OtlpProtoStreamWriter {
-            out,
-            batch: Batch::default(),
-            batch_spans: batch_spans.max(1),
-            resources: Vec::new(),
-            attrs: Vec::new(),
-            scope,
-            record: Vec::new(),
-            resource_spans: Vec::new(),
-            scope_spans: Vec::new(),
-            span: Vec::new(),
-        }
-    }
-
+impl OtlpProtoStream {
     fn resource(&mut self, catalog: &Catalog, index: u32) -> &[u8] {
         let i = index as usize;
         if self.resources.len() <= i {
@@ -137,46 +117,33 @@ impl OtlpProtoStreamWriter {
             bytes_field(out, 15, &status);
         }
     }
+}
 
-    fn flush_batch(&mut self, catalog: &Catalog) -> io::Result<()> {
-        if self.batch.len() == 0 {
-            return Ok(());
+impl BatchEncoder for OtlpProtoStream {
+    fn encode(&mut self, catalog: &Catalog, batch: &mut Batch, out: &mut Output) -> io::Result<()> {
+        if self.scope.is_empty() {
+            bytes_field(&mut self.scope, 1, SCOPE_NAME.as_bytes());
+            bytes_field(&mut self.scope, 2, SCOPE_VERSION.as_bytes());
         }
         self.record.clear();
-        for (resource, range) in self.batch.by_resource() {
-            self.scope_spans.clear();
-            bytes_field(&mut self.scope_spans, 1, &self.scope.clone());
+        for (resource, range) in batch.by_resource() {
+            let mut scope_spans = std::mem::take(&mut self.scope_spans);
+            scope_spans.clear();
+            bytes_field(&mut scope_spans, 1, &self.scope);
             for k in range {
-                let span = self.batch.spans[self.batch.order[k] as usize];
+                let span = batch.spans[batch.order[k] as usize];
                 self.encode_span(catalog, &span);
-                bytes_field(&mut self.scope_spans, 2, &self.span);
+                bytes_field(&mut scope_spans, 2, &self.span);
             }
             let mut rs = std::mem::take(&mut self.resource_spans);
             rs.clear();
-            let resource_bytes = self.resource(catalog, resource).to_vec();
-            bytes_field(&mut rs, 1, &resource_bytes);
-            bytes_field(&mut rs, 2, &self.scope_spans);
+            bytes_field(&mut rs, 1, self.resource(catalog, resource));
+            bytes_field(&mut rs, 2, &scope_spans);
             bytes_field(&mut self.record, 1, &rs);
             self.resource_spans = rs;
+            self.scope_spans = scope_spans;
         }
-        self.out.write_all(&(self.record.len() as u32).to_be_bytes())?;
-        self.out.write_all(&self.record)?;
-        self.batch.clear();
-        Ok(())
-    }
-}
-
-impl TraceWriter for OtlpProtoStreamWriter {
-    fn write_trace(&mut self, catalog: &Catalog, spans: &[GenSpan]) -> io::Result<()> {
-        self.batch.push(spans);
-        if self.batch.len() >= self.batch_spans {
-            self.flush_batch(catalog)?;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, catalog: &Catalog) -> io::Result<()> {
-        self.flush_batch(catalog)?;
-        self.out.finish()
+        out.write_all(&(self.record.len() as u32).to_be_bytes())?;
+        out.write_all(&self.record)
     }
 }
