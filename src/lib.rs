@@ -63,3 +63,4 @@ pub mod model;
 pub mod pipeline;
 pub mod read;
 pub mod render;
+pub mod serve;
