@@ -38,6 +38,8 @@ struct OpenTrace {
     spans: Vec<Span>,
     first_seq: u64,
     last_seq: u64,
+    /// Caller's clock (ms) at the last span, for live idle timeouts.
+    last_ms: u64,
 }
 
 /// Groups spans by trace id and emits repaired traces.
@@ -66,11 +68,22 @@ impl Assembler {
 
     /// Adds a span; traces that became idle are passed to `out`.
     pub fn push(&mut self, span: Span, out: &mut impl FnMut(Trace)) {
+        self.push_at(span, 0, out);
+    }
+
+    /// [`Self::push`] for live data: `now_ms` is the caller's clock, which
+    /// [`Self::close_idle`] compares against.
+    pub fn push_at(&mut self, span: Span, now_ms: u64, out: &mut impl FnMut(Trace)) {
         self.seq += 1;
         let seq = self.seq;
         let trace_id = span.trace_id;
-        let entry =
-            self.open.entry(trace_id).or_insert_with(|| OpenTrace { spans: Vec::new(), first_seq: seq, last_seq: seq });
+        let entry = self.open.entry(trace_id).or_insert_with(|| OpenTrace {
+            spans: Vec::new(),
+            first_seq: seq,
+            last_seq: seq,
+            last_ms: now_ms,
+        });
+        entry.last_ms = now_ms;
         if entry.spans.is_empty() && self.closed.contains(&trace_id) {
             self.warnings.add(WarningKind::SplitTrace);
         }
@@ -92,6 +105,33 @@ impl Assembler {
             self.closed.insert(id);
             out(repair(id, open.spans, &mut self.warnings));
         }
+    }
+
+    /// Closes traces that received no span in the last `idle_ms` of the
+    /// caller's clock, in order of first appearance.
+    pub fn close_idle(&mut self, now_ms: u64, idle_ms: u64, out: &mut impl FnMut(Trace)) {
+        let mut idle: Vec<(u64, TraceId)> = self
+            .open
+            .iter()
+            .filter(|(_, t)| t.last_ms.saturating_add(idle_ms) <= now_ms)
+            .map(|(id, t)| (t.first_seq, *id))
+            .collect();
+        idle.sort_unstable();
+        for (_, id) in idle {
+            let open = self.open.remove(&id).expect("idle trace is open");
+            self.closed.insert(id);
+            out(repair(id, open.spans, &mut self.warnings));
+        }
+    }
+
+    /// Spans in open traces.
+    pub fn open_spans(&self) -> usize {
+        self.open.values().map(|t| t.spans.len()).sum()
+    }
+
+    /// Warnings counted so far.
+    pub fn warnings(&self) -> &Warnings {
+        &self.warnings
     }
 
     /// Closes every open trace, passing each to `out` in order of first
@@ -409,6 +449,22 @@ mod tests {
         let (traces, w) = assemble_all(vec![server]);
         assert_eq!(w.total(), 0);
         assert_eq!(traces[0].spans[0].span_id, SpanId([0, 0, 0, 0, 0, 0, 0, 2]));
+    }
+
+    #[test]
+    fn live_traces_close_after_an_idle_time() {
+        let mut d = Dictionary::default();
+        let mut a = Assembler::new(AssemblerConfig { idle_spans: u64::MAX });
+        let mut out = Vec::new();
+        a.push_at(span(&mut d, 1, 1, None, "a"), 1_000, &mut |t| out.push(t));
+        a.push_at(span(&mut d, 2, 1, None, "a"), 5_000, &mut |t| out.push(t));
+        a.push_at(span(&mut d, 1, 2, Some(1), "a"), 6_000, &mut |t| out.push(t));
+        a.close_idle(10_000, 4_500, &mut |t| out.push(t));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].trace_id, TraceId([2; 16]));
+        a.close_idle(11_000, 4_500, &mut |t| out.push(t));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].len(), 2);
     }
 
     #[test]
