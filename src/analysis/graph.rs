@@ -492,6 +492,22 @@ impl ServiceGraph {
         &self.graph
     }
 
+    /// Every edge with its raw statistics and resolved names:
+    /// (client, server, connection type, stats).
+    pub fn edges(&self, dict: &Dictionary) -> Vec<(String, String, ConnectionType, &EdgeStats)> {
+        let name = |n: &Node| match &n.name {
+            NodeName::Service(s) => dict.resolve(*s).to_string(),
+            NodeName::Other(o) => o.to_string(),
+        };
+        let mut out: Vec<_> = self
+            .edges
+            .iter()
+            .map(|(&(a, b, c), &ix)| (name(&self.graph[a]), name(&self.graph[b]), c, &self.graph[ix]))
+            .collect();
+        out.sort_by(|x, y| (&x.0, &x.1, x.2).cmp(&(&y.0, &y.1, y.2)));
+        out
+    }
+
     /// A sorted, name-resolved view for reports.
     pub fn view(&self, dict: &Dictionary) -> GraphView {
         let name = |n: &Node| match &n.name {

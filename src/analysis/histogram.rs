@@ -70,6 +70,23 @@ impl LatencyHistogram {
         self.max = self.max.max(other.max);
     }
 
+    /// Values at most `ns` (for cumulative `le` buckets; within the
+    /// histogram's precision at the boundary).
+    pub fn count_at_most(&self, ns: u64) -> u64 {
+        if self.histogram.is_empty() || ns < self.min {
+            return 0;
+        }
+        if ns >= self.max {
+            return self.count();
+        }
+        self.histogram.count_between(0, ns)
+    }
+
+    /// Exact sum of the values, ns.
+    pub fn sum_ns(&self) -> u128 {
+        self.sum
+    }
+
     /// Number of values.
     pub fn count(&self) -> u64 {
         self.histogram.len()

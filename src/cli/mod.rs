@@ -8,6 +8,7 @@ mod generate;
 mod graph;
 mod input;
 mod progress;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use clap_complete::Shell;
@@ -40,6 +41,8 @@ enum Command {
     CriticalPath(critical_path::CriticalPathArgs),
     /// Which operations own the most critical-path time over all traces, and patterns worth a look.
     Bottlenecks(bottlenecks::BottlenecksArgs),
+    /// Receive OTLP from Collectors and SDKs, analyse live, and answer queries.
+    Serve(Box<serve::ServeArgs>),
     /// Show the service dependency graph: who calls whom, how often, how slow, how often it fails.
     Graph(graph::GraphArgs),
     /// Write synthetic traces from a seeded model of a microservice system.
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(args) => analyze::run(args),
         Command::Generate(args) => generate::run(*args),
         Command::Graph(args) => graph::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::CriticalPath(args) => critical_path::run(args),
         Command::Bottlenecks(args) => bottlenecks::run(args),
         Command::Completions { shell } => {

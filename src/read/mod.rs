@@ -147,6 +147,22 @@ const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 const HEAD_BYTES: usize = 4096;
 const BUFFER_BYTES: usize = 256 << 10;
 
+/// Converts one decoded OTLP `ResourceSpans` (for the receiver).
+pub fn emit_otlp_resource_spans(rs: &opentelemetry_proto::tonic::trace::v1::ResourceSpans, e: &mut Emitter<'_>) {
+    otlp_proto::emit_resource_spans(rs, e);
+}
+
+/// Reads one protobuf `ExportTraceServiceRequest` body (for the receiver).
+pub fn read_otlp_protobuf(body: &[u8], e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
+    let mut r = body;
+    otlp_proto::read_bare(&mut r, e)
+}
+
+/// Reads one OTLP/JSON request body (for the receiver).
+pub fn read_otlp_json_record(body: &[u8], e: &mut Emitter<'_>) -> Result<(), String> {
+    json::read_record(body, e)
+}
+
 /// Reads one input, whatever its format, passing each span to `sink`
 /// together with the dictionary its names and resource refer into.
 /// `name` is used in errors and to derive stable synthetic ids.

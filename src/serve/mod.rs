@@ -1,5 +1,11 @@
-//! The live side of tracelens (`tracelens serve`, in progress): what an
-//! OTLP receiver needs beyond the offline pipeline. So far: the
-//! write-ahead log that makes an acknowledged request durable.
+//! The live side of tracelens, `tracelens serve`: OTLP/gRPC and OTLP/HTTP
+//! receivers ([`server`]) over request conversion with partial success
+//! ([`ingest`]), the write-ahead log that makes an acknowledged request
+//! durable ([`wal`]), live analysis with the offline commands' code
+//! ([`live`]) and the Prometheus endpoint ([`metrics_endpoint`]).
 
+pub mod ingest;
+pub mod live;
+pub mod metrics_endpoint;
+pub mod server;
 pub mod wal;

@@ -1,0 +1,182 @@
+//! Turning one OTLP export request into spans the live analysis keeps, with
+//! OTLP's partial-success rules: spans that cannot be used (empty or zero
+//! trace or span ids, no `service.name`) are rejected and counted, the rest
+//! kept. Plain functions over bytes and messages; the gRPC and HTTP handlers
+//! only call them.
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+use crate::model::{Dictionary, Span, SpanQuality, Warnings};
+use crate::read::{Emitter, ReadErrorKind};
+
+/// How a request body is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyEncoding {
+    /// `application/x-protobuf` (and gRPC).
+    Protobuf,
+    /// `application/json`.
+    Json,
+}
+
+impl BodyEncoding {
+    /// The byte that marks this encoding in the write-ahead log.
+    pub fn wal_tag(self) -> u8 {
+        match self {
+            BodyEncoding::Protobuf => 0,
+            BodyEncoding::Json => 1,
+        }
+    }
+
+    /// The encoding a write-ahead-log tag stands for.
+    pub fn from_wal_tag(tag: u8) -> Option<BodyEncoding> {
+        match tag {
+            0 => Some(BodyEncoding::Protobuf),
+            1 => Some(BodyEncoding::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A request's usable spans and what was rejected.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    /// Spans to keep.
+    pub spans: Vec<Span>,
+    /// Spans rejected.
+    pub rejected: u64,
+    /// Why, in English, when anything was rejected.
+    pub message: Option<String>,
+}
+
+/// The request could not be decoded at all (permanent: INVALID_ARGUMENT / 400).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+/// Converts a decoded protobuf request (gRPC).
+pub fn accept_message(request: &ExportTraceServiceRequest, dict: &mut Dictionary, warnings: &mut Warnings) -> Accepted {
+    let mut spans = Vec::new();
+    {
+        let mut sink = |_: &Dictionary, s: Span| spans.push(s);
+        let mut e = Emitter::new("request", dict, warnings, &mut sink);
+        for rs in &request.resource_spans {
+            crate::read::emit_otlp_resource_spans(rs, &mut e);
+        }
+    }
+    keep_usable(spans, dict)
+}
+
+/// Decodes and converts a request body (OTLP/HTTP, or a write-ahead-log record).
+pub fn accept_bytes(
+    body: &[u8],
+    encoding: BodyEncoding,
+    dict: &mut Dictionary,
+    warnings: &mut Warnings,
+) -> Result<Accepted, DecodeError> {
+    let mut spans = Vec::new();
+    {
+        let mut sink = |_: &Dictionary, s: Span| spans.push(s);
+        let mut e = Emitter::new("request", dict, warnings, &mut sink);
+        let blank = body.iter().all(u8::is_ascii_whitespace);
+        let result = match encoding {
+            _ if body.is_empty() => Ok(()),
+            BodyEncoding::Json if blank => Ok(()),
+            BodyEncoding::Protobuf => crate::read::read_otlp_protobuf(body, &mut e).map_err(|err| err.to_string()),
+            BodyEncoding::Json => crate::read::read_otlp_json_record(body, &mut e),
+        };
+        result.map_err(DecodeError)?;
+    }
+    Ok(keep_usable(spans, dict))
+}
+
+fn keep_usable(spans: Vec<Span>, dict: &Dictionary) -> Accepted {
+    let service_name = dict.keys().service_name;
+    let mut accepted = Accepted { spans: Vec::with_capacity(spans.len()), ..Accepted::default() };
+    let (mut bad_ids, mut no_service) = (0u64, 0u64);
+    for span in spans {
+        let invalid_ids =
+            span.quality.contains(SpanQuality::INVALID_TRACE_ID) || span.quality.contains(SpanQuality::INVALID_SPAN_ID);
+        let has_service = dict.resource_of(span.resource).attributes.iter().any(|a| a.key == service_name);
+        if invalid_ids {
+            bad_ids += 1;
+        } else if !has_service {
+            no_service += 1;
+        } else {
+            accepted.spans.push(span);
+        }
+    }
+    accepted.rejected = bad_ids + no_service;
+    if accepted.rejected > 0 {
+        let mut parts = Vec::new();
+        if bad_ids > 0 {
+            parts.push(format!("{bad_ids} spans with an empty or all-zero trace or span id"));
+        }
+        if no_service > 0 {
+            parts.push(format!("{no_service} spans whose resource has no service.name"));
+        }
+        accepted.message = Some(format!("rejected {}", parts.join(" and ")));
+    }
+    accepted
+}
+
+impl From<ReadErrorKind> for DecodeError {
+    fn from(err: ReadErrorKind) -> Self {
+        DecodeError(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},"scopeSpans":[{"spans":[
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"a","startTimeUnixNano":"1","endTimeUnixNano":"2"},
+        {"traceId":"","spanId":"eee19b7ec3c1b175","name":"b","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]},
+        {"resource":{"attributes":[]},"scopeSpans":[{"spans":[
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b176","name":"c","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+
+    #[test]
+    fn partial_success_counts_and_explains() {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let a = accept_bytes(GOOD.as_bytes(), BodyEncoding::Json, &mut dict, &mut warnings).unwrap();
+        assert_eq!(a.spans.len(), 1);
+        assert_eq!(a.rejected, 2);
+        assert_eq!(
+            a.message.as_deref(),
+            Some(
+                "rejected 1 spans with an empty or all-zero trace or span id and 1 spans whose resource has no service.name"
+            )
+        );
+    }
+
+    #[test]
+    fn empty_requests_succeed_and_garbage_fails() {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        for (body, enc) in [(&b""[..], BodyEncoding::Protobuf), (b"{}", BodyEncoding::Json), (b" ", BodyEncoding::Json)]
+        {
+            let a = accept_bytes(body, enc, &mut dict, &mut warnings).unwrap();
+            assert_eq!((a.spans.len(), a.rejected), (0, 0));
+        }
+        assert!(accept_bytes(b"\x0a\xff\xff", BodyEncoding::Protobuf, &mut dict, &mut warnings).is_err());
+        assert!(accept_bytes(b"{\"resourceSpans\": 7}", BodyEncoding::Json, &mut dict, &mut warnings).is_err());
+        assert!(accept_bytes(b"not json", BodyEncoding::Json, &mut dict, &mut warnings).is_err());
+    }
+
+    #[test]
+    fn protobuf_bytes_and_messages_agree() {
+        use prost::Message;
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let a = accept_bytes(GOOD.as_bytes(), BodyEncoding::Json, &mut dict, &mut warnings).unwrap();
+        // Build the same single good span as a message.
+        let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
+        let request = ExportTraceServiceRequest::decode(pb.as_slice()).unwrap();
+        let from_message = accept_message(&request, &mut dict, &mut warnings);
+        let from_bytes = accept_bytes(&pb, BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap();
+        assert_eq!(from_message.spans, from_bytes.spans);
+        assert_eq!(from_bytes.spans.len(), 14);
+        assert_eq!(a.spans.len(), 1);
+    }
+}

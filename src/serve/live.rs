@@ -1,0 +1,159 @@
+//! Live analysis: spans from the receiver are assembled into traces (a
+//! trace is complete after an idle timeout) and fed to the same service
+//! graph, span metrics and bottleneck code the offline commands use. Memory
+//! is bounded: past a cap on open spans the oldest traces are closed early
+//! and counted.
+
+use serde::Serialize;
+
+use crate::analysis::bottleneck::BottleneckView;
+use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
+use crate::analysis::graph::GraphView;
+use crate::analysis::metrics::OperationView;
+use crate::analysis::{Bottlenecks, ServiceGraph, SpanMetrics};
+use crate::assemble::{Assembler, AssemblerConfig};
+use crate::model::{Dictionary, Span, Trace, Warnings};
+
+/// Live-analysis settings.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveConfig {
+    /// A trace is complete once no span arrived for this long.
+    pub idle_ms: u64,
+    /// Open spans above which traces are closed early.
+    pub max_open_spans: usize,
+    /// Distinct operation names kept per service.
+    pub max_operations: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig { idle_ms: 10_000, max_open_spans: 1_000_000, max_operations: 1_000 }
+    }
+}
+
+/// Counters reported on `/metrics` and the API.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct LiveCounters {
+    /// Spans accepted into analysis.
+    pub spans_accepted: u64,
+    /// Spans rejected through partial success.
+    pub spans_rejected: u64,
+    /// Requests refused whole (undecodable, oversize, overload).
+    pub requests_refused: u64,
+    /// Traces completed and analysed.
+    pub traces_completed: u64,
+    /// Times the open-span cap forced traces closed early.
+    pub forced_closes: u64,
+}
+
+/// The live state: dictionary, open traces and the analyses.
+pub struct Live {
+    config: LiveConfig,
+    /// Names and resources of everything received.
+    pub dict: Dictionary,
+    warnings: Warnings,
+    assembler: Assembler,
+    graph: ServiceGraph,
+    metrics: SpanMetrics,
+    bottlenecks: Bottlenecks,
+    /// Counters.
+    pub counters: LiveCounters,
+}
+
+impl Live {
+    /// Empty live state.
+    pub fn new(config: LiveConfig) -> Live {
+        let dict = Dictionary::default();
+        Live {
+            graph: ServiceGraph::new(&dict),
+            dict,
+            warnings: Warnings::default(),
+            assembler: Assembler::new(AssemblerConfig { idle_spans: u64::MAX }),
+            metrics: SpanMetrics::new(config.max_operations),
+            bottlenecks: Bottlenecks::default(),
+            counters: LiveCounters::default(),
+            config,
+        }
+    }
+
+    /// Dictionary and warnings, for converting a request.
+    pub fn convert_parts(&mut self) -> (&mut Dictionary, &mut Warnings) {
+        (&mut self.dict, &mut self.warnings)
+    }
+
+    fn analyse(graph: &mut ServiceGraph, metrics: &mut SpanMetrics, bottlenecks: &mut Bottlenecks, trace: Trace) {
+        graph.add_trace(&trace);
+        metrics.add_trace(&trace);
+        bottlenecks.add_trace(&trace, &critical_path(&trace, &CriticalPathConfig::default()));
+    }
+
+    /// Adds accepted spans at `now_ms`.
+    pub fn ingest(&mut self, spans: Vec<Span>, now_ms: u64) {
+        self.counters.spans_accepted += spans.len() as u64;
+        let (graph, metrics, bottlenecks, counters) =
+            (&mut self.graph, &mut self.metrics, &mut self.bottlenecks, &mut self.counters);
+        for span in spans {
+            self.assembler.push_at(span, now_ms, &mut |t| {
+                counters.traces_completed += 1;
+                Self::analyse(graph, metrics, bottlenecks, t);
+            });
+        }
+        if self.assembler.open_spans() > self.config.max_open_spans {
+            self.counters.forced_closes += 1;
+            self.close(now_ms, 0);
+        }
+    }
+
+    fn close(&mut self, now_ms: u64, idle_ms: u64) {
+        let (graph, metrics, bottlenecks, counters) =
+            (&mut self.graph, &mut self.metrics, &mut self.bottlenecks, &mut self.counters);
+        self.assembler.close_idle(now_ms, idle_ms, &mut |t| {
+            counters.traces_completed += 1;
+            Self::analyse(graph, metrics, bottlenecks, t);
+        });
+    }
+
+    /// Completes traces idle for the configured time.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.close(now_ms, self.config.idle_ms);
+    }
+
+    /// Spans waiting in open traces.
+    pub fn open_spans(&self) -> usize {
+        self.assembler.open_spans()
+    }
+
+    /// The service graph so far.
+    pub fn graph(&self) -> GraphView {
+        let mut g = self.graph.clone();
+        g.finish();
+        g.view(&self.dict)
+    }
+
+    /// Span metrics so far.
+    pub fn operations(&self) -> Vec<OperationView> {
+        self.metrics.views(&self.dict)
+    }
+
+    /// Bottlenecks so far.
+    pub fn bottlenecks(&self) -> BottleneckView {
+        self.bottlenecks.view(&self.dict)
+    }
+
+    /// The live service graph (unfinished: producers may still be answered).
+    pub fn graph_state(&self) -> ServiceGraph {
+        self.graph.clone()
+    }
+
+    /// The live span metrics.
+    pub fn metrics_state(&self) -> &SpanMetrics {
+        &self.metrics
+    }
+
+    /// Warnings counted while converting and assembling.
+    pub fn warnings(&self) -> Warnings {
+        let mut w = self.warnings.clone();
+        w.merge(self.assembler.warnings());
+        w
+    }
+}

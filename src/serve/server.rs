@@ -1,0 +1,474 @@
+//! `tracelens serve`: OTLP/gRPC and OTLP/HTTP receivers, the write-ahead
+//! log, the live analysis and the query API, wired together on tokio.
+//!
+//! Every accepted request is converted, appended to the log (and synced)
+//! and only then acknowledged. Handlers are thin: sizes and encodings are
+//! checked here, conversion is [`super::ingest`], analysis [`super::live`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tonic::codec::CompressionEncoding;
+
+use super::ingest::{Accepted, BodyEncoding, accept_bytes, accept_message};
+use super::live::{Live, LiveConfig};
+use super::metrics_endpoint;
+use super::wal::{SyncPolicy, Wal, WalConfig, WalError, replay};
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// OTLP/gRPC listener.
+    pub grpc_addr: SocketAddr,
+    /// OTLP/HTTP listener.
+    pub http_addr: SocketAddr,
+    /// Query API listener.
+    pub api_addr: SocketAddr,
+    /// Write-ahead log directory.
+    pub data_dir: PathBuf,
+    /// Largest request accepted, after decompression.
+    pub max_request_bytes: usize,
+    /// Requests handled at once before new ones are told to retry.
+    pub max_in_flight: usize,
+    /// Live analysis.
+    pub live: LiveConfig,
+    /// Fsync policy of the log.
+    pub sync: SyncPolicy,
+}
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The log could not be opened or replayed.
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] WalError),
+    /// A listener could not be bound or failed.
+    #[error("{addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Grpc(String),
+}
+
+struct Shared {
+    live: Mutex<Live>,
+    wal: Mutex<Wal>,
+    in_flight: Semaphore,
+    max_request_bytes: usize,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Why a request was refused whole.
+enum Refusal {
+    Overloaded,
+    Invalid(String),
+    Storage(String),
+}
+
+impl Shared {
+    /// Converts, logs, then analyses one request; returns what to acknowledge.
+    fn ingest(
+        &self,
+        convert: impl FnOnce(&mut Live) -> Result<Accepted, String>,
+        wal_record: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Accepted, Refusal> {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            self.live.lock().expect("live lock").counters.requests_refused += 1;
+            return Err(Refusal::Overloaded);
+        };
+        let mut accepted = {
+            let mut live = self.live.lock().expect("live lock");
+            match convert(&mut live) {
+                Ok(a) => a,
+                Err(msg) => {
+                    live.counters.requests_refused += 1;
+                    return Err(Refusal::Invalid(msg));
+                }
+            }
+        };
+        if !accepted.spans.is_empty() {
+            let record = wal_record();
+            let result = tokio::task::block_in_place(|| self.wal.lock().expect("wal lock").append(&record));
+            if let Err(e) = result {
+                return Err(Refusal::Storage(e.to_string()));
+            }
+        }
+        let mut live = self.live.lock().expect("live lock");
+        live.counters.spans_rejected += accepted.rejected;
+        let spans = std::mem::take(&mut accepted.spans);
+        live.ingest(spans, now_ms());
+        Ok(accepted)
+    }
+}
+
+fn wal_record(encoding: BodyEncoding, body: &[u8]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(body.len() + 1);
+    record.push(encoding.wal_tag());
+    record.extend_from_slice(body);
+    record
+}
+
+struct Grpc(Arc<Shared>);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        let result = self.0.ingest(
+            |live| {
+                let (dict, warnings) = live.convert_parts();
+                Ok(accept_message(&request, dict, warnings))
+            },
+            || wal_record(BodyEncoding::Protobuf, &request.encode_to_vec()),
+        );
+        match result {
+            Ok(a) => Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: (a.rejected > 0).then(|| ExportTracePartialSuccess {
+                    rejected_spans: a.rejected as i64,
+                    error_message: a.message.unwrap_or_default(),
+                }),
+            })),
+            Err(Refusal::Overloaded) => {
+                let mut status = tonic::Status::unavailable("tracelens is at capacity; retry later");
+                // google.rpc.RetryInfo { retry_delay: 1s } in grpc-status-details-bin.
+                let details = retry_info_status_details("tracelens is at capacity; retry later", 1);
+                status = tonic::Status::with_details(status.code(), status.message().to_string(), details.into());
+                Err(status)
+            }
+            Err(Refusal::Invalid(msg)) => Err(tonic::Status::invalid_argument(msg)),
+            Err(Refusal::Storage(msg)) => Err(tonic::Status::unavailable(format!("write-ahead log: {msg}"))),
+        }
+    }
+}
+
+/// A `google.rpc.Status` carrying `google.rpc.RetryInfo{retry_delay: seconds}`,
+/// encoded by hand (two tiny messages).
+fn retry_info_status_details(message: &str, seconds: i64) -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+        out.push(tag);
+        prost::encoding::encode_varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    }
+    // Duration { seconds = 1 }
+    let mut duration = vec![0x08];
+    prost::encoding::encode_varint(seconds as u64, &mut duration);
+    let mut retry_info = Vec::new();
+    field(&mut retry_info, 0x0a, &duration); // retry_delay = 1
+    let mut any = Vec::new();
+    field(&mut any, 0x0a, b"type.googleapis.com/google.rpc.RetryInfo"); // type_url = 1
+    field(&mut any, 0x12, &retry_info); // value = 2
+    let mut status = vec![0x08, 14]; // code = UNAVAILABLE
+    field(&mut status, 0x12, message.as_bytes()); // message = 2
+    field(&mut status, 0x1a, &any); // details = 3
+    status
+}
+
+/// tonic answers an over-limit message with OUT_OF_RANGE, which OTLP
+/// exporters retry forever; OTLP wants RESOURCE_EXHAUSTED without RetryInfo.
+fn rewrite_out_of_range(mut response: Response) -> Response {
+    if response.headers().get("grpc-status").is_some_and(|v| v == "11") {
+        response.headers_mut().insert("grpc-status", axum::http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
+fn status_body(encoding: BodyEncoding, code: i32, message: &str) -> (Vec<u8>, &'static str) {
+    match encoding {
+        BodyEncoding::Json => {
+            (serde_json::json!({"code": code, "message": message}).to_string().into_bytes(), "application/json")
+        }
+        BodyEncoding::Protobuf => {
+            let mut out = vec![0x08];
+            prost::encoding::encode_varint(code as u64, &mut out);
+            out.push(0x12);
+            prost::encoding::encode_varint(message.len() as u64, &mut out);
+            out.extend_from_slice(message.as_bytes());
+            (out, "application/x-protobuf")
+        }
+    }
+}
+
+fn http_error(status: StatusCode, encoding: BodyEncoding, grpc_code: i32, message: &str) -> Response {
+    let (body, content_type) = status_body(encoding, grpc_code, message);
+    let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+async fn http_export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let encoding = match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => BodyEncoding::Protobuf,
+        "application/json" => BodyEncoding::Json,
+        other => {
+            return http_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                BodyEncoding::Json,
+                3,
+                &format!("unsupported Content-Type {other:?}; send application/x-protobuf or application/json"),
+            );
+        }
+    };
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let limit = shared.max_request_bytes;
+    let body: Vec<u8> = if gzip {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut decoder = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
+        if let Err(e) = decoder.read_to_end(&mut out) {
+            return http_error(StatusCode::BAD_REQUEST, encoding, 3, &format!("invalid gzip body: {e}"));
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    if body.len() > limit {
+        return http_error(StatusCode::PAYLOAD_TOO_LARGE, encoding, 8, &format!("request over the {limit}-byte limit"));
+    }
+    let result = shared.ingest(
+        |live| {
+            let (dict, warnings) = live.convert_parts();
+            accept_bytes(&body, encoding, dict, warnings).map_err(|e| e.0)
+        },
+        || wal_record(encoding, &body),
+    );
+    match result {
+        Ok(a) => {
+            let response = ExportTraceServiceResponse {
+                partial_success: (a.rejected > 0).then(|| ExportTracePartialSuccess {
+                    rejected_spans: a.rejected as i64,
+                    error_message: a.message.clone().unwrap_or_default(),
+                }),
+            };
+            match encoding {
+                BodyEncoding::Protobuf => {
+                    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], response.encode_to_vec())
+                        .into_response()
+                }
+                BodyEncoding::Json => {
+                    let body = match &response.partial_success {
+                        Some(p) => {
+                            serde_json::json!({"partialSuccess": {"rejectedSpans": p.rejected_spans.to_string(), "errorMessage": p.error_message}})
+                        }
+                        None => serde_json::json!({}),
+                    };
+                    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+                }
+            }
+        }
+        Err(Refusal::Overloaded) => {
+            http_error(StatusCode::SERVICE_UNAVAILABLE, encoding, 14, "tracelens is at capacity; retry later")
+        }
+        Err(Refusal::Invalid(msg)) => http_error(StatusCode::BAD_REQUEST, encoding, 3, &msg),
+        Err(Refusal::Storage(msg)) => {
+            http_error(StatusCode::SERVICE_UNAVAILABLE, encoding, 14, &format!("write-ahead log: {msg}"))
+        }
+    }
+}
+
+async fn method_not_allowed() -> Response {
+    http_error(StatusCode::METHOD_NOT_ALLOWED, BodyEncoding::Json, 12, "use POST")
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(value).unwrap_or_default())
+        .into_response()
+}
+
+async fn api_graph(State(shared): State<Arc<Shared>>) -> Response {
+    let view = shared.live.lock().expect("live lock").graph();
+    json(&view)
+}
+
+async fn api_operations(State(shared): State<Arc<Shared>>) -> Response {
+    let ops = shared.live.lock().expect("live lock").operations();
+    json(&serde_json::json!({ "operations": ops }))
+}
+
+async fn api_bottlenecks(State(shared): State<Arc<Shared>>) -> Response {
+    let view = shared.live.lock().expect("live lock").bottlenecks();
+    json(&view)
+}
+
+async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let text = {
+        let live = shared.live.lock().expect("live lock");
+        metrics_endpoint::render(&live)
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr).await.map_err(|source| ServeError::Listen { addr, source })
+}
+
+/// What replaying the log at start found.
+#[derive(Clone, Debug, Default)]
+pub struct Startup {
+    /// Requests replayed.
+    pub replayed_requests: u64,
+    /// A torn last record cut off.
+    pub torn: Option<String>,
+    /// Corrupt records reported.
+    pub corrupt: Vec<String>,
+}
+
+/// Replays the log into a fresh live state, then opens it for appending.
+fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
+    let mut live = Live::new(config.live);
+    let mut startup = Startup::default();
+    let mut replay_error = None;
+    let now = now_ms();
+    let report = replay(&config.data_dir, &mut |record| {
+        let Some((&tag, body)) = record.split_first() else { return };
+        let Some(encoding) = BodyEncoding::from_wal_tag(tag) else {
+            replay_error.get_or_insert_with(|| format!("record with unknown tag {tag}"));
+            return;
+        };
+        let (dict, warnings) = live.convert_parts();
+        match accept_bytes(body, encoding, dict, warnings) {
+            Ok(a) => {
+                startup.replayed_requests += 1;
+                live.ingest(a.spans, now);
+            }
+            Err(e) => {
+                replay_error.get_or_insert(e.0);
+            }
+        }
+    })?;
+    if let Some(e) = replay_error {
+        startup.corrupt.push(e);
+    }
+    let (wal, opened) = Wal::open(WalConfig { sync: config.sync, ..WalConfig::new(&config.data_dir) })?;
+    startup.torn = opened.torn.map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason));
+    startup
+        .corrupt
+        .extend(report.corrupt.iter().map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason)));
+    Ok((live, wal, startup))
+}
+
+/// Runs the server until `shutdown` resolves. `on_ready` is called with the
+/// bound addresses and what recovery found once everything listens.
+pub async fn run(
+    config: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce([SocketAddr; 3], &Startup),
+) -> Result<(), ServeError> {
+    let (live, wal, startup) = tokio::task::block_in_place(|| recover(&config))?;
+    let shared = Arc::new(Shared {
+        live: Mutex::new(live),
+        wal: Mutex::new(wal),
+        in_flight: Semaphore::new(config.max_in_flight.max(1)),
+        max_request_bytes: config.max_request_bytes,
+    });
+
+    let grpc_listener = bind(config.grpc_addr).await?;
+    let http_listener = bind(config.http_addr).await?;
+    let api_listener = bind(config.api_addr).await?;
+    let addrs = [
+        grpc_listener.local_addr().map_err(|source| ServeError::Listen { addr: config.grpc_addr, source })?,
+        http_listener.local_addr().map_err(|source| ServeError::Listen { addr: config.http_addr, source })?,
+        api_listener.local_addr().map_err(|source| ServeError::Listen { addr: config.api_addr, source })?,
+    ];
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    // Completes idle traces.
+    let ticker = {
+        let shared = shared.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => shared.live.lock().expect("live lock").tick(now_ms()),
+                    _ = rx.wait_for(|v| *v) => break,
+                }
+            }
+        })
+    };
+
+    let grpc_service = TraceServiceServer::new(Grpc(shared.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(config.max_request_bytes)
+        .max_encoding_message_size(4 << 20);
+    let grpc = tonic::service::Routes::new(grpc_service)
+        .prepare()
+        .into_axum_router()
+        .layer(tower::util::MapResponseLayer::new(rewrite_out_of_range));
+    let grpc_task = tokio::spawn(
+        axum::serve(grpc_listener, grpc.into_make_service())
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+
+    let http = Router::new()
+        .route("/v1/traces", post(http_export).get(method_not_allowed).put(method_not_allowed))
+        .layer(DefaultBodyLimit::max(config.max_request_bytes.saturating_add(1)))
+        .with_state(shared.clone());
+    let http_task =
+        tokio::spawn(axum::serve(http_listener, http).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
+
+    let api = Router::new()
+        .route("/api/v1/graph", get(api_graph))
+        .route("/api/v1/operations", get(api_operations))
+        .route("/api/v1/bottlenecks", get(api_bottlenecks))
+        .route("/metrics", get(api_metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .with_state(shared.clone());
+    let api_task =
+        tokio::spawn(axum::serve(api_listener, api).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
+
+    on_ready(addrs, &startup);
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for task in [grpc_task, http_task, api_task] {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ServeError::Grpc(e.to_string())),
+            Err(e) => return Err(ServeError::Grpc(e.to_string())),
+        }
+    }
+    let _ = ticker.await;
+    Ok(())
+}

@@ -1,0 +1,384 @@
+//! `tracelens serve` as an OTLP backend: real OpenTelemetry SDK exporters
+//! (Python, gRPC and HTTP) send a known topology that reads back through the
+//! API and /metrics; protocol conformance over gRPC and HTTP; and a crash
+//! (kill -9) after which every acknowledged span is still there.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed and reaped when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Server {
+    proc: Proc,
+    grpc: SocketAddr,
+    http: SocketAddr,
+    api: SocketAddr,
+    log: Vec<String>,
+}
+
+fn start(data_dir: &Path, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "serve",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--api-addr",
+        "127.0.0.1:0",
+        "--trace-idle-ms",
+        "200",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut proc = Proc(
+        Command::new(env!("CARGO_BIN_EXE_tracelens"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tracelens serve"),
+    );
+    let mut lines = BufReader::new(proc.0.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    loop {
+        let line = lines.next().expect("serve printed its addresses").unwrap();
+        log.push(line.clone());
+        if let Some(rest) = line.strip_prefix("tracelens: listening: ") {
+            let addr = |label: &str| -> SocketAddr {
+                rest.split(", ").find_map(|p| p.strip_prefix(label)).unwrap().trim().parse().unwrap()
+            };
+            let server = Server { grpc: addr("otlp-grpc "), http: addr("otlp-http "), api: addr("api "), proc, log };
+            // Keep draining stderr so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return server;
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 exchange: (status, headers, body).
+fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    (status, head, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..line_end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[line_end + 2..line_end + 2 + size]);
+        b = &b[line_end + 2 + size + 2..];
+    }
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, _, body) = http(addr, "GET", path, &[], b"");
+    assert_eq!(status, 200, "{path}");
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn metrics(addr: SocketAddr) -> String {
+    String::from_utf8(http(addr, "GET", "/metrics", &[], b"").2).unwrap()
+}
+
+/// Polls the graph until `edges` edges exist (traces complete after the idle timeout).
+fn wait_for_edges(api: SocketAddr, edges: usize) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let g = get_json(api, "/api/v1/graph");
+        if g["edges"].as_array().unwrap().len() >= edges || Instant::now() > deadline {
+            return g;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run ./scripts/test.sh, which installs the OpenTelemetry SDK exporters",
+        p.display()
+    );
+    p
+}
+
+fn send(protocol: &str, endpoint: &str, traces: u32, gzip: bool) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/send_topology.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(script).args(["--protocol", protocol, "--endpoint", endpoint, "--traces", &traces.to_string()]);
+    if gzip {
+        cmd.arg("--gzip");
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{protocol} export failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn edge<'a>(g: &'a serde_json::Value, client: &str, server: &str) -> &'a serde_json::Value {
+    g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["client"] == client && e["server"] == server)
+        .unwrap_or_else(|| panic!("no edge {client} -> {server}: {g}"))
+}
+
+fn assert_topology(g: &serde_json::Value, n: u64) {
+    assert_eq!(g["edges"].as_array().unwrap().len(), 4, "{g}");
+    let e = edge(g, "user", "web");
+    assert_eq!((e["calls"].as_u64(), e["connection_type"].as_str()), (Some(n), Some("virtual_node")));
+    let e = edge(g, "web", "orders");
+    assert_eq!(
+        (e["calls"].as_u64(), e["failed"].as_u64(), e["connection_type"].as_str()),
+        (Some(n), Some(n / 5), Some(""))
+    );
+    let e = edge(g, "orders", "pg-orders");
+    assert_eq!((e["calls"].as_u64(), e["connection_type"].as_str()), (Some(n), Some("database")));
+    let e = edge(g, "orders", "billing");
+    assert_eq!((e["calls"].as_u64(), e["connection_type"].as_str()), (Some(n), Some("messaging_system")));
+}
+
+#[test]
+fn python_sdk_exporters_over_grpc_and_http() {
+    for (protocol, gzip) in [("grpc", false), ("grpc", true), ("http", false), ("http", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(dir.path(), &[]);
+        let endpoint = match protocol {
+            "grpc" => format!("http://{}", server.grpc),
+            _ => format!("http://{}", server.http),
+        };
+        send(protocol, &endpoint, 25, gzip);
+        let g = wait_for_edges(server.api, 4);
+        assert_topology(&g, 25);
+        let m = metrics(server.api);
+        assert!(
+            m.contains("traces_service_graph_request_total{client=\"web\",server=\"orders\",connection_type=\"\"} 25"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "traces_service_graph_request_failed_total{client=\"web\",server=\"orders\",connection_type=\"\"} 5"
+            ),
+            "{m}"
+        );
+        assert!(m.contains("traces_service_graph_request_server_seconds_count{client=\"web\",server=\"orders\",connection_type=\"\"} 25"), "{m}");
+        assert!(m.contains("traces_spanmetrics_calls_total{service=\"orders\",span_name=\"POST /orders\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"STATUS_CODE_ERROR\"} 5"), "{m}");
+        assert!(m.contains("tracelens_spans_accepted_total 150"), "{protocol}: {m}");
+        let ops = get_json(server.api, "/api/v1/operations");
+        let op = ops["operations"].as_array().unwrap().iter().find(|o| o["service"] == "billing").unwrap();
+        assert_eq!(op["calls"], 25);
+        let b = get_json(server.api, "/api/v1/bottlenecks");
+        assert_eq!(b["traces_analyzed"], 25, "{protocol}");
+    }
+}
+
+#[test]
+fn otlp_http_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--max-request-bytes", "100000"]);
+    let shop_pb = std::fs::read(common::fixture("shop.otlp.pb")).unwrap();
+    let shop_json = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    let post = |ct: &str, extra: &[(&str, &str)], body: &[u8]| {
+        let mut headers = vec![("Content-Type", ct)];
+        headers.extend_from_slice(extra);
+        http(server.http, "POST", "/v1/traces", &headers, body)
+    };
+    // Protobuf and JSON (charset stripped) succeed; the response uses the request's encoding.
+    let (s, head, body) = post("application/x-protobuf", &[], &shop_pb);
+    assert_eq!(s, 200);
+    assert!(head.to_ascii_lowercase().contains("content-type: application/x-protobuf"), "{head}");
+    assert!(body.is_empty(), "full success leaves partial_success unset");
+    let (s, _, body) = post("application/json; charset=utf-8", &[], &shop_json);
+    assert_eq!((s, body.as_slice()), (200, &b"{}"[..]));
+    // Empty requests succeed.
+    assert_eq!(post("application/json", &[], b"{}").0, 200);
+    assert_eq!(post("application/x-protobuf", &[], b"").0, 200);
+    // gzip bodies.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&shop_pb).unwrap();
+    assert_eq!(post("application/x-protobuf", &[("Content-Encoding", "gzip")], &gz.finish().unwrap()).0, 200);
+    // Partial success: one span without ids, one without service.name.
+    let partial = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},"scopeSpans":[{"spans":[
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"ok","startTimeUnixNano":"1","endTimeUnixNano":"2"},
+        {"traceId":"","spanId":"eee19b7ec3c1b175","name":"bad","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+    let (s, _, body) = post("application/json", &[], partial);
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["partialSuccess"]["rejectedSpans"], "1");
+    assert!(v["partialSuccess"]["errorMessage"].as_str().unwrap().contains("empty or all-zero"));
+    // Garbage: 400 with a google.rpc.Status body; never retried.
+    let (s, _, body) = post("application/json", &[], b"{not json");
+    assert_eq!(s, 400);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], 3);
+    assert_eq!(post("application/x-protobuf", &[], b"\x0a\xff\xff\xff").0, 400);
+    // Over the limit, plain and gzip-compressed: 413.
+    let big = vec![b' '; 100_001];
+    assert_eq!(post("application/json", &[], &big).0, 413);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&big).unwrap();
+    assert_eq!(post("application/json", &[("Content-Encoding", "gzip")], &gz.finish().unwrap()).0, 413);
+    // Wrong content type and method.
+    assert_eq!(post("text/plain", &[], b"x").0, 415);
+    assert_eq!(http(server.http, "GET", "/v1/traces", &[], b"").0, 405);
+    // Health.
+    assert_eq!(http(server.api, "GET", "/healthz", &[], b"").0, 200);
+    assert_eq!(http(server.api, "GET", "/readyz", &[], b"").0, 200);
+}
+
+#[test]
+fn otlp_grpc_conformance() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use prost::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--max-request-bytes", "100000"]);
+    let shop =
+        ExportTraceServiceRequest::decode(std::fs::read(common::fixture("shop.otlp.pb")).unwrap().as_slice()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = TraceServiceClient::new(channel).max_encoding_message_size(1 << 30);
+        // Full success: partial_success unset.
+        let r = client.export(shop.clone()).await.unwrap().into_inner();
+        assert!(r.partial_success.is_none());
+        // gzip.
+        let mut gz = client.clone().send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        assert!(gz.export(shop.clone()).await.is_ok());
+        // Partial success.
+        let mut bad = shop.clone();
+        bad.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![0; 16];
+        let r = client.export(bad).await.unwrap().into_inner();
+        assert_eq!(r.partial_success.unwrap().rejected_spans, 1);
+        // Empty request.
+        assert!(client.export(ExportTraceServiceRequest::default()).await.is_ok());
+        // Oversize: RESOURCE_EXHAUSTED (not tonic's retryable OUT_OF_RANGE), plain and gzip.
+        let mut big = shop.clone();
+        big.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(200_000);
+        let err = client.export(big.clone()).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+        let err = gz.export(big).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    });
+    let m = metrics(server.api);
+    assert!(m.contains("tracelens_spans_rejected_total 1"), "{m}");
+}
+
+#[test]
+fn backpressure_answers_unavailable_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    // One request at a time, and every append waits for fsync: concurrent senders must be told to retry.
+    let server = start(dir.path(), &["--max-in-flight", "1"]);
+    let body = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    let addr = server.http;
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|_| http(addr, "POST", "/v1/traces", &[("Content-Type", "application/json")], &body))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let responses: Vec<(u16, String, Vec<u8>)> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert!(responses.iter().all(|(s, _, _)| *s == 200 || *s == 503), "only success or retry");
+    let busy: Vec<_> = responses.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(!busy.is_empty(), "160 concurrent requests against one slot: some must be refused");
+    for (_, head, body) in busy {
+        assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["code"], 14);
+    }
+}
+
+#[test]
+fn every_acknowledged_span_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), &[]);
+    let addr = server.http;
+    // A sender that counts acknowledged spans, one trace per request, until the server dies.
+    let sender = std::thread::spawn(move || {
+        let mut acked = 0u64;
+        for i in 0..100_000u64 {
+            let body = format!(
+                r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"load"}}}}]}},"scopeSpans":[{{"spans":[{{"traceId":"{:032x}","spanId":"{:016x}","name":"op","startTimeUnixNano":"1000","endTimeUnixNano":"2000"}}]}}]}}]}}"#,
+                i + 1,
+                i + 1
+            );
+            let result = std::panic::catch_unwind(|| {
+                http(addr, "POST", "/v1/traces", &[("Content-Type", "application/json")], body.as_bytes()).0
+            });
+            match result {
+                Ok(200) => acked += 1,
+                _ => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    server.proc.0.kill().unwrap(); // SIGKILL
+    server.proc.0.wait().unwrap();
+    let acked = sender.join().unwrap();
+    assert!(acked > 20, "the sender got acknowledgements before the kill: {acked}");
+
+    let restarted = start(dir.path(), &[]);
+    let replayed: u64 = restarted
+        .log
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("tracelens: replayed ").and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok())
+        })
+        .expect("replay line");
+    assert!(replayed >= acked, "replayed {replayed} requests, {acked} were acknowledged");
+    let m = metrics(restarted.api);
+    let accepted: u64 =
+        m.lines().find_map(|l| l.strip_prefix("tracelens_spans_accepted_total ").and_then(|n| n.parse().ok())).unwrap();
+    assert!(accepted >= acked, "{accepted} spans after restart, {acked} acknowledged");
+}
