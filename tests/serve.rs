@@ -382,3 +382,37 @@ fn every_acknowledged_span_survives_kill_9() {
         m.lines().find_map(|l| l.strip_prefix("tracelens_spans_accepted_total ").and_then(|n| n.parse().ok())).unwrap();
     assert!(accepted >= acked, "{accepted} spans after restart, {acked} acknowledged");
 }
+
+#[test]
+fn a_bearer_token_guards_ingest_and_api() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let server = start(&dir.path().join("data"), &["--auth-token-file", token.to_str().unwrap()]);
+    let body = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    let json = ("Content-Type", "application/json");
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[json], &body).0, 401);
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[json, ("Authorization", "Bearer nope!")], &body).0, 401);
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[json, ("Authorization", "Bearer s3cret")], &body).0, 200);
+    assert_eq!(http(server.api, "GET", "/api/v1/graph", &[], b"").0, 401);
+    assert_eq!(http(server.api, "GET", "/api/v1/graph", &[("Authorization", "Bearer s3cret")], b"").0, 200);
+    assert_eq!(http(server.api, "GET", "/healthz", &[], b"").0, 200, "health checks need no token");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = TraceServiceClient::new(channel);
+        let err = client.export(ExportTraceServiceRequest::default()).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        let mut request = tonic::Request::new(ExportTraceServiceRequest::default());
+        request.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(client.export(request).await.is_ok());
+    });
+}

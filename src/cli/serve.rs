@@ -41,6 +41,13 @@ pub struct ServeArgs {
     /// Spans held in incomplete traces before the oldest are closed early.
     #[arg(long, env = "TRACELENS_MAX_OPEN_SPANS", default_value_t = 1_000_000)]
     max_open_spans: usize,
+    /// File holding a bearer token that every ingest and API request must carry
+    /// (`Authorization: Bearer <token>`; health checks are exempt).
+    #[arg(long, env = "TRACELENS_AUTH_TOKEN_FILE", value_name = "FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Closed write-ahead-log segments older than this many hours are deleted.
+    #[arg(long, env = "TRACELENS_RETENTION_HOURS", default_value_t = 24.0)]
+    retention_hours: f64,
     /// Do not fsync the log before acknowledging (benchmarks only: a crash loses data).
     #[arg(long, hide = true)]
     no_fsync: bool,
@@ -52,6 +59,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             UsageError("--max-request-bytes, --max-in-flight and --trace-idle-ms must be above 0".to_string()).into()
         );
     }
+    if !(args.retention_hours > 0.0 && args.retention_hours.is_finite()) {
+        return Err(UsageError("--retention-hours must be above 0".to_string()).into());
+    }
+    let auth_token = match &args.auth_token_file {
+        None => None,
+        Some(path) => {
+            let token = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("reading --auth-token-file {}: {e}", path.display())))?
+                .trim()
+                .to_string();
+            if token.is_empty() {
+                return Err(UsageError(format!("--auth-token-file {} is empty", path.display())).into());
+            }
+            Some(token)
+        }
+    };
     let config = ServeConfig {
         grpc_addr: args.grpc_addr,
         http_addr: args.http_addr,
@@ -61,6 +84,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_in_flight: args.max_in_flight,
         live: LiveConfig { idle_ms: args.trace_idle_ms, max_open_spans: args.max_open_spans, ..LiveConfig::default() },
         sync: if args.no_fsync { SyncPolicy::Never } else { SyncPolicy::EveryAppend },
+        auth_token,
+        retention: std::time::Duration::from_secs_f64(args.retention_hours * 3600.0),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -49,6 +49,10 @@ pub struct ServeConfig {
     pub live: LiveConfig,
     /// Fsync policy of the log.
     pub sync: SyncPolicy,
+    /// Bearer token every ingest and API request must carry, if set.
+    pub auth_token: Option<String>,
+    /// Closed log segments older than this are deleted.
+    pub retention: Duration,
 }
 
 /// Errors that stop the server.
@@ -75,6 +79,44 @@ struct Shared {
     wal: Mutex<Wal>,
     in_flight: Semaphore,
     max_request_bytes: usize,
+    auth_token: Option<String>,
+}
+
+/// Which listener a request came to, for the shape of an auth refusal.
+#[derive(Clone, Copy)]
+enum Surface {
+    Grpc,
+    Http,
+    Api,
+}
+
+/// Rejects requests without the configured bearer token (constant-time compare).
+async fn require_token(
+    State((shared, surface)): State<(Arc<Shared>, Surface)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(expected) = &shared.auth_token else { return next.run(request).await };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .unwrap_or("");
+    let matches = given.len() == expected.len()
+        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if matches {
+        return next.run(request).await;
+    }
+    match surface {
+        Surface::Grpc => {
+            let status = tonic::Status::unauthenticated("missing or wrong bearer token");
+            status.into_http::<axum::body::Body>()
+        }
+        Surface::Http | Surface::Api => {
+            http_error(StatusCode::UNAUTHORIZED, BodyEncoding::Json, 16, "missing or wrong bearer token")
+        }
+    }
 }
 
 fn now_ms() -> u64 {
@@ -395,6 +437,7 @@ pub async fn run(
         wal: Mutex::new(wal),
         in_flight: Semaphore::new(config.max_in_flight.max(1)),
         max_request_bytes: config.max_request_bytes,
+        auth_token: config.auth_token.clone(),
     });
 
     let grpc_listener = bind(config.grpc_addr).await?;
@@ -411,15 +454,26 @@ pub async fn run(
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    // Completes idle traces.
+    // Completes idle traces; now and then, expires old log segments.
     let ticker = {
         let shared = shared.clone();
         let mut rx = stop_rx.clone();
+        let retention = config.retention;
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(100));
+            let mut ticks = 0u64;
             loop {
                 tokio::select! {
-                    _ = interval.tick() => shared.live.lock().expect("live lock").tick(now_ms()),
+                    _ = interval.tick() => {
+                        shared.live.lock().expect("live lock").tick(now_ms());
+                        ticks += 1;
+                        if ticks % 600 == 0 {
+                            let expired = tokio::task::block_in_place(|| shared.wal.lock().expect("wal lock").expire(retention));
+                            if let Err(e) = expired {
+                                eprintln!("tracelens: warning: expiring old log segments: {e}");
+                            }
+                        }
+                    }
                     _ = rx.wait_for(|v| *v) => break,
                 }
             }
@@ -434,7 +488,8 @@ pub async fn run(
     let grpc = tonic::service::Routes::new(grpc_service)
         .prepare()
         .into_axum_router()
-        .layer(tower::util::MapResponseLayer::new(rewrite_out_of_range));
+        .layer(tower::util::MapResponseLayer::new(rewrite_out_of_range))
+        .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Grpc), require_token));
     let grpc_task = tokio::spawn(
         axum::serve(grpc_listener, grpc.into_make_service())
             .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -444,6 +499,7 @@ pub async fn run(
     let http = Router::new()
         .route("/v1/traces", post(http_export).get(method_not_allowed).put(method_not_allowed))
         .layer(DefaultBodyLimit::max(config.max_request_bytes.saturating_add(1)))
+        .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Http), require_token))
         .with_state(shared.clone());
     let http_task =
         tokio::spawn(axum::serve(http_listener, http).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
@@ -453,6 +509,7 @@ pub async fn run(
         .route("/api/v1/operations", get(api_operations))
         .route("/api/v1/bottlenecks", get(api_bottlenecks))
         .route("/metrics", get(api_metrics))
+        .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Api), require_token))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))
         .with_state(shared.clone());
