@@ -24,9 +24,13 @@ const CLIENTS: usize = 4;
 
 /// 100-span requests from the generator's length-prefixed stream.
 fn requests() -> Vec<ExportTraceServiceRequest> {
-    let (bytes, _) =
-        generate::to_vec(&TopologyFile::shop(), &GeneratorConfig::default(), Amount::Spans(SPANS), OutputFormat::OtlpProtobufStream)
-            .unwrap();
+    let (bytes, _) = generate::to_vec(
+        &TopologyFile::shop(),
+        &GeneratorConfig::default(),
+        Amount::Spans(SPANS),
+        OutputFormat::OtlpProtobufStream,
+    )
+    .unwrap();
     let mut out = Vec::new();
     let mut rest = &bytes[..];
     while rest.len() >= 4 {
@@ -54,12 +58,14 @@ impl Drop for Proc {
 }
 
 fn start(data: &std::path::Path, no_fsync: bool) -> (Proc, SocketAddr) {
-    let mut args = vec!["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"];
+    let mut args =
+        vec!["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"];
     args.extend(["--data-dir", data.to_str().unwrap(), "--max-in-flight", "1024"]);
     if no_fsync {
         args.push("--no-fsync");
     }
-    let mut proc = Proc(Command::new(env!("CARGO_BIN_EXE_tracelens")).args(&args).stderr(Stdio::piped()).spawn().unwrap());
+    let mut proc =
+        Proc(Command::new(env!("CARGO_BIN_EXE_tracelens")).args(&args).stderr(Stdio::piped()).spawn().unwrap());
     let mut lines = BufReader::new(proc.0.stderr.take().unwrap()).lines();
     loop {
         let line = lines.next().unwrap().unwrap();
@@ -94,7 +100,8 @@ fn main() {
         return; // `cargo test --benches` / `--list`: nothing to run here.
     }
     let requests = requests();
-    let spans: usize = requests.iter().flat_map(|r| &r.resource_spans).flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+    let spans: usize =
+        requests.iter().flat_map(|r| &r.resource_spans).flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!("ingest: {} requests, {spans} spans, {CLIENTS} concurrent gRPC clients over loopback", requests.len());
     for no_fsync in [false, true] {

@@ -74,9 +74,62 @@ pub enum ServeError {
     Grpc(String),
 }
 
+/// A record for the log writer and where to say it is durable.
+struct LogRequest {
+    record: Vec<u8>,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The log writer: group commit. It takes every request waiting, appends
+/// them, syncs once, then answers them all; now and then it expires old
+/// segments. Runs on its own thread (file I/O blocks).
+fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention: Duration) {
+    const MAX_BATCH: usize = 1024;
+    let mut last_expiry = std::time::Instant::now();
+    loop {
+        let first = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = wal.expire(retention) {
+                    eprintln!("tracelens: warning: expiring old log segments: {e}");
+                }
+                last_expiry = std::time::Instant::now();
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut result = Ok(());
+        for r in &batch {
+            if let Err(e) = wal.append_unsynced(&r.record) {
+                result = Err(e.to_string());
+                break;
+            }
+        }
+        if result.is_ok() {
+            result = wal.sync().map_err(|e| e.to_string());
+        }
+        for r in batch {
+            let _ = r.done.send(result.clone());
+        }
+        if last_expiry.elapsed() > Duration::from_secs(60) {
+            if let Err(e) = wal.expire(retention) {
+                eprintln!("tracelens: warning: expiring old log segments: {e}");
+            }
+            last_expiry = std::time::Instant::now();
+        }
+    }
+}
+
 struct Shared {
     live: Mutex<Live>,
-    wal: Mutex<Wal>,
+    log: std::sync::mpsc::SyncSender<LogRequest>,
     in_flight: Semaphore,
     max_request_bytes: usize,
     auth_token: Option<String>,
@@ -131,8 +184,9 @@ enum Refusal {
 }
 
 impl Shared {
-    /// Converts, logs, then analyses one request; returns what to acknowledge.
-    fn ingest(
+    /// Converts, logs (waiting for the group commit), then analyses one
+    /// request; returns what to acknowledge.
+    async fn ingest(
         &self,
         convert: impl FnOnce(&mut Live) -> Result<Accepted, String>,
         wal_record: impl FnOnce() -> Vec<u8>,
@@ -152,10 +206,21 @@ impl Shared {
             }
         };
         if !accepted.spans.is_empty() {
-            let record = wal_record();
-            let result = tokio::task::block_in_place(|| self.wal.lock().expect("wal lock").append(&record));
-            if let Err(e) = result {
-                return Err(Refusal::Storage(e.to_string()));
+            let (done, durable) = tokio::sync::oneshot::channel();
+            match self.log.try_send(LogRequest { record: wal_record(), done }) {
+                Ok(()) => {}
+                Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                    self.live.lock().expect("live lock").counters.requests_refused += 1;
+                    return Err(Refusal::Overloaded);
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(Refusal::Storage("the log writer stopped".to_string()));
+                }
+            }
+            match durable.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Refusal::Storage(e)),
+                Err(_) => return Err(Refusal::Storage("the log writer stopped".to_string())),
             }
         }
         let mut live = self.live.lock().expect("live lock");
@@ -182,13 +247,16 @@ impl TraceService for Grpc {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let request = request.into_inner();
-        let result = self.0.ingest(
-            |live| {
-                let (dict, warnings) = live.convert_parts();
-                Ok(accept_message(&request, dict, warnings))
-            },
-            || wal_record(BodyEncoding::Protobuf, &request.encode_to_vec()),
-        );
+        let result = self
+            .0
+            .ingest(
+                |live| {
+                    let (dict, warnings) = live.convert_parts();
+                    Ok(accept_message(&request, dict, warnings))
+                },
+                || wal_record(BodyEncoding::Protobuf, &request.encode_to_vec()),
+            )
+            .await;
         match result {
             Ok(a) => Ok(tonic::Response::new(ExportTraceServiceResponse {
                 partial_success: (a.rejected > 0).then(|| ExportTracePartialSuccess {
@@ -302,13 +370,15 @@ async fn http_export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     if body.len() > limit {
         return http_error(StatusCode::PAYLOAD_TOO_LARGE, encoding, 8, &format!("request over the {limit}-byte limit"));
     }
-    let result = shared.ingest(
-        |live| {
-            let (dict, warnings) = live.convert_parts();
-            accept_bytes(&body, encoding, dict, warnings).map_err(|e| e.0)
-        },
-        || wal_record(encoding, &body),
-    );
+    let result = shared
+        .ingest(
+            |live| {
+                let (dict, warnings) = live.convert_parts();
+                accept_bytes(&body, encoding, dict, warnings).map_err(|e| e.0)
+            },
+            || wal_record(encoding, &body),
+        )
+        .await;
     match result {
         Ok(a) => {
             let response = ExportTraceServiceResponse {
@@ -432,9 +502,12 @@ pub async fn run(
     on_ready: impl FnOnce([SocketAddr; 3], &Startup),
 ) -> Result<(), ServeError> {
     let (live, wal, startup) = tokio::task::block_in_place(|| recover(&config))?;
+    let (log_tx, log_rx) = std::sync::mpsc::sync_channel(config.max_in_flight.max(1));
+    let retention = config.retention;
+    let writer = std::thread::spawn(move || log_writer(wal, log_rx, retention));
     let shared = Arc::new(Shared {
         live: Mutex::new(live),
-        wal: Mutex::new(wal),
+        log: log_tx,
         in_flight: Semaphore::new(config.max_in_flight.max(1)),
         max_request_bytes: config.max_request_bytes,
         auth_token: config.auth_token.clone(),
@@ -454,26 +527,15 @@ pub async fn run(
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    // Completes idle traces; now and then, expires old log segments.
+    // Completes idle traces.
     let ticker = {
         let shared = shared.clone();
         let mut rx = stop_rx.clone();
-        let retention = config.retention;
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(100));
-            let mut ticks = 0u64;
             loop {
                 tokio::select! {
-                    _ = interval.tick() => {
-                        shared.live.lock().expect("live lock").tick(now_ms());
-                        ticks += 1;
-                        if ticks % 600 == 0 {
-                            let expired = tokio::task::block_in_place(|| shared.wal.lock().expect("wal lock").expire(retention));
-                            if let Err(e) = expired {
-                                eprintln!("tracelens: warning: expiring old log segments: {e}");
-                            }
-                        }
-                    }
+                    _ = interval.tick() => shared.live.lock().expect("live lock").tick(now_ms()),
                     _ = rx.wait_for(|v| *v) => break,
                 }
             }
@@ -527,5 +589,9 @@ pub async fn run(
         }
     }
     let _ = ticker.await;
+    // Every handler is done: dropping the last sender ends the log writer
+    // after it has synced what it holds.
+    drop(shared);
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     Ok(())
 }
