@@ -416,3 +416,34 @@ fn a_bearer_token_guards_ingest_and_api() {
         assert!(client.export(request).await.is_ok());
     });
 }
+
+#[test]
+fn api_filters_by_service_and_returns_recent_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let body = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], &body).0, 200);
+    let all = wait_for_edges(server.api, 7);
+    assert_eq!(all["edges"].as_array().unwrap().len(), 7);
+    let cart = get_json(server.api, "/api/v1/graph?service=cart");
+    let pairs: Vec<(String, String)> = cart["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["client"].as_str().unwrap().to_string(), e["server"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(pairs.len(), 3, "{pairs:?}");
+    assert!(pairs.iter().all(|(c, s)| c == "cart" || s == "cart"));
+    assert_eq!(cart["nodes"].as_array().unwrap().len(), 4, "cart, carts, checkout, frontend");
+    let ops = get_json(server.api, "/api/v1/operations?service=payments");
+    assert_eq!(ops["operations"].as_array().unwrap().len(), 1);
+    let b = get_json(server.api, "/api/v1/bottlenecks?service=payments");
+    assert!(b["operations"].as_array().unwrap().iter().all(|o| o["service"] == "payments"));
+
+    let t = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(t["spans"].as_array().unwrap().len(), 11);
+    assert_eq!(t["duration_ns"], 120_000_000);
+    assert_eq!(t["critical_path"].as_array().unwrap().len(), 19);
+    assert_eq!(http(server.api, "GET", "/api/v1/traces/ffffffffffffffffffffffffffffffff", &[], b"").0, 404);
+    assert_eq!(http(server.api, "GET", "/api/v1/traces/nothex", &[], b"").0, 404, "unknown opaque ids are not found");
+}

@@ -595,6 +595,23 @@ pub struct GraphView {
 }
 
 impl GraphView {
+    /// Keeps only the edges into or out of `service`, and their nodes.
+    pub fn only_service(&mut self, service: &str) {
+        self.edges.retain(|e| e.client == service || e.server == service);
+        let mut keep: Vec<usize> = self.edges.iter().flat_map(|e| [e.client_node, e.server_node]).collect();
+        keep.sort_unstable();
+        keep.dedup();
+        let mut position = vec![usize::MAX; self.nodes.len()];
+        for (new, &old) in keep.iter().enumerate() {
+            position[old] = new;
+        }
+        self.nodes = keep.iter().map(|&i| self.nodes[i].clone()).collect();
+        for e in &mut self.edges {
+            e.client_node = position[e.client_node];
+            e.server_node = position[e.server_node];
+        }
+    }
+
     /// The edge from `client` to `server`, if exactly one connection type links them.
     pub fn edge(&self, client: &str, server: &str) -> Option<&EdgeView> {
         let mut found = self.edges.iter().filter(|e| e.client == client && e.server == server);

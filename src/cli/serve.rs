@@ -14,7 +14,7 @@ use super::UsageError;
 /// Flags of `tracelens serve` (each also from a `TRACELENS_…` environment variable).
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nthe log is replayed. Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks, /metrics\n(Tempo's metric names), /healthz, /readyz."
+    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nthe log is replayed. Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each\nwith ?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz."
 )]
 pub struct ServeArgs {
     /// OTLP/gRPC listen address.
@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Closed write-ahead-log segments older than this many hours are deleted.
     #[arg(long, env = "TRACELENS_RETENTION_HOURS", default_value_t = 24.0)]
     retention_hours: f64,
+    /// Completed traces kept for GET /api/v1/traces/{id}.
+    #[arg(long, env = "TRACELENS_KEEP_TRACES", default_value_t = 10_000)]
+    keep_traces: usize,
     /// Do not fsync the log before acknowledging (benchmarks only: a crash loses data).
     #[arg(long, hide = true)]
     no_fsync: bool,
@@ -82,7 +85,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         max_request_bytes: args.max_request_bytes,
         max_in_flight: args.max_in_flight,
-        live: LiveConfig { idle_ms: args.trace_idle_ms, max_open_spans: args.max_open_spans, ..LiveConfig::default() },
+        live: LiveConfig {
+            idle_ms: args.trace_idle_ms,
+            max_open_spans: args.max_open_spans,
+            keep_traces: args.keep_traces,
+            ..LiveConfig::default()
+        },
         sync: if args.no_fsync { SyncPolicy::Never } else { SyncPolicy::EveryAppend },
         auth_token,
         retention: std::time::Duration::from_secs_f64(args.retention_hours * 3600.0),

@@ -12,7 +12,11 @@ use crate::analysis::graph::GraphView;
 use crate::analysis::metrics::OperationView;
 use crate::analysis::{Bottlenecks, ServiceGraph, SpanMetrics};
 use crate::assemble::{Assembler, AssemblerConfig};
-use crate::model::{Dictionary, Span, Trace, Warnings};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+
+use crate::model::{Dictionary, Span, Trace, TraceId, Warnings};
 
 /// Live-analysis settings.
 #[derive(Clone, Copy, Debug)]
@@ -23,11 +27,37 @@ pub struct LiveConfig {
     pub max_open_spans: usize,
     /// Distinct operation names kept per service.
     pub max_operations: usize,
+    /// Completed traces kept for look-up by id (oldest dropped first).
+    pub keep_traces: usize,
 }
 
 impl Default for LiveConfig {
     fn default() -> Self {
-        LiveConfig { idle_ms: 10_000, max_open_spans: 1_000_000, max_operations: 1_000 }
+        LiveConfig { idle_ms: 10_000, max_open_spans: 1_000_000, max_operations: 1_000, keep_traces: 10_000 }
+    }
+}
+
+/// The most recent completed traces, by id, bounded.
+#[derive(Default)]
+struct Recent {
+    order: VecDeque<TraceId>,
+    traces: FxHashMap<TraceId, Trace>,
+}
+
+impl Recent {
+    fn keep(&mut self, trace: Trace, cap: usize) {
+        if cap == 0 {
+            return;
+        }
+        let id = trace.trace_id;
+        if self.traces.insert(id, trace).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > cap {
+            if let Some(old) = self.order.pop_front() {
+                self.traces.remove(&old);
+            }
+        }
     }
 }
 
@@ -56,6 +86,7 @@ pub struct Live {
     graph: ServiceGraph,
     metrics: SpanMetrics,
     bottlenecks: Bottlenecks,
+    recent: Recent,
     /// Counters.
     pub counters: LiveCounters,
 }
@@ -71,6 +102,7 @@ impl Live {
             assembler: Assembler::new(AssemblerConfig { idle_spans: u64::MAX }),
             metrics: SpanMetrics::new(config.max_operations),
             bottlenecks: Bottlenecks::default(),
+            recent: Recent::default(),
             counters: LiveCounters::default(),
             config,
         }
@@ -81,23 +113,14 @@ impl Live {
         (&mut self.dict, &mut self.warnings)
     }
 
-    fn analyse(graph: &mut ServiceGraph, metrics: &mut SpanMetrics, bottlenecks: &mut Bottlenecks, trace: Trace) {
-        graph.add_trace(&trace);
-        metrics.add_trace(&trace);
-        bottlenecks.add_trace(&trace, &critical_path(&trace, &CriticalPathConfig::default()));
-    }
-
     /// Adds accepted spans at `now_ms`.
     pub fn ingest(&mut self, spans: Vec<Span>, now_ms: u64) {
         self.counters.spans_accepted += spans.len() as u64;
-        let (graph, metrics, bottlenecks, counters) =
-            (&mut self.graph, &mut self.metrics, &mut self.bottlenecks, &mut self.counters);
+        let mut done = Vec::new();
         for span in spans {
-            self.assembler.push_at(span, now_ms, &mut |t| {
-                counters.traces_completed += 1;
-                Self::analyse(graph, metrics, bottlenecks, t);
-            });
+            self.assembler.push_at(span, now_ms, &mut |t| done.push(t));
         }
+        self.complete(done);
         if self.assembler.open_spans() > self.config.max_open_spans {
             self.counters.forced_closes += 1;
             self.close(now_ms, 0);
@@ -105,12 +128,25 @@ impl Live {
     }
 
     fn close(&mut self, now_ms: u64, idle_ms: u64) {
-        let (graph, metrics, bottlenecks, counters) =
-            (&mut self.graph, &mut self.metrics, &mut self.bottlenecks, &mut self.counters);
-        self.assembler.close_idle(now_ms, idle_ms, &mut |t| {
-            counters.traces_completed += 1;
-            Self::analyse(graph, metrics, bottlenecks, t);
-        });
+        let mut done = Vec::new();
+        self.assembler.close_idle(now_ms, idle_ms, &mut |t| done.push(t));
+        self.complete(done);
+    }
+
+    /// Analyses completed traces and keeps them for look-up.
+    fn complete(&mut self, traces: Vec<Trace>) {
+        for trace in traces {
+            self.counters.traces_completed += 1;
+            self.graph.add_trace(&trace);
+            self.metrics.add_trace(&trace);
+            self.bottlenecks.add_trace(&trace, &critical_path(&trace, &CriticalPathConfig::default()));
+            self.recent.keep(trace, self.config.keep_traces);
+        }
+    }
+
+    /// A recently completed trace.
+    pub fn trace(&self, id: &TraceId) -> Option<&Trace> {
+        self.recent.traces.get(id)
     }
 
     /// Completes traces idle for the configured time.

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -422,19 +422,108 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
         .into_response()
 }
 
-async fn api_graph(State(shared): State<Arc<Shared>>) -> Response {
-    let view = shared.live.lock().expect("live lock").graph();
+/// `?service=NAME` on the query endpoints.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Filter {
+    service: Option<String>,
+}
+
+async fn api_graph(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
+    let mut view = shared.live.lock().expect("live lock").graph();
+    if let Some(service) = &filter.service {
+        view.only_service(service);
+    }
     json(&view)
 }
 
-async fn api_operations(State(shared): State<Arc<Shared>>) -> Response {
-    let ops = shared.live.lock().expect("live lock").operations();
+async fn api_operations(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
+    let mut ops = shared.live.lock().expect("live lock").operations();
+    if let Some(service) = &filter.service {
+        ops.retain(|o| &o.service == service);
+    }
     json(&serde_json::json!({ "operations": ops }))
 }
 
-async fn api_bottlenecks(State(shared): State<Arc<Shared>>) -> Response {
-    let view = shared.live.lock().expect("live lock").bottlenecks();
+async fn api_bottlenecks(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
+    let mut view = shared.live.lock().expect("live lock").bottlenecks();
+    if let Some(service) = &filter.service {
+        view.operations.retain(|o| &o.service == service);
+        view.call_paths.retain(|o| &o.service == service);
+        view.patterns.retain(|p| &p.service == service);
+    }
     json(&view)
+}
+
+#[derive(serde::Serialize)]
+struct SpanOut {
+    span_id: String,
+    parent_span_id: Option<String>,
+    service: String,
+    operation: String,
+    kind: &'static str,
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+    error: bool,
+}
+
+#[derive(serde::Serialize)]
+struct SectionOut {
+    span_id: String,
+    service: String,
+    operation: String,
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+}
+
+async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let Some(trace_id) = crate::model::TraceId::from_text(&id).id() else {
+        return http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &format!("{id:?} is not a trace id"));
+    };
+    let live = shared.live.lock().expect("live lock");
+    let Some(trace) = live.trace(&trace_id) else {
+        return http_error(
+            StatusCode::NOT_FOUND,
+            BodyEncoding::Json,
+            5,
+            &format!("trace {trace_id} is not among the recently completed traces (it may still be open)"),
+        );
+    };
+    let dict = &live.dict;
+    let cp = crate::analysis::critical_path::critical_path(trace, &Default::default());
+    let spans: Vec<SpanOut> = trace
+        .spans
+        .iter()
+        .map(|s| SpanOut {
+            span_id: s.span_id.to_hex(),
+            parent_span_id: s.parent_id.map(|p| p.to_hex()),
+            service: dict.resolve(s.service).to_string(),
+            operation: dict.resolve(s.name).to_string(),
+            kind: s.kind.as_str(),
+            start_unix_nano: s.start_ns,
+            end_unix_nano: s.end_ns,
+            error: s.is_error(),
+        })
+        .collect();
+    let sections: Vec<SectionOut> = cp
+        .sections
+        .iter()
+        .map(|sec| {
+            let s = &trace.spans[sec.span];
+            SectionOut {
+                span_id: s.span_id.to_hex(),
+                service: dict.resolve(s.service).to_string(),
+                operation: dict.resolve(s.name).to_string(),
+                start_unix_nano: sec.start_ns,
+                end_unix_nano: sec.end_ns,
+            }
+        })
+        .collect();
+    json(&serde_json::json!({
+        "trace_id": trace_id.to_hex(),
+        "duration_ns": cp.duration_ns,
+        "spans": spans,
+        "critical_path": sections,
+    }))
 }
 
 async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
@@ -570,6 +659,7 @@ pub async fn run(
         .route("/api/v1/graph", get(api_graph))
         .route("/api/v1/operations", get(api_operations))
         .route("/api/v1/bottlenecks", get(api_bottlenecks))
+        .route("/api/v1/traces/{trace_id}", get(api_trace))
         .route("/metrics", get(api_metrics))
         .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Api), require_token))
         .route("/healthz", get(|| async { "ok" }))
