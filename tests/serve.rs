@@ -447,3 +447,25 @@ fn api_filters_by_service_and_returns_recent_traces() {
     assert_eq!(http(server.api, "GET", "/api/v1/traces/ffffffffffffffffffffffffffffffff", &[], b"").0, 404);
     assert_eq!(http(server.api, "GET", "/api/v1/traces/nothex", &[], b"").0, 404, "unknown opaque ids are not found");
 }
+
+#[test]
+fn settings_from_a_config_file_with_flags_winning() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "from-file").unwrap();
+    let config = dir.path().join("tracelens.toml");
+    std::fs::write(
+        &config,
+        format!("api_addr = \"127.0.0.1:0\"\nauth_token_file = \"{}\"\ntrace_idle_ms = 5000\n", token.display()),
+    )
+    .unwrap();
+    // The flag's port 0 for gRPC/HTTP come from the command line; the token from the file.
+    let server = start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    assert_eq!(http(server.api, "GET", "/api/v1/graph", &[], b"").0, 401);
+    assert_eq!(http(server.api, "GET", "/api/v1/graph", &[("Authorization", "Bearer from-file")], b"").0, 200);
+
+    std::fs::write(&config, "grpc_adr = \"127.0.0.1:1\"\n").unwrap();
+    let out = common::tracelens(&["serve", "--config", config.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("unknown field `grpc_adr`"), "{}", common::stderr(&out));
+}

@@ -1,9 +1,14 @@
 //! `tracelens serve`: the OTLP receiver with live analysis and the query API.
+//!
+//! Settings come from, in order of precedence: flags, `TRACELENS_…`
+//! environment variables, a TOML `--config` file (keys are the flag names
+//! with `_` for `-`), built-in defaults.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use serde::Deserialize;
 
 use tracelens::serve::live::LiveConfig;
 use tracelens::serve::server::{self, ServeConfig};
@@ -11,90 +16,130 @@ use tracelens::serve::wal::SyncPolicy;
 
 use super::UsageError;
 
-/// Flags of `tracelens serve` (each also from a `TRACELENS_…` environment variable).
+/// Flags of `tracelens serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nthe log is replayed. Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each\nwith ?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz."
+    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  tracelens serve --config /etc/tracelens.toml\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nthe log is replayed. Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each\nwith ?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz.\n\nSettings: flags, then TRACELENS_* environment variables, then the --config TOML file (keys are the\nflag names with underscores, e.g. grpc_addr = \"0.0.0.0:4317\"), then the defaults shown."
 )]
 pub struct ServeArgs {
-    /// OTLP/gRPC listen address.
-    #[arg(long, env = "TRACELENS_GRPC_ADDR", default_value = "127.0.0.1:4317")]
-    grpc_addr: SocketAddr,
-    /// OTLP/HTTP listen address (POST /v1/traces).
-    #[arg(long, env = "TRACELENS_HTTP_ADDR", default_value = "127.0.0.1:4318")]
-    http_addr: SocketAddr,
-    /// Query API listen address.
-    #[arg(long, env = "TRACELENS_API_ADDR", default_value = "127.0.0.1:7070")]
-    api_addr: SocketAddr,
-    /// Directory of the write-ahead log.
-    #[arg(long, env = "TRACELENS_DATA_DIR", default_value = "./tracelens-data")]
-    data_dir: PathBuf,
-    /// Largest request accepted, in bytes after decompression.
-    #[arg(long, env = "TRACELENS_MAX_REQUEST_BYTES", default_value_t = 64 << 20)]
-    max_request_bytes: usize,
-    /// Requests handled at once; more are told to retry (UNAVAILABLE / 503).
-    #[arg(long, env = "TRACELENS_MAX_IN_FLIGHT", default_value_t = 64)]
-    max_in_flight: usize,
-    /// A trace is complete once no span arrived for this many milliseconds.
-    #[arg(long, env = "TRACELENS_TRACE_IDLE_MS", default_value_t = 10_000)]
-    trace_idle_ms: u64,
-    /// Spans held in incomplete traces before the oldest are closed early.
-    #[arg(long, env = "TRACELENS_MAX_OPEN_SPANS", default_value_t = 1_000_000)]
-    max_open_spans: usize,
+    /// TOML file with any of the settings below.
+    #[arg(long, env = "TRACELENS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// OTLP/gRPC listen address [default: 127.0.0.1:4317].
+    #[arg(long, env = "TRACELENS_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
+    /// OTLP/HTTP listen address, POST /v1/traces [default: 127.0.0.1:4318].
+    #[arg(long, env = "TRACELENS_HTTP_ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// Query API listen address [default: 127.0.0.1:7070].
+    #[arg(long, env = "TRACELENS_API_ADDR")]
+    api_addr: Option<SocketAddr>,
+    /// Directory of the write-ahead log [default: ./tracelens-data].
+    #[arg(long, env = "TRACELENS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Largest request accepted, in bytes after decompression [default: 67108864].
+    #[arg(long, env = "TRACELENS_MAX_REQUEST_BYTES")]
+    max_request_bytes: Option<usize>,
+    /// Requests handled at once; more are told to retry (UNAVAILABLE / 503) [default: 64].
+    #[arg(long, env = "TRACELENS_MAX_IN_FLIGHT")]
+    max_in_flight: Option<usize>,
+    /// A trace is complete once no span arrived for this many milliseconds [default: 10000].
+    #[arg(long, env = "TRACELENS_TRACE_IDLE_MS")]
+    trace_idle_ms: Option<u64>,
+    /// Spans held in incomplete traces before the oldest are closed early [default: 1000000].
+    #[arg(long, env = "TRACELENS_MAX_OPEN_SPANS")]
+    max_open_spans: Option<usize>,
     /// File holding a bearer token that every ingest and API request must carry
     /// (`Authorization: Bearer <token>`; health checks are exempt).
     #[arg(long, env = "TRACELENS_AUTH_TOKEN_FILE", value_name = "FILE")]
     auth_token_file: Option<PathBuf>,
-    /// Closed write-ahead-log segments older than this many hours are deleted.
-    #[arg(long, env = "TRACELENS_RETENTION_HOURS", default_value_t = 24.0)]
-    retention_hours: f64,
-    /// Completed traces kept for GET /api/v1/traces/{id}.
-    #[arg(long, env = "TRACELENS_KEEP_TRACES", default_value_t = 10_000)]
-    keep_traces: usize,
+    /// Closed write-ahead-log segments older than this many hours are deleted [default: 24].
+    #[arg(long, env = "TRACELENS_RETENTION_HOURS")]
+    retention_hours: Option<f64>,
+    /// Completed traces kept for GET /api/v1/traces/{id} [default: 10000].
+    #[arg(long, env = "TRACELENS_KEEP_TRACES")]
+    keep_traces: Option<usize>,
     /// Do not fsync the log before acknowledging (benchmarks only: a crash loses data).
     #[arg(long, hide = true)]
     no_fsync: bool,
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    if args.max_request_bytes == 0 || args.max_in_flight == 0 || args.trace_idle_ms == 0 {
-        return Err(
-            UsageError("--max-request-bytes, --max-in-flight and --trace-idle-ms must be above 0".to_string()).into()
-        );
+/// The same settings from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    grpc_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    api_addr: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    max_request_bytes: Option<usize>,
+    max_in_flight: Option<usize>,
+    trace_idle_ms: Option<u64>,
+    max_open_spans: Option<usize>,
+    auth_token_file: Option<PathBuf>,
+    retention_hours: Option<f64>,
+    keep_traces: Option<usize>,
+}
+
+fn read_settings(path: &Path) -> anyhow::Result<FileSettings> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| UsageError(format!("reading --config {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| UsageError(format!("--config {}: {e}", path.display())).into())
+}
+
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("reading auth token file {}: {e}", path.display())))?
+        .trim()
+        .to_string();
+    if token.is_empty() {
+        return Err(UsageError(format!("auth token file {} is empty", path.display())).into());
     }
-    if !(args.retention_hours > 0.0 && args.retention_hours.is_finite()) {
-        return Err(UsageError("--retention-hours must be above 0".to_string()).into());
-    }
-    let auth_token = match &args.auth_token_file {
-        None => None,
-        Some(path) => {
-            let token = std::fs::read_to_string(path)
-                .map_err(|e| UsageError(format!("reading --auth-token-file {}: {e}", path.display())))?
-                .trim()
-                .to_string();
-            if token.is_empty() {
-                return Err(UsageError(format!("--auth-token-file {} is empty", path.display())).into());
-            }
-            Some(token)
-        }
+    Ok(token)
+}
+
+/// Flags and environment first, then the file, then the defaults.
+fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+    let file = match &args.config {
+        Some(path) => read_settings(path)?,
+        None => FileSettings::default(),
     };
-    let config = ServeConfig {
-        grpc_addr: args.grpc_addr,
-        http_addr: args.http_addr,
-        api_addr: args.api_addr,
-        data_dir: args.data_dir,
-        max_request_bytes: args.max_request_bytes,
-        max_in_flight: args.max_in_flight,
+    let addr = |s: &str| s.parse::<SocketAddr>().expect("valid default address");
+    let max_request_bytes = args.max_request_bytes.or(file.max_request_bytes).unwrap_or(64 << 20);
+    let max_in_flight = args.max_in_flight.or(file.max_in_flight).unwrap_or(64);
+    let trace_idle_ms = args.trace_idle_ms.or(file.trace_idle_ms).unwrap_or(10_000);
+    let retention_hours = args.retention_hours.or(file.retention_hours).unwrap_or(24.0);
+    if max_request_bytes == 0 || max_in_flight == 0 || trace_idle_ms == 0 {
+        return Err(UsageError("max-request-bytes, max-in-flight and trace-idle-ms must be above 0".to_string()).into());
+    }
+    if !(retention_hours > 0.0 && retention_hours.is_finite()) {
+        return Err(UsageError("retention-hours must be above 0".to_string()).into());
+    }
+    let auth_token = match args.auth_token_file.or(file.auth_token_file) {
+        Some(path) => Some(read_token(&path)?),
+        None => None,
+    };
+    Ok(ServeConfig {
+        grpc_addr: args.grpc_addr.or(file.grpc_addr).unwrap_or_else(|| addr("127.0.0.1:4317")),
+        http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| addr("127.0.0.1:4318")),
+        api_addr: args.api_addr.or(file.api_addr).unwrap_or_else(|| addr("127.0.0.1:7070")),
+        data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./tracelens-data")),
+        max_request_bytes,
+        max_in_flight,
         live: LiveConfig {
-            idle_ms: args.trace_idle_ms,
-            max_open_spans: args.max_open_spans,
-            keep_traces: args.keep_traces,
+            idle_ms: trace_idle_ms,
+            max_open_spans: args.max_open_spans.or(file.max_open_spans).unwrap_or(1_000_000),
+            keep_traces: args.keep_traces.or(file.keep_traces).unwrap_or(10_000),
             ..LiveConfig::default()
         },
         sync: if args.no_fsync { SyncPolicy::Never } else { SyncPolicy::EveryAppend },
         auth_token,
-        retention: std::time::Duration::from_secs_f64(args.retention_hours * 3600.0),
-    };
+        retention: std::time::Duration::from_secs_f64(retention_hours * 3600.0),
+    })
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = resolve(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let shutdown = async {
