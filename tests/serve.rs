@@ -469,3 +469,20 @@ fn settings_from_a_config_file_with_flags_winning() {
     assert_eq!(out.status.code(), Some(2));
     assert!(common::stderr(&out).contains("unknown field `grpc_adr`"), "{}", common::stderr(&out));
 }
+
+#[test]
+fn sigterm_stops_gracefully_and_metrics_count_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), &[]);
+    let body = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], &body).0, 200);
+    let m = metrics(server.api);
+    let wal_bytes: u64 =
+        m.lines().find_map(|l| l.strip_prefix("tracelens_wal_bytes_total ").and_then(|n| n.parse().ok())).unwrap();
+    assert_eq!(wal_bytes, body.len() as u64 + 1, "the request and its encoding tag");
+    assert!(m.contains("tracelens_wal_commits_total 1"), "{m}");
+    let pid = server.proc.0.id();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let status = server.proc.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

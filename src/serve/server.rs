@@ -83,7 +83,16 @@ struct LogRequest {
 /// The log writer: group commit. It takes every request waiting, appends
 /// them, syncs once, then answers them all; now and then it expires old
 /// segments. Runs on its own thread (file I/O blocks).
-fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention: Duration) {
+/// What the log writer has done, for `/metrics`.
+#[derive(Default)]
+pub struct LogStats {
+    /// Record bytes appended (payloads).
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Group commits (fsyncs).
+    pub commits: std::sync::atomic::AtomicU64,
+}
+
+fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention: Duration, stats: Arc<LogStats>) {
     const MAX_BATCH: usize = 1024;
     let mut last_expiry = std::time::Instant::now();
     loop {
@@ -115,6 +124,11 @@ fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention
         if result.is_ok() {
             result = wal.sync().map_err(|e| e.to_string());
         }
+        if result.is_ok() {
+            let bytes: usize = batch.iter().map(|r| r.record.len()).sum();
+            stats.bytes.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+            stats.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         for r in batch {
             let _ = r.done.send(result.clone());
         }
@@ -133,6 +147,7 @@ struct Shared {
     in_flight: Semaphore,
     max_request_bytes: usize,
     auth_token: Option<String>,
+    log_stats: Arc<LogStats>,
 }
 
 /// Which listener a request came to, for the shape of an auth refusal.
@@ -529,7 +544,14 @@ async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
 async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
     let text = {
         let live = shared.live.lock().expect("live lock");
-        metrics_endpoint::render(&live)
+        let mut text = metrics_endpoint::render(&live);
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        text.push_str(&format!(
+            "# HELP tracelens_wal_bytes_total Request bytes appended to the write-ahead log.\n# TYPE tracelens_wal_bytes_total counter\ntracelens_wal_bytes_total {}\n# HELP tracelens_wal_commits_total Group commits (fsyncs) of the write-ahead log.\n# TYPE tracelens_wal_commits_total counter\ntracelens_wal_commits_total {}\n",
+            load(&shared.log_stats.bytes),
+            load(&shared.log_stats.commits)
+        ));
+        text
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
@@ -593,13 +615,18 @@ pub async fn run(
     let (live, wal, startup) = tokio::task::block_in_place(|| recover(&config))?;
     let (log_tx, log_rx) = std::sync::mpsc::sync_channel(config.max_in_flight.max(1));
     let retention = config.retention;
-    let writer = std::thread::spawn(move || log_writer(wal, log_rx, retention));
+    let log_stats = Arc::new(LogStats::default());
+    let writer = {
+        let stats = log_stats.clone();
+        std::thread::spawn(move || log_writer(wal, log_rx, retention, stats))
+    };
     let shared = Arc::new(Shared {
         live: Mutex::new(live),
         log: log_tx,
         in_flight: Semaphore::new(config.max_in_flight.max(1)),
         max_request_bytes: config.max_request_bytes,
         auth_token: config.auth_token.clone(),
+        log_stats,
     });
 
     let grpc_listener = bind(config.grpc_addr).await?;
