@@ -124,6 +124,15 @@ impl Assembler {
         }
     }
 
+    /// Forgets which traces were closed once more than `limit` are
+    /// remembered (bounds memory in a long-running receiver; a trace closed
+    /// before that and continued later is then not counted as split).
+    pub fn forget_closed_over(&mut self, limit: usize) {
+        if self.closed.len() > limit {
+            self.closed.clear();
+        }
+    }
+
     /// Spans in open traces.
     pub fn open_spans(&self) -> usize {
         self.open.values().map(|t| t.spans.len()).sum()

@@ -32,19 +32,40 @@ type Key = (Sym, Sym);
 #[derive(Clone, Debug, Default)]
 struct Agg {
     total: u128,
-    /// Non-zero per-trace critical-path times (exact, for quantiles).
+    /// Traces with a non-zero time.
+    traces: u64,
+    /// Non-zero per-trace critical-path times (all of them, or a uniform
+    /// reservoir sample when a cap is set), for quantiles.
     per_trace: Vec<u64>,
+    /// Reservoir-sampling state.
+    rng: u64,
     /// Largest per-trace value and its trace (ties: smaller trace id).
     example: Option<(u64, TraceId)>,
 }
 
 impl Agg {
-    fn add(&mut self, value: u64, trace: TraceId) {
+    fn add(&mut self, value: u64, trace: TraceId, cap: Option<usize>) {
         if value == 0 {
             return;
         }
         self.total += value as u128;
-        self.per_trace.push(value);
+        self.traces += 1;
+        match cap {
+            Some(cap) if self.per_trace.len() >= cap => {
+                // Algorithm R: keep each of the `traces` values with equal chance.
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                if self.rng == 0 {
+                    self.rng = 0x9e37_79b9_7f4a_7c15;
+                }
+                let slot = (self.rng % self.traces) as usize;
+                if slot < cap {
+                    self.per_trace[slot] = value;
+                }
+            }
+            _ => self.per_trace.push(value),
+        }
         let better = match self.example {
             None => true,
             Some((v, t)) => value > v || (value == v && trace < t),
@@ -56,6 +77,7 @@ impl Agg {
 
     fn merge(&mut self, o: &Agg) {
         self.total += o.total;
+        self.traces += o.traces;
         self.per_trace.extend_from_slice(&o.per_trace);
         if let Some((v, t)) = o.example {
             let better = match self.example {
@@ -107,6 +129,8 @@ impl PatternAgg {
 #[derive(Clone, Debug, Default)]
 pub struct Bottlenecks {
     config: BottleneckConfig,
+    /// Per-key cap on the values kept for percentiles (None: keep all, exact).
+    value_cap: Option<usize>,
     traces: u64,
     total_duration: u128,
     operations: FxHashMap<Key, Agg>,
@@ -124,6 +148,14 @@ impl Bottlenecks {
     /// Empty aggregates with pattern thresholds.
     pub fn new(config: BottleneckConfig) -> Bottlenecks {
         Bottlenecks { config, ..Bottlenecks::default() }
+    }
+
+    /// Keeps at most `cap` per-trace values per key for the percentiles, as
+    /// a uniform reservoir sample (totals, shares and trace counts stay
+    /// exact): bounded memory for a receiver that runs for months.
+    pub fn with_value_cap(mut self, cap: usize) -> Bottlenecks {
+        self.value_cap = Some(cap.max(1));
+        self
     }
 
     fn path_node(&mut self, parent: u32, key: Key) -> u32 {
@@ -155,7 +187,7 @@ impl Bottlenecks {
             }
         }
         for (key, t) in per_key {
-            self.operations.entry(key).or_default().add(t, id);
+            self.operations.entry(key).or_default().add(t, id, self.value_cap);
         }
 
         // Per call path: parents' path ids first (iterative; traces may be deep).
@@ -181,7 +213,7 @@ impl Bottlenecks {
             *per_path.entry(path_id[i]).or_default() += per_span[i];
         }
         for (p, t) in per_path {
-            self.paths.entry(p).or_default().add(t, id);
+            self.paths.entry(p).or_default().add(t, id, self.value_cap);
         }
 
         // Patterns.
@@ -288,7 +320,7 @@ impl Bottlenecks {
             call_path,
             critical_path_ns_total: a.total.min(u64::MAX as u128) as u64,
             share: if self.total_duration == 0 { 0.0 } else { a.total as f64 / self.total_duration as f64 },
-            traces_on_path: values.len() as u64,
+            traces_on_path: a.traces,
             p50_ns: quantile(&values, 0.5),
             p95_ns: quantile(&values, 0.95),
             p99_ns: quantile(&values, 0.99),
@@ -474,6 +506,22 @@ pub struct BottleneckView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_cap_keeps_totals_exact_and_memory_bounded() {
+        let mut a = Agg::default();
+        for v in 1..=10_000u64 {
+            a.add(v, TraceId([1; 16]), Some(100));
+        }
+        assert_eq!(a.traces, 10_000);
+        assert_eq!(a.total, 10_000 * 10_001 / 2);
+        assert_eq!(a.per_trace.len(), 100);
+        let mut sample = a.per_trace.clone();
+        sample.sort_unstable();
+        let median = quantile(&sample, 0.5) as f64;
+        assert!((median / 5_000.0 - 1.0).abs() < 0.3, "a uniform sample: {median}");
+        assert_eq!(a.example.unwrap().0, 10_000, "the worst trace is still exact");
+    }
 
     #[test]
     fn type_7_quantiles() {

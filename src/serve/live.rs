@@ -2,7 +2,9 @@
 //! trace is complete after an idle timeout) and fed to the same service
 //! graph, span metrics and bottleneck code the offline commands use. Memory
 //! is bounded: past a cap on open spans the oldest traces are closed early
-//! and counted.
+//! and counted; bottleneck percentiles keep a reservoir sample per key;
+//! cross-trace messaging partners are waited for a minute or two; the last
+//! completed traces are kept for look-up up to a cap.
 
 use serde::Serialize;
 
@@ -87,9 +89,18 @@ pub struct Live {
     metrics: SpanMetrics,
     bottlenecks: Bottlenecks,
     recent: Recent,
+    last_resolve_ms: u64,
     /// Counters.
     pub counters: LiveCounters,
 }
+
+/// Per-trace values kept per bottleneck key for live percentiles.
+const BOTTLENECK_VALUES_PER_KEY: usize = 10_000;
+/// How often producers still waiting for a consumer in another trace are
+/// given up on (and shown as calls to a messaging node).
+const RESOLVE_WAITING_MS: u64 = 60_000;
+/// Closed trace ids remembered to detect traces that continue later.
+const CLOSED_IDS_REMEMBERED: usize = 1_000_000;
 
 impl Live {
     /// Empty live state.
@@ -101,8 +112,9 @@ impl Live {
             warnings: Warnings::default(),
             assembler: Assembler::new(AssemblerConfig { idle_spans: u64::MAX }),
             metrics: SpanMetrics::new(config.max_operations),
-            bottlenecks: Bottlenecks::default(),
+            bottlenecks: Bottlenecks::default().with_value_cap(BOTTLENECK_VALUES_PER_KEY),
             recent: Recent::default(),
+            last_resolve_ms: 0,
             counters: LiveCounters::default(),
             config,
         }
@@ -149,9 +161,19 @@ impl Live {
         self.recent.traces.get(id)
     }
 
-    /// Completes traces idle for the configured time.
+    /// Completes traces idle for the configured time; once a minute,
+    /// resolves producers and consumers still waiting for a partner in
+    /// another trace and trims the memory of closed trace ids.
     pub fn tick(&mut self, now_ms: u64) {
         self.close(now_ms, self.config.idle_ms);
+        if self.last_resolve_ms == 0 {
+            self.last_resolve_ms = now_ms;
+        }
+        if now_ms.saturating_sub(self.last_resolve_ms) >= RESOLVE_WAITING_MS {
+            self.last_resolve_ms = now_ms;
+            self.graph.finish();
+            self.assembler.forget_closed_over(CLOSED_IDS_REMEMBERED);
+        }
     }
 
     /// Spans waiting in open traces.
