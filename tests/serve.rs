@@ -129,6 +129,15 @@ fn wait_for_edges(api: SocketAddr, edges: usize) -> serde_json::Value {
     }
 }
 
+/// An OTLP gRPC client of the server at `addr`.
+async fn grpc_client(
+    addr: SocketAddr,
+) -> opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient<tonic::transport::Channel>
+{
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::new(channel)
+}
+
 fn python() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     assert!(
@@ -270,7 +279,6 @@ fn otlp_http_conformance() {
 #[test]
 fn otlp_grpc_conformance() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
     use prost::Message;
 
     let dir = tempfile::tempdir().unwrap();
@@ -279,12 +287,7 @@ fn otlp_grpc_conformance() {
         ExportTraceServiceRequest::decode(std::fs::read(common::fixture("shop.otlp.pb")).unwrap().as_slice()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = TraceServiceClient::new(channel).max_encoding_message_size(1 << 30);
+        let mut client = grpc_client(server.grpc).await.max_encoding_message_size(1 << 30);
         // Full success: partial_success unset.
         let r = client.export(shop.clone()).await.unwrap().into_inner();
         assert!(r.partial_success.is_none());
@@ -395,7 +398,6 @@ fn every_acknowledged_span_survives_kill_9() {
 #[test]
 fn a_bearer_token_guards_ingest_and_api() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
@@ -412,12 +414,7 @@ fn a_bearer_token_guards_ingest_and_api() {
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = TraceServiceClient::new(channel);
+        let mut client = grpc_client(server.grpc).await;
         let err = client.export(ExportTraceServiceRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unauthenticated);
         let mut request = tonic::Request::new(ExportTraceServiceRequest::default());
