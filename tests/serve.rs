@@ -262,9 +262,13 @@ fn otlp_http_conformance() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["code"], 3);
     assert_eq!(post("application/x-protobuf", &[], b"\x0a\xff\xff\xff").0, 400);
-    // Over the limit, plain and gzip-compressed: 413.
+    // Over the limit, plain and gzip-compressed: 413 with a google.rpc.Status body.
     let big = vec![b' '; 100_001];
     assert_eq!(post("application/json", &[], &big).0, 413);
+    let (s, _, body) = post("application/json", &[], &vec![b' '; 300_000]);
+    assert_eq!(s, 413);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], 8);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&big).unwrap();
     assert_eq!(post("application/json", &[("Content-Encoding", "gzip")], &gz.finish().unwrap()).0, 413);

@@ -348,7 +348,11 @@ fn http_error(status: StatusCode, encoding: BodyEncoding, grpc_code: i32, messag
     response
 }
 
-async fn http_export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn http_export(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -366,11 +370,25 @@ async fn http_export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
             );
         }
     };
+    let limit = shared.max_request_bytes;
+    // Every error body is a google.rpc.Status, also when the body is over
+    // the limit before decompression (axum's own rejection is plain text).
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return http_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                encoding,
+                8,
+                &format!("request over the {limit}-byte limit"),
+            );
+        }
+        Err(rejection) => return http_error(StatusCode::BAD_REQUEST, encoding, 3, &rejection.body_text()),
+    };
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let limit = shared.max_request_bytes;
     let body: Vec<u8> = if gzip {
         use std::io::Read;
         let mut out = Vec::new();
