@@ -496,3 +496,20 @@ fn sigterm_stops_gracefully_and_metrics_count_the_log() {
     let status = server.proc.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_rate_limit_answers_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--max-requests-per-second", "5"]);
+    let statuses: Vec<(u16, String)> = (0..20)
+        .map(|_| {
+            let (s, head, _) = http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], b"{}");
+            (s, head)
+        })
+        .collect();
+    let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
+    let limited: Vec<&String> = statuses.iter().filter(|(s, _)| *s == 429).map(|(_, h)| h).collect();
+    assert!((5..20).contains(&ok), "a burst of 5 passes, then the limit bites: {ok} accepted");
+    assert_eq!(ok + limited.len(), 20);
+    assert!(limited.iter().all(|h| h.to_ascii_lowercase().contains("retry-after: 1")));
+}

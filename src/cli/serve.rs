@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Completed traces kept for GET /api/v1/traces/{id} [default: 10000].
     #[arg(long, env = "TRACELENS_KEEP_TRACES")]
     keep_traces: Option<usize>,
+    /// Export requests accepted per second over both protocols; more get 429 / UNAVAILABLE
+    /// with a retry hint [default: no limit].
+    #[arg(long, env = "TRACELENS_MAX_REQUESTS_PER_SECOND")]
+    max_requests_per_second: Option<f64>,
     /// Do not fsync the log before acknowledging (benchmarks only: a crash loses data).
     #[arg(long, hide = true)]
     no_fsync: bool,
@@ -79,6 +83,7 @@ struct FileSettings {
     auth_token_file: Option<PathBuf>,
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
+    max_requests_per_second: Option<f64>,
 }
 
 fn read_settings(path: &Path) -> anyhow::Result<FileSettings> {
@@ -115,6 +120,10 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     if !(retention_hours > 0.0 && retention_hours.is_finite()) {
         return Err(UsageError("retention-hours must be above 0".to_string()).into());
     }
+    let max_requests_per_second = args.max_requests_per_second.or(file.max_requests_per_second);
+    if max_requests_per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(UsageError("max-requests-per-second must be above 0".to_string()).into());
+    }
     let auth_token = match args.auth_token_file.or(file.auth_token_file) {
         Some(path) => Some(read_token(&path)?),
         None => None,
@@ -135,6 +144,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         sync: if args.no_fsync { SyncPolicy::Never } else { SyncPolicy::EveryAppend },
         auth_token,
         retention: std::time::Duration::from_secs_f64(retention_hours * 3600.0),
+        max_requests_per_second,
     })
 }
 

@@ -53,6 +53,8 @@ pub struct ServeConfig {
     pub auth_token: Option<String>,
     /// Closed log segments older than this are deleted.
     pub retention: Duration,
+    /// Export requests accepted per second, over both protocols (None: no limit).
+    pub max_requests_per_second: Option<f64>,
 }
 
 /// Errors that stop the server.
@@ -148,6 +150,7 @@ struct Shared {
     max_request_bytes: usize,
     auth_token: Option<String>,
     log_stats: Arc<LogStats>,
+    rate_limit: Option<RateLimit>,
 }
 
 /// Which listener a request came to, for the shape of an auth refusal.
@@ -194,8 +197,35 @@ fn now_ms() -> u64 {
 /// Why a request was refused whole.
 enum Refusal {
     Overloaded,
+    RateLimited,
     Invalid(String),
     Storage(String),
+}
+
+/// A token bucket: `rate` requests per second, bursts up to one second's worth.
+struct RateLimit {
+    rate: f64,
+    state: Mutex<(f64, std::time::Instant)>,
+}
+
+impl RateLimit {
+    fn new(rate: f64) -> RateLimit {
+        RateLimit { rate, state: Mutex::new((rate.max(1.0), std::time::Instant::now())) }
+    }
+
+    fn allow(&self) -> bool {
+        let mut state = self.state.lock().expect("rate lock");
+        let now = std::time::Instant::now();
+        let burst = self.rate.max(1.0);
+        state.0 = (state.0 + now.duration_since(state.1).as_secs_f64() * self.rate).min(burst);
+        state.1 = now;
+        if state.0 >= 1.0 {
+            state.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl Shared {
@@ -206,6 +236,10 @@ impl Shared {
         convert: impl FnOnce(&mut Live) -> Result<Accepted, String>,
         wal_record: impl FnOnce() -> Vec<u8>,
     ) -> Result<Accepted, Refusal> {
+        if self.rate_limit.as_ref().is_some_and(|r| !r.allow()) {
+            self.live.lock().expect("live lock").counters.requests_refused += 1;
+            return Err(Refusal::RateLimited);
+        }
         let Ok(_permit) = self.in_flight.try_acquire() else {
             self.live.lock().expect("live lock").counters.requests_refused += 1;
             return Err(Refusal::Overloaded);
@@ -279,6 +313,11 @@ impl TraceService for Grpc {
                     error_message: a.message.unwrap_or_default(),
                 }),
             })),
+            Err(Refusal::RateLimited) => {
+                let message = "request rate over --max-requests-per-second; retry later";
+                let details = retry_info_status_details(message, 1);
+                Err(tonic::Status::with_details(tonic::Code::Unavailable, message, details.into()))
+            }
             Err(Refusal::Overloaded) => {
                 let mut status = tonic::Status::unavailable("tracelens is at capacity; retry later");
                 // google.rpc.RetryInfo { retry_delay: 1s } in grpc-status-details-bin.
@@ -342,7 +381,7 @@ fn status_body(encoding: BodyEncoding, code: i32, message: &str) -> (Vec<u8>, &'
 fn http_error(status: StatusCode, encoding: BodyEncoding, grpc_code: i32, message: &str) -> Response {
     let (body, content_type) = status_body(encoding, grpc_code, message);
     let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
         response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
     }
     response
@@ -439,6 +478,12 @@ async fn http_export(
         Err(Refusal::Overloaded) => {
             http_error(StatusCode::SERVICE_UNAVAILABLE, encoding, 14, "tracelens is at capacity; retry later")
         }
+        Err(Refusal::RateLimited) => http_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            encoding,
+            14,
+            "request rate over --max-requests-per-second; retry later",
+        ),
         Err(Refusal::Invalid(msg)) => http_error(StatusCode::BAD_REQUEST, encoding, 3, &msg),
         Err(Refusal::Storage(msg)) => {
             http_error(StatusCode::SERVICE_UNAVAILABLE, encoding, 14, &format!("write-ahead log: {msg}"))
@@ -645,6 +690,7 @@ pub async fn run(
         max_request_bytes: config.max_request_bytes,
         auth_token: config.auth_token.clone(),
         log_stats,
+        rate_limit: config.max_requests_per_second.map(RateLimit::new),
     });
 
     let grpc_listener = bind(config.grpc_addr).await?;
