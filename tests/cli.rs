@@ -110,7 +110,16 @@ fn input_errors_exit_2_with_a_message_naming_the_file() {
 
 #[test]
 fn help_shows_examples_on_every_command() {
-    for args in [&["--help"][..], &["analyze", "--help"], &["completions", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["analyze", "--help"],
+        &["graph", "--help"],
+        &["critical-path", "--help"],
+        &["bottlenecks", "--help"],
+        &["generate", "--help"],
+        &["serve", "--help"],
+        &["completions", "--help"],
+    ] {
         let out = tracelens(args, None);
         assert!(out.status.success());
         assert!(stdout(&out).contains("Examples:"), "{args:?}: {}", stdout(&out));
