@@ -38,11 +38,12 @@ fn start(data_dir: &Path, extra: &[&str]) -> Server {
         "127.0.0.1:0",
         "--api-addr",
         "127.0.0.1:0",
-        "--trace-idle-ms",
-        "200",
         "--data-dir",
         data_dir.to_str().unwrap(),
     ];
+    if !extra.contains(&"--trace-idle-ms") {
+        args.extend_from_slice(&["--trace-idle-ms", "200"]);
+    }
     args.extend_from_slice(extra);
     let mut proc = Proc(
         Command::new(env!("CARGO_BIN_EXE_tracelens"))
@@ -117,16 +118,21 @@ fn metrics(addr: SocketAddr) -> String {
     String::from_utf8(http(addr, "GET", "/metrics", &[], b"").2).unwrap()
 }
 
-/// Polls the graph until `edges` edges exist (traces complete after the idle timeout).
-fn wait_for_edges(api: SocketAddr, edges: usize) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
+/// Polls the graph until `done` holds (traces complete after the idle timeout).
+fn wait_for_graph(api: SocketAddr, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let g = get_json(api, "/api/v1/graph");
-        if g["edges"].as_array().unwrap().len() >= edges || Instant::now() > deadline {
+        if done(&g) || Instant::now() > deadline {
             return g;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Polls the graph until `edges` edges exist.
+fn wait_for_edges(api: SocketAddr, edges: usize) -> serde_json::Value {
+    wait_for_graph(api, |g| g["edges"].as_array().unwrap().len() >= edges)
 }
 
 /// An OTLP gRPC client of the server at `addr`.
@@ -192,13 +198,18 @@ fn assert_topology(g: &serde_json::Value, n: u64) {
 fn python_sdk_exporters_over_grpc_and_http() {
     for (protocol, gzip) in [("grpc", false), ("grpc", true), ("http", false), ("http", true)] {
         let dir = tempfile::tempdir().unwrap();
-        let server = start(dir.path(), &[]);
+        // The SDK's batch processors send each service's spans on their own
+        // schedule (billing's only at the final flush), so traces must stay
+        // open longer than the whole run.
+        let server = start(dir.path(), &["--trace-idle-ms", "5000"]);
         let endpoint = match protocol {
             "grpc" => format!("http://{}", server.grpc),
             _ => format!("http://{}", server.http),
         };
         send(protocol, &endpoint, 25, gzip);
-        let g = wait_for_edges(server.api, 4);
+        let g = wait_for_graph(server.api, |g| {
+            g["edges"].as_array().unwrap().iter().filter(|e| e["calls"] == 25).count() >= 4
+        });
         assert_topology(&g, 25);
         let m = metrics(server.api);
         assert!(
