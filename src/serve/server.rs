@@ -16,16 +16,13 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tonic::codec::CompressionEncoding;
 
-use super::ingest::{Accepted, BodyEncoding, accept_bytes, accept_message};
+use super::ingest::{Accepted, BodyEncoding, accept_bytes};
 use super::live::{Live, LiveConfig};
 use super::metrics_endpoint;
 use super::wal::{SyncPolicy, Wal, WalConfig, WalError, replay};
@@ -287,48 +284,114 @@ fn wal_record(encoding: BodyEncoding, body: &[u8]) -> Vec<u8> {
     record
 }
 
-struct Grpc(Arc<Shared>);
+/// The gRPC method path of OTLP trace export.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-#[tonic::async_trait]
-impl TraceService for Grpc {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let request = request.into_inner();
-        let result = self
-            .0
-            .ingest(
-                |live| {
-                    let (dict, warnings) = live.convert_parts();
-                    Ok(accept_message(&request, dict, warnings))
-                },
-                || wal_record(BodyEncoding::Protobuf, &request.encode_to_vec()),
-            )
-            .await;
-        match result {
-            Ok(a) => Ok(tonic::Response::new(ExportTraceServiceResponse {
-                partial_success: (a.rejected > 0).then(|| ExportTracePartialSuccess {
-                    rejected_spans: a.rejected as i64,
-                    error_message: a.message.unwrap_or_default(),
-                }),
-            })),
-            Err(Refusal::RateLimited) => {
-                let message = "request rate over --max-requests-per-second; retry later";
-                let details = retry_info_status_details(message, 1);
-                Err(tonic::Status::with_details(tonic::Code::Unavailable, message, details.into()))
-            }
-            Err(Refusal::Overloaded) => {
-                let mut status = tonic::Status::unavailable("tracelens is at capacity; retry later");
-                // google.rpc.RetryInfo { retry_delay: 1s } in grpc-status-details-bin.
-                let details = retry_info_status_details("tracelens is at capacity; retry later", 1);
-                status = tonic::Status::with_details(status.code(), status.message().to_string(), details.into());
-                Err(status)
-            }
-            Err(Refusal::Invalid(msg)) => Err(tonic::Status::invalid_argument(msg)),
-            Err(Refusal::Storage(msg)) => Err(tonic::Status::unavailable(format!("write-ahead log: {msg}"))),
-        }
+/// A gRPC codec that hands the request's wire bytes through undecoded, so
+/// they go to the log as they came and are decoded once, straight into the
+/// model; responses are encoded with prost.
+#[derive(Clone, Copy, Default)]
+struct RawRequestCodec;
+
+struct RawDecoder;
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        use prost::bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
+}
+
+struct ResponseEncoder;
+
+impl tonic::codec::Encoder for ResponseEncoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Self::Item, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        item.encode(dst).map_err(|e| tonic::Status::internal(format!("encoding the response: {e}")))
+    }
+}
+
+impl tonic::codec::Codec for RawRequestCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Bytes;
+    type Encoder = ResponseEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+/// The Export method over raw request bytes.
+#[derive(Clone)]
+struct ExportService(Arc<Shared>);
+
+impl tonic::server::UnaryService<Bytes> for ExportService {
+    type Response = ExportTraceServiceResponse;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status>> + Send,
+        >,
+    >;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let shared = self.0.clone();
+        Box::pin(async move {
+            let body = request.into_inner();
+            let result = shared
+                .ingest(
+                    |live| {
+                        let (dict, warnings) = live.convert_parts();
+                        accept_bytes(&body, BodyEncoding::Protobuf, dict, warnings).map_err(|e| e.0)
+                    },
+                    || wal_record(BodyEncoding::Protobuf, &body),
+                )
+                .await;
+            match result {
+                Ok(a) => Ok(tonic::Response::new(ExportTraceServiceResponse {
+                    partial_success: (a.rejected > 0).then(|| ExportTracePartialSuccess {
+                        rejected_spans: a.rejected as i64,
+                        error_message: a.message.unwrap_or_default(),
+                    }),
+                })),
+                Err(Refusal::RateLimited) => {
+                    let message = "request rate over --max-requests-per-second; retry later";
+                    let details = retry_info_status_details(message, 1);
+                    Err(tonic::Status::with_details(tonic::Code::Unavailable, message, details.into()))
+                }
+                Err(Refusal::Overloaded) => {
+                    let message = "tracelens is at capacity; retry later";
+                    // google.rpc.RetryInfo { retry_delay: 1s } in grpc-status-details-bin.
+                    let details = retry_info_status_details(message, 1);
+                    Err(tonic::Status::with_details(tonic::Code::Unavailable, message, details.into()))
+                }
+                Err(Refusal::Invalid(msg)) => Err(tonic::Status::invalid_argument(msg)),
+                Err(Refusal::Storage(msg)) => Err(tonic::Status::unavailable(format!("write-ahead log: {msg}"))),
+            }
+        })
+    }
+}
+
+/// Serves one gRPC Export call.
+async fn grpc_export(State(shared): State<Arc<Shared>>, request: axum::extract::Request) -> Response {
+    let limit = shared.max_request_bytes;
+    let mut grpc = tonic::server::Grpc::new(RawRequestCodec)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(4 << 20);
+    grpc.unary(ExportService(shared), request).await.map(axum::body::Body::new)
+}
+
+/// Any other gRPC method: UNIMPLEMENTED.
+async fn grpc_unimplemented() -> Response {
+    tonic::Status::unimplemented("tracelens serves only opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        .into_http::<axum::body::Body>()
 }
 
 /// A `google.rpc.Status` carrying `google.rpc.RetryInfo{retry_delay: seconds}`,
@@ -722,16 +785,12 @@ pub async fn run(
         })
     };
 
-    let grpc_service = TraceServiceServer::new(Grpc(shared.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(config.max_request_bytes)
-        .max_encoding_message_size(4 << 20);
-    let grpc = tonic::service::Routes::new(grpc_service)
-        .prepare()
-        .into_axum_router()
+    let grpc = Router::new()
+        .route(EXPORT_PATH, post(grpc_export))
+        .fallback(grpc_unimplemented)
         .layer(tower::util::MapResponseLayer::new(rewrite_out_of_range))
-        .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Grpc), require_token));
+        .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Grpc), require_token))
+        .with_state(shared.clone());
     let grpc_task = tokio::spawn(
         axum::serve(grpc_listener, grpc.into_make_service())
             .with_graceful_shutdown(stopped(stop_rx.clone()))
