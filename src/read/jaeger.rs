@@ -112,18 +112,9 @@ struct JaegerTime(Option<u64>);
 
 impl<'de> Deserialize<'de> for JaegerTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Scalar::deserialize(d)? {
-            Scalar::Null => Ok(JaegerTime(None)),
-            Scalar::UInt(us) => Ok(JaegerTime(Some(us.saturating_mul(1000)))),
-            Scalar::Int(us) if us >= 0 => Ok(JaegerTime(Some((us as u64).saturating_mul(1000)))),
-            Scalar::Str(s) if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.trim().is_empty() => {
-                s.trim().parse::<u64>().map(|us| JaegerTime(Some(us.saturating_mul(1000)))).map_err(de::Error::custom)
-            }
-            Scalar::Str(s) => crate::render::parse_rfc3339(&s)
-                .map(|ns| JaegerTime(Some(ns)))
-                .ok_or_else(|| de::Error::custom(format!("expected microseconds or an RFC 3339 time, found {s:?}"))),
-            other => Err(de::Error::custom(format!("expected a start time, found {other:?}"))),
-        }
+        micros_or(Scalar::deserialize(d)?, start_time_text, "microseconds or an RFC 3339 time")
+            .map(JaegerTime)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -134,16 +125,31 @@ struct JaegerDuration(Option<u64>);
 
 impl<'de> Deserialize<'de> for JaegerDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Scalar::deserialize(d)? {
-            Scalar::Null => Ok(JaegerDuration(None)),
-            Scalar::UInt(us) => Ok(JaegerDuration(Some(us.saturating_mul(1000)))),
-            Scalar::Int(us) if us >= 0 => Ok(JaegerDuration(Some((us as u64).saturating_mul(1000)))),
-            Scalar::Str(s) => parse_duration(&s).map(|ns| JaegerDuration(Some(ns))).ok_or_else(|| {
-                de::Error::custom(format!("expected microseconds or a duration such as \"0.0015s\", found {s:?}"))
-            }),
-            other => Err(de::Error::custom(format!("expected a duration, found {other:?}"))),
-        }
+        micros_or(Scalar::deserialize(d)?, parse_duration, "microseconds or a duration such as \"0.0015s\"")
+            .map(JaegerDuration)
+            .map_err(de::Error::custom)
     }
+}
+
+/// A time or duration given as a number of microseconds, or as text that
+/// `text` turns into nanoseconds; `null` is absent.
+fn micros_or(value: Scalar<'_>, text: fn(&str) -> Option<u64>, expected: &str) -> Result<Option<u64>, String> {
+    match value {
+        Scalar::Null => Ok(None),
+        Scalar::UInt(us) => Ok(Some(us.saturating_mul(1000))),
+        Scalar::Int(us) if us >= 0 => Ok(Some((us as u64).saturating_mul(1000))),
+        Scalar::Str(s) => text(&s).map(Some).ok_or_else(|| format!("expected {expected}, found {s:?}")),
+        other => Err(format!("expected {expected}, found {other:?}")),
+    }
+}
+
+/// Digits (microseconds) or an RFC 3339 time, to unix ns.
+fn start_time_text(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<u64>().ok().map(|us| us.saturating_mul(1000));
+    }
+    crate::render::parse_rfc3339(t)
 }
 
 /// `"1.5s"`, `"123ns"`, `"5us"`/`"5µs"`, `"2ms"`, or plain digits (µs), to ns.
