@@ -1,6 +1,7 @@
 //! Bottlenecks: critical-path time aggregated over many traces, CRISP-style,
 //! per (service, operation) and per call path (root operation > … >
-//! operation), with exact per-trace quantiles and example traces; plus
+//! operation), with exact per-trace quantiles (or, past a value cap,
+//! quantiles from a 3-digit histogram) and example traces; plus
 //! patterns worth a look (N+1 sequential calls, a span whose own time
 //! dominates its trace).
 
@@ -8,6 +9,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::critical_path::{CriticalPath, self_times};
+use super::histogram::LatencyHistogram;
 use crate::model::{Dictionary, Sym, Trace, TraceId};
 
 /// Pattern thresholds.
@@ -34,11 +36,11 @@ struct Agg {
     total: u128,
     /// Traces with a non-zero time.
     traces: u64,
-    /// Non-zero per-trace critical-path times (all of them, or a uniform
-    /// reservoir sample when a cap is set), for quantiles.
+    /// Non-zero per-trace critical-path times, exact, while there are no
+    /// more than the cap.
     per_trace: Vec<u64>,
-    /// Reservoir-sampling state.
-    rng: u64,
+    /// Past the cap: every value in a 3-digit histogram instead.
+    histogram: Option<LatencyHistogram>,
     /// Largest per-trace value and its trace (ties: smaller trace id).
     example: Option<(u64, TraceId)>,
 }
@@ -50,43 +52,71 @@ impl Agg {
         }
         self.total += value as u128;
         self.traces += 1;
-        match cap {
-            Some(cap) if self.per_trace.len() >= cap => {
-                // Algorithm R: keep each of the `traces` values with equal chance.
-                self.rng ^= self.rng << 13;
-                self.rng ^= self.rng >> 7;
-                self.rng ^= self.rng << 17;
-                if self.rng == 0 {
-                    self.rng = 0x9e37_79b9_7f4a_7c15;
-                }
-                let slot = (self.rng % self.traces) as usize;
-                if slot < cap {
-                    self.per_trace[slot] = value;
-                }
+        match &mut self.histogram {
+            Some(h) => h.record(value),
+            None => {
+                self.per_trace.push(value);
+                self.spill_over(cap);
             }
-            _ => self.per_trace.push(value),
         }
-        let better = match self.example {
-            None => true,
-            Some((v, t)) => value > v || (value == v && trace < t),
-        };
-        if better {
+        if self.example.is_none_or(|(v, t)| value > v || (value == v && trace < t)) {
             self.example = Some((value, trace));
         }
     }
 
-    fn merge(&mut self, o: &Agg) {
+    /// Moves the exact values into a histogram once there are more than `cap`.
+    fn spill_over(&mut self, cap: Option<usize>) {
+        if cap.is_some_and(|cap| self.per_trace.len() > cap) {
+            let h = self.histogram.get_or_insert_with(LatencyHistogram::default);
+            for &v in &self.per_trace {
+                h.record(v);
+            }
+            self.per_trace = Vec::new();
+        }
+    }
+
+    fn merge(&mut self, o: &Agg, cap: Option<usize>) {
         self.total += o.total;
         self.traces += o.traces;
-        self.per_trace.extend_from_slice(&o.per_trace);
-        if let Some((v, t)) = o.example {
-            let better = match self.example {
-                None => true,
-                Some((mv, mt)) => v > mv || (v == mv && t < mt),
-            };
-            if better {
-                self.example = Some((v, t));
+        if let Some(oh) = &o.histogram {
+            let h = self.histogram.get_or_insert_with(LatencyHistogram::default);
+            h.merge(oh);
+        }
+        match &mut self.histogram {
+            Some(h) => {
+                for &v in self.per_trace.iter().chain(&o.per_trace) {
+                    h.record(v);
+                }
+                self.per_trace = Vec::new();
             }
+            None => {
+                self.per_trace.extend_from_slice(&o.per_trace);
+                self.spill_over(cap);
+            }
+        }
+        if let Some((v, t)) = o.example
+            && self.example.is_none_or(|(mv, mt)| v > mv || (v == mv && t < mt))
+        {
+            self.example = Some((v, t));
+        }
+    }
+
+    /// Per-trace quantile: exact (type 7) or from the histogram.
+    fn quantiles(&self, qs: [f64; 3]) -> [u64; 3] {
+        match &self.histogram {
+            Some(h) => qs.map(|q| h.quantile(q)),
+            None => {
+                let mut values = self.per_trace.clone();
+                values.sort_unstable();
+                qs.map(|q| quantile(&values, q))
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        self.per_trace.shrink_to_fit();
+        if let Some(h) = &mut self.histogram {
+            h.compact();
         }
     }
 }
@@ -150,9 +180,10 @@ impl Bottlenecks {
         Bottlenecks { config, ..Bottlenecks::default() }
     }
 
-    /// Keeps at most `cap` per-trace values per key for the percentiles, as
-    /// a uniform reservoir sample (totals, shares and trace counts stay
-    /// exact): bounded memory for a receiver that runs for months.
+    /// Keeps at most `cap` exact per-trace values per key; past that, a
+    /// key's percentiles come from a 3-digit histogram of all its values
+    /// (within 0.1%; totals, shares and trace counts stay exact): bounded
+    /// memory for a receiver that runs for months.
     pub fn with_value_cap(mut self, cap: usize) -> Bottlenecks {
         self.value_cap = Some(cap.max(1));
         self
@@ -280,7 +311,7 @@ impl Bottlenecks {
         self.traces += other.traces;
         self.total_duration += other.total_duration;
         for (k, a) in &other.operations {
-            self.operations.entry(*k).or_default().merge(a);
+            self.operations.entry(*k).or_default().merge(a, self.value_cap);
         }
         // Re-intern the other's call paths into this trie.
         let mut map = vec![NO_PATH; other.path_nodes.len()];
@@ -289,7 +320,7 @@ impl Bottlenecks {
             map[i] = self.path_node(p, key);
         }
         for (p, a) in &other.paths {
-            self.paths.entry(map[*p as usize]).or_default().merge(a);
+            self.paths.entry(map[*p as usize]).or_default().merge(a, self.value_cap);
         }
         for (k, a) in &other.n_plus_one {
             self.n_plus_one.entry(*k).or_default().merge(a);
@@ -297,6 +328,18 @@ impl Bottlenecks {
         for (k, a) in &other.dominant {
             self.dominant.entry(*k).or_default().merge(a);
         }
+    }
+
+    /// Shrinks the aggregates of a time bucket that is closed: histograms
+    /// to their compact form, spare capacity released.
+    pub fn compact(&mut self) {
+        for a in self.operations.values_mut().chain(self.paths.values_mut()) {
+            a.compact();
+        }
+        self.operations.shrink_to_fit();
+        self.paths.shrink_to_fit();
+        self.path_nodes.shrink_to_fit();
+        self.path_index.shrink_to_fit();
     }
 
     /// Traces aggregated.
@@ -312,8 +355,7 @@ impl Bottlenecks {
         call_path: Option<String>,
         a: &Agg,
     ) -> OperationBottleneck {
-        let mut values = a.per_trace.clone();
-        values.sort_unstable();
+        let [p50_ns, p95_ns, p99_ns] = a.quantiles([0.5, 0.95, 0.99]);
         OperationBottleneck {
             service: dict.resolve(service).to_string(),
             operation: dict.resolve(operation).to_string(),
@@ -321,9 +363,9 @@ impl Bottlenecks {
             critical_path_ns_total: a.total.min(u64::MAX as u128) as u64,
             share: if self.total_duration == 0 { 0.0 } else { a.total as f64 / self.total_duration as f64 },
             traces_on_path: a.traces,
-            p50_ns: quantile(&values, 0.5),
-            p95_ns: quantile(&values, 0.95),
-            p99_ns: quantile(&values, 0.99),
+            p50_ns,
+            p95_ns,
+            p99_ns,
             example_trace_id: a.example.map(|(_, t)| t.to_hex()).unwrap_or_default(),
         }
     }
@@ -509,18 +551,26 @@ mod tests {
 
     #[test]
     fn a_value_cap_keeps_totals_exact_and_memory_bounded() {
-        let mut a = Agg::default();
+        let (mut a, mut b) = (Agg::default(), Agg::default());
         for v in 1..=10_000u64 {
-            a.add(v, TraceId([1; 16]), Some(100));
+            a.add(v * 1_000, TraceId([1; 16]), Some(100));
+        }
+        for v in 1..=50u64 {
+            b.add(v, TraceId([2; 16]), Some(100));
         }
         assert_eq!(a.traces, 10_000);
-        assert_eq!(a.total, 10_000 * 10_001 / 2);
-        assert_eq!(a.per_trace.len(), 100);
-        let mut sample = a.per_trace.clone();
-        sample.sort_unstable();
-        let median = quantile(&sample, 0.5) as f64;
-        assert!((median / 5_000.0 - 1.0).abs() < 0.3, "a uniform sample: {median}");
-        assert_eq!(a.example.unwrap().0, 10_000, "the worst trace is still exact");
+        assert_eq!(a.total, 1_000 * 10_000 * 10_001 / 2);
+        assert!(a.per_trace.is_empty() && a.histogram.is_some());
+        let [p50, _, p99] = a.quantiles([0.5, 0.95, 0.99]);
+        assert!((p50 as f64 / 5_000_000.0 - 1.0).abs() < 0.001, "{p50}");
+        assert!((p99 as f64 / 9_900_000.0 - 1.0).abs() < 0.001, "{p99}");
+        assert_eq!(a.example.unwrap().0, 10_000_000, "the worst trace is still exact");
+        assert_eq!(b.quantiles([0.5, 0.0, 1.0]), [26, 1, 50], "under the cap: exact type 7 (25.5 rounds up)");
+        b.merge(&a, Some(100));
+        assert_eq!(b.traces, 10_050);
+        assert_eq!(b.quantiles([0.0, 0.0, 0.0])[0], 1, "exact values join the histogram");
+        a.compact();
+        assert_eq!(a.quantiles([0.5, 0.95, 0.99])[0], p50);
     }
 
     #[test]

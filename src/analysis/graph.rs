@@ -482,6 +482,17 @@ impl ServiceGraph {
         self.consumers.extend(other.consumers.iter().cloned());
     }
 
+    /// Shrinks a graph that is not going to grow for a while (a closed
+    /// time bucket): latency histograms to their compact form.
+    pub fn compact(&mut self) {
+        for e in self.graph.edge_weights_mut() {
+            e.server_latency.compact();
+            e.client_latency.compact();
+        }
+        self.consumers.shrink_to_fit();
+        self.producers.shrink_to_fit();
+    }
+
     /// Spans that took part in no edge.
     pub fn unpaired(&self) -> Unpaired {
         self.unpaired

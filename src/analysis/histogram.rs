@@ -7,23 +7,85 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Nanosecond latencies, 3 significant digits.
+///
+/// A histogram that will not be recorded into for a while (a closed time
+/// bucket of the receiver) can be [compacted](LatencyHistogram::compact) to
+/// a few bytes per occupied bucket; it expands again, losslessly, when it is
+/// recorded into or merged into.
 #[derive(Clone, Debug)]
 pub struct LatencyHistogram {
-    histogram: Histogram<u64>,
+    counts: Counts,
+    count: u64,
     sum: u128,
     min: u64,
     max: u64,
 }
 
+#[derive(Clone, Debug)]
+enum Counts {
+    Dense(Histogram<u64>),
+    /// LEB128 pairs: (bucket value minus the previous one, count), in
+    /// increasing bucket order. A bucket value is the highest value
+    /// equivalent to the bucket, so recording it lands in the same bucket.
+    Sparse(Box<[u8]>),
+}
+
+fn new_dense() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is a valid precision")
+}
+
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        LatencyHistogram {
-            histogram: Histogram::new(3).expect("3 significant digits is a valid precision"),
-            sum: 0,
-            min: u64::MAX,
-            max: 0,
-        }
+        LatencyHistogram { counts: Counts::Dense(new_dense()), count: 0, sum: 0, min: u64::MAX, max: 0 }
     }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Decodes the pairs written by [`LatencyHistogram::compact`]; the bytes
+/// never leave the process, so a malformed tail simply ends the walk.
+fn sparse_pairs(bytes: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let mut pos = 0;
+    let mut value = 0u64;
+    let mut next = move || {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = *bytes.get(pos)?;
+            pos += 1;
+            v |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            shift += 7;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+    };
+    std::iter::from_fn(move || {
+        let delta = next()?;
+        let count = next()?;
+        value = value.wrapping_add(delta);
+        Some((value, count))
+    })
+}
+
+fn record_n(h: &mut Histogram<u64>, value: u64, count: u64) {
+    if h.record_n(value, count).is_err() {
+        h.saturating_record_n(value, count);
+    }
+}
+
+fn expand(bytes: &[u8]) -> Histogram<u64> {
+    let mut h = new_dense();
+    for (value, count) in sparse_pairs(bytes) {
+        record_n(&mut h, value, count);
+    }
+    h
 }
 
 /// The figures reports show for a histogram.
@@ -50,13 +112,30 @@ pub struct LatencySummary {
 }
 
 impl LatencyHistogram {
+    fn dense_mut(&mut self) -> &mut Histogram<u64> {
+        if let Counts::Sparse(bytes) = &self.counts {
+            self.counts = Counts::Dense(expand(bytes));
+        }
+        match &mut self.counts {
+            Counts::Dense(h) => h,
+            Counts::Sparse(_) => unreachable!("expanded above"),
+        }
+    }
+
+    /// Runs `f` on the dense counts (expanding a compacted copy if needed).
+    fn with_dense<T>(&self, f: impl FnOnce(&Histogram<u64>) -> T) -> T {
+        match &self.counts {
+            Counts::Dense(h) => f(h),
+            Counts::Sparse(bytes) => f(&expand(bytes)),
+        }
+    }
+
     /// Records one latency.
     pub fn record(&mut self, ns: u64) {
         // Grows to fit; only values beyond what any histogram can track
         // (more than 2^63 ns) are clamped to its top.
-        if self.histogram.record(ns).is_err() {
-            self.histogram.saturating_record(ns);
-        }
+        record_n(self.dense_mut(), ns, 1);
+        self.count += 1;
         self.sum += ns as u128;
         self.min = self.min.min(ns);
         self.max = self.max.max(ns);
@@ -64,22 +143,61 @@ impl LatencyHistogram {
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        self.histogram.add(&other.histogram).expect("auto-resizing histograms of equal precision always merge");
+        if other.count == 0 {
+            return;
+        }
+        let dense = self.dense_mut();
+        match &other.counts {
+            Counts::Dense(h) => {
+                dense.add(h).expect("auto-resizing histograms of equal precision always merge");
+            }
+            Counts::Sparse(bytes) => {
+                for (value, count) in sparse_pairs(bytes) {
+                    record_n(dense, value, count);
+                }
+            }
+        }
+        self.count += other.count;
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
     }
 
+    /// Shrinks the counts to a few bytes per occupied bucket. Nothing is
+    /// lost: recording or merging into it expands it again, and every
+    /// figure reads the same.
+    pub fn compact(&mut self) {
+        if let Counts::Dense(h) = &self.counts {
+            let mut out = Vec::new();
+            let mut previous = 0u64;
+            for v in h.iter_recorded() {
+                let value = v.value_iterated_to();
+                put_varint(&mut out, value - previous);
+                put_varint(&mut out, v.count_at_value());
+                previous = value;
+            }
+            self.counts = Counts::Sparse(out.into_boxed_slice());
+        }
+    }
+
+    /// Bytes the counts take on the heap (approximately).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.counts {
+            Counts::Dense(h) => h.distinct_values() * std::mem::size_of::<u64>(),
+            Counts::Sparse(bytes) => bytes.len(),
+        }
+    }
+
     /// Values at most `ns` (for cumulative `le` buckets; within the
     /// histogram's precision at the boundary).
     pub fn count_at_most(&self, ns: u64) -> u64 {
-        if self.histogram.is_empty() || ns < self.min {
+        if self.count == 0 || ns < self.min {
             return 0;
         }
         if ns >= self.max {
             return self.count();
         }
-        self.histogram.count_between(0, ns)
+        self.with_dense(|h| h.count_between(0, ns))
     }
 
     /// Exact sum of the values, ns.
@@ -89,16 +207,16 @@ impl LatencyHistogram {
 
     /// Number of values.
     pub fn count(&self) -> u64 {
-        self.histogram.len()
+        self.count
     }
 
     /// The value at quantile `q` (0..=1), ns: within 0.1% of the exact
     /// order statistic and never outside the recorded range.
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.histogram.is_empty() {
+        if self.count == 0 {
             return 0;
         }
-        self.histogram.value_at_quantile(q).clamp(self.min, self.max)
+        self.with_dense(|h| h.value_at_quantile(q)).clamp(self.min, self.max)
     }
 
     /// Count, mean and percentiles.
@@ -158,5 +276,34 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.summary(), all.summary());
         assert_eq!(LatencyHistogram::default().summary(), LatencySummary::default());
+    }
+
+    #[test]
+    fn compacting_loses_nothing() {
+        let mut h = LatencyHistogram::default();
+        let mut x = 12_345u64;
+        for _ in 0..50_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            h.record(1_000 + (x >> 33) % 2_000_000_000);
+        }
+        h.record(u64::MAX);
+        let before = h.summary();
+        let dense_bytes = h.heap_bytes();
+        let (mut merged_dense, mut merged_sparse) = (LatencyHistogram::default(), LatencyHistogram::default());
+        merged_dense.merge(&h);
+        h.compact();
+        assert!(h.heap_bytes() * 4 < dense_bytes, "{} vs {dense_bytes}", h.heap_bytes());
+        assert_eq!(h.summary(), before);
+        assert_eq!(h.count_at_most(1_000_000), merged_dense.count_at_most(1_000_000));
+        merged_sparse.merge(&h);
+        assert_eq!(merged_sparse.summary(), merged_dense.summary());
+        h.record(5);
+        assert_eq!(h.count(), before.count + 1);
+        assert_eq!(h.summary().min_ns, 5);
+        let mut empty = LatencyHistogram::default();
+        empty.compact();
+        assert_eq!(empty.summary(), LatencySummary::default());
+        merged_sparse.merge(&empty);
+        assert_eq!(merged_sparse.summary(), merged_dense.summary());
     }
 }
