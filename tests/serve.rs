@@ -524,3 +524,83 @@ fn a_rate_limit_answers_429_with_retry_after() {
     assert_eq!(ok + limited.len(), 20);
     assert!(limited.iter().all(|h| h.to_ascii_lowercase().contains("retry-after: 1")));
 }
+
+/// One web -> db call per trace: (minutes ago, server ms, server status code).
+fn timed_calls(calls: &[(u64, u64, u8)]) -> Vec<u8> {
+    let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut web = Vec::new();
+    let mut db = Vec::new();
+    for (i, &(ago_min, server_ms, status)) in calls.iter().enumerate() {
+        let trace = format!("{:032x}", 0xabc000 + i);
+        let start = now_ns - ago_min * 60_000_000_000;
+        let span = |id: u64, parent: Option<u64>, kind: u8, ms: u64, status: u8| {
+            serde_json::json!({
+                "traceId": trace, "spanId": format!("{id:016x}"),
+                "parentSpanId": parent.map(|p| format!("{p:016x}")).unwrap_or_default(),
+                "name": "query", "kind": kind,
+                "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + ms * 1_000_000).to_string(),
+                "status": { "code": status }
+            })
+        };
+        let base = (i as u64 + 1) * 10;
+        web.push(span(base + 1, None, 3, server_ms + 1, 0));
+        db.push(span(base + 2, Some(base + 1), 2, server_ms, status));
+    }
+    let resource = |service: &str, spans: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "resource": { "attributes": [{ "key": "service.name", "value": { "stringValue": service } }] },
+            "scopeSpans": [{ "spans": spans }]
+        })
+    };
+    serde_json::to_vec(&serde_json::json!({ "resourceSpans": [resource("web", web), resource("db", db)] })).unwrap()
+}
+
+#[test]
+fn since_and_until_pick_time_buckets_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // 50, 20 and 2 minutes ago; the db answers in 10, 20 and 30 ms.
+    let body = timed_calls(&[(50, 10, 1), (20, 20, 2), (2, 30, 0)]);
+    let calls_between = |api: SocketAddr, query: &str| -> (u64, u64) {
+        let g = get_json(api, &format!("/api/v1/graph{query}"));
+        g["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["client"] == "web" && e["server"] == "db")
+            .map(|e| (e["calls"].as_u64().unwrap(), e["server_latency"]["max_ns"].as_u64().unwrap()))
+            .unwrap_or_default()
+    };
+    for restart in [false, true] {
+        let server = start(dir.path(), &["--bucket-seconds", "60"]);
+        if !restart {
+            assert_eq!(http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], &body).0, 200);
+        }
+        wait_for_graph(server.api, |g| g["edges"].as_array().unwrap().iter().any(|e| e["calls"] == 3));
+        assert_eq!(calls_between(server.api, ""), (3, 30_000_000), "restart: {restart}");
+        assert_eq!(calls_between(server.api, "?since=30m"), (2, 30_000_000));
+        assert_eq!(calls_between(server.api, "?since=now-30m&until=now-10m"), (1, 20_000_000));
+        assert_eq!(calls_between(server.api, "?until=40m"), (1, 10_000_000));
+        assert_eq!(calls_between(server.api, "?since=1m"), (0, 0));
+        let ops = get_json(server.api, "/api/v1/operations?service=db&since=30m&until=10m");
+        assert_eq!(ops["operations"][0]["calls"], 1);
+        assert_eq!(ops["operations"][0]["errors"], 1);
+        let (status, _, err) = http(server.api, "GET", "/api/v1/bottlenecks?since=yesterday", &[], b"");
+        assert_eq!(status, 400);
+        let err: serde_json::Value = serde_json::from_slice(&err).unwrap();
+        assert_eq!(err["code"], 3);
+        assert!(err["message"].as_str().unwrap().starts_with("since: \"yesterday\" is not a time"), "{err}");
+
+        // /metrics counts everything, with Tempo's status_code label on both series.
+        let m = metrics(server.api);
+        let label = "service=\"db\",span_name=\"query\",span_kind=\"SPAN_KIND_SERVER\"";
+        for status in ["UNSET", "OK", "ERROR"] {
+            let calls = format!("traces_spanmetrics_calls_total{{{label},status_code=\"STATUS_CODE_{status}\"}} 1");
+            let count = format!("traces_spanmetrics_latency_count{{{label},status_code=\"STATUS_CODE_{status}\"}} 1");
+            assert!(m.contains(&calls) && m.contains(&count), "{status}:\n{m}");
+        }
+        assert!(m.contains(&format!(
+            "traces_spanmetrics_latency_bucket{{{label},status_code=\"STATUS_CODE_OK\",le=\"0.016\"}} 1"
+        )));
+        assert!(m.contains("tracelens_time_buckets 3"), "{m}");
+    }
+}

@@ -8,7 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use super::histogram::{LatencyHistogram, LatencySummary};
-use crate::model::{Dictionary, SpanKind, Sym, Trace};
+use crate::model::{Dictionary, SpanKind, StatusCode, Sym, Trace};
 
 /// How the overflow bucket is named in reports.
 pub const OVERFLOW_OPERATION: &str = "(overflow)";
@@ -32,8 +32,14 @@ pub struct OperationStats {
     pub calls: u64,
     /// Spans with status ERROR.
     pub errors: u64,
+    /// Spans with status OK.
+    pub oks: u64,
     /// Durations of spans with usable timing.
     pub latency: LatencyHistogram,
+    /// The part of `latency` from spans with status ERROR (none until one).
+    pub error_latency: Option<Box<LatencyHistogram>>,
+    /// The part of `latency` from spans with status OK (none until one).
+    pub ok_latency: Option<Box<LatencyHistogram>>,
 }
 
 impl OperationStats {
@@ -45,7 +51,22 @@ impl OperationStats {
     fn merge(&mut self, other: &OperationStats) {
         self.calls += other.calls;
         self.errors += other.errors;
+        self.oks += other.oks;
         self.latency.merge(&other.latency);
+        for (mine, theirs) in
+            [(&mut self.error_latency, &other.error_latency), (&mut self.ok_latency, &other.ok_latency)]
+        {
+            if let Some(theirs) = theirs {
+                mine.get_or_insert_with(Default::default).merge(theirs);
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        self.latency.compact();
+        for h in [&mut self.error_latency, &mut self.ok_latency].into_iter().flatten() {
+            h.compact();
+        }
     }
 }
 
@@ -93,9 +114,22 @@ impl SpanMetrics {
             };
             let stats = self.stats.entry((span.service, op, span.kind)).or_default();
             stats.calls += 1;
-            stats.errors += u64::from(span.is_error());
+            let by_status = match span.status.code {
+                StatusCode::Error => {
+                    stats.errors += 1;
+                    Some(&mut stats.error_latency)
+                }
+                StatusCode::Ok => {
+                    stats.oks += 1;
+                    Some(&mut stats.ok_latency)
+                }
+                StatusCode::Unset => None,
+            };
             if let Some(d) = span.duration_ns() {
                 stats.latency.record(d);
+                if let Some(h) = by_status {
+                    h.get_or_insert_with(Default::default).record(d);
+                }
             }
         }
     }
@@ -126,6 +160,14 @@ impl SpanMetrics {
     /// Spans past the operation cap, per service.
     pub fn overflowed(&self) -> impl Iterator<Item = (Sym, u64)> + '_ {
         self.overflowed.iter().map(|(s, n)| (*s, *n))
+    }
+
+    /// Shrinks metrics that are not going to grow for a while (a closed
+    /// time bucket): latency histograms to their compact form.
+    pub fn compact(&mut self) {
+        for stats in self.stats.values_mut() {
+            stats.compact();
+        }
     }
 
     /// The configured cap.
@@ -179,7 +221,7 @@ pub struct OperationView {
 mod tests {
     use super::*;
     use crate::assemble::assemble_all;
-    use crate::model::{Dictionary, Span, SpanId, StatusCode, TraceId};
+    use crate::model::{Dictionary, Span, SpanId, TraceId};
 
     fn span(d: &mut Dictionary, id: u8, service: &str, name: &str, dur_ms: u64, error: bool) -> Span {
         let mut s = Span::new(TraceId([1; 16]), SpanId([id; 8]));

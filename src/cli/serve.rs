@@ -53,7 +53,12 @@ pub struct ServeArgs {
     /// (`Authorization: Bearer <token>`; health checks are exempt).
     #[arg(long, env = "TRACELENS_AUTH_TOKEN_FILE", value_name = "FILE")]
     auth_token_file: Option<PathBuf>,
-    /// Closed write-ahead-log segments older than this many hours are deleted [default: 24].
+    /// Width of a live-analysis time bucket in seconds; queries with since/until merge
+    /// whole buckets [default: 60].
+    #[arg(long, env = "TRACELENS_BUCKET_SECONDS")]
+    bucket_seconds: Option<u64>,
+    /// Closed write-ahead-log segments and live-analysis time buckets older than this
+    /// many hours are deleted [default: 24].
     #[arg(long, env = "TRACELENS_RETENTION_HOURS")]
     retention_hours: Option<f64>,
     /// Completed traces kept for GET /api/v1/traces/{id} [default: 10000].
@@ -80,6 +85,7 @@ struct FileSettings {
     max_in_flight: Option<usize>,
     trace_idle_ms: Option<u64>,
     max_open_spans: Option<usize>,
+    bucket_seconds: Option<u64>,
     auth_token_file: Option<PathBuf>,
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
@@ -114,8 +120,12 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let max_in_flight = args.max_in_flight.or(file.max_in_flight).unwrap_or(64);
     let trace_idle_ms = args.trace_idle_ms.or(file.trace_idle_ms).unwrap_or(10_000);
     let retention_hours = args.retention_hours.or(file.retention_hours).unwrap_or(24.0);
-    if max_request_bytes == 0 || max_in_flight == 0 || trace_idle_ms == 0 {
-        return Err(UsageError("max-request-bytes, max-in-flight and trace-idle-ms must be above 0".to_string()).into());
+    let bucket_seconds = args.bucket_seconds.or(file.bucket_seconds).unwrap_or(60);
+    if max_request_bytes == 0 || max_in_flight == 0 || trace_idle_ms == 0 || bucket_seconds == 0 {
+        return Err(UsageError(
+            "max-request-bytes, max-in-flight, trace-idle-ms and bucket-seconds must be above 0".to_string(),
+        )
+        .into());
     }
     if !(retention_hours > 0.0 && retention_hours.is_finite()) {
         return Err(UsageError("retention-hours must be above 0".to_string()).into());
@@ -139,6 +149,8 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             idle_ms: trace_idle_ms,
             max_open_spans: args.max_open_spans.or(file.max_open_spans).unwrap_or(1_000_000),
             keep_traces: args.keep_traces.or(file.keep_traces).unwrap_or(10_000),
+            bucket_ms: bucket_seconds.saturating_mul(1_000),
+            retention_ms: (retention_hours * 3_600_000.0) as u64,
             ..LiveConfig::default()
         },
         sync: if args.no_fsync { SyncPolicy::Never } else { SyncPolicy::EveryAppend },

@@ -1,18 +1,17 @@
 //! Live analysis: spans from the receiver are assembled into traces (a
-//! trace is complete after an idle timeout) and fed to the same service
-//! graph, span metrics and bottleneck code the offline commands use. Memory
-//! is bounded: past a cap on open spans the oldest traces are closed early
-//! and counted; bottleneck percentiles keep a reservoir sample per key;
-//! cross-trace messaging partners are waited for a minute or two; the last
+//! trace is complete after an idle timeout) and fed, per time bucket
+//! ([`super::buckets`]), to the same service graph, span metrics and
+//! bottleneck code the offline commands use. Memory is bounded: past a cap
+//! on open spans the oldest traces are closed early and counted; closed
+//! buckets are compacted and dropped after the retention period; the last
 //! completed traces are kept for look-up up to a cap.
 
 use serde::Serialize;
 
+use super::buckets::{Analyses, BucketConfig, BucketCounters, Range, Selection, TimeBuckets};
 use crate::analysis::bottleneck::BottleneckView;
-use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
 use crate::analysis::graph::GraphView;
 use crate::analysis::metrics::OperationView;
-use crate::analysis::{Bottlenecks, ServiceGraph, SpanMetrics};
 use crate::assemble::{Assembler, AssemblerConfig};
 use std::collections::VecDeque;
 
@@ -31,11 +30,22 @@ pub struct LiveConfig {
     pub max_operations: usize,
     /// Completed traces kept for look-up by id (oldest dropped first).
     pub keep_traces: usize,
+    /// Width of an analysis time bucket, ms.
+    pub bucket_ms: u64,
+    /// How long buckets are kept, ms.
+    pub retention_ms: u64,
 }
 
 impl Default for LiveConfig {
     fn default() -> Self {
-        LiveConfig { idle_ms: 10_000, max_open_spans: 1_000_000, max_operations: 1_000, keep_traces: 10_000 }
+        LiveConfig {
+            idle_ms: 10_000,
+            max_open_spans: 1_000_000,
+            max_operations: 1_000,
+            keep_traces: 10_000,
+            bucket_ms: 60_000,
+            retention_ms: 24 * 3_600_000,
+        }
     }
 }
 
@@ -85,20 +95,15 @@ pub struct Live {
     pub dict: Dictionary,
     warnings: Warnings,
     assembler: Assembler,
-    graph: ServiceGraph,
-    metrics: SpanMetrics,
-    bottlenecks: Bottlenecks,
+    buckets: TimeBuckets,
     recent: Recent,
-    last_resolve_ms: u64,
+    last_trim_ms: u64,
     /// Counters.
     pub counters: LiveCounters,
 }
 
-/// Per-trace values kept per bottleneck key for live percentiles.
-const BOTTLENECK_VALUES_PER_KEY: usize = 10_000;
-/// How often producers still waiting for a consumer in another trace are
-/// given up on (and shown as calls to a messaging node).
-const RESOLVE_WAITING_MS: u64 = 60_000;
+/// How often the memory of closed trace ids is trimmed.
+const TRIM_CLOSED_IDS_MS: u64 = 60_000;
 /// Closed trace ids remembered to detect traces that continue later.
 const CLOSED_IDS_REMEMBERED: usize = 1_000_000;
 
@@ -106,15 +111,23 @@ impl Live {
     /// Empty live state.
     pub fn new(config: LiveConfig) -> Live {
         let dict = Dictionary::default();
+        let buckets = BucketConfig {
+            bucket_ms: config.bucket_ms,
+            retention_ms: config.retention_ms,
+            // Traces of a bucket complete an idle timeout after their last
+            // span; leave room for slow traces and batching senders.
+            seal_after_ms: config.idle_ms.saturating_mul(2).saturating_add(10_000),
+            fine_ms: 3_600_000,
+            coarse_ms: 3_600_000,
+            max_operations: config.max_operations,
+        };
         Live {
-            graph: ServiceGraph::new(&dict),
+            buckets: TimeBuckets::new(buckets, &dict),
             dict,
             warnings: Warnings::default(),
             assembler: Assembler::new(AssemblerConfig { idle_spans: u64::MAX }),
-            metrics: SpanMetrics::new(config.max_operations),
-            bottlenecks: Bottlenecks::default().with_value_cap(BOTTLENECK_VALUES_PER_KEY),
             recent: Recent::default(),
-            last_resolve_ms: 0,
+            last_trim_ms: 0,
             counters: LiveCounters::default(),
             config,
         }
@@ -132,7 +145,7 @@ impl Live {
         for span in spans {
             self.assembler.push_at(span, now_ms, &mut |t| done.push(t));
         }
-        self.complete(done);
+        self.complete(done, now_ms);
         if self.assembler.open_spans() > self.config.max_open_spans {
             self.counters.forced_closes += 1;
             self.close(now_ms, 0);
@@ -142,16 +155,14 @@ impl Live {
     fn close(&mut self, now_ms: u64, idle_ms: u64) {
         let mut done = Vec::new();
         self.assembler.close_idle(now_ms, idle_ms, &mut |t| done.push(t));
-        self.complete(done);
+        self.complete(done, now_ms);
     }
 
     /// Analyses completed traces and keeps them for look-up.
-    fn complete(&mut self, traces: Vec<Trace>) {
+    fn complete(&mut self, traces: Vec<Trace>, now_ms: u64) {
         for trace in traces {
             self.counters.traces_completed += 1;
-            self.graph.add_trace(&trace);
-            self.metrics.add_trace(&trace);
-            self.bottlenecks.add_trace(&trace, &critical_path(&trace, &CriticalPathConfig::default()));
+            self.buckets.add_trace(&trace, now_ms);
             self.recent.keep(trace, self.config.keep_traces);
         }
     }
@@ -161,17 +172,13 @@ impl Live {
         self.recent.traces.get(id)
     }
 
-    /// Completes traces idle for the configured time; once a minute,
-    /// resolves producers and consumers still waiting for a partner in
-    /// another trace and trims the memory of closed trace ids.
+    /// Completes traces idle for the configured time, seals and expires
+    /// time buckets, and once a minute trims the memory of closed trace ids.
     pub fn tick(&mut self, now_ms: u64) {
         self.close(now_ms, self.config.idle_ms);
-        if self.last_resolve_ms == 0 {
-            self.last_resolve_ms = now_ms;
-        }
-        if now_ms.saturating_sub(self.last_resolve_ms) >= RESOLVE_WAITING_MS {
-            self.last_resolve_ms = now_ms;
-            self.graph.finish();
+        self.buckets.tick(now_ms);
+        if now_ms.saturating_sub(self.last_trim_ms) >= TRIM_CLOSED_IDS_MS {
+            self.last_trim_ms = now_ms;
             self.assembler.forget_closed_over(CLOSED_IDS_REMEMBERED);
         }
     }
@@ -181,31 +188,39 @@ impl Live {
         self.assembler.open_spans()
     }
 
-    /// The service graph so far.
-    pub fn graph(&self) -> GraphView {
-        let mut g = self.graph.clone();
-        g.finish();
-        g.view(&self.dict)
+    /// The time buckets overlapping `range`, to merge outside any lock.
+    pub fn select(&self, range: Range) -> Selection {
+        self.buckets.select(range)
     }
 
-    /// Span metrics so far.
-    pub fn operations(&self) -> Vec<OperationView> {
-        self.metrics.views(&self.dict)
+    /// The service graph of the traces in `range`.
+    pub fn graph(&self, range: Range) -> GraphView {
+        self.buckets.range(range).graph.view(&self.dict)
     }
 
-    /// Bottlenecks so far.
-    pub fn bottlenecks(&self) -> BottleneckView {
-        self.bottlenecks.view(&self.dict)
+    /// Span metrics of the traces in `range`.
+    pub fn operations(&self, range: Range) -> Vec<OperationView> {
+        self.buckets.range(range).metrics.views(&self.dict)
     }
 
-    /// The live service graph (unfinished: producers may still be answered).
-    pub fn graph_state(&self) -> ServiceGraph {
-        self.graph.clone()
+    /// Bottlenecks of the traces in `range`.
+    pub fn bottlenecks(&self, range: Range) -> BottleneckView {
+        self.buckets.range(range).bottlenecks.view(&self.dict)
     }
 
-    /// The live span metrics.
-    pub fn metrics_state(&self) -> &SpanMetrics {
-        &self.metrics
+    /// Everything since start (expired buckets included), for counters.
+    pub fn cumulative(&self) -> Analyses {
+        self.buckets.cumulative()
+    }
+
+    /// Counters of the time buckets.
+    pub fn bucket_counters(&self) -> BucketCounters {
+        self.buckets.counters
+    }
+
+    /// Time buckets held: (all, sealed, rolled up).
+    pub fn buckets_held(&self) -> (usize, usize, usize) {
+        self.buckets.len()
     }
 
     /// Warnings counted while converting and assembling.

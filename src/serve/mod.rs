@@ -4,6 +4,7 @@
 //! durable ([`wal`]), live analysis with the offline commands' code
 //! ([`live`]) and the Prometheus endpoint ([`metrics_endpoint`]).
 
+pub mod buckets;
 pub mod ingest;
 pub mod live;
 pub mod metrics_endpoint;

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tonic::codec::CompressionEncoding;
 
+use super::buckets::{Analyses, Range};
 use super::ingest::{Accepted, BodyEncoding, accept_bytes};
 use super::live::{Live, LiveConfig};
 use super::metrics_endpoint;
@@ -563,14 +564,30 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
         .into_response()
 }
 
-/// `?service=NAME` on the query endpoints.
+/// `?service=NAME&since=T&until=T` on the query endpoints.
 #[derive(Debug, Default, serde::Deserialize)]
 struct Filter {
     service: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// The time buckets a query covers, merged outside the live lock.
+async fn select(shared: &Shared, filter: &Filter) -> Result<Analyses, Response> {
+    let range = Range::parse(filter.since.as_deref(), filter.until.as_deref(), now_ms())
+        .map_err(|e| http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e))?;
+    let selection = shared.live.lock().expect("live lock").select(range);
+    tokio::task::spawn_blocking(move || selection.merge())
+        .await
+        .map_err(|e| http_error(StatusCode::INTERNAL_SERVER_ERROR, BodyEncoding::Json, 13, &e.to_string()))
 }
 
 async fn api_graph(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
-    let mut view = shared.live.lock().expect("live lock").graph();
+    let analyses = match select(&shared, &filter).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let mut view = analyses.graph.view(&shared.live.lock().expect("live lock").dict);
     if let Some(service) = &filter.service {
         view.only_service(service);
     }
@@ -578,7 +595,11 @@ async fn api_graph(State(shared): State<Arc<Shared>>, Query(filter): Query<Filte
 }
 
 async fn api_operations(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
-    let mut ops = shared.live.lock().expect("live lock").operations();
+    let analyses = match select(&shared, &filter).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let mut ops = analyses.metrics.views(&shared.live.lock().expect("live lock").dict);
     if let Some(service) = &filter.service {
         ops.retain(|o| &o.service == service);
     }
@@ -586,7 +607,11 @@ async fn api_operations(State(shared): State<Arc<Shared>>, Query(filter): Query<
 }
 
 async fn api_bottlenecks(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
-    let mut view = shared.live.lock().expect("live lock").bottlenecks();
+    let analyses = match select(&shared, &filter).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let mut view = analyses.bottlenecks.view(&shared.live.lock().expect("live lock").dict);
     if let Some(service) = &filter.service {
         view.operations.retain(|o| &o.service == service);
         view.call_paths.retain(|o| &o.service == service);

@@ -1,0 +1,520 @@
+//! Time buckets of live analysis: the service graph, span metrics and
+//! bottlenecks of the traces that started in each bucket (default one
+//! minute), kept for the retention period and merged into any requested
+//! range. Buckets whose traces are done arriving are sealed: their
+//! histograms are compacted to a few bytes per occupied bucket, and they are
+//! added once to a running total (which `/metrics` exposes as counters, so
+//! it never goes down when old buckets expire).
+//!
+//! Buckets older than an hour are rolled up into hour buckets (a query that
+//! reaches back further is answered to the hour there): a sealed minute of
+//! a busy system takes about a megabyte, an hour of them rolled up not much
+//! more, since the histograms of a steady service fill the same buckets.
+//!
+//! A trace belongs to the bucket of its earliest span's start time. A trace
+//! whose time lies outside the kept window (older than the retention, or
+//! more than one bucket ahead of this machine's clock) goes to the bucket
+//! of its arrival instead and is counted as out of window.
+//!
+//! Producers and consumers of messages are paired across traces within a
+//! bucket (and, in a query, across the buckets it merges until the oldest
+//! is sealed); a consumer whose producer lies in a sealed earlier bucket is
+//! shown calling from a messaging node.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
+use crate::analysis::{Bottlenecks, ServiceGraph, SpanMetrics};
+use crate::model::{Dictionary, Trace};
+
+/// Exact per-trace values kept per bottleneck key and bucket before its
+/// percentiles move to a histogram.
+const BOTTLENECK_VALUES_PER_KEY: usize = 64;
+
+/// The three live analyses over some set of traces.
+#[derive(Clone, Debug)]
+pub struct Analyses {
+    /// Who calls whom.
+    pub graph: ServiceGraph,
+    /// Per-operation calls, errors and latency.
+    pub metrics: SpanMetrics,
+    /// Critical-path time per operation and call path.
+    pub bottlenecks: Bottlenecks,
+    /// Traces added.
+    pub traces: u64,
+}
+
+impl Analyses {
+    /// Empty analyses over names interned in `dict`.
+    pub fn new(dict: &Dictionary, max_operations: usize) -> Analyses {
+        Analyses {
+            graph: ServiceGraph::new(dict),
+            metrics: SpanMetrics::new(max_operations),
+            bottlenecks: Bottlenecks::default().with_value_cap(BOTTLENECK_VALUES_PER_KEY),
+            traces: 0,
+        }
+    }
+
+    /// Adds one completed trace.
+    pub fn add_trace(&mut self, trace: &Trace) {
+        self.traces += 1;
+        self.graph.add_trace(trace);
+        self.metrics.add_trace(trace);
+        self.bottlenecks.add_trace(trace, &critical_path(trace, &CriticalPathConfig::default()));
+    }
+
+    /// Adds everything in `other`.
+    pub fn merge(&mut self, other: &Analyses) {
+        self.traces += other.traces;
+        self.graph.merge(&other.graph);
+        self.metrics.merge(&other.metrics);
+        self.bottlenecks.merge(&other.bottlenecks);
+    }
+
+    fn seal(&mut self) {
+        self.graph.finish();
+        self.graph.compact();
+        self.metrics.compact();
+        self.bottlenecks.compact();
+    }
+}
+
+/// Bucket settings.
+#[derive(Clone, Copy, Debug)]
+pub struct BucketConfig {
+    /// Bucket width, ms.
+    pub bucket_ms: u64,
+    /// Buckets ending longer ago than this are dropped, ms.
+    pub retention_ms: u64,
+    /// A bucket is sealed this long after its end (traces still arriving
+    /// and waiting for their idle timeout), ms.
+    pub seal_after_ms: u64,
+    /// Sealed buckets ending longer ago than this are rolled up into
+    /// buckets of `coarse_ms`, ms.
+    pub fine_ms: u64,
+    /// Width of the rolled-up buckets (a multiple of `bucket_ms`), ms.
+    pub coarse_ms: u64,
+    /// Distinct operation names kept per service.
+    pub max_operations: usize,
+}
+
+struct Bucket {
+    /// Shared with queries in flight, which merge outside the live lock.
+    analyses: Arc<Analyses>,
+    sealed: bool,
+    /// Traces that arrived after the bucket was sealed, folded in (and
+    /// into the total) on the next tick.
+    late: Option<Arc<Analyses>>,
+}
+
+/// A closed-open time range in unix milliseconds; `None` is unbounded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Range {
+    /// From (inclusive).
+    pub since_ms: Option<u64>,
+    /// To (exclusive).
+    pub until_ms: Option<u64>,
+}
+
+impl Range {
+    /// Reads `since` and `until` as query parameters give them: RFC 3339
+    /// (`2026-11-28T10:00:00Z`), unix seconds (`1795860000`, fractions
+    /// allowed), `now`, or a time before `now_ms` (`15m`, `now-15m`, `2h`,
+    /// `1d`, `90s`, `500ms`).
+    pub fn parse(since: Option<&str>, until: Option<&str>, now_ms: u64) -> Result<Range, String> {
+        let range = Range {
+            since_ms: since.map(|t| parse_time(t, now_ms).map_err(|e| format!("since: {e}"))).transpose()?,
+            until_ms: until.map(|t| parse_time(t, now_ms).map_err(|e| format!("until: {e}"))).transpose()?,
+        };
+        if let (Some(s), Some(u)) = (range.since_ms, range.until_ms)
+            && s >= u
+        {
+            return Err(format!("since ({s} ms) is not before until ({u} ms)"));
+        }
+        Ok(range)
+    }
+}
+
+/// One time of [`Range::parse`], unix ms.
+fn parse_time(text: &str, now_ms: u64) -> Result<u64, String> {
+    let t = text.trim();
+    if t == "now" {
+        return Ok(now_ms);
+    }
+    if let Some(ns) = crate::render::parse_rfc3339(t) {
+        return Ok(ns / 1_000_000);
+    }
+    if let Ok(seconds) = t.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Ok((seconds * 1_000.0).round() as u64);
+    }
+    let ago = t.strip_prefix("now-").unwrap_or(t);
+    let split = ago.find(|c: char| !c.is_ascii_digit()).unwrap_or(ago.len());
+    let (digits, unit) = ago.split_at(split);
+    let unit_ms = match unit {
+        "ms" => Some(1),
+        "s" => Some(1_000),
+        "m" => Some(60_000),
+        "h" => Some(3_600_000),
+        "d" => Some(86_400_000),
+        _ => None,
+    };
+    match (digits.parse::<u64>(), unit_ms) {
+        (Ok(n), Some(unit_ms)) => Ok(now_ms.saturating_sub(n.saturating_mul(unit_ms))),
+        _ => Err(format!(
+            "{text:?} is not a time: give RFC 3339 (2026-11-28T10:00:00Z), unix seconds, now, or an age such as 15m, now-2h or 1d"
+        )),
+    }
+}
+
+/// Buckets picked for a query.
+pub struct Selection {
+    empty: Arc<Analyses>,
+    parts: Vec<Arc<Analyses>>,
+}
+
+impl Selection {
+    /// The picked buckets merged, graph finished (producers and consumers
+    /// paired across them, the rest shown with their messaging nodes).
+    pub fn merge(self) -> Analyses {
+        let mut out = Analyses::clone(&self.empty);
+        for part in &self.parts {
+            out.merge(part);
+        }
+        out.graph.finish();
+        out
+    }
+
+    /// Buckets picked.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// No bucket picked.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+/// Counters of the bucket store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BucketCounters {
+    /// Traces put in their arrival bucket because their own time was
+    /// outside the kept window.
+    pub out_of_window: u64,
+    /// Traces that arrived for a bucket already sealed.
+    pub late: u64,
+    /// Buckets dropped by retention.
+    pub expired: u64,
+}
+
+/// Per-bucket analyses over the retention period.
+pub struct TimeBuckets {
+    config: BucketConfig,
+    empty: Arc<Analyses>,
+    buckets: BTreeMap<u64, Bucket>,
+    /// Rolled-up buckets, sealed, by start: the analyses and the end of
+    /// the last fine bucket rolled in.
+    coarse: BTreeMap<u64, (Arc<Analyses>, u64)>,
+    /// Every sealed bucket ever, merged (expired ones included).
+    sealed_total: Analyses,
+    /// Counters.
+    pub counters: BucketCounters,
+}
+
+impl TimeBuckets {
+    /// No buckets yet.
+    pub fn new(config: BucketConfig, dict: &Dictionary) -> TimeBuckets {
+        let bucket_ms = config.bucket_ms.max(1);
+        let coarse_ms = config.coarse_ms.max(bucket_ms).div_ceil(bucket_ms) * bucket_ms;
+        let config = BucketConfig { bucket_ms, coarse_ms, ..config };
+        let empty = Analyses::new(dict, config.max_operations);
+        TimeBuckets {
+            config,
+            sealed_total: empty.clone(),
+            empty: Arc::new(empty),
+            buckets: BTreeMap::new(),
+            coarse: BTreeMap::new(),
+            counters: Default::default(),
+        }
+    }
+
+    /// The bucket width, ms.
+    pub fn bucket_ms(&self) -> u64 {
+        self.config.bucket_ms
+    }
+
+    /// Adds a completed trace at clock time `now_ms`.
+    pub fn add_trace(&mut self, trace: &Trace, now_ms: u64) {
+        let start_ms = trace.spans.iter().map(|s| s.start_ns).min().unwrap_or(0) / 1_000_000;
+        let oldest = now_ms.saturating_sub(self.config.retention_ms);
+        let time = if start_ms < oldest || start_ms > now_ms.saturating_add(self.config.bucket_ms) {
+            self.counters.out_of_window += 1;
+            now_ms
+        } else {
+            start_ms
+        };
+        let key = time - time % self.config.bucket_ms;
+        let bucket = self.buckets.entry(key).or_insert_with(|| Bucket {
+            analyses: self.empty.clone(),
+            sealed: false,
+            late: None,
+        });
+        if bucket.sealed {
+            self.counters.late += 1;
+            let late = bucket.late.get_or_insert_with(|| self.empty.clone());
+            Arc::make_mut(late).add_trace(trace);
+        } else {
+            Arc::make_mut(&mut bucket.analyses).add_trace(trace);
+        }
+    }
+
+    /// Seals buckets that are done, compacts late-touched ones and drops
+    /// those past the retention.
+    pub fn tick(&mut self, now_ms: u64) {
+        let (width, seal_after) = (self.config.bucket_ms, self.config.seal_after_ms);
+        for (&start, bucket) in self.buckets.iter_mut() {
+            if !bucket.sealed && start.saturating_add(width).saturating_add(seal_after) <= now_ms {
+                Arc::make_mut(&mut bucket.analyses).seal();
+                self.sealed_total.merge(&bucket.analyses);
+                bucket.sealed = true;
+            } else if let Some(mut late) = bucket.late.take() {
+                let late = Arc::make_mut(&mut late);
+                late.graph.finish();
+                self.sealed_total.merge(late);
+                let analyses = Arc::make_mut(&mut bucket.analyses);
+                analyses.merge(late);
+                analyses.seal();
+            }
+        }
+        // Roll sealed buckets past the fine period up into coarse ones.
+        let (coarse, fine_until) = (self.config.coarse_ms, now_ms.saturating_sub(self.config.fine_ms));
+        if coarse > width {
+            while let Some(entry) = self.buckets.first_entry() {
+                let b = entry.get();
+                if entry.key().saturating_add(width) > fine_until || !b.sealed || b.late.is_some() {
+                    break;
+                }
+                let (start, bucket) = entry.remove_entry();
+                let (target, end) =
+                    self.coarse.entry(start - start % coarse).or_insert_with(|| (self.empty.clone(), 0));
+                *end = (*end).max(start + width);
+                let target = Arc::make_mut(target);
+                target.merge(&bucket.analyses);
+                target.seal();
+            }
+        }
+        let oldest = now_ms.saturating_sub(self.config.retention_ms);
+        while let Some(entry) = self.coarse.first_entry() {
+            if entry.key().saturating_add(coarse) > oldest {
+                break;
+            }
+            entry.remove();
+            self.counters.expired += 1;
+        }
+        while let Some(entry) = self.buckets.first_entry() {
+            if entry.key().saturating_add(width) > oldest || !entry.get().sealed || entry.get().late.is_some() {
+                break;
+            }
+            entry.remove();
+            self.counters.expired += 1;
+        }
+    }
+
+    /// The buckets overlapping `range`, shared: cheap to take under a
+    /// lock, merged after it is released with [`Selection::merge`].
+    pub fn select(&self, range: Range) -> Selection {
+        let below = |start: &u64| range.until_ms.is_none_or(|u| *start < u);
+        let from = range.since_ms.map_or(0, |s| s - s % self.config.coarse_ms);
+        let coarse = self
+            .coarse
+            .range(from..)
+            .take_while(|(start, _)| below(start))
+            .filter(|(_, (_, end))| range.since_ms.is_none_or(|s| *end > s))
+            .map(|(_, (a, _))| a.clone());
+        let from = range.since_ms.map_or(0, |s| s - s % self.config.bucket_ms);
+        let fine = self
+            .buckets
+            .range(from..)
+            .take_while(|(start, _)| below(start))
+            .flat_map(|(_, b)| std::iter::once(b.analyses.clone()).chain(b.late.clone()));
+        let parts = coarse.chain(fine).collect();
+        Selection { empty: self.empty.clone(), parts }
+    }
+
+    /// The analyses of the buckets overlapping `range`, merged.
+    pub fn range(&self, range: Range) -> Analyses {
+        self.select(range).merge()
+    }
+
+    /// Everything since start: sealed buckets (expired ones included) and
+    /// the open ones, for counters. The open buckets' messaging partners
+    /// are left waiting, so edges only ever grow between calls.
+    pub fn cumulative(&self) -> Analyses {
+        let mut out = self.sealed_total.clone();
+        for bucket in self.buckets.values() {
+            if !bucket.sealed {
+                out.merge(&bucket.analyses);
+            }
+            if let Some(late) = &bucket.late {
+                out.merge(late);
+            }
+        }
+        out
+    }
+
+    /// Buckets held: (all, sealed, rolled up).
+    pub fn len(&self) -> (usize, usize, usize) {
+        let sealed = self.buckets.values().filter(|b| b.sealed).count();
+        (self.buckets.len() + self.coarse.len(), sealed + self.coarse.len(), self.coarse.len())
+    }
+
+    /// No buckets held.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty() && self.coarse.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Span, SpanId, SpanKind, TraceId, Warnings};
+
+    const MIN: u64 = 60_000;
+
+    fn trace(dict: &mut Dictionary, id: u8, start_ms: u64, server_ms: u64) -> Trace {
+        let front = dict.intern("front");
+        let back = dict.intern("back");
+        let op = dict.intern("GET /");
+        let span = |service, kind, sid: u8, parent: Option<u8>, dur_ms: u64| {
+            let mut s = Span::new(TraceId([id; 16]), SpanId([sid; 8]));
+            (s.service, s.name) = (service, op);
+            s.parent_id = parent.map(|p| SpanId([p; 8]));
+            s.kind = kind;
+            s.start_ns = start_ms * 1_000_000;
+            s.end_ns = s.start_ns + dur_ms * 1_000_000;
+            s
+        };
+        let spans = vec![
+            span(front, SpanKind::Server, 1, None, server_ms + 2),
+            span(front, SpanKind::Client, 2, Some(1), server_ms + 1),
+            span(back, SpanKind::Server, 3, Some(2), server_ms),
+        ];
+        crate::assemble::repair(TraceId([id; 16]), spans, &mut Warnings::default())
+    }
+
+    fn config() -> BucketConfig {
+        BucketConfig {
+            bucket_ms: MIN,
+            retention_ms: 60 * MIN,
+            seal_after_ms: 20_000,
+            fine_ms: 60 * MIN,
+            coarse_ms: 60 * MIN,
+            max_operations: 100,
+        }
+    }
+
+    #[test]
+    fn ranges_merge_exactly_the_buckets_they_cover() {
+        let mut dict = Dictionary::default();
+        let mut b = TimeBuckets::new(BucketConfig { fine_ms: u64::MAX, ..config() }, &dict);
+        let t0 = 1_800_000_000_000 - 1_800_000_000_000 % MIN;
+        let now = t0 + 10 * MIN;
+        for i in 0..10u8 {
+            let t = trace(&mut dict, i + 1, t0 + u64::from(i) * MIN + 5, 10 * u64::from(i + 1));
+            b.add_trace(&t, now);
+        }
+        b.tick(now);
+        assert_eq!(b.len(), (10, 9, 0), "the last bucket is not sealed yet");
+        let edge = |a: &Analyses| {
+            let view = a.graph.view(&dict);
+            view.edge("front", "back").map(|e| (e.calls, e.server_latency.max_ns)).unwrap_or_default()
+        };
+        assert_eq!(edge(&b.range(Range::default())), (10, 100_000_000));
+        let mid = Range { since_ms: Some(t0 + 2 * MIN + 30_000), until_ms: Some(t0 + 5 * MIN) };
+        assert_eq!(edge(&b.range(mid)), (3, 50_000_000), "buckets 2, 3 and 4");
+        assert_eq!(b.range(mid).traces, 3);
+        assert_eq!(edge(&b.range(Range { since_ms: Some(now), until_ms: None })), (0, 0));
+        assert_eq!(edge(&b.cumulative()), (10, 100_000_000));
+
+        // Retention drops old buckets, but the cumulative counters keep them.
+        b.tick(now + 55 * MIN);
+        assert_eq!(b.counters.expired, 5);
+        assert_eq!(edge(&b.range(Range::default())), (5, 100_000_000));
+        assert_eq!(edge(&b.cumulative()), (10, 100_000_000));
+    }
+
+    #[test]
+    fn query_times_parse_in_every_documented_form() {
+        let now = 1_795_860_000_000;
+        let p = |s: &str| Range::parse(Some(s), None, now).map(|r| r.since_ms.unwrap());
+        assert_eq!(p("2026-11-28T08:00:00Z"), Ok(now - 7_200_000));
+        assert_eq!(p("1795860000"), Ok(now));
+        assert_eq!(p("1795859999.5"), Ok(now - 500));
+        assert_eq!(p("now"), Ok(now));
+        assert_eq!(p("15m"), Ok(now - 900_000));
+        assert_eq!(p("now-2h"), Ok(now - 7_200_000));
+        assert_eq!(p("1d"), Ok(now - 86_400_000));
+        assert_eq!(p("500ms"), Ok(now - 500));
+        for bad in ["yesterday", "15x", "-5", "now-", ""] {
+            let e = p(bad).unwrap_err();
+            assert!(e.starts_with("since: ") && e.contains("is not a time"), "{bad}: {e}");
+        }
+        let e = Range::parse(Some("5m"), Some("10m"), now).unwrap_err();
+        assert!(e.contains("not before until"), "{e}");
+        assert_eq!(Range::parse(None, None, now), Ok(Range::default()));
+    }
+
+    #[test]
+    fn old_buckets_roll_up_into_hours() {
+        let mut dict = Dictionary::default();
+        let mut b = TimeBuckets::new(BucketConfig { fine_ms: 10 * MIN, retention_ms: 600 * MIN, ..config() }, &dict);
+        let hour = 60 * MIN;
+        let t0 = 1_800_000_000_000 - 1_800_000_000_000 % hour;
+        let now = t0 + 2 * hour + 30 * MIN;
+        // One trace a minute for two and a half hours.
+        for i in 0..150u64 {
+            let t = trace(&mut dict, (i % 250) as u8 + 1, t0 + i * MIN + 1, i + 1);
+            b.add_trace(&t, now);
+        }
+        b.tick(now);
+        let (all, sealed, rolled) = b.len();
+        assert_eq!(rolled, 3, "hours 0, 1 and the first 20 minutes of hour 2");
+        assert_eq!((all, sealed), (3 + 10, 3 + 9));
+        let calls =
+            |b: &TimeBuckets, r: Range| b.range(r).graph.view(&dict).edge("front", "back").map_or(0, |e| e.calls);
+        assert_eq!(calls(&b, Range::default()), 150);
+        assert_eq!(b.cumulative().traces, 150);
+        // Within the fine period: to the minute; before it: to the hour.
+        assert_eq!(calls(&b, Range { since_ms: Some(now - 5 * MIN), until_ms: None }), 5);
+        assert_eq!(calls(&b, Range { since_ms: Some(t0 + 30 * MIN), until_ms: Some(t0 + 40 * MIN) }), 60);
+        assert_eq!(calls(&b, Range { since_ms: Some(t0 + hour), until_ms: Some(t0 + 2 * hour) }), 60);
+        b.tick(now + 9 * hour);
+        assert_eq!(calls(&b, Range::default()), 150 - 60, "hour 0 expired");
+    }
+
+    #[test]
+    fn late_and_out_of_window_traces_are_counted_not_lost() {
+        let mut dict = Dictionary::default();
+        let mut b = TimeBuckets::new(config(), &dict);
+        let t0 = 1_800_000_000_000 - 1_800_000_000_000 % MIN;
+        let first = trace(&mut dict, 1, t0, 10);
+        b.add_trace(&first, t0 + 1_000);
+        b.tick(t0 + 2 * MIN);
+        assert_eq!(b.len(), (1, 1, 0));
+        let late = trace(&mut dict, 2, t0 + 10, 20);
+        b.add_trace(&late, t0 + 2 * MIN);
+        let old = trace(&mut dict, 3, 1_000, 30);
+        b.add_trace(&old, t0 + 2 * MIN);
+        assert_eq!(b.counters, BucketCounters { out_of_window: 1, late: 1, expired: 0 });
+        b.tick(t0 + 2 * MIN + 100);
+        let all = b.range(Range::default());
+        assert_eq!(all.traces, 3);
+        assert_eq!(b.cumulative().traces, 3);
+        let only_first = b.range(Range { since_ms: None, until_ms: Some(t0 + MIN) });
+        assert_eq!(only_first.graph.view(&dict).edge("front", "back").map(|e| e.calls), Some(2));
+    }
+}
