@@ -435,6 +435,77 @@ fn a_bearer_token_guards_ingest_and_api() {
         let mut request = tonic::Request::new(ExportTraceServiceRequest::default());
         request.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
         assert!(client.export(request).await.is_ok());
+
+        let mut query = query_client(server.api).await;
+        let err = query.get_graph(pb::RangeQuery::default()).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "the gRPC query API is guarded too");
+        let mut request = tonic::Request::new(pb::RangeQuery::default());
+        request.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(query.get_graph(request).await.is_ok());
+    });
+}
+
+use tracelens::serve::query_proto as pb;
+
+async fn query_client(addr: SocketAddr) -> pb::query_service_client::QueryServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    pb::query_service_client::QueryServiceClient::new(channel)
+}
+
+#[test]
+fn the_grpc_query_service_answers_like_the_json_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let body = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], &body).0, 200);
+    let json_graph = wait_for_edges(server.api, 7);
+    let json_cart = get_json(server.api, "/api/v1/graph?service=cart");
+    let json_ops = get_json(server.api, "/api/v1/operations?service=payments");
+    let json_bottlenecks = get_json(server.api, "/api/v1/bottlenecks");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut q = query_client(server.api).await;
+        let all = q.get_graph(pb::RangeQuery { since: "1d".into(), ..Default::default() }).await.unwrap().into_inner();
+        assert_eq!(all.edges.len(), json_graph["edges"].as_array().unwrap().len());
+        assert_eq!(all.nodes.len(), json_graph["nodes"].as_array().unwrap().len());
+        for (e, j) in all.edges.iter().zip(json_graph["edges"].as_array().unwrap()) {
+            assert_eq!(
+                (e.client.as_str(), e.server.as_str()),
+                (j["client"].as_str().unwrap(), j["server"].as_str().unwrap())
+            );
+            assert_eq!(e.calls, j["calls"].as_u64().unwrap());
+            assert_eq!(e.server_latency.as_ref().unwrap().p99_ns, j["server_latency"]["p99_ns"].as_u64().unwrap());
+            assert_eq!(e.client_latency.is_some(), !j["client_latency"].is_null());
+        }
+        let cart =
+            q.get_graph(pb::RangeQuery { service: "cart".into(), ..Default::default() }).await.unwrap().into_inner();
+        assert_eq!(cart.edges.len(), json_cart["edges"].as_array().unwrap().len());
+        assert!(cart.nodes.iter().any(|n| n.name == "carts" && n.r#type == "database"), "{:?}", cart.nodes);
+
+        let ops = q.get_operations(pb::RangeQuery { service: "payments".into(), ..Default::default() }).await.unwrap();
+        let ops = ops.into_inner().operations;
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].operation, json_ops["operations"][0]["operation"].as_str().unwrap());
+        assert_eq!(
+            ops[0].latency.as_ref().unwrap().count,
+            json_ops["operations"][0]["latency"]["count"].as_u64().unwrap()
+        );
+
+        let b = q.get_bottlenecks(pb::RangeQuery::default()).await.unwrap().into_inner();
+        assert_eq!(b.traces_analyzed, json_bottlenecks["traces_analyzed"].as_u64().unwrap());
+        assert_eq!(b.operations[0].operation, json_bottlenecks["operations"][0]["operation"].as_str().unwrap());
+
+        let t = q.get_trace(pb::TraceQuery { trace_id: "0af7651916cd43dd8448eb211c80319c".into() }).await.unwrap();
+        let t = t.into_inner();
+        assert_eq!((t.spans.len(), t.duration_ns, t.critical_path.len()), (11, 120_000_000, 19));
+
+        let err = q.get_graph(pb::RangeQuery { since: "soon".into(), ..Default::default() }).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().contains("\"soon\" is not a time"), "{err:?}");
+        let err =
+            q.get_trace(pb::TraceQuery { trace_id: "ffffffffffffffffffffffffffffffff".into() }).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound);
     });
 }
 

@@ -45,6 +45,18 @@ pub enum NodeKind {
     Virtual,
 }
 
+impl NodeKind {
+    /// The name reports use (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Service => "service",
+            NodeKind::Database => "database",
+            NodeKind::MessagingSystem => "messaging_system",
+            NodeKind::Virtual => "virtual",
+        }
+    }
+}
+
 /// A node's name: a service (interned) or a name taken from attributes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeName {

@@ -8,5 +8,8 @@ pub mod buckets;
 pub mod ingest;
 pub mod live;
 pub mod metrics_endpoint;
+pub mod query;
+pub mod query_grpc;
+pub mod query_proto;
 pub mod server;
 pub mod wal;

@@ -22,10 +22,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tonic::codec::CompressionEncoding;
 
-use super::buckets::{Analyses, Range};
 use super::ingest::{Accepted, BodyEncoding, accept_bytes};
 use super::live::{Live, LiveConfig};
 use super::metrics_endpoint;
+use super::query::{self, Filter, QueryError};
+use super::query_grpc::QueryApi;
+use super::query_proto::query_service_server::{QueryServiceServer, SERVICE_NAME as QUERY_SERVICE_NAME};
 use super::wal::{SyncPolicy, Wal, WalConfig, WalError, replay};
 
 /// Server settings.
@@ -142,7 +144,7 @@ fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention
 }
 
 struct Shared {
-    live: Mutex<Live>,
+    live: Arc<Mutex<Live>>,
     log: std::sync::mpsc::SyncSender<LogRequest>,
     in_flight: Semaphore,
     max_request_bytes: usize,
@@ -182,10 +184,17 @@ async fn require_token(
             let status = tonic::Status::unauthenticated("missing or wrong bearer token");
             status.into_http::<axum::body::Body>()
         }
+        Surface::Api if is_grpc(request.headers()) => {
+            tonic::Status::unauthenticated("missing or wrong bearer token").into_http::<axum::body::Body>()
+        }
         Surface::Http | Surface::Api => {
             http_error(StatusCode::UNAUTHORIZED, BodyEncoding::Json, 16, "missing or wrong bearer token")
         }
     }
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/grpc"))
 }
 
 fn now_ms() -> u64 {
@@ -564,132 +573,31 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
         .into_response()
 }
 
-/// `?service=NAME&since=T&until=T` on the query endpoints.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Filter {
-    service: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-}
-
-/// The time buckets a query covers, merged outside the live lock.
-async fn select(shared: &Shared, filter: &Filter) -> Result<Analyses, Response> {
-    let range = Range::parse(filter.since.as_deref(), filter.until.as_deref(), now_ms())
-        .map_err(|e| http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e))?;
-    let selection = shared.live.lock().expect("live lock").select(range);
-    tokio::task::spawn_blocking(move || selection.merge())
-        .await
-        .map_err(|e| http_error(StatusCode::INTERNAL_SERVER_ERROR, BodyEncoding::Json, 13, &e.to_string()))
+fn query_error(e: QueryError) -> Response {
+    let (status, code) = match &e {
+        QueryError::BadRequest(_) => (StatusCode::BAD_REQUEST, 3),
+        QueryError::NotFound(_) => (StatusCode::NOT_FOUND, 5),
+        QueryError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 13),
+    };
+    http_error(status, BodyEncoding::Json, code, &e.to_string())
 }
 
 async fn api_graph(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
-    let analyses = match select(&shared, &filter).await {
-        Ok(a) => a,
-        Err(response) => return response,
-    };
-    let mut view = analyses.graph.view(&shared.live.lock().expect("live lock").dict);
-    if let Some(service) = &filter.service {
-        view.only_service(service);
-    }
-    json(&view)
+    query::graph(&shared.live, &filter, now_ms()).await.map_or_else(query_error, |v| json(&v))
 }
 
 async fn api_operations(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
-    let analyses = match select(&shared, &filter).await {
-        Ok(a) => a,
-        Err(response) => return response,
-    };
-    let mut ops = analyses.metrics.views(&shared.live.lock().expect("live lock").dict);
-    if let Some(service) = &filter.service {
-        ops.retain(|o| &o.service == service);
-    }
-    json(&serde_json::json!({ "operations": ops }))
+    query::operations(&shared.live, &filter, now_ms())
+        .await
+        .map_or_else(query_error, |ops| json(&serde_json::json!({ "operations": ops })))
 }
 
 async fn api_bottlenecks(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
-    let analyses = match select(&shared, &filter).await {
-        Ok(a) => a,
-        Err(response) => return response,
-    };
-    let mut view = analyses.bottlenecks.view(&shared.live.lock().expect("live lock").dict);
-    if let Some(service) = &filter.service {
-        view.operations.retain(|o| &o.service == service);
-        view.call_paths.retain(|o| &o.service == service);
-        view.patterns.retain(|p| &p.service == service);
-    }
-    json(&view)
-}
-
-#[derive(serde::Serialize)]
-struct SpanOut {
-    span_id: String,
-    parent_span_id: Option<String>,
-    service: String,
-    operation: String,
-    kind: &'static str,
-    start_unix_nano: u64,
-    end_unix_nano: u64,
-    error: bool,
-}
-
-#[derive(serde::Serialize)]
-struct SectionOut {
-    span_id: String,
-    service: String,
-    operation: String,
-    start_unix_nano: u64,
-    end_unix_nano: u64,
+    query::bottlenecks(&shared.live, &filter, now_ms()).await.map_or_else(query_error, |v| json(&v))
 }
 
 async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    let Some(trace_id) = crate::model::TraceId::from_text(&id).id() else {
-        return http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &format!("{id:?} is not a trace id"));
-    };
-    let live = shared.live.lock().expect("live lock");
-    let Some(trace) = live.trace(&trace_id) else {
-        return http_error(
-            StatusCode::NOT_FOUND,
-            BodyEncoding::Json,
-            5,
-            &format!("trace {trace_id} is not among the recently completed traces (it may still be open)"),
-        );
-    };
-    let dict = &live.dict;
-    let cp = crate::analysis::critical_path::critical_path(trace, &Default::default());
-    let spans: Vec<SpanOut> = trace
-        .spans
-        .iter()
-        .map(|s| SpanOut {
-            span_id: s.span_id.to_hex(),
-            parent_span_id: s.parent_id.map(|p| p.to_hex()),
-            service: dict.resolve(s.service).to_string(),
-            operation: dict.resolve(s.name).to_string(),
-            kind: s.kind.as_str(),
-            start_unix_nano: s.start_ns,
-            end_unix_nano: s.end_ns,
-            error: s.is_error(),
-        })
-        .collect();
-    let sections: Vec<SectionOut> = cp
-        .sections
-        .iter()
-        .map(|sec| {
-            let s = &trace.spans[sec.span];
-            SectionOut {
-                span_id: s.span_id.to_hex(),
-                service: dict.resolve(s.service).to_string(),
-                operation: dict.resolve(s.name).to_string(),
-                start_unix_nano: sec.start_ns,
-                end_unix_nano: sec.end_ns,
-            }
-        })
-        .collect();
-    json(&serde_json::json!({
-        "trace_id": trace_id.to_hex(),
-        "duration_ns": cp.duration_ns,
-        "spans": spans,
-        "critical_path": sections,
-    }))
+    query::trace(&shared.live, &id).map_or_else(query_error, |v| json(&v))
 }
 
 async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
@@ -772,7 +680,7 @@ pub async fn run(
         std::thread::spawn(move || log_writer(wal, log_rx, retention, stats))
     };
     let shared = Arc::new(Shared {
-        live: Mutex::new(live),
+        live: Arc::new(Mutex::new(live)),
         log: log_tx,
         in_flight: Semaphore::new(config.max_in_flight.max(1)),
         max_request_bytes: config.max_request_bytes,
@@ -830,7 +738,9 @@ pub async fn run(
     let http_task =
         tokio::spawn(axum::serve(http_listener, http).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
 
+    let query_service = QueryServiceServer::new(QueryApi::new(shared.live.clone(), now_ms));
     let api = Router::new()
+        .route_service(&format!("/{}/{{*method}}", QUERY_SERVICE_NAME), query_service)
         .route("/api/v1/graph", get(api_graph))
         .route("/api/v1/operations", get(api_operations))
         .route("/api/v1/bottlenecks", get(api_bottlenecks))
