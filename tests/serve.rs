@@ -61,7 +61,8 @@ fn start(data_dir: &Path, extra: &[&str]) -> Server {
         log.push(line.clone());
         if let Some(rest) = line.strip_prefix("tracelens: listening: ") {
             let addr = |label: &str| -> SocketAddr {
-                rest.split(", ").find_map(|p| p.strip_prefix(label)).unwrap().trim().parse().unwrap()
+                let part = rest.split(", ").find_map(|p| p.strip_prefix(label)).unwrap();
+                part.trim_end_matches(" (TLS)").trim().parse().unwrap()
             };
             let server = Server { grpc: addr("otlp-grpc "), http: addr("otlp-http "), api: addr("api "), proc, log };
             // Keep draining stderr so the server never blocks on a full pipe.
@@ -155,11 +156,19 @@ fn python() -> PathBuf {
 }
 
 fn send(protocol: &str, endpoint: &str, traces: u32, gzip: bool) {
+    send_with(protocol, endpoint, traces, gzip, None)
+}
+
+fn send_with(protocol: &str, endpoint: &str, traces: u32, gzip: bool, ca_file: Option<&Path>) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/send_topology.py");
     let mut cmd = Command::new(python());
     cmd.arg(script).args(["--protocol", protocol, "--endpoint", endpoint, "--traces", &traces.to_string()]);
     if gzip {
         cmd.arg("--gzip");
+    }
+    if let Some(ca) = ca_file {
+        // requests lets these variables override the exporter's own CA file.
+        cmd.arg("--ca-file").arg(ca).env_remove("REQUESTS_CA_BUNDLE").env_remove("CURL_CA_BUNDLE");
     }
     let out = cmd.output().unwrap();
     assert!(
@@ -177,6 +186,15 @@ fn edge<'a>(g: &'a serde_json::Value, client: &str, server: &str) -> &'a serde_j
         .iter()
         .find(|e| e["client"] == client && e["server"] == server)
         .unwrap_or_else(|| panic!("no edge {client} -> {server}: {g}"))
+}
+
+fn edge_calls(g: &serde_json::Value, client: &str, server: &str) -> u64 {
+    g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["client"] == client && e["server"] == server)
+        .map_or(0, |e| e["calls"].as_u64().unwrap())
 }
 
 fn assert_topology(g: &serde_json::Value, n: u64) {
@@ -674,4 +692,108 @@ fn since_and_until_pick_time_buckets_and_survive_a_restart() {
         )));
         assert!(m.contains("tracelens_time_buckets 3"), "{m}");
     }
+}
+
+/// A GET over TLS trusting only `ca`: (status, body).
+fn https_get(addr: SocketAddr, ca: &rcgen::Certificate, path: &str) -> Result<(u16, Vec<u8>), String> {
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("no response: {text}"))?;
+    let body = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(Vec::new(), |i| response[i + 4..].to_vec());
+    Ok((status, body))
+}
+
+#[test]
+fn tls_on_every_listener_with_real_sdk_exporters() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, leaf, leaf_key) = certificate_authority_and_leaf();
+    let (ca_file, cert, key) = (dir.path().join("ca.pem"), dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    let server = start(
+        &dir.path().join("data"),
+        &["--tls-cert-file", cert.to_str().unwrap(), "--tls-key-file", key.to_str().unwrap()],
+    );
+    assert!(server.log.iter().any(|l| l.ends_with("(TLS)")), "{:?}", server.log);
+
+    send_with("grpc", &format!("https://127.0.0.1:{}", server.grpc.port()), 10, false, Some(&ca_file));
+    send_with("http", &format!("https://127.0.0.1:{}", server.http.port()), 10, true, Some(&ca_file));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let graph = loop {
+        let (status, body) = https_get(server.api, &ca, "/api/v1/graph").unwrap();
+        assert_eq!(status, 200);
+        let g: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if edge_calls(&g, "web", "orders") >= 20 || Instant::now() > deadline {
+            break g;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_topology(&graph, 20);
+    let (status, _) = https_get(server.api, &ca, "/metrics").unwrap();
+    assert_eq!(status, 200);
+
+    // No plaintext fallback: a plain HTTP request gets no HTTP answer.
+    let mut plain = TcpStream::connect(server.api).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP/"), "{}", String::from_utf8_lossy(&answer));
+    // A client that does not trust the certificate is refused.
+    let (other_ca, _, _) = certificate_authority_and_leaf();
+    assert!(https_get(server.api, &other_ca, "/healthz").is_err());
+}
+
+/// A CA and a server certificate it signed for localhost and 127.0.0.1.
+fn certificate_authority_and_leaf() -> (rcgen::Certificate, rcgen::Certificate, rcgen::KeyPair) {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "tracelens test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf_params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    leaf_params.use_authority_key_identifier_extension = true;
+    let leaf = leaf_params.signed_by(&leaf_key, &Issuer::from_params(&ca_params, &ca_key)).unwrap();
+    (ca, leaf, leaf_key)
+}
+
+#[test]
+fn bad_tls_settings_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tracelens"))
+            .args(["serve", "--data-dir", dir.path().to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["--tls-cert-file", "cert.pem"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--tls-key-file"), "{err}");
+    let missing = dir.path().join("missing.pem");
+    let (code, err) = run(&["--tls-cert-file", missing.to_str().unwrap(), "--tls-key-file", "key.pem"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("TLS certificate") && err.contains("missing.pem"), "{err}");
 }

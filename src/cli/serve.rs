@@ -57,6 +57,13 @@ pub struct ServeArgs {
     /// whole buckets [default: 60].
     #[arg(long, env = "TRACELENS_BUCKET_SECONDS")]
     bucket_seconds: Option<u64>,
+    /// PEM certificate chain (leaf first): every listener then speaks TLS only.
+    /// Needs --tls-key-file.
+    #[arg(long, env = "TRACELENS_TLS_CERT_FILE", value_name = "FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TRACELENS_TLS_KEY_FILE", value_name = "FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
     /// Closed write-ahead-log segments and live-analysis time buckets older than this
     /// many hours are deleted [default: 24].
     #[arg(long, env = "TRACELENS_RETENTION_HOURS")]
@@ -87,6 +94,8 @@ struct FileSettings {
     max_open_spans: Option<usize>,
     bucket_seconds: Option<u64>,
     auth_token_file: Option<PathBuf>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
     max_requests_per_second: Option<f64>,
@@ -138,7 +147,15 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         Some(path) => Some(read_token(&path)?),
         None => None,
     };
+    let tls = match (args.tls_cert_file.or(file.tls_cert_file), args.tls_key_file.or(file.tls_key_file)) {
+        (Some(cert), Some(key)) => {
+            Some(tracelens::serve::tls::server_config(&cert, &key).map_err(|e| UsageError(e.to_string()))?)
+        }
+        (None, None) => None,
+        _ => return Err(UsageError("tls_cert_file and tls_key_file go together".to_string()).into()),
+    };
     Ok(ServeConfig {
+        tls,
         grpc_addr: args.grpc_addr.or(file.grpc_addr).unwrap_or_else(|| addr("127.0.0.1:4317")),
         http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| addr("127.0.0.1:4318")),
         api_addr: args.api_addr.or(file.api_addr).unwrap_or_else(|| addr("127.0.0.1:7070")),
@@ -180,7 +197,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 let _ = ctrl_c.await;
             }
         };
-        server::run(config, shutdown, |[grpc, http, api], startup| {
+        let security = if config.tls.is_some() { " (TLS)" } else { "" };
+        server::run(config, shutdown, move |[grpc, http, api], startup| {
             eprintln!("tracelens: replayed {} requests from the write-ahead log", startup.replayed_requests);
             if let Some(torn) = &startup.torn {
                 eprintln!("tracelens: warning: dropped a torn last log record ({torn})");
@@ -188,7 +206,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             for c in &startup.corrupt {
                 eprintln!("tracelens: warning: corrupt log record: {c}");
             }
-            eprintln!("tracelens: listening: otlp-grpc {grpc}, otlp-http {http}, api {api}");
+            eprintln!("tracelens: listening: otlp-grpc {grpc}, otlp-http {http}, api {api}{security}");
         })
         .await
     })?;

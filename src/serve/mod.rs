@@ -12,4 +12,5 @@ pub mod query;
 pub mod query_grpc;
 pub mod query_proto;
 pub mod server;
+pub mod tls;
 pub mod wal;

@@ -28,6 +28,7 @@ use super::metrics_endpoint;
 use super::query::{self, Filter, QueryError};
 use super::query_grpc::QueryApi;
 use super::query_proto::query_service_server::{QueryServiceServer, SERVICE_NAME as QUERY_SERVICE_NAME};
+use super::tls::Incoming;
 use super::wal::{SyncPolicy, Wal, WalConfig, WalError, replay};
 
 /// Server settings.
@@ -55,6 +56,8 @@ pub struct ServeConfig {
     pub retention: Duration,
     /// Export requests accepted per second, over both protocols (None: no limit).
     pub max_requests_per_second: Option<f64>,
+    /// TLS on every listener, if set (see [`super::tls::server_config`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Errors that stop the server.
@@ -724,6 +727,13 @@ pub async fn run(
         .layer(tower::util::MapResponseLayer::new(rewrite_out_of_range))
         .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Grpc), require_token))
         .with_state(shared.clone());
+    let incoming = |listener: TcpListener| {
+        let addr = listener.local_addr().ok();
+        Incoming::new(listener, config.tls.clone())
+            .map_err(|source| ServeError::Listen { addr: addr.unwrap_or(config.api_addr), source })
+    };
+    let (grpc_listener, http_listener, api_listener) =
+        (incoming(grpc_listener)?, incoming(http_listener)?, incoming(api_listener)?);
     let grpc_task = tokio::spawn(
         axum::serve(grpc_listener, grpc.into_make_service())
             .with_graceful_shutdown(stopped(stop_rx.clone()))

@@ -9,7 +9,9 @@ Topology per request i (one trace each):
 
 Exit status 0 only if every export call reported SUCCESS.
 
-Usage: send_topology.py --protocol grpc|http --endpoint URL --traces N [--gzip]
+Usage: send_topology.py --protocol grpc|http --endpoint URL --traces N [--gzip] [--ca-file PEM]
+
+With --ca-file the exporters speak TLS and trust only that certificate.
 """
 
 import argparse
@@ -41,14 +43,23 @@ class Recording(SpanExporter):
         return True
 
 
-def exporter(protocol, endpoint, gzip):
+def exporter(protocol, endpoint, gzip, ca_file):
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        from grpc import Compression
-        return OTLPSpanExporter(endpoint=endpoint, insecure=True, compression=Compression.Gzip if gzip else None)
+        import grpc
+        compression = grpc.Compression.Gzip if gzip else None
+        if ca_file:
+            with open(ca_file, "rb") as f:
+                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            return OTLPSpanExporter(endpoint=endpoint, insecure=False, credentials=credentials, compression=compression)
+        return OTLPSpanExporter(endpoint=endpoint, insecure=True, compression=compression)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.exporter.otlp.proto.http import Compression
-    return OTLPSpanExporter(endpoint=endpoint + "/v1/traces", compression=Compression.Gzip if gzip else Compression.NoCompression)
+    return OTLPSpanExporter(
+        endpoint=endpoint + "/v1/traces",
+        certificate_file=ca_file,
+        compression=Compression.Gzip if gzip else Compression.NoCompression,
+    )
 
 
 def main():
@@ -57,6 +68,7 @@ def main():
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--traces", type=int, default=20)
     ap.add_argument("--gzip", action="store_true")
+    ap.add_argument("--ca-file")
     args = ap.parse_args()
 
     recorders = []
@@ -64,7 +76,7 @@ def main():
     providers = []
     for service in ["web", "orders", "billing"]:
         provider = TracerProvider(resource=Resource.create({"service.name": service, "service.version": "1.0.0"}))
-        rec = Recording(exporter(args.protocol, args.endpoint, args.gzip))
+        rec = Recording(exporter(args.protocol, args.endpoint, args.gzip, args.ca_file))
         recorders.append(rec)
         provider.add_span_processor(BatchSpanProcessor(rec, max_export_batch_size=50))
         providers.append(provider)
