@@ -119,6 +119,11 @@ impl<'a> Emitter<'a> {
         self.warnings.add(kind);
     }
 
+    /// Whether an atomic record is open.
+    pub(crate) fn in_record(&self) -> bool {
+        self.record.is_some()
+    }
+
     /// Starts an atomic record: spans are held until [`Self::commit_record`].
     pub(crate) fn begin_record(&mut self) {
         debug_assert!(self.record.is_none());

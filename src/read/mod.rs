@@ -19,6 +19,7 @@ mod json;
 mod lenient;
 mod otlp_json;
 mod otlp_proto;
+mod otlp_wire;
 mod zipkin;
 
 use std::fmt;
@@ -154,8 +155,7 @@ pub fn emit_otlp_resource_spans(rs: &opentelemetry_proto::tonic::trace::v1::Reso
 
 /// Reads one protobuf `ExportTraceServiceRequest` body (for the receiver).
 pub fn read_otlp_protobuf(body: &[u8], e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
-    let mut r = body;
-    otlp_proto::read_bare(&mut r, e)
+    otlp_proto::read_bare_slice(body, e)
 }
 
 /// Reads one OTLP/JSON request body (for the receiver).

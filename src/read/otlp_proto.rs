@@ -10,7 +10,6 @@ use std::io::{self, Read};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use prost::Message;
 
 use crate::model::{Attr, Event, Link, Span, SpanId, SpanKind, Status, StatusCode, Sym, TraceId, Value};
 
@@ -49,10 +48,9 @@ pub(crate) fn read_bare(r: &mut dyn Read, e: &mut Emitter<'_>) -> Result<(), Rea
                 if field == 1 {
                     buf.clear();
                     read_exact_or_truncated(r, len, &mut buf, &mut offset)?;
-                    let rs = ResourceSpans::decode(buf.as_slice()).map_err(|err| {
+                    super::otlp_wire::emit_resource_spans(&buf, e).map_err(|err| {
                         ReadErrorKind::at_byte(field_start, format!("invalid ResourceSpans message: {err}"))
                     })?;
-                    emit_resource_spans(&rs, e);
                 } else {
                     skip(r, len, &mut offset)?;
                 }
@@ -67,6 +65,13 @@ pub(crate) fn read_bare(r: &mut dyn Read, e: &mut Emitter<'_>) -> Result<(), Rea
             }
         }
     }
+}
+
+/// Reads a bare protobuf message already in memory: like [`read_bare`],
+/// without copying each `ResourceSpans` out first.
+pub(crate) fn read_bare_slice(body: &[u8], e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
+    super::otlp_wire::read_request(body, e, MAX_MESSAGE_BYTES)
+        .map_err(|(at, message)| ReadErrorKind::at_byte(at, message))
 }
 
 /// Reads a stream of `[u32 BE length][record]` where each record is a
@@ -153,10 +158,7 @@ fn decode_record(record: &[u8], plain: &mut Vec<u8>, e: &mut Emitter<'_>) -> Res
     };
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => json::read_record(body, e),
-        _ => {
-            let mut r = body;
-            read_bare(&mut r, e).map_err(|err| err.to_string())
-        }
+        _ => read_bare_slice(body, e).map_err(|err| err.to_string()),
     }
 }
 

@@ -1,0 +1,784 @@
+//! A borrowing decoder for OTLP trace protobuf: one `ResourceSpans` message
+//! straight from its wire bytes into the span model, with no intermediate
+//! owned messages (names are interned from the input slice, ids parsed in
+//! place). It accepts and refuses exactly what prost decoding into
+//! `opentelemetry-proto`'s types does (wire types, UTF-8 strings, lengths,
+//! nesting limit), and converts exactly as [`super::otlp_proto`] does from
+//! those types; the tests hold it to both.
+
+use super::emit::{Emitter, RawId};
+use crate::model::{
+    Attr, Dictionary, Event, Link, ResourceId, Span, SpanId, SpanKind, Status, StatusCode, Sym, TraceId, Value,
+};
+
+/// prost's default nesting limit for one decoded message.
+const RECURSION_LIMIT: u32 = 100;
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
+const FIXED32: u8 = 5;
+
+/// What is wrong with the bytes, and where (offset within the message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WireError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.offset)
+    }
+}
+
+type R<T> = Result<T, WireError>;
+
+/// A cursor over one message's bytes.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Offset of `buf` within the outermost message, for errors.
+    base: usize,
+}
+
+/// One field's value, borrowed.
+enum Field<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Len(Reader<'a>),
+    /// A group (skipped, as prost does for unknown fields).
+    Group,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], base: usize) -> Reader<'a> {
+        Reader { buf, pos: 0, base }
+    }
+
+    fn err<T>(&self, message: impl Into<String>) -> R<T> {
+        Err(WireError { offset: self.base + self.pos, message: message.into() })
+    }
+
+    fn varint(&mut self) -> R<u64> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let Some(&b) = self.buf.get(self.pos) else { return self.err("varint cut short") };
+            self.pos += 1;
+            if i == 9 && b > 1 {
+                return self.err("invalid varint");
+            }
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        self.err("invalid varint")
+    }
+
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        if self.buf.len() - self.pos < n {
+            return self.err(format!("field of {n} bytes runs past the end of its message"));
+        }
+        let out = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// The next field: (number, wire type, value), or `None` at the end.
+    fn next(&mut self, depth: u32) -> R<Option<(u32, u8, Field<'a>)>> {
+        if self.pos >= self.buf.len() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        if key > u64::from(u32::MAX) {
+            return self.err(format!("invalid key value: {key}"));
+        }
+        let (number, wire) = ((key >> 3) as u32, (key & 7) as u8);
+        if number == 0 {
+            return self.err("invalid tag value: 0");
+        }
+        let value = match wire {
+            VARINT => Field::Varint(self.varint()?),
+            FIXED64 => Field::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes"))),
+            FIXED32 => Field::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"))),
+            LEN => {
+                let len = self.varint()?;
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                let start = self.base + self.pos;
+                Field::Len(Reader::new(self.take(len)?, start))
+            }
+            START_GROUP => {
+                self.skip_group(number, depth)?;
+                Field::Group
+            }
+            END_GROUP => return self.err("unexpected end group"),
+            _ => return self.err(format!("invalid wire type value: {wire}")),
+        };
+        Ok(Some((number, wire, value)))
+    }
+
+    fn skip_group(&mut self, number: u32, depth: u32) -> R<()> {
+        if depth == 0 {
+            return self.err("recursion limit reached");
+        }
+        loop {
+            if self.pos >= self.buf.len() {
+                return self.err("group cut short");
+            }
+            let key = self.varint()?;
+            let (n, wire) = ((key >> 3) as u32, (key & 7) as u8);
+            if key > u64::from(u32::MAX) || n == 0 {
+                return self.err(format!("invalid key value: {key}"));
+            }
+            match wire {
+                END_GROUP if n == number => return Ok(()),
+                END_GROUP => return self.err("unexpected end group"),
+                VARINT => {
+                    self.varint()?;
+                }
+                FIXED64 => {
+                    self.take(8)?;
+                }
+                FIXED32 => {
+                    self.take(4)?;
+                }
+                LEN => {
+                    let len = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
+                    self.take(len)?;
+                }
+                START_GROUP => self.skip_group(n, depth - 1)?,
+                _ => return self.err(format!("invalid wire type value: {wire}")),
+            }
+        }
+    }
+}
+
+impl<'a> Field<'a> {
+    fn wrong(number: u32, wire: u8, expected: u8, at: &Reader<'_>) -> WireError {
+        WireError {
+            offset: at.base + at.pos,
+            message: format!("invalid wire type: field {number} has wire type {wire}, expected {expected}"),
+        }
+    }
+}
+
+fn string<'a>(field: Field<'a>, number: u32, wire: u8, at: &Reader<'_>) -> R<&'a str> {
+    match field {
+        Field::Len(r) => std::str::from_utf8(r.buf).map_err(|_| WireError {
+            offset: r.base,
+            message: format!("invalid string value in field {number}: data is not UTF-8 encoded"),
+        }),
+        _ => Err(Field::wrong(number, wire, LEN, at)),
+    }
+}
+
+fn bytes<'a>(field: Field<'a>, number: u32, wire: u8, at: &Reader<'_>) -> R<&'a [u8]> {
+    match field {
+        Field::Len(r) => Ok(r.buf),
+        _ => Err(Field::wrong(number, wire, LEN, at)),
+    }
+}
+
+fn message<'a>(field: Field<'a>, number: u32, wire: u8, at: &Reader<'_>, depth: u32) -> R<Reader<'a>> {
+    match field {
+        Field::Len(r) if depth == 0 => r.err("recursion limit reached"),
+        Field::Len(r) => Ok(r),
+        _ => Err(Field::wrong(number, wire, LEN, at)),
+    }
+}
+
+fn varint(field: Field<'_>, number: u32, wire: u8, at: &Reader<'_>) -> R<u64> {
+    match field {
+        Field::Varint(v) => Ok(v),
+        _ => Err(Field::wrong(number, wire, VARINT, at)),
+    }
+}
+
+fn fixed64(field: Field<'_>, number: u32, wire: u8, at: &Reader<'_>) -> R<u64> {
+    match field {
+        Field::Fixed64(v) => Ok(v),
+        _ => Err(Field::wrong(number, wire, FIXED64, at)),
+    }
+}
+
+fn fixed32(field: Field<'_>, number: u32, wire: u8, at: &Reader<'_>) -> R<u32> {
+    match field {
+        Field::Fixed32(v) => Ok(v),
+        _ => Err(Field::wrong(number, wire, FIXED32, at)),
+    }
+}
+
+/// Reads a whole protobuf message whose field 1 is repeated `ResourceSpans`
+/// (`ExportTraceServiceRequest`, `TracesData`) from a slice; other fields
+/// are skipped. The error carries the byte offset within `body`.
+pub(crate) fn read_request(body: &[u8], e: &mut Emitter<'_>, max_message: u64) -> Result<(), (u64, String)> {
+    let mut r = Reader::new(body, 0);
+    loop {
+        let field_start = r.pos as u64;
+        let fail = |m: String| Err((field_start, m));
+        if r.pos >= r.buf.len() {
+            return Ok(());
+        }
+        let key = r.varint().map_err(|err| (field_start, format!("protobuf {}", err.message)))?;
+        let (field, wire) = (key >> 3, (key & 7) as u8);
+        match wire {
+            VARINT => {
+                r.varint().map_err(|err| (field_start, format!("protobuf {}", err.message)))?;
+            }
+            FIXED64 | FIXED32 => {
+                let n = if wire == FIXED64 { 8 } else { 4 };
+                if r.take(n).is_err() {
+                    return fail(format!("protobuf field {field} cut short at end of input"));
+                }
+            }
+            LEN => {
+                let len = r.varint().map_err(|err| (field_start, format!("protobuf {}", err.message)))?;
+                if len > max_message {
+                    return fail(format!("field {field} is {len} bytes long, over the {max_message}-byte limit"));
+                }
+                let available = (r.buf.len() - r.pos) as u64;
+                if len > available {
+                    return fail(format!("field {field} of {len} bytes cut short after {available} bytes"));
+                }
+                let start = r.pos;
+                let bytes = r.take(len as usize).expect("length checked");
+                if field == 1 {
+                    emit_resource_spans(bytes, e).map_err(|err| {
+                        (
+                            field_start,
+                            format!(
+                                "invalid ResourceSpans message: {} (byte {} of the input)",
+                                err.message,
+                                start + err.offset
+                            ),
+                        )
+                    })?;
+                }
+            }
+            _ => {
+                return fail(format!(
+                    "invalid protobuf wire type {wire} for field {field}; expected an OTLP ExportTraceServiceRequest"
+                ));
+            }
+        }
+    }
+}
+
+/// Decodes `ResourceSpans` bytes and emits its spans. On an error nothing
+/// of the message is emitted (its spans and warnings are rolled back).
+pub(crate) fn emit_resource_spans(bytes: &[u8], e: &mut Emitter<'_>) -> R<()> {
+    let own_record = !e.in_record();
+    if own_record {
+        e.begin_record();
+    }
+    let result = decode_resource_spans(Reader::new(bytes, 0), e);
+    if own_record {
+        match result {
+            Ok(()) => e.commit_record(),
+            Err(_) => e.abort_record(),
+        }
+    }
+    result
+}
+
+fn decode_resource_spans(mut r: Reader<'_>, e: &mut Emitter<'_>) -> R<()> {
+    let depth = RECURSION_LIMIT;
+    // The resource may come after the spans: find the parts first.
+    let mut resource_attrs: Option<Vec<Attr>> = None;
+    let mut scopes: Vec<Reader<'_>> = Vec::new();
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => {
+                let m = message(field, number, wire, &r, depth)?;
+                decode_resource(m, resource_attrs.get_or_insert_with(Vec::new), e, depth - 1)?;
+            }
+            2 => scopes.push(message(field, number, wire, &r, depth)?),
+            3 => {
+                string(field, number, wire, &r)?;
+            }
+            _ => {}
+        }
+    }
+    let resource = e.dict.resource(resource_attrs.unwrap_or_default());
+    let service = e.dict.resource_of(resource).service;
+    for scope in scopes {
+        decode_scope_spans(scope, resource, service, e, depth - 1)?;
+    }
+    Ok(())
+}
+
+fn decode_resource(mut r: Reader<'_>, attrs: &mut Vec<Attr>, e: &mut Emitter<'_>, depth: u32) -> R<()> {
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => {
+                let m = message(field, number, wire, &r, depth)?;
+                attrs.push(decode_key_value(m, e.dict, depth - 1)?);
+            }
+            2 => {
+                varint(field, number, wire, &r)?;
+            }
+            3 => validate_entity_ref(message(field, number, wire, &r, depth)?, depth - 1)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn validate_entity_ref(mut r: Reader<'_>, depth: u32) -> R<()> {
+    while let Some((number, wire, field)) = r.next(depth)? {
+        if (1..=4).contains(&number) {
+            string(field, number, wire, &r)?;
+        }
+    }
+    Ok(())
+}
+
+fn decode_scope_spans(mut r: Reader<'_>, resource: ResourceId, service: Sym, e: &mut Emitter<'_>, depth: u32) -> R<()> {
+    let mut scope: Option<(&str, &str)> = None;
+    let mut spans: Vec<Reader<'_>> = Vec::new();
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => {
+                let m = message(field, number, wire, &r, depth)?;
+                let (name, version) = scope.get_or_insert(("", ""));
+                decode_scope(m, name, version, depth - 1)?;
+            }
+            2 => spans.push(message(field, number, wire, &r, depth)?),
+            3 => {
+                string(field, number, wire, &r)?;
+            }
+            _ => {}
+        }
+    }
+    let (scope_name, scope_version) = match scope {
+        Some((name, version)) => (e.dict.intern(name), e.dict.intern(version)),
+        None => (Sym::EMPTY, Sym::EMPTY),
+    };
+    for span in spans {
+        let mut s = decode_span(span, e, depth - 1)?;
+        s.resource = resource;
+        s.service = service;
+        s.scope_name = scope_name;
+        s.scope_version = scope_version;
+        e.emit(s);
+    }
+    Ok(())
+}
+
+fn decode_scope<'a>(mut r: Reader<'a>, name: &mut &'a str, version: &mut &'a str, depth: u32) -> R<()> {
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => *name = string(field, number, wire, &r)?,
+            2 => *version = string(field, number, wire, &r)?,
+            3 => {
+                // Scope attributes are not kept, but must be well-formed.
+                let mut scratch = Dictionary::default();
+                decode_key_value(message(field, number, wire, &r, depth)?, &mut scratch, depth - 1)?;
+            }
+            4 => {
+                varint(field, number, wire, &r)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Span> {
+    let mut span = Span::new(TraceId::default(), SpanId::default());
+    let (mut trace_id, mut span_id, mut parent_id): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
+    let (mut start, mut end) = (0u64, 0u64);
+    let mut status: Option<(i32, &str)> = None;
+    let mut name = "";
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => trace_id = bytes(field, number, wire, &r)?,
+            2 => span_id = bytes(field, number, wire, &r)?,
+            3 => {
+                let ts = string(field, number, wire, &r)?;
+                span.trace_state = (!ts.is_empty()).then(|| ts.into());
+            }
+            4 => parent_id = bytes(field, number, wire, &r)?,
+            5 => name = string(field, number, wire, &r)?,
+            6 => span.kind = SpanKind::from_i32(varint(field, number, wire, &r)? as i32),
+            7 => start = fixed64(field, number, wire, &r)?,
+            8 => end = fixed64(field, number, wire, &r)?,
+            9 => {
+                let m = message(field, number, wire, &r, depth)?;
+                span.attributes.push(decode_key_value(m, e.dict, depth - 1)?);
+            }
+            10 | 12 | 14 => {
+                varint(field, number, wire, &r)?;
+            }
+            11 => {
+                let m = message(field, number, wire, &r, depth)?;
+                span.events.push(decode_event(m, e, depth - 1)?);
+            }
+            13 => {
+                let m = message(field, number, wire, &r, depth)?;
+                if let Some(link) = decode_link(m, e, depth - 1)? {
+                    span.links.push(link);
+                }
+            }
+            15 => {
+                let m = message(field, number, wire, &r, depth)?;
+                let (code, msg) = status.get_or_insert((0, ""));
+                decode_status(m, code, msg, depth - 1)?;
+            }
+            16 => span.flags = fixed32(field, number, wire, &r)?,
+            _ => {}
+        }
+    }
+    span.name = e.dict.intern(name);
+    let parent = (!parent_id.is_empty()).then_some(RawId::Bytes(parent_id));
+    e.set_ids(&mut span, RawId::Bytes(trace_id), RawId::Bytes(span_id), parent);
+    e.set_timing(&mut span, Some(start), (end != 0).then_some(end));
+    if let Some((code, message)) = status {
+        span.status =
+            Status { code: StatusCode::from_i32(code), message: (!message.is_empty()).then(|| message.into()) };
+    }
+    Ok(span)
+}
+
+fn decode_status<'a>(mut r: Reader<'a>, code: &mut i32, msg: &mut &'a str, depth: u32) -> R<()> {
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            2 => *msg = string(field, number, wire, &r)?,
+            3 => *code = varint(field, number, wire, &r)? as i32,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn decode_event(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Event> {
+    let mut event = Event { time_ns: 0, name: Sym::EMPTY, attributes: Vec::new() };
+    let mut name = "";
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => event.time_ns = fixed64(field, number, wire, &r)?,
+            2 => name = string(field, number, wire, &r)?,
+            3 => {
+                let m = message(field, number, wire, &r, depth)?;
+                event.attributes.push(decode_key_value(m, e.dict, depth - 1)?);
+            }
+            4 => {
+                varint(field, number, wire, &r)?;
+            }
+            _ => {}
+        }
+    }
+    event.name = e.dict.intern(name);
+    Ok(event)
+}
+
+/// A link, or `None` when its ids are unusable (as the converter drops them).
+fn decode_link(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<Link>> {
+    let (mut trace_id, mut span_id): (&[u8], &[u8]) = (&[], &[]);
+    let mut attributes = Vec::new();
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => trace_id = bytes(field, number, wire, &r)?,
+            2 => span_id = bytes(field, number, wire, &r)?,
+            3 => {
+                string(field, number, wire, &r)?;
+            }
+            4 => {
+                let m = message(field, number, wire, &r, depth)?;
+                attributes.push(decode_key_value(m, e.dict, depth - 1)?);
+            }
+            5 => {
+                varint(field, number, wire, &r)?;
+            }
+            6 => {
+                fixed32(field, number, wire, &r)?;
+            }
+            _ => {}
+        }
+    }
+    let (Some(trace_id), Some(span_id)) = (TraceId::from_bytes(trace_id).id(), SpanId::from_bytes(span_id).id()) else {
+        return Ok(None);
+    };
+    Ok(Some(Link { trace_id, span_id, attributes }))
+}
+
+fn decode_key_value(mut r: Reader<'_>, dict: &mut Dictionary, depth: u32) -> R<Attr> {
+    let mut key = "";
+    let mut value = Value::Empty;
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => key = string(field, number, wire, &r)?,
+            2 => {
+                let m = message(field, number, wire, &r, depth)?;
+                // A repeated message field merges; for a oneof the last wins.
+                value = decode_any_value(m, value, dict, depth - 1)?;
+            }
+            3 => {
+                varint(field, number, wire, &r)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(Attr { key: dict.intern(key), value })
+}
+
+fn decode_any_value(mut r: Reader<'_>, mut value: Value, dict: &mut Dictionary, depth: u32) -> R<Value> {
+    while let Some((number, wire, field)) = r.next(depth)? {
+        value = match number {
+            1 => Value::Str(string(field, number, wire, &r)?.into()),
+            2 => Value::Bool(varint(field, number, wire, &r)? != 0),
+            3 => Value::Int(varint(field, number, wire, &r)? as i64),
+            4 => Value::Double(f64::from_bits(fixed64(field, number, wire, &r)?)),
+            5 => {
+                let mut m = message(field, number, wire, &r, depth)?;
+                // Merging into an array already there appends to it.
+                let mut items = match value {
+                    Value::Array(items) => items.into_vec(),
+                    _ => Vec::new(),
+                };
+                while let Some((n, w, f)) = m.next(depth - 1)? {
+                    if n == 1 {
+                        let item = message(f, n, w, &m, depth - 1)?;
+                        items.push(decode_any_value(item, Value::Empty, dict, depth - 2)?);
+                    }
+                }
+                Value::Array(items.into())
+            }
+            6 => {
+                let mut m = message(field, number, wire, &r, depth)?;
+                let mut entries = match value {
+                    Value::Map(entries) => entries.into_vec(),
+                    _ => Vec::new(),
+                };
+                while let Some((n, w, f)) = m.next(depth - 1)? {
+                    if n == 1 {
+                        let kv = message(f, n, w, &m, depth - 1)?;
+                        entries.push(decode_key_value(kv, dict, depth - 2)?);
+                    }
+                }
+                Value::Map(entries.into())
+            }
+            7 => Value::Bytes(bytes(field, number, wire, &r)?.into()),
+            // A profiling dictionary index: meaningless without the dictionary.
+            8 => {
+                varint(field, number, wire, &r)?;
+                Value::Empty
+            }
+            _ => value,
+        };
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Warnings;
+    use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+    use prost::Message;
+
+    fn value_text(d: &Dictionary, v: &Value) -> String {
+        match v {
+            Value::Array(items) => {
+                format!("[{}]", items.iter().map(|i| value_text(d, i)).collect::<Vec<_>>().join(","))
+            }
+            Value::Map(entries) => format!("{{{}}}", attrs_text(d, entries)),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn attrs_text(d: &Dictionary, attrs: &[Attr]) -> String {
+        attrs.iter().map(|a| format!("{}={}", d.resolve(a.key), value_text(d, &a.value))).collect::<Vec<_>>().join(";")
+    }
+
+    /// A span with every name resolved, so decoders with different
+    /// interning orders compare equal.
+    fn resolved(d: &Dictionary, s: &Span) -> String {
+        let resource = d.resource_of(s.resource);
+        let events: Vec<String> = s
+            .events
+            .iter()
+            .map(|e| format!("{}@{}:{}", d.resolve(e.name), e.time_ns, attrs_text(d, &e.attributes)))
+            .collect();
+        let links: Vec<String> = s
+            .links
+            .iter()
+            .map(|l| format!("{}/{}:{}", l.trace_id, l.span_id.to_hex(), attrs_text(d, &l.attributes)))
+            .collect();
+        format!(
+            "{:?} {:?} {:?} {} svc={} res={} scope={}/{} kind={:?} {}..{} {:?} {:?} flags={} attrs={} events={events:?} links={links:?} q={:?} orig={:?}",
+            s.trace_id,
+            s.span_id,
+            s.parent_id,
+            d.resolve(s.name),
+            d.resolve(s.service),
+            attrs_text(d, &resource.attributes),
+            d.resolve(s.scope_name),
+            d.resolve(s.scope_version),
+            s.kind,
+            s.start_ns,
+            s.end_ns,
+            s.status,
+            s.trace_state,
+            s.flags,
+            attrs_text(d, &s.attributes),
+            s.quality,
+            s.original_ids,
+        )
+    }
+
+    /// Both decoders on the same bytes: (resolved spans or error, warnings).
+    /// Resolved spans (or a failure) and the warnings counted.
+    type Outcome = (Result<Vec<String>, ()>, Warnings);
+
+    fn both(bytes: &[u8]) -> (Outcome, Outcome) {
+        let run = |wire: bool| {
+            let mut dict = Dictionary::default();
+            let mut warnings = Warnings::default();
+            let mut spans = Vec::new();
+            let result = {
+                let mut sink = |d: &Dictionary, s: Span| spans.push(resolved(d, &s));
+                let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+                if wire {
+                    emit_resource_spans(bytes, &mut e).map_err(|_| ())
+                } else {
+                    ResourceSpans::decode(bytes)
+                        .map(|rs| super::super::otlp_proto::emit_resource_spans(&rs, &mut e))
+                        .map_err(|_| ())
+                }
+            };
+            (result.map(|()| spans), warnings)
+        };
+        (run(true), run(false))
+    }
+
+    fn sample() -> Vec<u8> {
+        use opentelemetry_proto::tonic::common::v1::{
+            AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value,
+        };
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span as PSpan, Status as PStatus, span};
+        let kv = |k: &str, v: any_value::Value| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(v) }),
+            ..Default::default()
+        };
+        let span = |id: u8, parent: u8| PSpan {
+            trace_id: vec![7; 16],
+            span_id: vec![id; 8],
+            parent_span_id: if parent == 0 { vec![] } else { vec![parent; 8] },
+            name: format!("op {id}"),
+            kind: i32::from(id % 6),
+            start_time_unix_nano: 1_000_000_000 + u64::from(id),
+            end_time_unix_nano: if id == 3 { 0 } else { 2_000_000_000 },
+            trace_state: if id == 2 { "a=b".into() } else { String::new() },
+            flags: 0x301,
+            attributes: vec![
+                kv("s", any_value::Value::StringValue("x".into())),
+                kv("i", any_value::Value::IntValue(-5)),
+                kv("d", any_value::Value::DoubleValue(1.5)),
+                kv("b", any_value::Value::BoolValue(true)),
+                kv("y", any_value::Value::BytesValue(vec![1, 2])),
+                kv(
+                    "a",
+                    any_value::Value::ArrayValue(ArrayValue {
+                        values: vec![AnyValue { value: Some(any_value::Value::IntValue(1)) }],
+                    }),
+                ),
+                kv(
+                    "m",
+                    any_value::Value::KvlistValue(KeyValueList {
+                        values: vec![kv("k", any_value::Value::StringValue("v".into()))],
+                    }),
+                ),
+            ],
+            events: vec![span::Event {
+                time_unix_nano: 5,
+                name: "ev".into(),
+                attributes: vec![kv("e", any_value::Value::IntValue(1))],
+                ..Default::default()
+            }],
+            links: vec![
+                span::Link { trace_id: vec![9; 16], span_id: vec![9; 8], ..Default::default() },
+                span::Link { trace_id: vec![], span_id: vec![1; 8], ..Default::default() },
+            ],
+            status: (id == 2).then(|| PStatus { code: 2, message: "boom".into() }),
+            ..Default::default()
+        };
+        let rs = ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", any_value::Value::StringValue("svc".into())),
+                    kv("service.version", any_value::Value::StringValue("1.2".into())),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![
+                ScopeSpans {
+                    scope: Some(InstrumentationScope { name: "lib".into(), version: "9".into(), ..Default::default() }),
+                    spans: vec![span(1, 0), span(2, 1)],
+                    ..Default::default()
+                },
+                ScopeSpans { scope: None, spans: vec![span(3, 1), span(0, 1)], ..Default::default() },
+            ],
+            ..Default::default()
+        };
+        rs.encode_to_vec()
+    }
+
+    #[test]
+    fn decodes_exactly_as_prost_and_the_converter() {
+        let bytes = sample();
+        let ((wire, ww), (prost, pw)) = both(&bytes);
+        let (wire, prost) = (wire.unwrap(), prost.unwrap());
+        assert_eq!(wire.len(), 4);
+        assert_eq!(wire, prost);
+        assert_eq!(format!("{ww:?}"), format!("{pw:?}"));
+    }
+
+    #[test]
+    fn garbage_and_mutations_fail_exactly_when_prost_fails_and_never_panic() {
+        let bytes = sample();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let (mut agreed_errors, mut agreed_ok) = (0, 0);
+        for round in 0..20_000 {
+            let mut m = bytes.clone();
+            match round % 4 {
+                0 => {
+                    let i = next() as usize % m.len();
+                    m[i] = next() as u8;
+                }
+                1 => m.truncate(next() as usize % m.len()),
+                2 => {
+                    for _ in 0..3 {
+                        let i = next() as usize % m.len();
+                        m[i] ^= 1 << (next() % 8);
+                    }
+                }
+                _ => m = (0..next() % 64).map(|_| next() as u8).collect(),
+            }
+            let ((wire, ww), (prost, pw)) = both(&m);
+            match (&wire, &prost) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "round {round}: {m:?}");
+                    assert_eq!(format!("{ww:?}"), format!("{pw:?}"));
+                    agreed_ok += 1;
+                }
+                (Err(()), Err(())) => agreed_errors += 1,
+                _ => panic!("round {round}: wire {:?} vs prost {:?} on {m:?}", wire.is_ok(), prost.is_ok()),
+            }
+        }
+        eprintln!("{agreed_errors} errors, {agreed_ok} ok");
+        assert!(agreed_errors > 1_000 && agreed_ok > 1_000, "{agreed_errors} errors, {agreed_ok} ok");
+    }
+}
