@@ -59,6 +59,7 @@
 pub mod analysis;
 pub mod assemble;
 pub mod generate;
+pub mod judge;
 pub mod model;
 pub mod pipeline;
 pub mod read;

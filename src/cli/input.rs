@@ -39,18 +39,24 @@ impl InputArgs {
         if self.trace_window == 0 {
             return Err(UsageError("--trace-window must be at least 1".to_string()).into());
         }
-        let inputs = expand_inputs(&self.inputs)?;
-        if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
-            return Err(UsageError("standard input (-) can be named only once".to_string()).into());
-        }
-        Ok(Inputs {
-            inputs,
-            config: PipelineConfig {
-                read: ReadOptions { strict: self.strict },
-                assemble: AssemblerConfig { idle_spans: self.trace_window },
-            },
-        })
+        inputs_with(&self.inputs, self.strict, self.trace_window)
     }
+}
+
+/// Inputs from paths with the default assembler window.
+pub fn inputs_for(paths: &[PathBuf], strict: bool) -> anyhow::Result<Inputs> {
+    inputs_with(paths, strict, AssemblerConfig::default().idle_spans)
+}
+
+fn inputs_with(paths: &[PathBuf], strict: bool, trace_window: u64) -> anyhow::Result<Inputs> {
+    let inputs = expand_inputs(paths)?;
+    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+        return Err(UsageError("standard input (-) can be named only once".to_string()).into());
+    }
+    Ok(Inputs {
+        inputs,
+        config: PipelineConfig { read: ReadOptions { strict }, assemble: AssemblerConfig { idle_spans: trace_window } },
+    })
 }
 
 impl Inputs {

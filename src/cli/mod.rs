@@ -4,11 +4,13 @@
 mod analyze;
 mod bottlenecks;
 mod critical_path;
+mod diff;
 mod generate;
 mod graph;
 mod input;
 mod progress;
 mod serve;
+mod verdict;
 
 use clap::{Parser, Subcommand};
 use clap_complete::Shell;
@@ -47,6 +49,10 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Write synthetic traces from a seeded model of a microservice system.
     Generate(Box<generate::GenerateArgs>),
+    /// Judge a deploy: should the new version of a service be rolled back? (exit 0 pass, 1 fail, 3 inconclusive)
+    Verdict(Box<verdict::VerdictArgs>),
+    /// Every operation and edge that regressed or improved between two inputs.
+    Diff(Box<diff::DiffArgs>),
     /// Print shell completions for tracelens.
     #[command(
         after_help = "Examples:\n  tracelens completions bash > ~/.local/share/bash-completion/completions/tracelens\n  tracelens completions zsh > ~/.zfunc/_tracelens\n  tracelens completions fish > ~/.config/fish/completions/tracelens.fish"
@@ -57,19 +63,22 @@ enum Command {
     },
 }
 
-/// Runs the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the parsed command; the exit code on success (non-zero only for a
+/// verdict other than pass).
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Analyze(args) => analyze::run(args),
-        Command::Generate(args) => generate::run(*args),
-        Command::Graph(args) => graph::run(args),
-        Command::Serve(args) => serve::run(*args),
-        Command::CriticalPath(args) => critical_path::run(args),
-        Command::Bottlenecks(args) => bottlenecks::run(args),
+        Command::Analyze(args) => analyze::run(args).map(|()| 0),
+        Command::Generate(args) => generate::run(*args).map(|()| 0),
+        Command::Graph(args) => graph::run(args).map(|()| 0),
+        Command::Serve(args) => serve::run(*args).map(|()| 0),
+        Command::CriticalPath(args) => critical_path::run(args).map(|()| 0),
+        Command::Bottlenecks(args) => bottlenecks::run(args).map(|()| 0),
+        Command::Verdict(args) => verdict::run(*args),
+        Command::Diff(args) => diff::run(*args).map(|()| 0),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tracelens", &mut std::io::stdout());
-            Ok(())
+            Ok(0)
         }
     }
 }

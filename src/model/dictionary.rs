@@ -92,6 +92,11 @@ impl Dictionary {
         self.strings.intern(text)
     }
 
+    /// The symbol of a string, if it was ever interned.
+    pub fn get(&self, text: &str) -> Option<Sym> {
+        self.strings.get(text)
+    }
+
     /// The text of a symbol.
     pub fn resolve(&self, sym: Sym) -> &str {
         self.strings.resolve(sym)

@@ -106,9 +106,39 @@ pub fn duration(ns: u64) -> String {
     }
 }
 
+/// Parses a duration written as a whole number and a unit: `ns`, `us`
+/// (or `µs`), `ms`, `s`, `m`, `h`, `d` (`90s`, `2m`, `1d`), to nanoseconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = t.split_at(split);
+    let unit_ns: u64 = match unit {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(unit_ns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_durations() {
+        assert_eq!(parse_duration("2m"), Some(120_000_000_000));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("0s"), Some(0));
+        assert_eq!(parse_duration("1d"), Some(86_400_000_000_000));
+        for bad in ["", "m", "5", "5x", "-5s", "1.5s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn timestamps() {

@@ -152,18 +152,8 @@ fn parse_time(text: &str, now_ms: u64) -> Result<u64, String> {
         return Ok((seconds * 1_000.0).round() as u64);
     }
     let ago = t.strip_prefix("now-").unwrap_or(t);
-    let split = ago.find(|c: char| !c.is_ascii_digit()).unwrap_or(ago.len());
-    let (digits, unit) = ago.split_at(split);
-    let unit_ms = match unit {
-        "ms" => Some(1),
-        "s" => Some(1_000),
-        "m" => Some(60_000),
-        "h" => Some(3_600_000),
-        "d" => Some(86_400_000),
-        _ => None,
-    };
-    match (digits.parse::<u64>(), unit_ms) {
-        (Ok(n), Some(unit_ms)) => Ok(now_ms.saturating_sub(n.saturating_mul(unit_ms))),
+    match crate::render::parse_duration(ago) {
+        Some(ns) if !ago.is_empty() => Ok(now_ms.saturating_sub(ns / 1_000_000)),
         _ => Err(format!(
             "{text:?} is not a time: give RFC 3339 (2026-11-28T10:00:00Z), unix seconds, now, or an age such as 15m, now-2h or 1d"
         )),

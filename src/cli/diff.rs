@@ -1,0 +1,92 @@
+//! `tracelens diff`: every operation and edge whose latency or error rate
+//! changed between two inputs, with the judge's tests.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use tracelens::judge::Arm;
+use tracelens::judge::diff::{Diff, DiffReport};
+use tracelens::render;
+
+use super::input;
+use super::verdict::{JudgeArgs, JudgeFormat};
+
+/// Flags of `tracelens diff`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  tracelens diff before.jsonl after.jsonl\n  tracelens diff --format json yesterday/ today/\n\nEach service's latency median, p99 and error rate, overall, per operation and per downstream edge,\nare tested as `verdict` tests them; regressions are listed first, then improvements."
+)]
+pub struct DiffArgs {
+    /// The baseline input (file, directory or -).
+    #[arg(value_name = "BASELINE_INPUT")]
+    baseline: PathBuf,
+    /// The candidate input.
+    #[arg(value_name = "CANDIDATE_INPUT")]
+    candidate: PathBuf,
+    /// Fail on the first malformed record of a stream instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = JudgeFormat::Table)]
+    format: JudgeFormat,
+    #[command(flatten)]
+    judge: JudgeArgs,
+}
+
+pub fn run(args: DiffArgs) -> anyhow::Result<()> {
+    let config = args.judge.validate()?;
+    let mut diff = Diff::new();
+    for (path, arm) in [(&args.baseline, Arm::Baseline), (&args.candidate, Arm::Candidate)] {
+        let inputs = input::inputs_for(std::slice::from_ref(path), args.strict)?;
+        let report = inputs.run(&mut |dict, trace| diff.add_trace(dict, &trace, arm))?;
+        input::print_notes(&report);
+    }
+    let report = diff.report(&config);
+    let mut out = io::stdout().lock();
+    match args.format {
+        JudgeFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        JudgeFormat::Table => write_table(&mut out, &report)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn write_table(w: &mut dyn Write, r: &DiffReport) -> io::Result<()> {
+    let regressed = r.changes.iter().filter(|c| c.direction == "regressed").count();
+    writeln!(w, "{} metrics tested: {} regressed, {} improved", r.tested, regressed, r.changes.len() - regressed)?;
+    if !r.changes.is_empty() {
+        writeln!(w, "{:<10} {:>10} {:>10} {:>8} {:>17}  METRIC", "CHANGE", "BASELINE", "CANDIDATE", "RATIO", "CI")?;
+    }
+    for c in &r.changes {
+        let m = &c.metric;
+        let value = |v: f64| {
+            if m.signal == "error_rate" {
+                format!("{:.2}%", v * 100.0)
+            } else {
+                render::duration(v.round().max(0.0) as u64)
+            }
+        };
+        writeln!(
+            w,
+            "{:<10} {:>10} {:>10} {:>8.3} {:>17}  {}",
+            c.direction,
+            value(m.baseline_value),
+            value(m.candidate_value),
+            m.estimate,
+            format!("{:.3}-{:.3}", m.ci[0], m.ci[1]),
+            m.name
+        )?;
+    }
+    for a in &r.appeared {
+        writeln!(w, "appeared: {a}")?;
+    }
+    for d in &r.disappeared {
+        writeln!(w, "disappeared: {d}")?;
+    }
+    Ok(())
+}

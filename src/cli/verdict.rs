@@ -1,0 +1,267 @@
+//! `tracelens verdict`: should the new version of a service be rolled back?
+//! Baseline and candidate by version (side by side) or around a deploy
+//! time; the verdict as a table or the JSON deploy gates read, and as the
+//! exit code (0 pass, 1 fail, 3 inconclusive, 2 usage or input error).
+
+use std::io::{self, Write};
+
+use clap::{Args, ValueEnum};
+
+use tracelens::judge::{Cohorts, Judge, JudgeConfig, Verdict};
+use tracelens::render;
+
+use super::UsageError;
+use super::input::{self, InputArgs};
+
+/// Output of `verdict` and `diff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JudgeFormat {
+    /// Aligned text.
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// Judge settings shared by `verdict` and `diff`.
+#[derive(Debug, Clone, Args)]
+pub struct JudgeArgs {
+    /// Two-sided confidence level of every interval.
+    #[arg(long, value_name = "LEVEL", default_value_t = JudgeConfig::default().level)]
+    confidence: f64,
+    /// A median regresses when its ratio's lower bound is above this.
+    #[arg(long, value_name = "RATIO", default_value_t = JudgeConfig::default().latency_margin)]
+    latency_margin: f64,
+    /// A p99 regresses when its ratio's lower bound is above this.
+    #[arg(long, value_name = "RATIO", default_value_t = JudgeConfig::default().tail_margin)]
+    tail_margin: f64,
+    /// Score (0-100) at or above which the verdict is pass.
+    #[arg(long, value_name = "SCORE", default_value_t = JudgeConfig::default().pass_score)]
+    pass_score: f64,
+    /// Score at or above which (below --pass-score) the verdict is inconclusive.
+    #[arg(long, value_name = "SCORE", default_value_t = JudgeConfig::default().marginal_score)]
+    marginal_score: f64,
+    /// Seed of the bootstrap (the same seed and input give the same verdict).
+    #[arg(long, value_name = "N", default_value_t = JudgeConfig::default().seed)]
+    seed: u64,
+}
+
+impl JudgeArgs {
+    /// Checks the settings.
+    pub fn validate(&self) -> anyhow::Result<JudgeConfig> {
+        if !(self.confidence > 0.5 && self.confidence < 1.0) {
+            return Err(UsageError("--confidence must be between 0.5 and 1".to_string()).into());
+        }
+        if !(self.latency_margin >= 1.0 && self.tail_margin >= 1.0) {
+            return Err(UsageError("--latency-margin and --tail-margin must be at least 1".to_string()).into());
+        }
+        if !(0.0..=100.0).contains(&self.marginal_score) || !(self.marginal_score..=100.0).contains(&self.pass_score) {
+            return Err(UsageError("need 0 <= --marginal-score <= --pass-score <= 100".to_string()).into());
+        }
+        Ok(JudgeConfig {
+            level: self.confidence,
+            latency_margin: self.latency_margin,
+            tail_margin: self.tail_margin,
+            pass_score: self.pass_score,
+            marginal_score: self.marginal_score,
+            seed: self.seed,
+            ..JudgeConfig::default()
+        })
+    }
+}
+
+/// Flags of `tracelens verdict`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  tracelens verdict canary.jsonl --service checkout --baseline-version 1.9.0 --candidate-version 1.10.0\n  tracelens verdict dumps/ --service checkout --deploy-time 2026-11-28T10:00:00Z --warmup 2m --format json\n\nExit code: 0 pass, 1 fail (roll back), 3 inconclusive (not enough data, traffic split off, or a\nmarginal score), 2 usage or input error. Metrics: the median shift (Hodges-Lehmann on log\nlatency), the p99 ratio (bootstrap over whole traces) and the error rate (Fisher's exact test) of\nthe service, of each operation and of each downstream edge."
+)]
+pub struct VerdictArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The service to judge.
+    #[arg(long, value_name = "NAME")]
+    service: String,
+    /// The old version (service.version) running beside the new one.
+    #[arg(long, value_name = "V", requires = "candidate_version", conflicts_with = "deploy_time")]
+    baseline_version: Option<String>,
+    /// The new version.
+    #[arg(long, value_name = "V", requires = "baseline_version")]
+    candidate_version: Option<String>,
+    /// The deploy: traces before it are the baseline, after it (and the warm-up) the candidate.
+    #[arg(long, value_name = "RFC3339", required_unless_present = "baseline_version")]
+    deploy_time: Option<String>,
+    /// Time skipped after --deploy-time.
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    warmup: String,
+    /// Expected share of requests on the candidate (side by side); a mismatch makes the run inconclusive.
+    #[arg(long, value_name = "SHARE")]
+    canary_weight: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = JudgeFormat::Table)]
+    format: JudgeFormat,
+    #[command(flatten)]
+    judge: JudgeArgs,
+}
+
+/// The cohorts the flags describe.
+pub fn cohorts(
+    baseline: Option<&str>,
+    candidate: Option<&str>,
+    deploy_time: Option<&str>,
+    warmup: &str,
+) -> Result<Cohorts, UsageError> {
+    match (baseline, candidate, deploy_time) {
+        (Some(b), Some(c), None) if b != c => {
+            Ok(Cohorts::Versions { baseline: b.to_string(), candidate: c.to_string() })
+        }
+        (Some(_), Some(_), None) => Err(UsageError("the baseline and candidate versions are the same".to_string())),
+        (None, None, Some(t)) => {
+            let deploy_ns = render::parse_rfc3339(t)
+                .ok_or_else(|| UsageError(format!("deploy time {t:?} is not RFC 3339 (2026-11-28T10:00:00Z)")))?;
+            let warmup_ns = render::parse_duration(warmup)
+                .ok_or_else(|| UsageError(format!("warm-up {warmup:?} is not a duration such as 2m or 90s")))?;
+            Ok(Cohorts::DeployTime { deploy_ns, warmup_ns })
+        }
+        _ => Err(UsageError("give either a baseline and a candidate version, or a deploy time".to_string())),
+    }
+}
+
+pub fn run(args: VerdictArgs) -> anyhow::Result<u8> {
+    let mut config = args.judge.validate()?;
+    if let Some(w) = args.canary_weight {
+        if !(w > 0.0 && w < 1.0) {
+            return Err(UsageError("--canary-weight must be between 0 and 1".to_string()).into());
+        }
+        config.canary_weight = Some(w);
+    }
+    let cohorts = cohorts(
+        args.baseline_version.as_deref(),
+        args.candidate_version.as_deref(),
+        args.deploy_time.as_deref(),
+        &args.warmup,
+    )?;
+    let inputs = args.input.validate()?;
+    let mut judge = Judge::new(&args.service, cohorts);
+    let report = inputs.run(&mut |dict, trace| judge.add_trace(dict, &trace))?;
+    let verdict = judge.verdict(&config);
+    let mut out = io::stdout().lock();
+    match args.format {
+        JudgeFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &verdict)?;
+            writeln!(out)?;
+        }
+        JudgeFormat::Table => write_table(&mut out, &verdict)?,
+    }
+    out.flush()?;
+    input::print_notes(&report);
+    Ok(verdict.exit_code() as u8)
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "-".to_string()
+    } else if v.is_infinite() {
+        "inf".to_string()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn value(signal: &str, v: f64) -> String {
+    if v.is_nan() {
+        "-".to_string()
+    } else if signal == "error_rate" {
+        format!("{:.2}%", v * 100.0)
+    } else {
+        render::duration(v.round().max(0.0) as u64)
+    }
+}
+
+/// The verdict as text.
+pub fn write_table(w: &mut dyn Write, v: &Verdict) -> io::Result<()> {
+    writeln!(
+        w,
+        "verdict: {} (score {:.1}; pass >= {}, marginal >= {})",
+        v.verdict.to_uppercase(),
+        v.score,
+        v.thresholds[0],
+        v.thresholds[1]
+    )?;
+    writeln!(w, "reason:  {}", v.reason)?;
+    let arm = |a: &tracelens::judge::verdict::ArmSummary| {
+        format!(
+            "{}{} traces, {} requests, {} hosts",
+            a.version.as_ref().map(|v| format!("{v}: ")).unwrap_or_default(),
+            a.traces,
+            a.requests,
+            a.hosts
+        )
+    };
+    writeln!(w, "service: {}   baseline {}   candidate {}", v.service, arm(&v.baseline), arm(&v.candidate))?;
+    if let Some(s) = &v.traffic_split {
+        writeln!(
+            w,
+            "traffic: candidate {:.1}% of requests, {:.1}% expected (p = {:.3})",
+            s.observed * 100.0,
+            s.expected * 100.0,
+            s.p_value
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{:<9} {:>10} {:>10} {:>8} {:>17} {:>9} {:>7} {:>7}  METRIC",
+        "CLASS", "BASELINE", "CANDIDATE", "RATIO", "CI", "P", "N BASE", "N CAND"
+    )?;
+    for m in &v.metrics {
+        writeln!(
+            w,
+            "{:<9} {:>10} {:>10} {:>8} {:>17} {:>9} {:>7} {:>7}  {}{}",
+            m.classification,
+            value(m.signal, m.baseline_value),
+            value(m.signal, m.candidate_value),
+            number(m.estimate),
+            format!("{}-{}", number(m.ci[0]), number(m.ci[1])),
+            if m.p_value.is_nan() { "-".to_string() } else { format!("{:.2e}", m.p_value) },
+            m.n_baseline,
+            m.n_candidate,
+            m.name,
+            if m.critical { " (critical)" } else { "" }
+        )?;
+    }
+    if !v.attribution.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "critical-path time per trace, by operation (own time; callees beside):")?;
+        writeln!(
+            w,
+            "  {:>10} {:>10} {:>7} {:>10} {:>10}  OPERATION",
+            "DELTA", "CALLEES", "SHARE", "BASELINE", "CANDIDATE"
+        )?;
+        for a in &v.attribution {
+            let signed = |ns: i64| format!("{}{}", if ns < 0 { "-" } else { "+" }, render::duration(ns.unsigned_abs()));
+            writeln!(
+                w,
+                "  {:>10} {:>10} {:>6.1}% {:>10} {:>10}  {} {}",
+                signed(a.delta_ns),
+                signed(a.callee_delta_ns),
+                a.share * 100.0,
+                render::duration(a.baseline_ns),
+                render::duration(a.candidate_ns),
+                a.service,
+                a.operation
+            )?;
+        }
+    }
+    for e in &v.new_error_types {
+        writeln!(w, "new error: {} {}: {} ({} traces)", e.service, e.operation, e.error, e.traces)?;
+    }
+    for a in &v.appeared {
+        writeln!(w, "appeared: {a}")?;
+    }
+    for d in &v.disappeared {
+        writeln!(w, "disappeared: {d}")?;
+    }
+    for note in &v.warnings {
+        writeln!(w, "warning: {note}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,681 @@
+//! The verdict: every metric of the judged service (overall, per operation,
+//! per downstream edge — latency median shift, p99 ratio, error rate)
+//! classified Kayenta-style (`Pass`, `High`, `Low`, `Nodata`), scored by
+//! group, and turned into pass / fail / inconclusive with the reason, plus
+//! the attribution of the change in critical-path time to the operations
+//! that explain it. The rules and defaults are the spec's (`judge.md`).
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::sample::{Arm, Cohorts, Digest, Digester, Scope};
+use super::stats;
+
+/// Thresholds and minimums; the defaults are the spec's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeConfig {
+    /// Two-sided confidence level of every interval.
+    pub level: f64,
+    /// `High` when the lower bound of the median ratio is above this.
+    pub latency_margin: f64,
+    /// The tail quantile judged.
+    pub tail_quantile: f64,
+    /// `High` when the lower bound of the tail ratio is above this.
+    pub tail_margin: f64,
+    /// Bootstrap resamples.
+    pub bootstrap_rounds: usize,
+    /// Fisher test level for error rates.
+    pub error_alpha: f64,
+    /// Error-rate increase needed, absolute (0.001 = 0.1 points).
+    pub error_absolute_floor: f64,
+    /// Error-rate ratio needed.
+    pub error_relative_floor: f64,
+    /// A critical error-rate metric fails the verdict alone at this ratio.
+    pub error_critical_ratio: f64,
+    /// Spans per arm below which latency shifts are `Nodata`.
+    pub min_latency_samples: usize,
+    /// Tail values per arm above the quantile needed (n·(1−q)).
+    pub min_tail_exceedances: f64,
+    /// Spans per arm for error rates (unless the candidate has errors).
+    pub min_error_samples: usize,
+    /// Operations and edges under this share of the service's baseline
+    /// requests are not tested.
+    pub min_operation_share: f64,
+    /// Benjamini–Hochberg level over the non-critical metrics.
+    pub fdr: f64,
+    /// Score at or above which the verdict is pass.
+    pub pass_score: f64,
+    /// Score at or above which (below pass) the verdict is inconclusive.
+    pub marginal_score: f64,
+    /// Group weights: the service overall, its operations, its edges.
+    pub weights: [f64; 3],
+    /// Expected share of requests on the candidate (side-by-side only).
+    pub canary_weight: Option<f64>,
+    /// Level of the traffic-split test.
+    pub split_alpha: f64,
+    /// Seed of the bootstrap.
+    pub seed: u64,
+}
+
+impl Default for JudgeConfig {
+    fn default() -> Self {
+        JudgeConfig {
+            level: 0.98,
+            latency_margin: 1.10,
+            tail_quantile: 0.99,
+            tail_margin: 1.20,
+            bootstrap_rounds: 2_000,
+            error_alpha: 0.02,
+            error_absolute_floor: 0.001,
+            error_relative_floor: 1.5,
+            error_critical_ratio: 5.0,
+            min_latency_samples: 50,
+            min_tail_exceedances: 10.0,
+            min_error_samples: 200,
+            min_operation_share: 0.01,
+            fdr: 0.05,
+            pass_score: 90.0,
+            marginal_score: 75.0,
+            weights: [70.0, 15.0, 15.0],
+            canary_weight: None,
+            split_alpha: 0.001,
+            seed: 0x7472_6163_656c_656e,
+        }
+    }
+}
+
+/// One judged metric.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricResult {
+    /// `<scope> <signal>`, e.g. `checkout PlaceOrder latency_p50`.
+    pub name: String,
+    /// `service`, `operations` or `edges`.
+    pub group: &'static str,
+    /// `latency_p50` (median shift), `latency_p99` or `error_rate`.
+    pub signal: &'static str,
+    /// `Pass`, `High`, `Low` or `Nodata`.
+    pub classification: &'static str,
+    /// Fails the verdict alone.
+    pub critical: bool,
+    /// Candidate / baseline ratio (median shift, quantile or rate ratio).
+    pub estimate: f64,
+    /// Its confidence interval.
+    pub ci: [f64; 2],
+    /// Level of `ci`.
+    pub ci_level: f64,
+    /// The ratio the lower bound must exceed for `High`.
+    pub allowed: f64,
+    /// Test p-value (two-sided Mann–Whitney, bootstrap, or one-sided Fisher).
+    pub p_value: f64,
+    /// Benjamini–Hochberg adjusted p-value (non-critical metrics).
+    pub p_adjusted: Option<f64>,
+    /// Baseline spans.
+    pub n_baseline: u64,
+    /// Candidate spans.
+    pub n_candidate: u64,
+    /// Baseline figure: median or quantile in ns, or error rate.
+    pub baseline_value: f64,
+    /// Candidate figure.
+    pub candidate_value: f64,
+}
+
+/// One operation's share of the change in critical-path time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Attribution {
+    /// Service.
+    pub service: String,
+    /// Operation.
+    pub operation: String,
+    /// Change in its own critical-path time per trace, ns (candidate − baseline means).
+    pub delta_ns: i64,
+    /// Change in time its callees spent on the path below it, ns.
+    pub callee_delta_ns: i64,
+    /// `delta_ns` over the sum of every operation's increase.
+    pub share: f64,
+    /// Its own critical-path time per baseline trace, ns.
+    pub baseline_ns: u64,
+    /// The same per candidate trace.
+    pub candidate_ns: u64,
+}
+
+/// An error type seen only in the candidate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewError {
+    /// Service of the failing span.
+    pub service: String,
+    /// Its operation.
+    pub operation: String,
+    /// `exception.type`, else the status message.
+    pub error: String,
+    /// Candidate traces with it.
+    pub traces: u64,
+}
+
+/// One arm's data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ArmSummary {
+    /// The version (side by side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Traces of the judged service.
+    pub traces: u64,
+    /// Requests (entry spans of the service).
+    pub requests: u64,
+    /// Hosts of the judged service.
+    pub hosts: u64,
+    /// Earliest trace start, unix ns.
+    pub start_unix_nano: u64,
+    /// Latest trace start, unix ns.
+    pub end_unix_nano: u64,
+}
+
+/// The traffic-split check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrafficSplit {
+    /// Expected candidate share.
+    pub expected: f64,
+    /// Observed candidate share of requests.
+    pub observed: f64,
+    /// Binomial p-value.
+    pub p_value: f64,
+    /// Whether it is off.
+    pub mismatch: bool,
+}
+
+/// One group's score.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupScore {
+    /// `service`, `operations` or `edges`.
+    pub name: &'static str,
+    /// 0–100.
+    pub score: f64,
+    /// Weight.
+    pub weight: f64,
+    /// Metrics tested (not `Nodata`).
+    pub tested: u64,
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    /// `pass`, `fail` or `inconclusive`.
+    pub verdict: &'static str,
+    /// `verdict == "fail"`.
+    pub rollback: bool,
+    /// Kayenta's `Pass`, `Marginal` or `Fail`.
+    pub classification: &'static str,
+    /// 0–100.
+    pub score: f64,
+    /// Score thresholds.
+    pub thresholds: [f64; 2],
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The judged service.
+    pub service: String,
+    /// `versions` or `deploy_time`.
+    pub mode: &'static str,
+    /// Baseline arm.
+    pub baseline: ArmSummary,
+    /// Candidate arm.
+    pub candidate: ArmSummary,
+    /// Traffic-split check (side by side with a canary weight).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_split: Option<TrafficSplit>,
+    /// Group scores.
+    pub groups: Vec<GroupScore>,
+    /// Every metric.
+    pub metrics: Vec<MetricResult>,
+    /// Operations by their own change in critical-path time, largest first.
+    pub attribution: Vec<Attribution>,
+    /// Error types only the candidate has.
+    pub new_error_types: Vec<NewError>,
+    /// Operations and edges only the candidate has.
+    pub appeared: Vec<String>,
+    /// Operations and edges only the baseline has.
+    pub disappeared: Vec<String>,
+    /// Things to know (one canary host, ...).
+    pub warnings: Vec<String>,
+}
+
+impl Verdict {
+    /// The CLI exit code: 0 pass, 1 fail (roll back), 3 inconclusive.
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict {
+            "pass" => 0,
+            "fail" => 1,
+            _ => 3,
+        }
+    }
+}
+
+/// Per scope and arm: per-trace values, spans and errors.
+#[derive(Default)]
+struct ScopeData {
+    clusters: [Vec<Vec<f64>>; 2],
+    n: [u64; 2],
+    errors: [u64; 2],
+}
+
+fn arm_index(arm: Arm) -> usize {
+    match arm {
+        Arm::Baseline => 0,
+        Arm::Candidate => 1,
+    }
+}
+
+fn group_of(scope: &Scope) -> (usize, &'static str) {
+    match scope {
+        Scope::Service => (0, "service"),
+        Scope::Operation(_) => (1, "operations"),
+        Scope::Edge(_) => (2, "edges"),
+    }
+}
+
+/// Judges the digests of one service.
+pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> Verdict {
+    let service = digester.service().to_string();
+    let mut data: Vec<ScopeData> = (0..digester.scopes.len()).map(|_| ScopeData::default()).collect();
+    let mut arms = [ArmSummary::default(), ArmSummary::default()];
+    let mut hosts: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+    let mut path_sum: [FxHashMap<u32, (u64, u64)>; 2] = [FxHashMap::default(), FxHashMap::default()];
+    let mut errors_seen: [FxHashMap<u32, u64>; 2] = [FxHashMap::default(), FxHashMap::default()];
+    for d in digests {
+        let a = arm_index(d.arm);
+        let arm = &mut arms[a];
+        if arm.traces == 0 || d.start_ns < arm.start_unix_nano {
+            arm.start_unix_nano = d.start_ns;
+        }
+        arm.end_unix_nano = arm.end_unix_nano.max(d.start_ns);
+        arm.traces += 1;
+        arm.requests += u64::from(d.requests);
+        for &h in &d.hosts {
+            if !hosts[a].contains(&h) {
+                hosts[a].push(h);
+            }
+        }
+        // Group the trace's samples per scope into one cluster each.
+        let mut i = 0;
+        while i < d.samples.len() {
+            let scope = d.samples[i].0;
+            let mut cluster = Vec::new();
+            while i < d.samples.len() && d.samples[i].0 == scope {
+                let (_, ns, err) = d.samples[i];
+                cluster.push((ns.max(1) as f64).ln());
+                data[scope as usize].n[a] += 1;
+                data[scope as usize].errors[a] += u64::from(err);
+                i += 1;
+            }
+            data[scope as usize].clusters[a].push(cluster);
+        }
+        for &(op, own, inclusive) in &d.path {
+            let e = path_sum[a].entry(op).or_default();
+            e.0 += own;
+            e.1 += inclusive;
+        }
+        for &t in &d.error_types {
+            *errors_seen[a].entry(t).or_default() += 1;
+        }
+    }
+    for (a, h) in hosts.iter().enumerate() {
+        arms[a].hosts = h.len() as u64;
+    }
+    if let Cohorts::Versions { baseline, candidate } = digester.cohorts() {
+        arms[0].version = Some(baseline.clone());
+        arms[1].version = Some(candidate.clone());
+    }
+    let mode = match digester.cohorts() {
+        Cohorts::Versions { .. } => "versions",
+        Cohorts::DeployTime { .. } => "deploy_time",
+    };
+
+    // Scopes in a stable order: the service, operations, edges, by name.
+    let mut order: Vec<usize> = (0..digester.scopes.len()).collect();
+    order.sort_by(|&a, &b| digester.scopes[a].cmp(&digester.scopes[b]));
+    let service_requests = digester.scopes.iter().position(|s| *s == Scope::Service).map_or(0, |i| data[i].n[0]);
+    let mut metrics: Vec<(usize, MetricResult)> = Vec::new();
+    let (mut appeared, mut disappeared) = (Vec::new(), Vec::new());
+    for &si in &order {
+        let scope = &digester.scopes[si];
+        let d = &data[si];
+        let label = scope.label(&service);
+        let kind = match scope {
+            Scope::Service => "",
+            Scope::Operation(_) => "operation ",
+            Scope::Edge(_) => "edge ",
+        };
+        if *scope != Scope::Service {
+            if d.n[0] == 0 && d.n[1] > 0 {
+                appeared.push(format!("{kind}{label}"));
+                continue;
+            }
+            if d.n[1] == 0 && d.n[0] > 0 {
+                disappeared.push(format!("{kind}{label}"));
+                continue;
+            }
+            if (d.n[0] as f64) < config.min_operation_share * service_requests as f64 {
+                continue;
+            }
+        }
+        let (group_index, group) = group_of(scope);
+        for result in evaluate(scope, d, &label, group, config, si as u64) {
+            metrics.push((group_index, result));
+        }
+    }
+
+    // Benjamini–Hochberg over the tested non-critical metrics.
+    let tested: Vec<usize> =
+        (0..metrics.len()).filter(|&i| !metrics[i].1.critical && metrics[i].1.classification != "Nodata").collect();
+    let adjusted = stats::benjamini_hochberg(&tested.iter().map(|&i| metrics[i].1.p_value).collect::<Vec<_>>());
+    for (k, &i) in tested.iter().enumerate() {
+        let m = &mut metrics[i].1;
+        m.p_adjusted = Some(adjusted[k]);
+        if m.classification == "High" && adjusted[k] > config.fdr {
+            m.classification = "Pass";
+        }
+    }
+
+    // Group scores.
+    let mut groups = Vec::new();
+    let (mut weighted, mut weights) = (0.0, 0.0);
+    for (gi, name) in ["service", "operations", "edges"].into_iter().enumerate() {
+        let in_group: Vec<&MetricResult> =
+            metrics.iter().filter(|(g, m)| *g == gi && m.classification != "Nodata").map(|(_, m)| m).collect();
+        if in_group.is_empty() {
+            continue;
+        }
+        let good = in_group.iter().filter(|m| m.classification != "High").count();
+        let score = 100.0 * good as f64 / in_group.len() as f64;
+        weighted += score * config.weights[gi];
+        weights += config.weights[gi];
+        groups.push(GroupScore { name, score, weight: config.weights[gi], tested: in_group.len() as u64 });
+    }
+    let mut score = if weights > 0.0 { (weighted / weights * 100.0).round() / 100.0 } else { 0.0 };
+    let metrics: Vec<MetricResult> = metrics.into_iter().map(|(_, m)| m).collect();
+
+    // Attribution of the change in critical-path time.
+    let traces = [arms[0].traces.max(1) as f64, arms[1].traces.max(1) as f64];
+    let mut attribution: Vec<Attribution> = Vec::new();
+    let keys: std::collections::BTreeSet<u32> = path_sum[0].keys().chain(path_sum[1].keys()).copied().collect();
+    for op in keys {
+        let (b_own, b_inc) = path_sum[0].get(&op).copied().unwrap_or_default();
+        let (c_own, c_inc) = path_sum[1].get(&op).copied().unwrap_or_default();
+        let (b_own, b_inc) = (b_own as f64 / traces[0], b_inc as f64 / traces[0]);
+        let (c_own, c_inc) = (c_own as f64 / traces[1], c_inc as f64 / traces[1]);
+        let delta = c_own - b_own;
+        let (service, operation) = digester.operations[op as usize].clone();
+        attribution.push(Attribution {
+            service,
+            operation,
+            delta_ns: delta.round() as i64,
+            callee_delta_ns: ((c_inc - b_inc) - delta).round() as i64,
+            share: 0.0,
+            baseline_ns: b_own.round() as u64,
+            candidate_ns: c_own.round() as u64,
+        });
+    }
+    // Shares of the time added: each operation's own increase over the sum
+    // of every increase (decreases get negative shares of the same sum).
+    let added: i64 = attribution.iter().map(|a| a.delta_ns.max(0)).sum();
+    for a in &mut attribution {
+        a.share = if added > 0 { a.delta_ns as f64 / added as f64 } else { 0.0 };
+    }
+    attribution.sort_by(|a, b| {
+        b.delta_ns.cmp(&a.delta_ns).then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+    });
+    attribution.truncate(10);
+
+    let mut new_error_types: Vec<NewError> = errors_seen[1]
+        .iter()
+        .filter(|(t, _)| !errors_seen[0].contains_key(t))
+        .map(|(&t, &n)| {
+            let (service, operation, error) = digester.error_types[t as usize].clone();
+            NewError { service, operation, error, traces: n }
+        })
+        .collect();
+    new_error_types.sort_by(|a, b| b.traces.cmp(&a.traces).then_with(|| a.error.cmp(&b.error)));
+
+    let mut warnings = Vec::new();
+    if arms[1].hosts == 1 && arms[0].hosts > 1 {
+        warnings.push(
+            "the candidate runs on one host: a bad host looks like a bad build; confirm on more than one".to_string(),
+        );
+    }
+
+    // The traffic split, side by side with a known weight.
+    let traffic_split = match (config.canary_weight, digester.cohorts()) {
+        (Some(w), Cohorts::Versions { .. }) => {
+            let total = arms[0].requests + arms[1].requests;
+            let p_value = stats::binomial_two_sided(arms[1].requests, total, w);
+            Some(TrafficSplit {
+                expected: w,
+                observed: if total == 0 { 0.0 } else { arms[1].requests as f64 / total as f64 },
+                p_value,
+                mismatch: total > 0 && p_value < config.split_alpha,
+            })
+        }
+        _ => None,
+    };
+
+    // The verdict, in the spec's order.
+    let critical_fail =
+        metrics.iter().find(|m| m.critical && m.classification == "High" && m.estimate >= config.error_critical_ratio);
+    let nodata = metrics.iter().filter(|m| m.classification == "Nodata").count();
+    let critical_nodata = metrics.iter().find(|m| m.critical && m.classification == "Nodata");
+    let highs: Vec<&MetricResult> = metrics.iter().filter(|m| m.classification == "High").collect();
+    let describe = |m: &MetricResult| {
+        format!(
+            "{} {} -> {} (x{:.2}, {:.0}% CI {:.2}-{:.2})",
+            m.name,
+            show(m.signal, m.baseline_value),
+            show(m.signal, m.candidate_value),
+            m.estimate,
+            m.ci_level * 100.0,
+            m.ci[0],
+            m.ci[1]
+        )
+    };
+    let (verdict, reason) = if arms[0].traces == 0 || arms[1].traces == 0 {
+        score = 0.0;
+        let missing = if arms[1].traces == 0 { "candidate" } else { "baseline" };
+        ("inconclusive", format!("no {missing} traces of {service}"))
+    } else if let Some(split) = traffic_split.as_ref().filter(|s| s.mismatch) {
+        (
+            "inconclusive",
+            format!(
+                "traffic_split_mismatch: the candidate got {:.1}% of requests, {:.1}% expected (p = {:.2e})",
+                split.observed * 100.0,
+                split.expected * 100.0,
+                split.p_value
+            ),
+        )
+    } else if let Some(m) = critical_fail {
+        score = 0.0;
+        ("fail", format!("critical metric High: {}", describe(m)))
+    } else if let Some(m) = critical_nodata {
+        (
+            "inconclusive",
+            format!(
+                "not enough data for the critical metric {} ({} and {} spans)",
+                m.name, m.n_baseline, m.n_candidate
+            ),
+        )
+    } else if metrics.is_empty() || nodata * 2 >= metrics.len() {
+        ("inconclusive", format!("not enough data: {nodata} of {} metrics without enough spans", metrics.len()))
+    } else if score >= config.pass_score {
+        (
+            "pass",
+            format!(
+                "score {score:.1} >= {}: {} metrics tested, {} High",
+                config.pass_score,
+                metrics.len() - nodata,
+                highs.len()
+            ),
+        )
+    } else {
+        let worst = highs.iter().map(|m| describe(m)).take(3).collect::<Vec<_>>().join("; ");
+        let verdict = if score >= config.marginal_score { "inconclusive" } else { "fail" };
+        (verdict, format!("score {score:.1} (pass {}, marginal {}): {worst}", config.pass_score, config.marginal_score))
+    };
+    let classification = match verdict {
+        "pass" => "Pass",
+        "fail" => "Fail",
+        _ => "Marginal",
+    };
+    Verdict {
+        verdict,
+        rollback: verdict == "fail",
+        classification,
+        score,
+        thresholds: [config.pass_score, config.marginal_score],
+        reason,
+        service,
+        mode,
+        baseline: arms[0].clone(),
+        candidate: arms[1].clone(),
+        traffic_split,
+        groups,
+        metrics,
+        attribution,
+        new_error_types,
+        appeared,
+        disappeared,
+        warnings,
+    }
+}
+
+fn show(signal: &str, value: f64) -> String {
+    if signal == "error_rate" {
+        format!("{:.2}%", value * 100.0)
+    } else {
+        crate::render::duration(value.round().max(0.0) as u64)
+    }
+}
+
+fn sorted_flat(clusters: &[Vec<f64>]) -> Vec<f64> {
+    let mut v: Vec<f64> = clusters.iter().flatten().copied().collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// The three metrics of one scope.
+fn evaluate(
+    scope: &Scope,
+    d: &ScopeData,
+    label: &str,
+    group: &'static str,
+    c: &JudgeConfig,
+    salt: u64,
+) -> Vec<MetricResult> {
+    let mut out = Vec::new();
+    let (nb, nc) = (d.n[0], d.n[1]);
+    let metric = |signal: &'static str, critical: bool, allowed: f64| MetricResult {
+        name: format!("{label} {signal}"),
+        group,
+        signal,
+        classification: "Nodata",
+        critical,
+        estimate: f64::NAN,
+        ci: [f64::NAN, f64::NAN],
+        ci_level: c.level,
+        allowed,
+        p_value: f64::NAN,
+        p_adjusted: None,
+        n_baseline: nb,
+        n_candidate: nc,
+        baseline_value: f64::NAN,
+        candidate_value: f64::NAN,
+    };
+    let (b, cc) = (sorted_flat(&d.clusters[0]), sorted_flat(&d.clusters[1]));
+
+    // Median shift on log durations.
+    let mut m = metric("latency_p50", false, c.latency_margin);
+    if !b.is_empty() && !cc.is_empty() {
+        m.baseline_value = stats::quantile_sorted(&b, 0.5).exp();
+        m.candidate_value = stats::quantile_sorted(&cc, 0.5).exp();
+    }
+    if b.len().min(cc.len()) >= c.min_latency_samples {
+        let s = stats::hodges_lehmann(&b, &cc, c.level);
+        m.estimate = s.estimate.exp();
+        m.ci = [s.lo.exp(), s.hi.exp()];
+        m.p_value = s.p_value;
+        m.classification = if m.ci[0] > c.latency_margin {
+            "High"
+        } else if m.ci[1] < 1.0 / c.latency_margin {
+            "Low"
+        } else {
+            "Pass"
+        };
+    }
+    out.push(m);
+
+    // Tail quantile ratio, bootstrapping whole traces.
+    let q = c.tail_quantile;
+    let signal = if (q - 0.99).abs() < 1e-9 { "latency_p99" } else { "latency_tail" };
+    let mut m = metric(signal, false, c.tail_margin);
+    if !b.is_empty() && !cc.is_empty() {
+        m.baseline_value = stats::quantile_sorted(&b, q).exp();
+        m.candidate_value = stats::quantile_sorted(&cc, q).exp();
+    }
+    let needed = (c.min_tail_exceedances / (1.0 - q)).ceil() as usize;
+    if b.len().min(cc.len()) >= needed {
+        let exp_clusters =
+            |arm: &[Vec<f64>]| -> Vec<Vec<f64>> { arm.iter().map(|t| t.iter().map(|v| v.exp()).collect()).collect() };
+        let seed = c.seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let r = stats::bootstrap_quantile_ratio(
+            &exp_clusters(&d.clusters[0]),
+            &exp_clusters(&d.clusters[1]),
+            q,
+            c.bootstrap_rounds,
+            c.level,
+            seed,
+        );
+        m.estimate = r.estimate;
+        m.ci = [r.lo, r.hi];
+        m.p_value = r.p_value;
+        m.classification = if r.lo > c.tail_margin {
+            "High"
+        } else if r.hi < 1.0 / c.tail_margin {
+            "Low"
+        } else {
+            "Pass"
+        };
+    }
+    out.push(m);
+
+    // Error rate: one-sided Fisher with floors; critical for the service.
+    let critical = *scope == Scope::Service;
+    let mut m = metric("error_rate", critical, c.error_relative_floor);
+    let (eb, ec) = (d.errors[0], d.errors[1]);
+    if nb > 0 && nc > 0 {
+        let (pb, pc) = (eb as f64 / nb as f64, ec as f64 / nc as f64);
+        m.baseline_value = pb;
+        m.candidate_value = pc;
+        let enough = nb.min(nc) >= c.min_error_samples as u64 || ec > 0;
+        if enough {
+            // Rate ratio with a half-count correction when either count is zero.
+            let (hb, hc) = if eb == 0 || ec == 0 {
+                ((eb as f64 + 0.5) / (nb as f64 + 0.5), (ec as f64 + 0.5) / (nc as f64 + 0.5))
+            } else {
+                (pb, pc)
+            };
+            m.estimate = if eb == 0 && ec == 0 { 1.0 } else { hc / hb };
+            let (bl, bh) = stats::wilson(eb, nb, c.level);
+            let (cl, ch) = stats::wilson(ec, nc, c.level);
+            m.ci = [if bh > 0.0 { cl / bh } else { 0.0 }, if bl > 0.0 { ch / bl } else { f64::INFINITY }];
+            m.p_value = stats::fisher_greater(eb, nb, ec, nc);
+            let ratio_ok = eb == 0 || pc / pb >= c.error_relative_floor;
+            m.classification = if m.p_value < c.error_alpha && pc - pb >= c.error_absolute_floor && ratio_ok && ec > 0 {
+                "High"
+            } else if pb > 0.0
+                && stats::fisher_greater(ec, nc, eb, nb) < c.error_alpha
+                && pb - pc >= c.error_absolute_floor
+            {
+                "Low"
+            } else {
+                "Pass"
+            };
+        }
+    }
+    out.push(m);
+    out
+}

@@ -1,0 +1,326 @@
+//! The regression judge on deploys simulated by `tracelens generate`: a
+//! median shift, a tail-only shift, an error-rate rise and a slower
+//! downstream dependency each fail with the right operation blamed; thin
+//! data is inconclusive; 200 no-change (A/A) runs almost never fail; and
+//! `diff` lists what changed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tracelens::assemble::assemble_all;
+use tracelens::generate::scenario::{Change, Deploy, Scenario};
+use tracelens::generate::write::OutputFormat;
+use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
+use tracelens::judge::{Cohorts, Judge, JudgeConfig};
+use tracelens::model::{Dictionary, Warnings};
+use tracelens::read::{ReadOptions, read_spans};
+
+fn tracelens(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tracelens")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn generate(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let mut all = vec!["generate", "--format", "otlp-protobuf-stream", "-o", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, _, err) = tracelens(&all);
+    assert_eq!(code, 0, "{err}");
+    path
+}
+
+/// `verdict --format json` on a side-by-side canary of checkout 1.9.0 -> 1.10.0.
+fn canary_verdict(input: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec![
+        "verdict",
+        input.to_str().unwrap(),
+        "--service",
+        "checkout",
+        "--baseline-version",
+        "1.9.0",
+        "--candidate-version",
+        "1.10.0",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err) = tracelens(&args);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    (code, v)
+}
+
+fn metric<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["metrics"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no {name}: {v}"))
+}
+
+fn first_blamed(v: &serde_json::Value) -> (String, String) {
+    let a = &v["attribution"][0];
+    (a["service"].as_str().unwrap().to_string(), a["operation"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn a_twenty_percent_median_shift_fails_and_blames_the_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(
+        dir.path(),
+        "median.pb",
+        &["--traces", "20000", "--scenario", "canary", "--change", "latency", "--magnitude", "2.8"],
+    );
+    let (code, v) = canary_verdict(&input, &[]);
+    assert_eq!((code, v["verdict"].as_str(), v["rollback"].as_bool()), (1, Some("fail"), Some(true)), "{v:#}");
+    let shift = metric(&v, "checkout latency_p50");
+    assert_eq!(shift["classification"], "High");
+    let estimate = shift["estimate"].as_f64().unwrap();
+    assert!((1.15..1.27).contains(&estimate), "a ~20% median shift: {estimate}");
+    assert!(shift["ci"][0].as_f64().unwrap() > 1.10);
+    assert_eq!(metric(&v, "checkout latency_p99")["classification"], "Pass", "{v:#}");
+    assert_eq!(first_blamed(&v), ("checkout".to_string(), "PlaceOrder".to_string()));
+    assert!(v["attribution"][0]["share"].as_f64().unwrap() > 0.5, "{:#}", v["attribution"]);
+    // The shape deploy gates read.
+    for key in ["verdict", "rollback", "score", "reason", "service", "baseline", "candidate", "metrics", "attribution"]
+    {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for key in ["name", "classification", "critical", "estimate", "ci", "p_value", "n_baseline", "n_candidate"] {
+        assert!(shift.get(key).is_some(), "missing metrics[].{key}");
+    }
+    assert_eq!(v["baseline"]["version"], "1.9.0");
+    assert!(v["score"].as_f64().unwrap() < 75.0);
+
+    // The same data, judged twice, gives byte-identical JSON.
+    let (_, again) = canary_verdict(&input, &[]);
+    assert_eq!(v, again);
+    // And the table says it in words, with the same exit code.
+    let (code, table, _) = tracelens(&[
+        "verdict",
+        input.to_str().unwrap(),
+        "--service",
+        "checkout",
+        "--baseline-version",
+        "1.9.0",
+        "--candidate-version",
+        "1.10.0",
+    ]);
+    assert_eq!(code, 1);
+    assert!(table.starts_with("verdict: FAIL"), "{table}");
+    assert!(table.contains("High") && table.contains("checkout PlaceOrder"), "{table}");
+}
+
+#[test]
+fn a_tail_only_shift_fails_on_p99_with_the_median_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), "tail.pb", &["--traces", "30000", "--scenario", "canary", "--change", "tail"]);
+    let (code, v) = canary_verdict(&input, &[]);
+    assert_eq!((code, v["verdict"].as_str()), (1, Some("fail")), "{v:#}");
+    assert_eq!(metric(&v, "checkout latency_p99")["classification"], "High");
+    assert!(metric(&v, "checkout latency_p99")["ci"][0].as_f64().unwrap() > 1.2);
+    assert_eq!(metric(&v, "checkout latency_p50")["classification"], "Pass", "the median did not move");
+    assert_eq!(first_blamed(&v), ("checkout".to_string(), "PlaceOrder".to_string()));
+}
+
+#[test]
+fn an_error_rate_rise_fails_on_the_critical_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), "errors.pb", &["--traces", "20000", "--scenario", "canary", "--change", "errors"]);
+    let (code, v) = canary_verdict(&input, &[]);
+    assert_eq!((code, v["verdict"].as_str()), (1, Some("fail")), "{v:#}");
+    let errors = metric(&v, "checkout error_rate");
+    assert_eq!((errors["classification"].as_str(), errors["critical"].as_bool()), (Some("High"), Some(true)));
+    assert!(errors["estimate"].as_f64().unwrap() >= 5.0);
+    assert!(errors["p_value"].as_f64().unwrap() < 1e-6);
+    assert_eq!(v["score"], 0.0);
+    assert!(v["reason"].as_str().unwrap().starts_with("critical metric High: checkout error_rate"), "{}", v["reason"]);
+}
+
+#[test]
+fn a_slower_dependency_is_blamed_not_the_judged_service() {
+    let dir = tempfile::tempdir().unwrap();
+    // payments gets slower halfway through a 200 s run (at 00:01:40).
+    let input = generate(
+        dir.path(),
+        "downstream.pb",
+        &[
+            "--traces",
+            "20000",
+            "--scenario",
+            "rollout",
+            "--change",
+            "latency",
+            "--target",
+            "payments",
+            "--magnitude",
+            "2",
+        ],
+    );
+    let (code, out, err) = tracelens(&[
+        "verdict",
+        input.to_str().unwrap(),
+        "--service",
+        "checkout",
+        "--deploy-time",
+        "2026-11-01T00:01:40Z",
+        "--warmup",
+        "5s",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!((code, v["verdict"].as_str()), (1, Some("fail")), "{v:#}");
+    assert_eq!(v["mode"], "deploy_time");
+    assert_eq!(metric(&v, "checkout -> payments latency_p50")["classification"], "High");
+    assert_eq!(first_blamed(&v), ("payments".to_string(), "Charge".to_string()), "{:#}", v["attribution"]);
+    let own = v["attribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["service"] == "checkout" && a["operation"] == "PlaceOrder")
+        .unwrap();
+    let (own_delta, callee_delta) = (own["delta_ns"].as_i64().unwrap(), own["callee_delta_ns"].as_i64().unwrap());
+    assert!(own_delta.abs() * 10 < callee_delta, "checkout's own code did not change: {own}");
+}
+
+#[test]
+fn twenty_spans_per_cohort_are_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 11% of shop traces reach checkout: ~20 per arm.
+    let input = generate(
+        dir.path(),
+        "thin.pb",
+        &["--traces", "360", "--scenario", "canary", "--change", "latency", "--magnitude", "3"],
+    );
+    let (code, v) = canary_verdict(&input, &[]);
+    assert_eq!((code, v["verdict"].as_str(), v["rollback"].as_bool()), (3, Some("inconclusive"), Some(false)), "{v:#}");
+    let n = v["candidate"]["traces"].as_u64().unwrap();
+    assert!((10..=35).contains(&n), "{n}");
+    assert_eq!(metric(&v, "checkout latency_p50")["classification"], "Nodata");
+    assert!(v["reason"].as_str().unwrap().contains("not enough data"), "{}", v["reason"]);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, err) = tracelens(&["verdict", "x.pb", "--service", "a"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = tracelens(&["verdict", "x.pb", "--service", "a", "--deploy-time", "yesterday"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not RFC 3339"), "{err}");
+    let (code, _, _) =
+        tracelens(&["verdict", "x.pb", "--service", "a", "--baseline-version", "1", "--candidate-version", "1"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn a_traffic_split_mismatch_is_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), "split.pb", &["--traces", "20000", "--scenario", "canary", "--change", "none"]);
+    let (code, v) = canary_verdict(&input, &["--canary-weight", "0.1"]);
+    assert_eq!((code, v["verdict"].as_str()), (3, Some("inconclusive")), "{v:#}");
+    assert!(v["reason"].as_str().unwrap().starts_with("traffic_split_mismatch"));
+    let (code, v) = canary_verdict(&input, &["--canary-weight", "0.5"]);
+    assert_eq!((code, v["verdict"].as_str()), (0, Some("pass")), "{v:#}");
+    assert_eq!(v["traffic_split"]["mismatch"], false);
+}
+
+/// One A/A run: frontend 2.4.1 beside an unchanged 2.5.0, half the traffic each.
+fn aa_verdict(seed: u64, traces: u64) -> (&'static str, String) {
+    let deploy = Deploy {
+        scenario: Scenario::Canary { weight: 0.5 },
+        change: Change::None,
+        target: "frontend".to_string(),
+        magnitude: 0.0,
+        new_version: "2.5.0".to_string(),
+        new_service: String::new(),
+    };
+    let config = GeneratorConfig { seed, deploy: Some(deploy), ..GeneratorConfig::default() };
+    let (bytes, _) =
+        generate::to_vec(&TopologyFile::shop(), &config, Amount::Traces(traces), OutputFormat::OtlpProtobufStream)
+            .unwrap();
+    let mut dict = Dictionary::default();
+    let mut warnings = Warnings::default();
+    let mut spans = Vec::new();
+    read_spans("aa", &bytes[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut |_: &Dictionary, s| {
+        spans.push(s)
+    })
+    .unwrap();
+    let (traces, _) = assemble_all(spans);
+    let mut judge =
+        Judge::new("frontend", Cohorts::Versions { baseline: "2.4.1".to_string(), candidate: "2.5.0".to_string() });
+    for t in &traces {
+        judge.add_trace(&dict, t);
+    }
+    let v = judge.verdict(&JudgeConfig { canary_weight: Some(0.5), ..JudgeConfig::default() });
+    (v.verdict, v.reason)
+}
+
+#[test]
+fn no_change_fails_at_most_two_of_200_seeds() {
+    // 2,400 traces a run: ~1,200 requests per arm, enough for the p99 test.
+    let seeds: Vec<u64> = (1..=200).collect();
+    let results: Vec<(u64, &'static str, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = seeds
+            .chunks(100)
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&seed| {
+                            let (v, r) = aa_verdict(seed, 2_400);
+                            (seed, v, r)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let fails: Vec<_> = results.iter().filter(|(_, v, _)| *v == "fail").collect();
+    let passes = results.iter().filter(|(_, v, _)| *v == "pass").count();
+    eprintln!("A/A over 200 seeds: {} pass, {} fail, {} inconclusive", passes, fails.len(), 200 - passes - fails.len());
+    assert!(fails.len() <= 2, "false failures: {fails:?}");
+    assert!(passes >= 180, "no-change runs should pass: {passes} of 200");
+}
+
+#[test]
+fn diff_lists_what_regressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = generate(dir.path(), "before.pb", &["--traces", "8000", "--seed", "1"]);
+    let after = generate(
+        dir.path(),
+        "after.pb",
+        &[
+            "--traces",
+            "8000",
+            "--seed",
+            "2",
+            "--scenario",
+            "rollout",
+            "--deploy-at",
+            "0.01",
+            "--change",
+            "latency",
+            "--magnitude",
+            "3",
+        ],
+    );
+    let (code, out, err) = tracelens(&["diff", before.to_str().unwrap(), after.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let regressed: Vec<&str> = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["direction"] == "regressed")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(regressed.contains(&"checkout PlaceOrder latency_p50"), "{regressed:?}");
+    assert!(regressed.contains(&"frontend -> checkout latency_p50"), "{regressed:?}");
+    assert!(
+        regressed.iter().all(|n| n.starts_with("checkout") || n.contains("-> checkout") || n.starts_with("frontend")),
+        "only checkout and its callers changed: {regressed:?}"
+    );
+    let (_, table, _) = tracelens(&["diff", before.to_str().unwrap(), after.to_str().unwrap()]);
+    assert!(table.contains("regressed") && table.contains("checkout PlaceOrder latency_p50"), "{table}");
+}
