@@ -797,3 +797,106 @@ fn bad_tls_settings_are_usage_errors() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("TLS certificate") && err.contains("missing.pem"), "{err}");
 }
+
+/// POSTs every record of a length-prefixed OTLP protobuf stream.
+fn post_stream(http_addr: SocketAddr, stream: &[u8]) {
+    let mut rest = stream;
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let (status, _, body) =
+            http(http_addr, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], &rest[4..4 + len]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        rest = &rest[4 + len..];
+    }
+}
+
+#[test]
+fn deploy_gates_get_the_answers_argo_and_flagger_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    // checkout 1.10.0 is ~20% slower beside 1.9.0; everything else unchanged.
+    let data = dir.path().join("canary.pb");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracelens"))
+        .args(["generate", "--traces", "20000", "--scenario", "canary", "--change", "latency", "--magnitude", "2.8"])
+        .args(["--format", "otlp-protobuf-stream", "-o", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let server = start(&dir.path().join("data"), &["--keep-traces", "30000"]);
+    post_stream(server.http, &std::fs::read(&data).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !metrics(server.api).contains("tracelens_traces_completed_total 20000") {
+        assert!(Instant::now() < deadline, "traces did not complete");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Argo Rollouts' web provider: a GET whose 200 body it reads with jsonPath {$.verdict}.
+    let argo = "/api/v1/verdict?service=checkout&baseline_version=1.9.0&candidate_version=1.10.0";
+    let (status, headers, body) = http(server.api, "GET", argo, &[("Accept", "application/json")], b"");
+    assert_eq!(status, 200, "a failing verdict still answers 200");
+    assert!(headers.to_ascii_lowercase().contains("content-type: application/json"), "{headers}");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((v["verdict"].as_str(), v["rollback"].as_bool()), (Some("fail"), Some(true)), "{v:#}");
+    assert_eq!(v["attribution"][0]["operation"], "PlaceOrder");
+    // A malformed request is a 400 (Argo counts it as a measurement error).
+    assert_eq!(http(server.api, "GET", "/api/v1/verdict?service=checkout", &[], b"").0, 400);
+    assert_eq!(http(server.api, "GET", "/api/v1/verdict?baseline_version=1", &[], b"").0, 400);
+
+    // Flagger: the payload its webhooks POST.
+    let hook = |metadata: serde_json::Value| {
+        serde_json::to_vec(&serde_json::json!({
+            "name": "checkout", "namespace": "shop", "phase": "Progressing",
+            "checksum": "6c54544bf9", "metadata": metadata
+        }))
+        .unwrap()
+    };
+    let json_type = ("Content-Type", "application/json");
+    let versions = serde_json::json!({"baseline_version": "1.9.0", "candidate_version": "1.10.0"});
+    let (status, _, body) = http(server.api, "POST", "/api/v1/flagger/gate", &[json_type], &hook(versions.clone()));
+    assert_eq!(status, 403, "a failing canary is stopped");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["reason"].as_str().unwrap().contains("checkout latency_p50"), "{}", v["reason"]);
+    let (status, _, _) = http(server.api, "POST", "/api/v1/flagger/rollback", &[json_type], &hook(versions));
+    assert_eq!(status, 200, "the inverted rollback hook: roll back now");
+
+    // An unchanged service, judged around a recorded deployment: pass.
+    let marker = br#"{"service":"currency","version":"1.0.3","time":"2026-11-01T00:01:40Z"}"#;
+    let (status, _, body) = http(server.api, "POST", "/api/v1/deployments", &[json_type], marker);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(get_json(server.api, "/api/v1/deployments")["deployments"][0]["service"], "currency");
+    let meta = serde_json::json!({"service": "currency", "warmup": "0s"});
+    let (status, _, body) = http(server.api, "POST", "/api/v1/flagger/gate", &[json_type], &hook(meta.clone()));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, v["verdict"].as_str()), (200, Some("pass")), "{v:#}");
+    assert_eq!(v["mode"], "deploy_time");
+    assert_eq!(http(server.api, "POST", "/api/v1/flagger/rollback", &[json_type], &hook(meta)).0, 403);
+    let v = get_json(server.api, "/api/v1/verdict?service=currency&warmup=0s");
+    assert_eq!(v["verdict"], "pass");
+
+    // Inconclusive (cart runs one version only): 403 unless the hook says otherwise.
+    let cart = serde_json::json!({"service": "cart", "baseline_version": "3.0.2", "candidate_version": "3.1.0"});
+    let (status, _, body) = http(server.api, "POST", "/api/v1/flagger/gate", &[json_type], &hook(cart.clone()));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, v["verdict"].as_str()), (403, Some("inconclusive")));
+    let mut lenient = cart;
+    lenient["on_inconclusive"] = "pass".into();
+    assert_eq!(http(server.api, "POST", "/api/v1/flagger/gate", &[json_type], &hook(lenient)).0, 200);
+    assert_eq!(http(server.api, "POST", "/api/v1/flagger/gate", &[json_type], b"{not json").0, 400);
+
+    // The same verdict over gRPC.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut q = query_client(server.api).await;
+        let request = pb::VerdictQuery {
+            service: "checkout".into(),
+            baseline_version: "1.9.0".into(),
+            candidate_version: "1.10.0".into(),
+            ..Default::default()
+        };
+        let reply = q.get_verdict(request).await.unwrap().into_inner();
+        assert_eq!((reply.verdict.as_str(), reply.rollback), ("fail", true));
+        let full: serde_json::Value = serde_json::from_str(&reply.verdict_json).unwrap();
+        assert_eq!(full["service"], "checkout");
+        let err = q.get_verdict(pb::VerdictQuery::default()).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    });
+}

@@ -14,6 +14,7 @@ use crate::analysis::graph::GraphView;
 use crate::analysis::metrics::OperationView;
 use crate::assemble::{Assembler, AssemblerConfig};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -49,11 +50,12 @@ impl Default for LiveConfig {
     }
 }
 
-/// The most recent completed traces, by id, bounded.
+/// The most recent completed traces, by id, bounded (shared, so the judge
+/// can read a snapshot outside the lock).
 #[derive(Default)]
 struct Recent {
     order: VecDeque<TraceId>,
-    traces: FxHashMap<TraceId, Trace>,
+    traces: FxHashMap<TraceId, Arc<Trace>>,
 }
 
 impl Recent {
@@ -62,7 +64,7 @@ impl Recent {
             return;
         }
         let id = trace.trace_id;
-        if self.traces.insert(id, trace).is_none() {
+        if self.traces.insert(id, Arc::new(trace)).is_none() {
             self.order.push_back(id);
         }
         while self.order.len() > cap {
@@ -169,7 +171,12 @@ impl Live {
 
     /// A recently completed trace.
     pub fn trace(&self, id: &TraceId) -> Option<&Trace> {
-        self.recent.traces.get(id)
+        self.recent.traces.get(id).map(|t| &**t)
+    }
+
+    /// Every recently completed trace, oldest first, shared.
+    pub fn recent_traces(&self) -> Vec<Arc<Trace>> {
+        self.recent.order.iter().filter_map(|id| self.recent.traces.get(id).cloned()).collect()
     }
 
     /// Completes traces idle for the configured time, seals and expires

@@ -179,3 +179,26 @@ pub fn trace(live: &Mutex<Live>, id: &str) -> Result<TraceOut, QueryError> {
         .collect();
     Ok(TraceOut { trace_id: trace_id.to_hex(), duration_ns: cp.duration_ns, spans, critical_path })
 }
+
+/// The judge's verdict over the recently completed traces (`--keep-traces`
+/// of them): traces and names are taken under the lock, judged after it.
+pub async fn verdict(
+    live: &Mutex<Live>,
+    service: String,
+    cohorts: crate::judge::Cohorts,
+    config: crate::judge::JudgeConfig,
+) -> Result<crate::judge::Verdict, QueryError> {
+    let (traces, dict) = {
+        let live = live.lock().expect("live lock");
+        (live.recent_traces(), live.dict.clone())
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut judge = crate::judge::Judge::new(&service, cohorts);
+        for trace in &traces {
+            judge.add_trace(&dict, trace);
+        }
+        judge.verdict(&config)
+    })
+    .await
+    .map_err(|e| QueryError::Internal(e.to_string()))
+}

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tonic::{Request, Response, Status};
 
+use super::gate::{Deployments, VerdictRequest};
 use super::live::Live;
 use super::query::{self, Filter, QueryError};
 use super::query_proto as pb;
@@ -17,13 +18,15 @@ use crate::analysis::metrics::OperationView;
 /// The service over the receiver's live state.
 pub struct QueryApi {
     live: Arc<Mutex<Live>>,
+    deployments: Arc<Mutex<Deployments>>,
     now_ms: fn() -> u64,
 }
 
 impl QueryApi {
-    /// Answers from `live`, with `now_ms` as the clock for relative times.
-    pub fn new(live: Arc<Mutex<Live>>, now_ms: fn() -> u64) -> QueryApi {
-        QueryApi { live, now_ms }
+    /// Answers from `live` (and the deployment markers), with `now_ms` as
+    /// the clock for relative times.
+    pub fn new(live: Arc<Mutex<Live>>, deployments: Arc<Mutex<Deployments>>, now_ms: fn() -> u64) -> QueryApi {
+        QueryApi { live, deployments, now_ms }
     }
 }
 
@@ -192,6 +195,30 @@ impl pb::query_service_server::QueryService for QueryApi {
         let view =
             query::bottlenecks(&self.live, &filter(request.into_inner()), (self.now_ms)()).await.map_err(status)?;
         Ok(Response::new(bottlenecks(&view)))
+    }
+
+    async fn get_verdict(&self, request: Request<pb::VerdictQuery>) -> Result<Response<pb::VerdictReply>, Status> {
+        let q = request.into_inner();
+        let text = |s: String| Some(s).filter(|s| !s.is_empty());
+        let req = VerdictRequest {
+            service: text(q.service),
+            baseline_version: text(q.baseline_version),
+            candidate_version: text(q.candidate_version),
+            deploy_time: text(q.deploy_time),
+            warmup: text(q.warmup),
+            canary_weight: q.canary_weight.map(|w| w.to_string()),
+        };
+        let resolved = req.resolve(&self.deployments.lock().expect("deployments lock"));
+        let (service, cohorts, canary_weight) = resolved.map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let config = crate::judge::JudgeConfig { canary_weight, ..Default::default() };
+        let v = query::verdict(&self.live, service, cohorts, config).await.map_err(status)?;
+        Ok(Response::new(pb::VerdictReply {
+            verdict: v.verdict.to_string(),
+            rollback: v.rollback,
+            score: v.score,
+            reason: v.reason.clone(),
+            verdict_json: serde_json::to_string(&v).map_err(|e| Status::internal(e.to_string()))?,
+        }))
     }
 
     async fn get_trace(&self, request: Request<pb::TraceQuery>) -> Result<Response<pb::Trace>, Status> {

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tonic::codec::CompressionEncoding;
 
+use super::gate::{self, DeploymentRequest, Deployments, FlaggerWebhook, VerdictRequest};
 use super::ingest::{Accepted, BodyEncoding, accept_bytes};
 use super::live::{Live, LiveConfig};
 use super::metrics_endpoint;
@@ -30,6 +31,7 @@ use super::query_grpc::QueryApi;
 use super::query_proto::query_service_server::{QueryServiceServer, SERVICE_NAME as QUERY_SERVICE_NAME};
 use super::tls::Incoming;
 use super::wal::{SyncPolicy, Wal, WalConfig, WalError, replay};
+use crate::judge::{JudgeConfig, Verdict};
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -148,6 +150,7 @@ fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention
 
 struct Shared {
     live: Arc<Mutex<Live>>,
+    deployments: Arc<Mutex<Deployments>>,
     log: std::sync::mpsc::SyncSender<LogRequest>,
     in_flight: Semaphore,
     max_request_bytes: usize,
@@ -603,6 +606,88 @@ async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
     query::trace(&shared.live, &id).map_or_else(query_error, |v| json(&v))
 }
 
+/// Judges `request` over the recent traces.
+async fn judge(shared: &Shared, request: &VerdictRequest) -> Result<Verdict, Response> {
+    let resolved = request.resolve(&shared.deployments.lock().expect("deployments lock"));
+    let (service, cohorts, canary_weight) =
+        resolved.map_err(|e| http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e.to_string()))?;
+    let config = JudgeConfig { canary_weight, ..JudgeConfig::default() };
+    query::verdict(&shared.live, service, cohorts, config).await.map_err(query_error)
+}
+
+/// Argo Rollouts' `web` provider and other pollers: every verdict is a 200
+/// with the verdict JSON (any other status counts as a measurement error).
+async fn api_verdict(State(shared): State<Arc<Shared>>, Query(request): Query<VerdictRequest>) -> Response {
+    match judge(&shared, &request).await {
+        Ok(v) => json(&v),
+        Err(response) => response,
+    }
+}
+
+/// The webhook body, or what is wrong with it.
+fn flagger_hook(body: &[u8]) -> Result<FlaggerWebhook, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not a Flagger webhook payload: {e}"))
+}
+
+fn with_status(status: u16, v: &Verdict) -> Response {
+    let mut response = json(v);
+    *response.status_mut() = StatusCode::from_u16(status).expect("a valid status");
+    response
+}
+
+/// Flagger's gate hooks (`pre-rollout`, `rollout`, `confirm-*`): 200 go on, 403 stop.
+async fn api_flagger_gate(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let hook = match flagger_hook(&body) {
+        Ok(h) => h,
+        Err(e) => return http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e),
+    };
+    match judge(&shared, &VerdictRequest::from_flagger(&hook)).await {
+        Ok(v) => with_status(gate::gate_status(&v, &hook), &v),
+        Err(response) => response,
+    }
+}
+
+/// Flagger's inverted `rollback` hook: 200 means roll back now.
+async fn api_flagger_rollback(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let hook = match flagger_hook(&body) {
+        Ok(h) => h,
+        Err(e) => return http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e),
+    };
+    match judge(&shared, &VerdictRequest::from_flagger(&hook)).await {
+        Ok(v) => with_status(gate::rollback_status(&v), &v),
+        Err(response) => response,
+    }
+}
+
+async fn api_record_deployment(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request: DeploymentRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let message = format!("a deployment is {{\"service\", \"version\", \"time\"}}: {e}");
+            return http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &message);
+        }
+    };
+    let deployment = match request.validate(now_ms().saturating_mul(1_000_000)) {
+        Ok(d) => d,
+        Err(e) => return http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e.to_string()),
+    };
+    let recorded =
+        tokio::task::block_in_place(|| shared.deployments.lock().expect("deployments lock").record(deployment.clone()));
+    match recorded {
+        Ok(()) => {
+            let mut response = json(&deployment);
+            *response.status_mut() = StatusCode::CREATED;
+            response
+        }
+        Err(e) => http_error(StatusCode::INTERNAL_SERVER_ERROR, BodyEncoding::Json, 13, &e.to_string()),
+    }
+}
+
+async fn api_deployments(State(shared): State<Arc<Shared>>) -> Response {
+    let list = shared.deployments.lock().expect("deployments lock").all().to_vec();
+    json(&serde_json::json!({ "deployments": list }))
+}
+
 async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
     let text = {
         let live = shared.live.lock().expect("live lock");
@@ -675,6 +760,7 @@ pub async fn run(
     on_ready: impl FnOnce([SocketAddr; 3], &Startup),
 ) -> Result<(), ServeError> {
     let (live, wal, startup) = tokio::task::block_in_place(|| recover(&config))?;
+    let (deployments, _) = Deployments::open(&config.data_dir).map_err(|e| ServeError::Grpc(e.to_string()))?;
     let (log_tx, log_rx) = std::sync::mpsc::sync_channel(config.max_in_flight.max(1));
     let retention = config.retention;
     let log_stats = Arc::new(LogStats::default());
@@ -684,6 +770,7 @@ pub async fn run(
     };
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(live)),
+        deployments: Arc::new(Mutex::new(deployments)),
         log: log_tx,
         in_flight: Semaphore::new(config.max_in_flight.max(1)),
         max_request_bytes: config.max_request_bytes,
@@ -748,13 +835,17 @@ pub async fn run(
     let http_task =
         tokio::spawn(axum::serve(http_listener, http).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
 
-    let query_service = QueryServiceServer::new(QueryApi::new(shared.live.clone(), now_ms));
+    let query_service = QueryServiceServer::new(QueryApi::new(shared.live.clone(), shared.deployments.clone(), now_ms));
     let api = Router::new()
         .route_service(&format!("/{}/{{*method}}", QUERY_SERVICE_NAME), query_service)
         .route("/api/v1/graph", get(api_graph))
         .route("/api/v1/operations", get(api_operations))
         .route("/api/v1/bottlenecks", get(api_bottlenecks))
         .route("/api/v1/traces/{trace_id}", get(api_trace))
+        .route("/api/v1/verdict", get(api_verdict))
+        .route("/api/v1/flagger/gate", post(api_flagger_gate))
+        .route("/api/v1/flagger/rollback", post(api_flagger_rollback))
+        .route("/api/v1/deployments", post(api_record_deployment).get(api_deployments))
         .route("/metrics", get(api_metrics))
         .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Api), require_token))
         .route("/healthz", get(|| async { "ok" }))

@@ -1,0 +1,273 @@
+//! Deploy gates on the receiver: deployment markers (recorded with `POST
+//! /api/v1/deployments`, kept in `deployments.jsonl` under the data
+//! directory), turning a verdict request — query parameters, or a Flagger
+//! webhook's `metadata` — into the judge's cohorts, and the status codes
+//! each gate expects: Argo Rollouts reads the verdict from a 200 body,
+//! Flagger's gate wants 200 to go on and 403 to stop, and its rollback hook
+//! is inverted (200 means roll back now).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::judge::{Cohorts, Verdict};
+use crate::render;
+
+/// File of deployment markers, one JSON object per line.
+pub const DEPLOYMENTS_FILE: &str = "deployments.jsonl";
+
+/// A recorded deploy of one service version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The service.
+    pub service: String,
+    /// The version deployed.
+    pub version: String,
+    /// When, unix ns.
+    pub time_unix_nano: u64,
+}
+
+/// Why a marker or a verdict request is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The request is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The markers file could not be written or read.
+    #[error("deployments file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Deployment markers, persisted.
+pub struct Deployments {
+    path: PathBuf,
+    list: Vec<Deployment>,
+}
+
+impl Deployments {
+    /// Loads the markers under `data_dir` (none if the file is absent;
+    /// unreadable lines are skipped and counted).
+    pub fn open(data_dir: &Path) -> Result<(Deployments, usize), GateError> {
+        let path = data_dir.join(DEPLOYMENTS_FILE);
+        let mut list = Vec::new();
+        let mut bad = 0;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    match serde_json::from_str::<Deployment>(line) {
+                        Ok(d) => list.push(d),
+                        Err(_) => bad += 1,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(GateError::Io { path, source }),
+        }
+        Ok((Deployments { path, list }, bad))
+    }
+
+    /// Records a marker durably (appended and fsynced).
+    pub fn record(&mut self, d: Deployment) -> Result<(), GateError> {
+        let io = |source| GateError::Io { path: self.path.clone(), source };
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
+        let mut line = serde_json::to_vec(&d).expect("a deployment serializes");
+        line.push(b'\n');
+        file.write_all(&line).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        self.list.push(d);
+        Ok(())
+    }
+
+    /// Every marker, in recording order.
+    pub fn all(&self) -> &[Deployment] {
+        &self.list
+    }
+
+    /// The latest marker of `service` by time.
+    pub fn latest(&self, service: &str) -> Option<&Deployment> {
+        self.list.iter().filter(|d| d.service == service).max_by_key(|d| d.time_unix_nano)
+    }
+}
+
+/// A marker as posted: `time` is RFC 3339 or unix seconds, default now.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeploymentRequest {
+    /// The service.
+    pub service: String,
+    /// The version.
+    pub version: String,
+    /// When.
+    pub time: Option<serde_json::Value>,
+}
+
+impl DeploymentRequest {
+    /// Checks the marker; `now_ns` when no time is given.
+    pub fn validate(self, now_ns: u64) -> Result<Deployment, GateError> {
+        if self.service.trim().is_empty() || self.version.trim().is_empty() {
+            return Err(GateError::BadRequest("a deployment needs a service and a version".to_string()));
+        }
+        let time_unix_nano = match &self.time {
+            None | Some(serde_json::Value::Null) => now_ns,
+            Some(v) => time_ns(v).ok_or_else(|| {
+                GateError::BadRequest(format!("deployment time {v} is neither RFC 3339 nor unix seconds"))
+            })?,
+        };
+        Ok(Deployment { service: self.service, version: self.version, time_unix_nano })
+    }
+}
+
+fn time_ns(v: &serde_json::Value) -> Option<u64> {
+    match v {
+        serde_json::Value::String(s) => render::parse_rfc3339(s).or_else(|| seconds(s.parse().ok()?)),
+        serde_json::Value::Number(n) => seconds(n.as_f64()?),
+        _ => None,
+    }
+}
+
+fn seconds(s: f64) -> Option<u64> {
+    (s.is_finite() && s >= 0.0).then(|| (s * 1e9).round() as u64)
+}
+
+/// What a gate asks: the service and how to split its traces.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct VerdictRequest {
+    /// The service to judge.
+    pub service: Option<String>,
+    /// Old version (side by side).
+    pub baseline_version: Option<String>,
+    /// New version.
+    pub candidate_version: Option<String>,
+    /// The deploy (RFC 3339 or unix seconds); default: the service's latest marker.
+    pub deploy_time: Option<String>,
+    /// Skipped after the deploy (default 2m).
+    pub warmup: Option<String>,
+    /// Expected share of requests on the candidate.
+    pub canary_weight: Option<String>,
+}
+
+impl VerdictRequest {
+    /// From a Flagger webhook: `metadata` carries the same keys; the
+    /// service defaults to the canary's name.
+    pub fn from_flagger(hook: &FlaggerWebhook) -> VerdictRequest {
+        let get = |k: &str| hook.metadata.get(k).filter(|v| !v.is_empty()).cloned();
+        VerdictRequest {
+            service: get("service").or_else(|| Some(hook.name.clone())),
+            baseline_version: get("baseline_version"),
+            candidate_version: get("candidate_version"),
+            deploy_time: get("deploy_time"),
+            warmup: get("warmup"),
+            canary_weight: get("canary_weight"),
+        }
+    }
+
+    /// The service and cohorts, using the latest marker when the request
+    /// names neither versions nor a deploy time.
+    pub fn resolve(&self, deployments: &Deployments) -> Result<(String, Cohorts, Option<f64>), GateError> {
+        let bad = |m: String| GateError::BadRequest(m);
+        let service =
+            self.service.clone().filter(|s| !s.is_empty()).ok_or_else(|| bad("service is required".into()))?;
+        let warmup_ns = match self.warmup.as_deref() {
+            None | Some("") => 120_000_000_000,
+            Some(w) => render::parse_duration(w)
+                .ok_or_else(|| bad(format!("warmup {w:?} is not a duration such as 2m or 90s")))?,
+        };
+        let canary_weight = match self.canary_weight.as_deref() {
+            None | Some("") => None,
+            Some(w) => match w.parse::<f64>() {
+                Ok(w) if w > 0.0 && w < 1.0 => Some(w),
+                _ => return Err(bad(format!("canary_weight {w:?} must be a number between 0 and 1"))),
+            },
+        };
+        let cohorts = match (&self.baseline_version, &self.candidate_version, &self.deploy_time) {
+            (Some(b), Some(c), None) if b != c => Cohorts::Versions { baseline: b.clone(), candidate: c.clone() },
+            (Some(_), Some(_), None) => return Err(bad("baseline_version and candidate_version are the same".into())),
+            (None, None, Some(t)) => {
+                let deploy_ns = time_ns(&serde_json::Value::String(t.clone()))
+                    .ok_or_else(|| bad(format!("deploy_time {t:?} is neither RFC 3339 nor unix seconds")))?;
+                Cohorts::DeployTime { deploy_ns, warmup_ns }
+            }
+            (None, None, None) => match deployments.latest(&service) {
+                Some(d) => Cohorts::DeployTime { deploy_ns: d.time_unix_nano, warmup_ns },
+                None => {
+                    return Err(bad(format!(
+                        "give baseline_version and candidate_version, or deploy_time, or record a deployment of {service} first"
+                    )));
+                }
+            },
+            _ => {
+                return Err(bad(
+                    "give both baseline_version and candidate_version, or deploy_time, not a mix".to_string()
+                ));
+            }
+        };
+        Ok((service, cohorts, canary_weight))
+    }
+}
+
+/// Flagger's webhook payload (`pkg/controller/webhook.go`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct FlaggerWebhook {
+    /// The canary's name.
+    pub name: String,
+    /// Its namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// The analysis phase.
+    #[serde(default)]
+    pub phase: String,
+    /// The revision's checksum.
+    #[serde(default)]
+    pub checksum: String,
+    /// The webhook's metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Flagger gate: 200 lets the rollout go on, 403 stops it (its body shows
+/// in Flagger's events). Inconclusive goes on only when the hook's
+/// metadata says `on_inconclusive: pass`.
+pub fn gate_status(verdict: &Verdict, hook: &FlaggerWebhook) -> u16 {
+    match verdict.verdict {
+        "pass" => 200,
+        "fail" => 403,
+        _ if hook.metadata.get("on_inconclusive").is_some_and(|v| v == "pass") => 200,
+        _ => 403,
+    }
+}
+
+/// Flagger's inverted rollback hook: 200 only when the verdict is fail.
+pub fn rollback_status(verdict: &Verdict) -> u16 {
+    if verdict.verdict == "fail" { 200 } else { 403 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_persist_and_the_latest_is_the_default_deploy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut d, bad) = Deployments::open(dir.path()).unwrap();
+        assert_eq!((d.all().len(), bad), (0, 0));
+        let req =
+            |t: serde_json::Value| DeploymentRequest { service: "api".into(), version: "2".into(), time: Some(t) };
+        d.record(req(serde_json::json!("2026-11-28T10:00:00Z")).validate(0).unwrap()).unwrap();
+        d.record(req(serde_json::json!(1_795_860_000.5)).validate(0).unwrap()).unwrap();
+        assert!(req(serde_json::json!("soon")).validate(0).is_err());
+        let (d, _) = Deployments::open(dir.path()).unwrap();
+        assert_eq!(d.all().len(), 2);
+        assert_eq!(d.latest("api").unwrap().time_unix_nano, 1_795_860_000_500_000_000);
+        let r = VerdictRequest { service: Some("api".into()), ..Default::default() };
+        let (_, cohorts, _) = r.resolve(&d).unwrap();
+        assert_eq!(cohorts, Cohorts::DeployTime { deploy_ns: 1_795_860_000_500_000_000, warmup_ns: 120_000_000_000 });
+        let r = VerdictRequest { service: Some("other".into()), ..Default::default() };
+        assert!(r.resolve(&d).unwrap_err().to_string().contains("record a deployment of other"));
+    }
+}
