@@ -46,6 +46,8 @@ struct OpenTrace {
 pub struct Assembler {
     config: AssemblerConfig,
     open: FxHashMap<TraceId, OpenTrace>,
+    /// Spans in `open`, kept as they come and go.
+    open_spans: usize,
     closed: FxHashSet<TraceId>,
     seq: u64,
     next_sweep: u64,
@@ -59,6 +61,7 @@ impl Assembler {
         Assembler {
             config: AssemblerConfig { idle_spans: idle },
             open: FxHashMap::default(),
+            open_spans: 0,
             closed: FxHashSet::default(),
             seq: 0,
             next_sweep: idle,
@@ -89,6 +92,7 @@ impl Assembler {
         }
         entry.spans.push(span);
         entry.last_seq = seq;
+        self.open_spans += 1;
         if seq >= self.next_sweep {
             self.sweep(out);
             self.next_sweep = seq + (self.config.idle_spans / 4).max(1);
@@ -102,6 +106,7 @@ impl Assembler {
         idle.sort_unstable();
         for (_, id) in idle {
             let open = self.open.remove(&id).expect("idle trace is open");
+            self.open_spans -= open.spans.len();
             self.closed.insert(id);
             out(repair(id, open.spans, &mut self.warnings));
         }
@@ -119,6 +124,7 @@ impl Assembler {
         idle.sort_unstable();
         for (_, id) in idle {
             let open = self.open.remove(&id).expect("idle trace is open");
+            self.open_spans -= open.spans.len();
             self.closed.insert(id);
             out(repair(id, open.spans, &mut self.warnings));
         }
@@ -135,7 +141,7 @@ impl Assembler {
 
     /// Spans in open traces.
     pub fn open_spans(&self) -> usize {
-        self.open.values().map(|t| t.spans.len()).sum()
+        self.open_spans
     }
 
     /// Warnings counted so far.
@@ -355,6 +361,20 @@ mod tests {
         s.start_ns = 1_000 + id as u64;
         s.end_ns = 2_000;
         s
+    }
+
+    #[test]
+    fn open_spans_are_counted_as_traces_open_and_close() {
+        let mut d = Dictionary::default();
+        let mut a = Assembler::new(AssemblerConfig { idle_spans: 4 });
+        let mut closed = Vec::new();
+        for (trace, id) in [(1, 1), (1, 2), (2, 1), (3, 1), (3, 2)] {
+            a.push_at(span(&mut d, trace, id, None, "svc"), 10, &mut |t| closed.push(t));
+        }
+        assert_eq!(a.open_spans(), 5 - closed.iter().map(|t| t.len()).sum::<usize>());
+        a.close_idle(20, 5, &mut |t| closed.push(t));
+        assert_eq!((a.open_spans(), a.open_traces()), (0, 0));
+        assert_eq!(closed.iter().map(|t| t.len()).sum::<usize>(), 5);
     }
 
     #[test]
