@@ -27,6 +27,13 @@ fn main() -> ExitCode {
     // set at any time and take a plain integer.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
     let args = cli::Cli::parse();
+    if args.is_serve() {
+        // The receiver holds spans for the trace idle timeout (10 s by
+        // default) before freeing them: keep freed pages as long, or every
+        // wave of traces faults fresh zeroed pages in again.
+        // SAFETY: as above.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 30_000) };
+    }
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

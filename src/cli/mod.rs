@@ -63,6 +63,13 @@ enum Command {
     },
 }
 
+impl Cli {
+    /// Whether the command is the long-running receiver.
+    pub fn is_serve(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 /// Runs the parsed command; the exit code on success (non-zero only for a
 /// verdict other than pass).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
