@@ -3,7 +3,7 @@
 //! makes a stream record atomic: a record that fails to decode leaves no
 //! spans and no warnings behind.
 
-use crate::model::{Attr, Dictionary, ParsedId, Span, SpanId, SpanQuality, TraceId, Value, WarningKind, Warnings};
+use crate::model::{Attr, Dictionary, ParsedId, Span, SpanId, SpanQuality, Sym, TraceId, Value, WarningKind, Warnings};
 
 use super::Dialect;
 use super::error::ReadErrorKind;
@@ -56,6 +56,9 @@ pub struct Emitter<'a> {
     dialect: Option<Dialect>,
     /// Set when a JSON record turned out not to be trace data at all.
     pub(crate) not_traces: bool,
+    /// When set, only span, event and link attributes with these keys are
+    /// kept (resource attributes are always kept).
+    pub(crate) keep_attributes: Option<Vec<Sym>>,
 }
 
 impl<'a> Emitter<'a> {
@@ -83,7 +86,16 @@ impl<'a> Emitter<'a> {
             bad_records: Vec::new(),
             dialect: None,
             not_traces: false,
+            keep_attributes: None,
         }
+    }
+
+    /// Keeps only span, event and link attributes named `keys` (and every
+    /// resource attribute): for a consumer that reads a few known keys and
+    /// should not pay for the rest. Undecodable input is still refused.
+    pub fn keep_only_attributes(mut self, keys: &[&str]) -> Self {
+        self.keep_attributes = Some(keys.iter().map(|k| self.dict.intern(k)).collect());
+        self
     }
 
     /// Spans emitted so far (committed records only).
@@ -152,7 +164,16 @@ impl<'a> Emitter<'a> {
     }
 
     /// Hands over a finished span.
-    pub(crate) fn emit(&mut self, span: Span) {
+    pub(crate) fn emit(&mut self, mut span: Span) {
+        if let Some(keep) = &self.keep_attributes {
+            span.attributes.retain(|a| keep.contains(&a.key));
+            for e in &mut span.events {
+                e.attributes.retain(|a| keep.contains(&a.key));
+            }
+            for l in &mut span.links {
+                l.attributes.retain(|a| keep.contains(&a.key));
+            }
+        }
         match &mut self.record {
             Some((held, _)) => held.push(span),
             None => {

@@ -37,6 +37,7 @@ impl std::fmt::Display for WireError {
 type R<T> = Result<T, WireError>;
 
 /// A cursor over one message's bytes.
+#[derive(Clone)]
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -376,8 +377,7 @@ fn decode_scope<'a>(mut r: Reader<'a>, name: &mut &'a str, version: &mut &'a str
             2 => *version = string(field, number, wire, &r)?,
             3 => {
                 // Scope attributes are not kept, but must be well-formed.
-                let mut scratch = Dictionary::default();
-                decode_key_value(message(field, number, wire, &r, depth)?, &mut scratch, depth - 1)?;
+                validate_key_value(message(field, number, wire, &r, depth)?, depth - 1)?;
             }
             4 => {
                 varint(field, number, wire, &r)?;
@@ -409,7 +409,9 @@ fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Span> {
             8 => end = fixed64(field, number, wire, &r)?,
             9 => {
                 let m = message(field, number, wire, &r, depth)?;
-                span.attributes.push(decode_key_value(m, e.dict, depth - 1)?);
+                if let Some(a) = decode_attribute(m, e, depth - 1)? {
+                    span.attributes.push(a);
+                }
             }
             10 | 12 | 14 => {
                 varint(field, number, wire, &r)?;
@@ -464,7 +466,9 @@ fn decode_event(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Event> 
             2 => name = string(field, number, wire, &r)?,
             3 => {
                 let m = message(field, number, wire, &r, depth)?;
-                event.attributes.push(decode_key_value(m, e.dict, depth - 1)?);
+                if let Some(a) = decode_attribute(m, e, depth - 1)? {
+                    event.attributes.push(a);
+                }
             }
             4 => {
                 varint(field, number, wire, &r)?;
@@ -489,7 +493,9 @@ fn decode_link(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<L
             }
             4 => {
                 let m = message(field, number, wire, &r, depth)?;
-                attributes.push(decode_key_value(m, e.dict, depth - 1)?);
+                if let Some(a) = decode_attribute(m, e, depth - 1)? {
+                    attributes.push(a);
+                }
             }
             5 => {
                 varint(field, number, wire, &r)?;
@@ -504,6 +510,77 @@ fn decode_link(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<L
         return Ok(None);
     };
     Ok(Some(Link { trace_id, span_id, attributes }))
+}
+
+/// A span, event or link attribute: decoded when the emitter keeps its key
+/// (or keeps everything), else only checked.
+fn decode_attribute(r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<Attr>> {
+    let Some(keep) = &e.keep_attributes else { return decode_key_value(r, e.dict, depth).map(Some) };
+    // The key may follow the value: find it first (the last one wins).
+    let mut scan = r.clone();
+    let mut key = "";
+    while let Some((number, wire, field)) = scan.next(depth)? {
+        if number == 1 {
+            key = string(field, number, wire, &scan)?;
+        }
+    }
+    if e.dict.get(key).is_some_and(|k| keep.contains(&k)) {
+        decode_key_value(r, e.dict, depth).map(Some)
+    } else {
+        validate_key_value(r, depth).map(|()| None)
+    }
+}
+
+/// Checks a `KeyValue` as [`decode_key_value`] would, keeping nothing.
+fn validate_key_value(mut r: Reader<'_>, depth: u32) -> R<()> {
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => {
+                string(field, number, wire, &r)?;
+            }
+            2 => validate_any_value(message(field, number, wire, &r, depth)?, depth - 1)?,
+            3 => {
+                varint(field, number, wire, &r)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks an `AnyValue` as [`decode_any_value`] would, keeping nothing.
+fn validate_any_value(mut r: Reader<'_>, depth: u32) -> R<()> {
+    while let Some((number, wire, field)) = r.next(depth)? {
+        match number {
+            1 => {
+                string(field, number, wire, &r)?;
+            }
+            2 | 3 | 8 => {
+                varint(field, number, wire, &r)?;
+            }
+            4 => {
+                fixed64(field, number, wire, &r)?;
+            }
+            5 | 6 => {
+                let mut m = message(field, number, wire, &r, depth)?;
+                while let Some((n, w, f)) = m.next(depth - 1)? {
+                    if n == 1 {
+                        let item = message(f, n, w, &m, depth - 1)?;
+                        if number == 5 {
+                            validate_any_value(item, depth - 2)?;
+                        } else {
+                            validate_key_value(item, depth - 2)?;
+                        }
+                    }
+                }
+            }
+            7 => {
+                bytes(field, number, wire, &r)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn decode_key_value(mut r: Reader<'_>, dict: &mut Dictionary, depth: u32) -> R<Attr> {
@@ -738,6 +815,39 @@ mod tests {
         assert_eq!(wire.len(), 4);
         assert_eq!(wire, prost);
         assert_eq!(format!("{ww:?}"), format!("{pw:?}"));
+    }
+
+    #[test]
+    fn keeping_some_attributes_drops_the_rest_and_refuses_the_same_input() {
+        let keys = ["i", "e", "service.name"];
+        let run = |bytes: &[u8], filter: bool| {
+            let mut dict = Dictionary::default();
+            let mut warnings = Warnings::default();
+            let mut spans = Vec::new();
+            let result = {
+                let mut sink = |d: &Dictionary, s: Span| spans.push(resolved(d, &s));
+                let e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+                let mut e = if filter { e.keep_only_attributes(&keys) } else { e };
+                emit_resource_spans(bytes, &mut e).is_ok()
+            };
+            (result, spans)
+        };
+        let bytes = sample();
+        let (ok, kept) = run(&bytes, true);
+        assert!(ok);
+        assert!(kept[0].contains("attrs=i=Int(-5) ") && !kept[0].contains("s=Str"), "{}", kept[0]);
+        assert!(kept[0].contains("ev@5:e=Int(1)"), "{}", kept[0]);
+        assert!(kept[0].contains("res=service.name=Str(\"svc\");service.version"), "resource attributes stay");
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..5_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut m = bytes.clone();
+            let i = rng as usize % m.len();
+            m[i] = (rng >> 40) as u8;
+            assert_eq!(run(&m, true).0, run(&m, false).0, "the filter changes what is kept, not what is refused");
+        }
     }
 
     #[test]

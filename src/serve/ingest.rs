@@ -9,6 +9,24 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use crate::model::{Dictionary, Span, SpanQuality, Warnings};
 use crate::read::{Emitter, ReadErrorKind};
 
+/// The span, event and link attributes the live analyses read (the service
+/// graph's peer, database and messaging keys; the judge's exception type).
+/// The write-ahead log keeps every attribute; live memory only these.
+pub const LIVE_ATTRIBUTES: [&str; 12] = [
+    "peer.service",
+    "server.address",
+    "network.peer.address",
+    "network.peer.port",
+    "db.namespace",
+    "db.name",
+    "db.system",
+    "db.system.name",
+    "messaging.system",
+    "messaging.destination.name",
+    "exception.type",
+    "exception.message",
+];
+
 /// How a request body is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyEncoding {
@@ -58,7 +76,7 @@ pub fn accept_message(request: &ExportTraceServiceRequest, dict: &mut Dictionary
     let mut spans = Vec::new();
     {
         let mut sink = |_: &Dictionary, s: Span| spans.push(s);
-        let mut e = Emitter::new("request", dict, warnings, &mut sink);
+        let mut e = Emitter::new("request", dict, warnings, &mut sink).keep_only_attributes(&LIVE_ATTRIBUTES);
         for rs in &request.resource_spans {
             crate::read::emit_otlp_resource_spans(rs, &mut e);
         }
@@ -76,7 +94,7 @@ pub fn accept_bytes(
     let mut spans = Vec::new();
     {
         let mut sink = |_: &Dictionary, s: Span| spans.push(s);
-        let mut e = Emitter::new("request", dict, warnings, &mut sink);
+        let mut e = Emitter::new("request", dict, warnings, &mut sink).keep_only_attributes(&LIVE_ATTRIBUTES);
         let blank = body.iter().all(u8::is_ascii_whitespace);
         let result = match encoding {
             _ if body.is_empty() => Ok(()),
