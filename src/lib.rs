@@ -65,3 +65,4 @@ pub mod pipeline;
 pub mod read;
 pub mod render;
 pub mod serve;
+pub mod table;

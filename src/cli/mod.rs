@@ -5,11 +5,13 @@ mod analyze;
 mod bottlenecks;
 mod critical_path;
 mod diff;
+mod export;
 mod generate;
 mod graph;
 mod input;
 mod progress;
 mod serve;
+mod sql;
 mod verdict;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +55,10 @@ enum Command {
     Verdict(Box<verdict::VerdictArgs>),
     /// Every operation and edge that regressed or improved between two inputs.
     Diff(Box<diff::DiffArgs>),
+    /// Write spans, edges or critical-path sections as a Parquet, CSV or NDJSON table.
+    Export(Box<export::ExportArgs>),
+    /// Query spans, edges and critical-path sections with SQL.
+    Sql(Box<sql::SqlArgs>),
     /// Print shell completions for tracelens.
     #[command(
         after_help = "Examples:\n  tracelens completions bash > ~/.local/share/bash-completion/completions/tracelens\n  tracelens completions zsh > ~/.zfunc/_tracelens\n  tracelens completions fish > ~/.config/fish/completions/tracelens.fish"
@@ -82,6 +88,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Bottlenecks(args) => bottlenecks::run(args).map(|()| 0),
         Command::Verdict(args) => verdict::run(*args),
         Command::Diff(args) => diff::run(*args).map(|()| 0),
+        Command::Export(args) => export::run(*args).map(|()| 0),
+        Command::Sql(args) => sql::run(*args).map(|()| 0),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tracelens", &mut std::io::stdout());

@@ -20,6 +20,7 @@ mod lenient;
 mod otlp_json;
 mod otlp_proto;
 mod otlp_wire;
+mod parquet;
 mod zipkin;
 
 use std::fmt;
@@ -64,6 +65,8 @@ pub enum Encoding {
     Protobuf,
     /// Length-prefixed records (the Collector's file exporter).
     LengthPrefixed,
+    /// A Parquet file (tracelens's spans table or the ClickHouse exporter's layout).
+    Parquet,
 }
 
 /// Whole-input compression.
@@ -104,6 +107,7 @@ impl Format {
             (Encoding::Empty, _) => "empty",
             (Encoding::Protobuf, _) => "otlp-protobuf",
             (Encoding::LengthPrefixed, _) => "otlp-protobuf-stream",
+            (Encoding::Parquet, _) => "parquet",
             (Encoding::Json, Some(Dialect::Otlp) | None) => "otlp-json",
             (Encoding::JsonLines, Some(Dialect::Otlp) | None) => "otlp-json-lines",
             (Encoding::Json, Some(Dialect::Tempo)) => "tempo-json",
@@ -213,6 +217,12 @@ fn detect_and_read(
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
         };
         return detect_and_read(inner, depth + 1, format, e, opts);
+    }
+    if head.starts_with(parquet::MAGIC) {
+        format.encoding = Encoding::Parquet;
+        let mut all = head;
+        source.read_to_end(&mut all)?;
+        return parquet::read_parquet(all, e);
     }
     if head.starts_with(&UTF8_BOM) {
         head.drain(..UTF8_BOM.len());

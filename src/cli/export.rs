@@ -1,0 +1,118 @@
+//! `tracelens export`: spans, edges or critical-path sections of any input
+//! as a Parquet, CSV or NDJSON table.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use polars::prelude::*;
+
+use tracelens::table::{Table, Tables};
+
+use super::UsageError;
+use super::input::{self, InputArgs};
+
+/// Which table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableArg {
+    /// One row per span.
+    Spans,
+    /// One row per call between two nodes.
+    Edges,
+    /// One row per critical-path section.
+    CriticalPath,
+}
+
+impl From<TableArg> for Table {
+    fn from(t: TableArg) -> Table {
+        match t {
+            TableArg::Spans => Table::Spans,
+            TableArg::Edges => Table::Edges,
+            TableArg::CriticalPath => Table::CriticalPath,
+        }
+    }
+}
+
+/// A file format for tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FileFormat {
+    /// Apache Parquet (zstd).
+    Parquet,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// Flags of `tracelens export`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  tracelens export dump.pb --output spans.parquet\n  tracelens export traces/ --table edges --output edges.csv\n  tracelens export dump.jsonl --table critical-path --output - --format ndjson | head\n\nColumns of spans: trace_id, span_id, parent_span_id, service, operation, kind, status_code,\nstatus_message, start_unix_nano, end_unix_nano, duration_ns, service_version, environment, host,\nscope_name, scope_version, trace_state, flags, resource_attributes and span_attributes (JSON\nobjects), events and links (JSON arrays). Parquet written here is an input of every command."
+)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The file to write (- for standard output, CSV and NDJSON only).
+    #[arg(long, short, value_name = "FILE")]
+    output: PathBuf,
+    /// Which table.
+    #[arg(long, value_enum, default_value_t = TableArg::Spans)]
+    table: TableArg,
+    /// File format [default: from the output's extension: .parquet, .csv, .ndjson/.jsonl].
+    #[arg(long, value_enum)]
+    format: Option<FileFormat>,
+}
+
+fn format_of(path: &Path, given: Option<FileFormat>) -> Result<FileFormat, UsageError> {
+    if let Some(f) = given {
+        return Ok(f);
+    }
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("parquet" | "pq") => Ok(FileFormat::Parquet),
+        Some("csv") => Ok(FileFormat::Csv),
+        Some("ndjson" | "jsonl") => Ok(FileFormat::Ndjson),
+        _ => Err(UsageError(format!(
+            "cannot tell the format of {}: name it .parquet, .csv or .ndjson, or give --format",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes `df` to `path` (or standard output) in `format`.
+pub fn write(df: &mut DataFrame, path: &Path, format: FileFormat) -> anyhow::Result<()> {
+    let stdout = path == Path::new("-");
+    if stdout && format == FileFormat::Parquet {
+        return Err(UsageError("Parquet needs a file, not standard output".to_string()).into());
+    }
+    let mut sink: Box<dyn std::io::Write> = if stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?)
+    };
+    match format {
+        FileFormat::Parquet => {
+            ParquetWriter::new(&mut sink).with_compression(ParquetCompression::Zstd(None)).finish(df)?;
+        }
+        FileFormat::Csv => CsvWriter::new(&mut sink).finish(df)?,
+        FileFormat::Ndjson => JsonWriter::new(&mut sink).with_json_format(JsonFormat::JsonLines).finish(df)?,
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let format = format_of(&args.output, args.format)?;
+    let inputs = args.input.validate()?;
+    let table: Table = args.table.into();
+    let mut tables = Tables::new(&[table]);
+    let report = inputs.run(&mut |dict, trace| tables.add_trace(dict, &trace))?;
+    let mut built = tables.finish()?;
+    let (_, df) = &mut built[0];
+    write(df, &args.output, format)?;
+    if args.output != Path::new("-") {
+        eprintln!("tracelens: wrote {} rows of {} to {}", df.height(), table.name(), args.output.display());
+    }
+    input::print_notes(&report);
+    Ok(())
+}
