@@ -900,3 +900,79 @@ fn deploy_gates_get_the_answers_argo_and_flagger_expect() {
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
     });
 }
+
+fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p, ext));
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn compacted_parquet_answers_queries_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let flags = ["--wal-segment-bytes", "4096", "--compact-interval-seconds", "0.2", "--keep-traces", "1"];
+    let server = start(&data, &flags);
+    let json = ("Content-Type", "application/json");
+    let shop = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[json], &shop).0, 200);
+    // A second request starts a new segment, closing the first.
+    let edges = std::fs::read(common::fixture("graph-edges.otlp.jsonl")).unwrap();
+    let first_line = edges.split(|&b| b == b'\n').next().unwrap();
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[json], first_line).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while files_under(&data.join("parquet"), "parquet").is_empty() {
+        assert!(Instant::now() < deadline, "no segment was compacted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let parquet = files_under(&data.join("parquet"), "parquet");
+    let partition = parquet[0].parent().unwrap().to_str().unwrap().to_string();
+    assert!(partition.contains("/parquet/date=") && partition.contains("/hour="), "{partition}");
+    let graph = wait_for_edges(server.api, 7);
+
+    // Only one trace stays in memory: this one is answered from Parquet.
+    let t = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(t["spans"].as_array().unwrap().len(), 11, "{t}");
+    assert_eq!(t["duration_ns"], 120_000_000);
+    assert_eq!(t["critical_path"].as_array().unwrap().len(), 19);
+
+    // The offline commands read the compacted files as they are.
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_tracelens")).args(["analyze"]).arg(data.join("parquet")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("parquet"));
+
+    // A restart reads the Parquet files back, then the rest of the log.
+    drop(server);
+    let server = start(&data, &flags);
+    assert!(server.log.iter().any(|l| l.contains("compacted Parquet files")), "{:?}", server.log);
+    let again = wait_for_edges(server.api, 7);
+    let calls = |g: &serde_json::Value| {
+        let mut v: Vec<(String, String, u64)> = g["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["client"].as_str().unwrap().into(),
+                    e["server"].as_str().unwrap().into(),
+                    e["calls"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(calls(&again), calls(&graph));
+    let t = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(t["spans"].as_array().unwrap().len(), 11);
+}

@@ -75,6 +75,13 @@ pub struct ServeArgs {
     /// with a retry hint [default: no limit].
     #[arg(long, env = "TRACELENS_MAX_REQUESTS_PER_SECOND")]
     max_requests_per_second: Option<f64>,
+    /// Size in bytes at which a write-ahead-log segment is closed; closed segments are
+    /// compacted into Parquet under DATA_DIR/parquet [default: 67108864].
+    #[arg(long, env = "TRACELENS_WAL_SEGMENT_BYTES")]
+    wal_segment_bytes: Option<u64>,
+    /// How often closed log segments are compacted into Parquet, in seconds [default: 30].
+    #[arg(long, env = "TRACELENS_COMPACT_INTERVAL_SECONDS")]
+    compact_interval_seconds: Option<f64>,
     /// Do not fsync the log before acknowledging (benchmarks only: a crash loses data).
     #[arg(long, hide = true)]
     no_fsync: bool,
@@ -96,6 +103,8 @@ struct FileSettings {
     auth_token_file: Option<PathBuf>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
+    wal_segment_bytes: Option<u64>,
+    compact_interval_seconds: Option<f64>,
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
     max_requests_per_second: Option<f64>,
@@ -154,8 +163,18 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         (None, None) => None,
         _ => return Err(UsageError("tls_cert_file and tls_key_file go together".to_string()).into()),
     };
+    let segment_bytes = args.wal_segment_bytes.or(file.wal_segment_bytes).unwrap_or(64 << 20);
+    let compact_interval = args.compact_interval_seconds.or(file.compact_interval_seconds).unwrap_or(30.0);
+    if segment_bytes < 4096 || !(compact_interval > 0.0 && compact_interval.is_finite()) {
+        return Err(UsageError(
+            "wal-segment-bytes must be at least 4096 and compact-interval-seconds above 0".to_string(),
+        )
+        .into());
+    }
     Ok(ServeConfig {
         tls,
+        segment_bytes,
+        compact_interval: std::time::Duration::from_secs_f64(compact_interval),
         grpc_addr: args.grpc_addr.or(file.grpc_addr).unwrap_or_else(|| addr("127.0.0.1:4317")),
         http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| addr("127.0.0.1:4318")),
         api_addr: args.api_addr.or(file.api_addr).unwrap_or_else(|| addr("127.0.0.1:7070")),
@@ -199,6 +218,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         };
         let security = if config.tls.is_some() { " (TLS)" } else { "" };
         server::run(config, shutdown, move |[grpc, http, api], startup| {
+            if startup.parquet_files > 0 {
+                eprintln!(
+                    "tracelens: read {} spans from {} compacted Parquet files",
+                    startup.parquet_spans, startup.parquet_files
+                );
+            }
             eprintln!("tracelens: replayed {} requests from the write-ahead log", startup.replayed_requests);
             if let Some(torn) = &startup.torn {
                 eprintln!("tracelens: warning: dropped a torn last log record ({torn})");

@@ -27,6 +27,19 @@ pub const LIVE_ATTRIBUTES: [&str; 12] = [
     "exception.message",
 ];
 
+/// Drops the span, event and link attributes the live analyses do not read
+/// (for spans read back from compacted files, which keep them all).
+pub fn keep_live_attributes(dict: &Dictionary, span: &mut Span) {
+    let keep = |a: &crate::model::Attr| LIVE_ATTRIBUTES.contains(&dict.resolve(a.key));
+    span.attributes.retain(keep);
+    for e in &mut span.events {
+        e.attributes.retain(keep);
+    }
+    for l in &mut span.links {
+        l.attributes.retain(keep);
+    }
+}
+
 /// How a request body is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyEncoding {

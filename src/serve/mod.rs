@@ -5,6 +5,7 @@
 //! ([`live`]) and the Prometheus endpoint ([`metrics_endpoint`]).
 
 pub mod buckets;
+pub mod compact;
 pub mod gate;
 pub mod ingest;
 pub mod live;

@@ -136,18 +136,32 @@ pub struct TraceOut {
     pub critical_path: Vec<SectionOut>,
 }
 
-/// A recently completed trace by id.
-pub fn trace(live: &Mutex<Live>, id: &str) -> Result<TraceOut, QueryError> {
+/// A recently completed trace by id, else one in the compacted Parquet
+/// files under `data_dir`.
+pub fn trace(live: &Mutex<Live>, id: &str, data_dir: Option<&std::path::Path>) -> Result<TraceOut, QueryError> {
     let Some(trace_id) = TraceId::from_text(id).id() else {
         return Err(QueryError::BadRequest(format!("{id:?} is not a trace id")));
     };
-    let live = live.lock().expect("live lock");
-    let Some(trace) = live.trace(&trace_id) else {
-        return Err(QueryError::NotFound(format!(
-            "trace {trace_id} is not among the recently completed traces (it may still be open)"
-        )));
-    };
-    let dict = &live.dict;
+    {
+        let live = live.lock().expect("live lock");
+        if let Some(trace) = live.trace(&trace_id) {
+            return Ok(trace_out(&live.dict, trace));
+        }
+    }
+    if let Some(dir) = data_dir {
+        let mut dict = crate::model::Dictionary::default();
+        let spans =
+            super::compact::find_trace(dir, &trace_id, &mut dict).map_err(|e| QueryError::Internal(e.to_string()))?;
+        if let Some(trace) = crate::assemble::assemble_all(spans).0.into_iter().next() {
+            return Ok(trace_out(&dict, &trace));
+        }
+    }
+    Err(QueryError::NotFound(format!(
+        "trace {trace_id} is neither among the recently completed traces (it may still be open) nor in the compacted files"
+    )))
+}
+
+fn trace_out(dict: &crate::model::Dictionary, trace: &crate::model::Trace) -> TraceOut {
     let cp = critical_path(trace, &Default::default());
     let spans = trace
         .spans
@@ -177,7 +191,7 @@ pub fn trace(live: &Mutex<Live>, id: &str) -> Result<TraceOut, QueryError> {
             }
         })
         .collect();
-    Ok(TraceOut { trace_id: trace_id.to_hex(), duration_ns: cp.duration_ns, spans, critical_path })
+    TraceOut { trace_id: trace.trace_id.to_hex(), duration_ns: cp.duration_ns, spans, critical_path }
 }
 
 /// The judge's verdict over the recently completed traces (`--keep-traces`

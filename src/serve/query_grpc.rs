@@ -19,6 +19,7 @@ use crate::analysis::metrics::OperationView;
 pub struct QueryApi {
     live: Arc<Mutex<Live>>,
     deployments: Arc<Mutex<Deployments>>,
+    data_dir: Option<std::path::PathBuf>,
     now_ms: fn() -> u64,
 }
 
@@ -26,7 +27,13 @@ impl QueryApi {
     /// Answers from `live` (and the deployment markers), with `now_ms` as
     /// the clock for relative times.
     pub fn new(live: Arc<Mutex<Live>>, deployments: Arc<Mutex<Deployments>>, now_ms: fn() -> u64) -> QueryApi {
-        QueryApi { live, deployments, now_ms }
+        QueryApi { live, deployments, data_dir: None, now_ms }
+    }
+
+    /// Also looks up traces in the compacted files under `data_dir`.
+    pub fn with_data_dir(mut self, data_dir: std::path::PathBuf) -> QueryApi {
+        self.data_dir = Some(data_dir);
+        self
     }
 }
 
@@ -222,7 +229,7 @@ impl pb::query_service_server::QueryService for QueryApi {
     }
 
     async fn get_trace(&self, request: Request<pb::TraceQuery>) -> Result<Response<pb::Trace>, Status> {
-        let t = query::trace(&self.live, &request.into_inner().trace_id).map_err(status)?;
+        let t = query::trace(&self.live, &request.into_inner().trace_id, self.data_dir.as_deref()).map_err(status)?;
         Ok(Response::new(trace(t)))
     }
 }

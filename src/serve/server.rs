@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tonic::codec::CompressionEncoding;
 
+use super::compact;
 use super::gate::{self, DeploymentRequest, Deployments, FlaggerWebhook, VerdictRequest};
 use super::ingest::{Accepted, BodyEncoding, accept_bytes};
 use super::live::{Live, LiveConfig};
@@ -60,6 +61,10 @@ pub struct ServeConfig {
     pub max_requests_per_second: Option<f64>,
     /// TLS on every listener, if set (see [`super::tls::server_config`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Size at which a log segment is closed (and then compacted to Parquet).
+    pub segment_bytes: u64,
+    /// How often closed log segments are compacted to Parquet.
+    pub compact_interval: Duration,
 }
 
 /// Errors that stop the server.
@@ -157,6 +162,7 @@ struct Shared {
     auth_token: Option<String>,
     log_stats: Arc<LogStats>,
     rate_limit: Option<RateLimit>,
+    data_dir: PathBuf,
 }
 
 /// Which listener a request came to, for the shape of an auth refusal.
@@ -603,7 +609,8 @@ async fn api_bottlenecks(State(shared): State<Arc<Shared>>, Query(filter): Query
 }
 
 async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    query::trace(&shared.live, &id).map_or_else(query_error, |v| json(&v))
+    let found = tokio::task::block_in_place(|| query::trace(&shared.live, &id, Some(&shared.data_dir)));
+    found.map_or_else(query_error, |v| json(&v))
 }
 
 /// Judges `request` over the recent traces.
@@ -710,6 +717,10 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 /// What replaying the log at start found.
 #[derive(Clone, Debug, Default)]
 pub struct Startup {
+    /// Compacted Parquet files read.
+    pub parquet_files: u64,
+    /// Spans read from them.
+    pub parquet_spans: u64,
     /// Requests replayed.
     pub replayed_requests: u64,
     /// A torn last record cut off.
@@ -724,6 +735,19 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
     let mut startup = Startup::default();
     let mut replay_error = None;
     let now = now_ms();
+    // Compacted spans first, then the log written after them.
+    let mut batch = Vec::new();
+    let mut warnings = crate::model::Warnings::default();
+    let mut dict = std::mem::take(&mut live.dict);
+    let files = compact::read_all(&config.data_dir, &mut dict, &mut warnings, &mut |d, mut span| {
+        super::ingest::keep_live_attributes(d, &mut span);
+        batch.push(span);
+    })
+    .map_err(|e| ServeError::Grpc(format!("reading compacted spans: {e}")))?;
+    live.dict = dict;
+    startup.parquet_files = files;
+    startup.parquet_spans = batch.len() as u64;
+    live.ingest(batch, now);
     let report = replay(&config.data_dir, &mut |record| {
         let Some((&tag, body)) = record.split_first() else { return };
         let Some(encoding) = BodyEncoding::from_wal_tag(tag) else {
@@ -744,7 +768,11 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
     if let Some(e) = replay_error {
         startup.corrupt.push(e);
     }
-    let (wal, opened) = Wal::open(WalConfig { sync: config.sync, ..WalConfig::new(&config.data_dir) })?;
+    let (wal, opened) = Wal::open(WalConfig {
+        sync: config.sync,
+        segment_bytes: config.segment_bytes,
+        ..WalConfig::new(&config.data_dir)
+    })?;
     startup.torn = opened.torn.map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason));
     startup
         .corrupt
@@ -768,6 +796,28 @@ pub async fn run(
         let stats = log_stats.clone();
         std::thread::spawn(move || log_writer(wal, log_rx, retention, stats))
     };
+    // Compacts closed log segments into Parquet and expires old partitions.
+    let (compact_stop, compact_rx) = std::sync::mpsc::channel::<()>();
+    let compactor = {
+        let (dir, interval) = (config.data_dir.clone(), config.compact_interval);
+        std::thread::spawn(move || {
+            loop {
+                match compact::compact(&dir) {
+                    Ok(files) if !files.is_empty() => {
+                        eprintln!("tracelens: compacted {} log segment(s) to Parquet", files.len());
+                    }
+                    Ok(_) => {}
+                    Err(e) => eprintln!("tracelens: warning: compacting the log: {e}"),
+                }
+                if let Err(e) = compact::expire(&dir, retention) {
+                    eprintln!("tracelens: warning: expiring Parquet partitions: {e}");
+                }
+                if compact_rx.recv_timeout(interval) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                    return;
+                }
+            }
+        })
+    };
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(live)),
         deployments: Arc::new(Mutex::new(deployments)),
@@ -777,6 +827,7 @@ pub async fn run(
         auth_token: config.auth_token.clone(),
         log_stats,
         rate_limit: config.max_requests_per_second.map(RateLimit::new),
+        data_dir: config.data_dir.clone(),
     });
 
     let grpc_listener = bind(config.grpc_addr).await?;
@@ -835,7 +886,9 @@ pub async fn run(
     let http_task =
         tokio::spawn(axum::serve(http_listener, http).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
 
-    let query_service = QueryServiceServer::new(QueryApi::new(shared.live.clone(), shared.deployments.clone(), now_ms));
+    let query_service = QueryServiceServer::new(
+        QueryApi::new(shared.live.clone(), shared.deployments.clone(), now_ms).with_data_dir(config.data_dir.clone()),
+    );
     let api = Router::new()
         .route_service(&format!("/{}/{{*method}}", QUERY_SERVICE_NAME), query_service)
         .route("/api/v1/graph", get(api_graph))
@@ -869,5 +922,7 @@ pub async fn run(
     // after it has synced what it holds.
     drop(shared);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    drop(compact_stop);
+    let _ = tokio::task::spawn_blocking(move || compactor.join()).await;
     Ok(())
 }

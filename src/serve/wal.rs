@@ -73,6 +73,9 @@ pub enum WalError {
     /// A payload over [`MAX_RECORD_BYTES`].
     #[error("record of {0} bytes is over the {MAX_RECORD_BYTES}-byte limit")]
     TooLarge(usize),
+    /// A bad record in a closed segment.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
@@ -176,6 +179,27 @@ fn read_segment(path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<(u64, u64, Opti
         offset += HEADER_BYTES + len as u64;
         records += 1;
         bytes += len as u64;
+    }
+}
+
+/// Closed segments of the log at `dir` (every one but the newest), oldest
+/// first, as (sequence, path).
+pub fn closed_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut all = segments(dir)?;
+    all.pop();
+    Ok(all)
+}
+
+/// Reads the good records of one closed segment in order; the error names
+/// the first bad record, if any (after the good ones before it were read).
+pub fn read_closed_segment(path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<u64, WalError> {
+    let (records, _, bad) = read_segment(path, f)?;
+    match bad {
+        None => Ok(records),
+        Some(bad) => Err(WalError::Corrupt(format!("{} at byte {}: {}", path.display(), bad.offset, bad.reason))),
     }
 }
 

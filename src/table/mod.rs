@@ -90,10 +90,15 @@ pub struct SpanRows {
 impl SpanRows {
     /// Adds every span of a trace.
     pub fn add_trace(&mut self, dict: &Dictionary, trace: &Trace) {
-        let trace_id = trace.trace_id.to_hex();
-        for s in &trace.spans {
+        self.add_spans(dict, &trace.spans);
+    }
+
+    /// Adds spans as they are (no trace needed: the receiver writes each
+    /// log segment's spans before their traces are complete).
+    pub fn add_spans(&mut self, dict: &Dictionary, spans: &[crate::model::Span]) {
+        for s in spans {
             let resource = dict.resource_of(s.resource);
-            self.trace_id.push(trace_id.clone());
+            self.trace_id.push(s.trace_id.to_hex());
             self.span_id.push(s.span_id.to_hex());
             self.parent_span_id.push(s.parent_id.map(|p| p.to_hex()));
             self.service.push(dict.resolve(s.service).to_string());
