@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every figure in BENCHMARKS.md: the criterion suite, then the binary's
-# end-to-end runs with peak memory. Takes about 10 minutes on 2 cores.
+# end-to-end runs with peak memory. Takes about 25 minutes on 2 cores (the
+# benches build polars in release first: about 20 more on a cold cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tracelens-target}"

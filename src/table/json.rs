@@ -5,6 +5,8 @@
 //! but bytes (which come back as text).
 
 use base64::Engine;
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value as Json};
 
 use crate::model::{Attr, Dictionary, Event, Link, SpanId, TraceId, Value};
@@ -26,9 +28,49 @@ fn object(dict: &Dictionary, attrs: &[Attr]) -> Map<String, Json> {
     attrs.iter().map(|a| (dict.resolve(a.key).to_string(), value(dict, &a.value))).collect()
 }
 
+/// Attributes serialized straight from the model (no intermediate JSON
+/// values: this runs once per span of an export).
+struct AttrsRef<'a>(&'a Dictionary, &'a [Attr]);
+struct ValueRef<'a>(&'a Dictionary, &'a Value);
+
+impl Serialize for AttrsRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.1.len()))?;
+        for a in self.1 {
+            map.serialize_entry(self.0.resolve(a.key), &ValueRef(self.0, &a.value))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for ValueRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.1 {
+            Value::Empty => s.serialize_unit(),
+            Value::Str(v) => s.serialize_str(v),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Double(d) if d.is_finite() => s.serialize_f64(*d),
+            Value::Double(_) => s.serialize_unit(),
+            Value::Bytes(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for i in items.iter() {
+                    seq.serialize_element(&ValueRef(self.0, i))?;
+                }
+                seq.end()
+            }
+            Value::Map(entries) => AttrsRef(self.0, entries).serialize(s),
+        }
+    }
+}
+
 /// Attributes as a JSON object.
 pub fn attributes(dict: &Dictionary, attrs: &[Attr]) -> String {
-    Json::Object(object(dict, attrs)).to_string()
+    if attrs.is_empty() {
+        return "{}".to_string();
+    }
+    serde_json::to_string(&AttrsRef(dict, attrs)).expect("attributes serialize")
 }
 
 /// Events as a JSON array of `{"time_unix_nano", "name", "attributes"}`.

@@ -55,36 +55,84 @@ pub fn status_name(code: StatusCode) -> &'static str {
     }
 }
 
-fn non_empty(dict: &Dictionary, sym: Sym) -> Option<String> {
-    let s = dict.resolve(sym);
-    (!s.is_empty()).then(|| s.to_string())
+/// Lower-case hex of `bytes` in `buf` (twice as long).
+fn hex<'a>(bytes: &[u8], buf: &'a mut [u8]) -> &'a str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        buf[2 * i] = DIGITS[(b >> 4) as usize];
+        buf[2 * i + 1] = DIGITS[(b & 15) as usize];
+    }
+    std::str::from_utf8(&buf[..2 * bytes.len()]).expect("hex digits are ASCII")
 }
 
-/// Rows of the `spans` table, built trace by trace.
-#[derive(Default)]
+fn text(name: &str) -> StringChunkedBuilder {
+    StringChunkedBuilder::new(name.into(), 0)
+}
+
+/// Rows of the `spans` table, built trace by trace straight into column
+/// builders (no string per cell).
 pub struct SpanRows {
-    trace_id: Vec<String>,
-    span_id: Vec<String>,
-    parent_span_id: Vec<Option<String>>,
-    service: Vec<String>,
-    operation: Vec<String>,
-    kind: Vec<&'static str>,
-    status_code: Vec<&'static str>,
-    status_message: Vec<Option<String>>,
+    trace_id: StringChunkedBuilder,
+    span_id: StringChunkedBuilder,
+    parent_span_id: StringChunkedBuilder,
+    service: StringChunkedBuilder,
+    operation: StringChunkedBuilder,
+    kind: StringChunkedBuilder,
+    status_code: StringChunkedBuilder,
+    status_message: StringChunkedBuilder,
     start: Vec<Option<u64>>,
     end: Vec<Option<u64>>,
     duration: Vec<Option<u64>>,
-    version: Vec<Option<String>>,
-    environment: Vec<Option<String>>,
-    host: Vec<Option<String>>,
-    scope_name: Vec<Option<String>>,
-    scope_version: Vec<Option<String>>,
-    trace_state: Vec<Option<String>>,
+    version: StringChunkedBuilder,
+    environment: StringChunkedBuilder,
+    host: StringChunkedBuilder,
+    scope_name: StringChunkedBuilder,
+    scope_version: StringChunkedBuilder,
+    trace_state: StringChunkedBuilder,
     flags: Vec<u32>,
-    resource_attributes: Vec<String>,
-    span_attributes: Vec<String>,
-    events: Vec<Option<String>>,
-    links: Vec<Option<String>>,
+    resource_attributes: StringChunkedBuilder,
+    span_attributes: StringChunkedBuilder,
+    events: StringChunkedBuilder,
+    links: StringChunkedBuilder,
+    rows: usize,
+    /// Resource id -> its attributes' JSON, computed once per resource.
+    resource_json: Vec<Option<String>>,
+}
+
+impl Default for SpanRows {
+    fn default() -> Self {
+        SpanRows {
+            trace_id: text("trace_id"),
+            span_id: text("span_id"),
+            parent_span_id: text("parent_span_id"),
+            service: text("service"),
+            operation: text("operation"),
+            kind: text("kind"),
+            status_code: text("status_code"),
+            status_message: text("status_message"),
+            start: Vec::new(),
+            end: Vec::new(),
+            duration: Vec::new(),
+            version: text("service_version"),
+            environment: text("environment"),
+            host: text("host"),
+            scope_name: text("scope_name"),
+            scope_version: text("scope_version"),
+            trace_state: text("trace_state"),
+            flags: Vec::new(),
+            resource_attributes: text("resource_attributes"),
+            span_attributes: text("span_attributes"),
+            events: text("events"),
+            links: text("links"),
+            rows: 0,
+            resource_json: Vec::new(),
+        }
+    }
+}
+
+fn non_empty_str(dict: &Dictionary, sym: Sym) -> Option<&str> {
+    let s = dict.resolve(sym);
+    (!s.is_empty()).then_some(s)
 }
 
 impl SpanRows {
@@ -96,69 +144,89 @@ impl SpanRows {
     /// Adds spans as they are (no trace needed: the receiver writes each
     /// log segment's spans before their traces are complete).
     pub fn add_spans(&mut self, dict: &Dictionary, spans: &[crate::model::Span]) {
+        let mut buf = [0u8; 32];
         for s in spans {
             let resource = dict.resource_of(s.resource);
-            self.trace_id.push(s.trace_id.to_hex());
-            self.span_id.push(s.span_id.to_hex());
-            self.parent_span_id.push(s.parent_id.map(|p| p.to_hex()));
-            self.service.push(dict.resolve(s.service).to_string());
-            self.operation.push(dict.resolve(s.name).to_string());
-            self.kind.push(s.kind.as_str());
-            self.status_code.push(status_name(s.status.code));
-            self.status_message.push(s.status.message.as_deref().map(str::to_string));
+            self.trace_id.append_value(hex(&s.trace_id.0, &mut buf));
+            self.span_id.append_value(hex(&s.span_id.0, &mut buf));
+            match s.parent_id {
+                Some(p) => self.parent_span_id.append_value(hex(&p.0, &mut buf)),
+                None => self.parent_span_id.append_null(),
+            }
+            self.service.append_value(dict.resolve(s.service));
+            self.operation.append_value(dict.resolve(s.name));
+            self.kind.append_value(s.kind.as_str());
+            self.status_code.append_value(status_name(s.status.code));
+            self.status_message.append_option(s.status.message.as_deref());
             let start_known = !s.quality.contains(SpanQuality::MISSING_START);
             self.start.push(start_known.then_some(s.start_ns));
             self.end.push(start_known.then_some(s.end_ns));
             self.duration.push(s.duration_ns());
-            self.version.push(non_empty(dict, resource.version));
-            self.environment.push(non_empty(dict, resource.environment));
-            self.host.push(non_empty(dict, resource.host));
-            self.scope_name.push(non_empty(dict, s.scope_name));
-            self.scope_version.push(non_empty(dict, s.scope_version));
-            self.trace_state.push(s.trace_state.as_deref().map(str::to_string));
+            self.version.append_option(non_empty_str(dict, resource.version));
+            self.environment.append_option(non_empty_str(dict, resource.environment));
+            self.host.append_option(non_empty_str(dict, resource.host));
+            self.scope_name.append_option(non_empty_str(dict, s.scope_name));
+            self.scope_version.append_option(non_empty_str(dict, s.scope_version));
+            self.trace_state.append_option(s.trace_state.as_deref());
             self.flags.push(s.flags);
-            self.resource_attributes.push(json::attributes(dict, &resource.attributes));
-            self.span_attributes.push(json::attributes(dict, &s.attributes));
-            self.events.push((!s.events.is_empty()).then(|| json::events(dict, &s.events)));
-            self.links.push((!s.links.is_empty()).then(|| json::links(dict, &s.links)));
+            let r = s.resource.index();
+            if self.resource_json.len() <= r {
+                self.resource_json.resize(r + 1, None);
+            }
+            let resource_json =
+                self.resource_json[r].get_or_insert_with(|| json::attributes(dict, &resource.attributes));
+            self.resource_attributes.append_value(resource_json.as_str());
+            self.span_attributes.append_value(json::attributes(dict, &s.attributes));
+            if s.events.is_empty() {
+                self.events.append_null();
+            } else {
+                self.events.append_value(json::events(dict, &s.events));
+            }
+            if s.links.is_empty() {
+                self.links.append_null();
+            } else {
+                self.links.append_value(json::links(dict, &s.links));
+            }
+            self.rows += 1;
         }
     }
 
     /// Rows so far.
     pub fn len(&self) -> usize {
-        self.span_id.len()
+        self.rows
     }
 
     /// No rows.
     pub fn is_empty(&self) -> bool {
-        self.span_id.is_empty()
+        self.rows == 0
     }
 
     /// The table.
     pub fn finish(self) -> Result<DataFrame, TableError> {
+        let s = |b: StringChunkedBuilder| b.finish().into_column();
         let columns = vec![
-            Column::new("trace_id".into(), self.trace_id),
-            Column::new("span_id".into(), self.span_id),
-            Column::new("parent_span_id".into(), self.parent_span_id),
-            Column::new("service".into(), self.service),
-            Column::new("operation".into(), self.operation),
-            Column::new("kind".into(), self.kind),
-            Column::new("status_code".into(), self.status_code),
-            Column::new("status_message".into(), self.status_message),
+            s(self.trace_id),
+            s(self.span_id),
+            s(self.parent_span_id),
+            s(self.service),
+            s(self.operation),
+            s(self.kind),
+            s(self.status_code),
+            s(self.status_message),
             Column::new("start_unix_nano".into(), self.start),
             Column::new("end_unix_nano".into(), self.end),
             Column::new("duration_ns".into(), self.duration),
-            Column::new("service_version".into(), self.version),
-            Column::new("environment".into(), self.environment),
-            Column::new("host".into(), self.host),
-            Column::new("scope_name".into(), self.scope_name),
-            Column::new("scope_version".into(), self.scope_version),
-            Column::new("trace_state".into(), self.trace_state),
+            s(self.version),
+            s(self.environment),
+            s(self.host),
+            s(self.scope_name),
+            s(self.scope_version),
+            s(self.trace_state),
             Column::new("flags".into(), self.flags),
-            Column::new("resource_attributes".into(), self.resource_attributes),
-            Column::new("span_attributes".into(), self.span_attributes),
-            Column::new("events".into(), self.events),
-            Column::new("links".into(), self.links),
+            s(self.resource_attributes),
+            s(self.span_attributes),
+            s(self.events),
+            s(self.links),
         ];
         Ok(DataFrame::new_infer_height(columns)?)
     }
