@@ -837,6 +837,17 @@ fn deploy_gates_get_the_answers_argo_and_flagger_expect() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!((v["verdict"].as_str(), v["rollback"].as_bool()), (Some("fail"), Some(true)), "{v:#}");
     assert_eq!(v["attribution"][0]["operation"], "PlaceOrder");
+    // A gate that polls: each of the planned looks is tested at α/K, the last one's verdict is kept.
+    let polled = format!("{argo}&analysis_id=checkout/7d9f1c2a0e&planned_looks=2");
+    let first = get_json(server.api, &polled);
+    assert_eq!(first["looks"]["look"], 1);
+    assert_eq!(first["looks"]["frozen"], false);
+    assert!((first["metrics"][0]["ci_level"].as_f64().unwrap() - 0.99).abs() < 1e-12, "98% split over 2 looks");
+    let second = get_json(server.api, &polled);
+    assert_eq!((second["looks"]["look"].as_u64(), second["looks"]["frozen"].as_bool()), (Some(2), Some(true)));
+    assert_eq!(get_json(server.api, &polled), second, "frozen after the planned looks");
+    assert_eq!(second["verdict"], "fail");
+    assert_eq!(http(server.api, "GET", &format!("{argo}&planned_looks=3"), &[], b"").0, 400);
     // A malformed request is a 400 (Argo counts it as a measurement error).
     assert_eq!(http(server.api, "GET", "/api/v1/verdict?service=checkout", &[], b"").0, 400);
     assert_eq!(http(server.api, "GET", "/api/v1/verdict?baseline_version=1", &[], b"").0, 400);

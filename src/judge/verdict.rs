@@ -235,6 +235,38 @@ pub struct Verdict {
     pub disappeared: Vec<String>,
     /// Things to know (one canary host, ...).
     pub warnings: Vec<String>,
+    /// For a gate that polls: which look of how many this answer is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub looks: Option<Looks>,
+}
+
+/// Repeated looks at one analysis (a gate re-testing a growing window).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Looks {
+    /// The analysis.
+    pub analysis_id: String,
+    /// This look (1-based; stays at `planned` once the verdict is frozen).
+    pub look: u32,
+    /// Looks planned; each is tested at α/planned.
+    pub planned: u32,
+    /// Whether this is the verdict frozen at the last planned look.
+    pub frozen: bool,
+}
+
+impl JudgeConfig {
+    /// The settings for one of `planned` looks at a growing window: every
+    /// level split K ways (Bonferroni over looks), so that polling K times
+    /// keeps the chance of a false failure at the single-look level.
+    pub fn for_looks(&self, planned: u32) -> JudgeConfig {
+        let k = f64::from(planned.max(1));
+        JudgeConfig {
+            level: 1.0 - (1.0 - self.level) / k,
+            error_alpha: self.error_alpha / k,
+            fdr: self.fdr / k,
+            split_alpha: self.split_alpha / k,
+            ..self.clone()
+        }
+    }
 }
 
 impl Verdict {
@@ -540,6 +572,7 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         appeared,
         disappeared,
         warnings,
+        looks: None,
     }
 }
 

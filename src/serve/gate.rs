@@ -150,6 +150,11 @@ pub struct VerdictRequest {
     pub warmup: Option<String>,
     /// Expected share of requests on the candidate.
     pub canary_weight: Option<String>,
+    /// Names an analysis a gate polls repeatedly (with `planned_looks`).
+    pub analysis_id: Option<String>,
+    /// Looks the gate will take at this analysis (each tested at α/K; the
+    /// verdict of the last one is frozen).
+    pub planned_looks: Option<String>,
 }
 
 impl VerdictRequest {
@@ -164,6 +169,29 @@ impl VerdictRequest {
             deploy_time: get("deploy_time"),
             warmup: get("warmup"),
             canary_weight: get("canary_weight"),
+            // A new revision (checksum) starts a new analysis.
+            analysis_id: get("analysis_id").or_else(|| {
+                get("planned_looks").map(|_| format!("{}/{}/{}", hook.namespace, hook.name, hook.checksum))
+            }),
+            planned_looks: get("planned_looks"),
+        }
+    }
+
+    /// The analysis and its planned looks, when the request names both.
+    pub fn looks(&self) -> Result<Option<(String, u32)>, GateError> {
+        let id = self.analysis_id.clone().filter(|s| !s.is_empty());
+        let planned = match self.planned_looks.as_deref() {
+            None | Some("") => None,
+            Some(k) => match k.parse::<u32>() {
+                Ok(k) if (1..=1000).contains(&k) => Some(k),
+                _ => return Err(GateError::BadRequest(format!("planned_looks {k:?} must be a whole number 1-1000"))),
+            },
+        };
+        match (id, planned) {
+            (Some(id), Some(k)) => Ok(Some((id, k))),
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(GateError::BadRequest("planned_looks needs an analysis_id".to_string())),
+            (Some(id), None) => Ok(Some((id, 10))),
         }
     }
 
@@ -228,6 +256,31 @@ pub struct FlaggerWebhook {
     /// The webhook's metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+}
+
+/// Looks taken per analysis, and the verdict frozen at the last one.
+#[derive(Default)]
+pub struct LookBook {
+    analyses: std::collections::HashMap<String, (u32, Option<Verdict>)>,
+}
+
+impl LookBook {
+    /// The frozen verdict of `id`, if its planned looks are used up.
+    pub fn frozen(&self, id: &str) -> Option<Verdict> {
+        self.analyses.get(id).and_then(|(_, v)| v.clone())
+    }
+
+    /// Counts a look at `id` and returns its number.
+    pub fn next(&mut self, id: &str) -> u32 {
+        let entry = self.analyses.entry(id.to_string()).or_default();
+        entry.0 += 1;
+        entry.0
+    }
+
+    /// Freezes `id`'s verdict.
+    pub fn freeze(&mut self, id: &str, verdict: Verdict) {
+        self.analyses.entry(id.to_string()).or_default().1 = Some(verdict);
+    }
 }
 
 /// Flagger gate: 200 lets the rollout go on, 403 stops it (its body shows

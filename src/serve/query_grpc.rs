@@ -214,6 +214,8 @@ impl pb::query_service_server::QueryService for QueryApi {
             deploy_time: text(q.deploy_time),
             warmup: text(q.warmup),
             canary_weight: q.canary_weight.map(|w| w.to_string()),
+            analysis_id: None,
+            planned_looks: None,
         };
         let resolved = req.resolve(&self.deployments.lock().expect("deployments lock"));
         let (service, cohorts, canary_weight) = resolved.map_err(|e| Status::invalid_argument(e.to_string()))?;

@@ -156,6 +156,7 @@ fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention
 struct Shared {
     live: Arc<Mutex<Live>>,
     deployments: Arc<Mutex<Deployments>>,
+    looks: Mutex<gate::LookBook>,
     log: std::sync::mpsc::SyncSender<LogRequest>,
     in_flight: Semaphore,
     max_request_bytes: usize,
@@ -613,13 +614,33 @@ async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
     found.map_or_else(query_error, |v| json(&v))
 }
 
-/// Judges `request` over the recent traces.
+/// Judges `request` over the recent traces; with an analysis id and
+/// planned looks, each look is tested at α/K and the last one's verdict is
+/// frozen.
 async fn judge(shared: &Shared, request: &VerdictRequest) -> Result<Verdict, Response> {
+    let bad = |e: gate::GateError| http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e.to_string());
     let resolved = request.resolve(&shared.deployments.lock().expect("deployments lock"));
-    let (service, cohorts, canary_weight) =
-        resolved.map_err(|e| http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e.to_string()))?;
-    let config = JudgeConfig { canary_weight, ..JudgeConfig::default() };
-    query::verdict(&shared.live, service, cohorts, config).await.map_err(query_error)
+    let (service, cohorts, canary_weight) = resolved.map_err(bad)?;
+    let looks = request.looks().map_err(bad)?;
+    let mut config = JudgeConfig { canary_weight, ..JudgeConfig::default() };
+    let mut this_look = None;
+    if let Some((id, planned)) = &looks {
+        let mut book = shared.looks.lock().expect("looks lock");
+        if let Some(frozen) = book.frozen(id) {
+            return Ok(frozen);
+        }
+        this_look = Some(book.next(id));
+        config = config.for_looks(*planned);
+    }
+    let mut verdict = query::verdict(&shared.live, service, cohorts, config).await.map_err(query_error)?;
+    if let (Some((id, planned)), Some(look)) = (looks, this_look) {
+        let frozen = look >= planned;
+        verdict.looks = Some(crate::judge::verdict::Looks { analysis_id: id.clone(), look, planned, frozen });
+        if frozen {
+            shared.looks.lock().expect("looks lock").freeze(&id, verdict.clone());
+        }
+    }
+    Ok(verdict)
 }
 
 /// Argo Rollouts' `web` provider and other pollers: every verdict is a 200
@@ -821,6 +842,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(live)),
         deployments: Arc::new(Mutex::new(deployments)),
+        looks: Mutex::new(gate::LookBook::default()),
         log: log_tx,
         in_flight: Semaphore::new(config.max_in_flight.max(1)),
         max_request_bytes: config.max_request_bytes,
