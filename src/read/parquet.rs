@@ -71,49 +71,112 @@ pub(crate) fn read_parquet(bytes: Vec<u8>, e: &mut Emitter<'_>) -> Result<(), Re
     }
 }
 
+/// The columns both layouts share, by their names in one layout.
+struct Common {
+    trace_id: Option<StringChunked>,
+    span_id: Option<StringChunked>,
+    parent: Option<StringChunked>,
+    name: Option<StringChunked>,
+    kind: Option<StringChunked>,
+    service: Option<StringChunked>,
+    status_code: Option<StringChunked>,
+    status_message: Option<StringChunked>,
+    scope_name: Option<StringChunked>,
+    scope_version: Option<StringChunked>,
+    trace_state: Option<StringChunked>,
+}
+
+impl Common {
+    /// Reads the columns named, in order: trace id, span id, parent id,
+    /// name, kind, service, status code, status message, scope name,
+    /// scope version, trace state.
+    fn read(df: &DataFrame, names: [&str; 11]) -> Result<Common, ReadErrorKind> {
+        let [t, s, p, n, k, svc, sc, sm, scn, scv, ts] = names;
+        Ok(Common {
+            trace_id: strings(df, t)?,
+            span_id: strings(df, s)?,
+            parent: strings(df, p)?,
+            name: strings(df, n)?,
+            kind: strings(df, k)?,
+            service: strings(df, svc)?,
+            status_code: strings(df, sc)?,
+            status_message: strings(df, sm)?,
+            scope_name: strings(df, scn)?,
+            scope_version: strings(df, scv)?,
+            trace_state: strings(df, ts)?,
+        })
+    }
+
+    /// The span of `row` with its resource (given `service` when the
+    /// resource names none), name, kind, status and scope.
+    fn span(&self, row: usize, mut resource: Vec<Attr>, e: &mut Emitter<'_>) -> Span {
+        let service_name = e.dict.keys().service_name;
+        if !resource.iter().any(|a| a.key == service_name)
+            && let Some(s) = text_at(&self.service, row)
+        {
+            resource.push(Attr { key: service_name, value: Value::Str(s.into()) });
+        }
+        let mut span = Span::new(TraceId::default(), SpanId::default());
+        span.resource = e.dict.resource(resource);
+        span.service = e.dict.resource_of(span.resource).service;
+        span.name = e.dict.intern(text_at(&self.name, row).unwrap_or(""));
+        span.kind = text_at(&self.kind, row).and_then(SpanKind::from_name).unwrap_or(SpanKind::Unspecified);
+        span.status = Status {
+            code: text_at(&self.status_code, row).and_then(StatusCode::from_name).unwrap_or(StatusCode::Unset),
+            message: text_at(&self.status_message, row).filter(|m| !m.is_empty()).map(Into::into),
+        };
+        span.scope_name = e.dict.intern(text_at(&self.scope_name, row).unwrap_or(""));
+        span.scope_version = e.dict.intern(text_at(&self.scope_version, row).unwrap_or(""));
+        span.trace_state = text_at(&self.trace_state, row).filter(|t| !t.is_empty()).map(Into::into);
+        span
+    }
+
+    /// Sets ids and timing (repairing and counting as every reader does)
+    /// and emits the span.
+    fn emit(&self, row: usize, mut span: Span, start: Option<u64>, end: Option<u64>, e: &mut Emitter<'_>) {
+        let parent_id = text_at(&self.parent, row).filter(|p| !p.is_empty()).map(RawId::Text);
+        e.set_ids(
+            &mut span,
+            RawId::Text(text_at(&self.trace_id, row).unwrap_or("")),
+            RawId::Text(text_at(&self.span_id, row).unwrap_or("")),
+            parent_id,
+        );
+        e.set_timing(&mut span, start, end);
+        e.emit(span);
+    }
+}
+
 fn read_own(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
-    let trace_id = strings(df, "trace_id")?;
-    let span_id = strings(df, "span_id")?;
-    let parent = strings(df, "parent_span_id")?;
-    let service = strings(df, "service")?;
-    let operation = strings(df, "operation")?;
-    let kind = strings(df, "kind")?;
-    let status_code = strings(df, "status_code")?;
-    let status_message = strings(df, "status_message")?;
+    let common = Common::read(
+        df,
+        [
+            "trace_id",
+            "span_id",
+            "parent_span_id",
+            "operation",
+            "kind",
+            "service",
+            "status_code",
+            "status_message",
+            "scope_name",
+            "scope_version",
+            "trace_state",
+        ],
+    )?;
     let start = integers(df, "start_unix_nano")?;
     let end = integers(df, "end_unix_nano")?;
-    let scope_name = strings(df, "scope_name")?;
-    let scope_version = strings(df, "scope_version")?;
-    let trace_state = strings(df, "trace_state")?;
     let flags = integers(df, "flags")?;
     let resource_attributes = strings(df, "resource_attributes")?;
     let span_attributes = strings(df, "span_attributes")?;
     let events = strings(df, "events")?;
     let links = strings(df, "links")?;
-    let keys = *e.dict.keys();
     for row in 0..df.height() {
         let at = |m: String| bad(format!("row {row}: {m}"));
-        let mut resource = match text_at(&resource_attributes, row) {
+        let resource = match text_at(&resource_attributes, row) {
             Some(t) => json::parse_attributes(e.dict, t, "resource_attributes").map_err(at)?,
             None => Vec::new(),
         };
-        if !resource.iter().any(|a| a.key == keys.service_name)
-            && let Some(s) = text_at(&service, row)
-        {
-            resource.push(Attr { key: keys.service_name, value: Value::Str(s.into()) });
-        }
-        let mut span = Span::new(TraceId::default(), SpanId::default());
-        span.resource = e.dict.resource(resource);
-        span.service = e.dict.resource_of(span.resource).service;
-        span.name = e.dict.intern(text_at(&operation, row).unwrap_or(""));
-        span.kind = text_at(&kind, row).and_then(SpanKind::from_name).unwrap_or(SpanKind::Unspecified);
-        span.status = Status {
-            code: text_at(&status_code, row).and_then(StatusCode::from_name).unwrap_or(StatusCode::Unset),
-            message: text_at(&status_message, row).filter(|m| !m.is_empty()).map(Into::into),
-        };
-        span.scope_name = e.dict.intern(text_at(&scope_name, row).unwrap_or(""));
-        span.scope_version = e.dict.intern(text_at(&scope_version, row).unwrap_or(""));
-        span.trace_state = text_at(&trace_state, row).filter(|t| !t.is_empty()).map(Into::into);
+        let mut span = common.span(row, resource, e);
         span.flags = int_at(&flags, row).unwrap_or(0) as u32;
         if let Some(t) = text_at(&span_attributes, row) {
             span.attributes = json::parse_attributes(e.dict, t, "span_attributes").map_err(at)?;
@@ -124,15 +187,7 @@ fn read_own(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
         if let Some(t) = text_at(&links, row) {
             span.links = json::parse_links(e.dict, t).map_err(at)?;
         }
-        let parent_id = text_at(&parent, row).filter(|p| !p.is_empty()).map(RawId::Text);
-        e.set_ids(
-            &mut span,
-            RawId::Text(text_at(&trace_id, row).unwrap_or("")),
-            RawId::Text(text_at(&span_id, row).unwrap_or("")),
-            parent_id,
-        );
-        e.set_timing(&mut span, int_at(&start, row), int_at(&end, row));
-        e.emit(span);
+        common.emit(row, span, int_at(&start, row), int_at(&end, row), e);
     }
     Ok(())
 }
@@ -154,66 +209,41 @@ fn map_at(c: Option<&Column>, row: usize, dict: &mut Dictionary) -> Vec<Attr> {
 }
 
 fn read_clickhouse(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
-    let trace_id = strings(df, "TraceId")?;
-    let span_id = strings(df, "SpanId")?;
-    let parent = strings(df, "ParentSpanId")?;
-    let name = strings(df, "SpanName")?;
-    let kind = strings(df, "SpanKind")?;
-    let service = strings(df, "ServiceName")?;
-    let status_code = strings(df, "StatusCode")?;
-    let status_message = strings(df, "StatusMessage")?;
-    let scope_name = strings(df, "ScopeName")?;
-    let scope_version = strings(df, "ScopeVersion")?;
-    let trace_state = strings(df, "TraceState")?;
+    let common = Common::read(
+        df,
+        [
+            "TraceId",
+            "SpanId",
+            "ParentSpanId",
+            "SpanName",
+            "SpanKind",
+            "ServiceName",
+            "StatusCode",
+            "StatusMessage",
+            "ScopeName",
+            "ScopeVersion",
+            "TraceState",
+        ],
+    )?;
     let duration = integers(df, "Duration")?;
     // Timestamp is DateTime64(9) in ClickHouse; Parquet may carry it in ns,
     // µs or ms.
-    let (timestamp, scale) = match column(df, "Timestamp").map(|c| c.dtype().clone()) {
-        Some(DataType::Datetime(unit, _)) => (
-            integers(df, "Timestamp")?,
-            match unit {
-                TimeUnit::Nanoseconds => 1,
-                TimeUnit::Microseconds => 1_000,
-                TimeUnit::Milliseconds => 1_000_000,
-            },
-        ),
-        Some(_) => (integers(df, "Timestamp")?, 1),
+    let scale = match column(df, "Timestamp").map(|c| c.dtype().clone()) {
+        Some(DataType::Datetime(TimeUnit::Microseconds, _)) => 1_000,
+        Some(DataType::Datetime(TimeUnit::Milliseconds, _)) => 1_000_000,
+        Some(_) => 1,
         None => return Err(bad("a ClickHouse-layout Parquet file without a Timestamp column")),
     };
+    let timestamp = integers(df, "Timestamp")?;
     let resource_attributes = column(df, "ResourceAttributes");
     let span_attributes = column(df, "SpanAttributes");
-    let keys = *e.dict.keys();
     for row in 0..df.height() {
-        let mut resource = map_at(resource_attributes, row, e.dict);
-        if !resource.iter().any(|a| a.key == keys.service_name)
-            && let Some(s) = text_at(&service, row)
-        {
-            resource.push(Attr { key: keys.service_name, value: Value::Str(s.into()) });
-        }
-        let mut span = Span::new(TraceId::default(), SpanId::default());
-        span.resource = e.dict.resource(resource);
-        span.service = e.dict.resource_of(span.resource).service;
-        span.name = e.dict.intern(text_at(&name, row).unwrap_or(""));
-        span.kind = text_at(&kind, row).and_then(SpanKind::from_name).unwrap_or(SpanKind::Unspecified);
-        span.status = Status {
-            code: text_at(&status_code, row).and_then(StatusCode::from_name).unwrap_or(StatusCode::Unset),
-            message: text_at(&status_message, row).filter(|m| !m.is_empty()).map(Into::into),
-        };
-        span.scope_name = e.dict.intern(text_at(&scope_name, row).unwrap_or(""));
-        span.scope_version = e.dict.intern(text_at(&scope_version, row).unwrap_or(""));
-        span.trace_state = text_at(&trace_state, row).filter(|t| !t.is_empty()).map(Into::into);
+        let resource = map_at(resource_attributes, row, e.dict);
+        let mut span = common.span(row, resource, e);
         span.attributes = map_at(span_attributes, row, e.dict);
-        let parent_id = text_at(&parent, row).filter(|p| !p.is_empty()).map(RawId::Text);
-        e.set_ids(
-            &mut span,
-            RawId::Text(text_at(&trace_id, row).unwrap_or("")),
-            RawId::Text(text_at(&span_id, row).unwrap_or("")),
-            parent_id,
-        );
         let start = int_at(&timestamp, row).map(|t| t.saturating_mul(scale));
         let end = start.zip(int_at(&duration, row)).map(|(s, d)| s.saturating_add(d));
-        e.set_timing(&mut span, start, end);
-        e.emit(span);
+        common.emit(row, span, start, end, e);
     }
     Ok(())
 }
