@@ -3,9 +3,10 @@
 
 #![allow(dead_code)]
 
+use tracelens::assemble::assemble_all;
 use tracelens::generate::write::OutputFormat;
 use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
-use tracelens::model::{Dictionary, Warnings};
+use tracelens::model::{Dictionary, Trace, Warnings};
 use tracelens::read::{ReadOptions, read_spans};
 
 #[global_allocator]
@@ -34,4 +35,16 @@ pub fn decode_count(bytes: &[u8]) -> u64 {
     let mut sink = |_: &Dictionary, _| n += 1;
     read_spans("bench", bytes, &ReadOptions::default(), &mut dict, &mut warnings, &mut sink).unwrap();
     n
+}
+
+/// Reads `bytes` (any format) and assembles the traces.
+pub fn traces(bytes: &[u8]) -> (Dictionary, Vec<Trace>) {
+    let mut dict = Dictionary::default();
+    let mut warnings = Warnings::default();
+    let mut spans = Vec::new();
+    read_spans("bench", bytes, &ReadOptions::default(), &mut dict, &mut warnings, &mut |_: &Dictionary, s| {
+        spans.push(s)
+    })
+    .unwrap();
+    (dict, assemble_all(spans).0)
 }

@@ -8,30 +8,20 @@
 //! Run: `cargo bench --bench judge` (not a criterion bench: counts and
 //! timings printed once).
 
+mod common;
+
 use std::time::Instant;
 
-use tracelens::assemble::assemble_all;
 use tracelens::generate::scenario::{Change, Deploy, Scenario};
 use tracelens::generate::write::OutputFormat;
 use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
 use tracelens::judge::{Cohorts, Judge, JudgeConfig, Verdict};
-use tracelens::model::{Dictionary, Trace, Warnings};
-use tracelens::read::{ReadOptions, read_spans};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use tracelens::model::{Dictionary, Trace};
 
 fn traces(config: &GeneratorConfig, n: u64) -> (Dictionary, Vec<Trace>) {
     let (bytes, _) =
         generate::to_vec(&TopologyFile::shop(), config, Amount::Traces(n), OutputFormat::OtlpProtobufStream).unwrap();
-    let mut dict = Dictionary::default();
-    let mut warnings = Warnings::default();
-    let mut spans = Vec::new();
-    read_spans("bench", &bytes[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut |_: &Dictionary, s| {
-        spans.push(s)
-    })
-    .unwrap();
-    (dict, assemble_all(spans).0)
+    common::traces(&bytes)
 }
 
 fn deploy(scenario: Scenario, change: Change, target: &str, magnitude: f64, version: &str) -> Deploy {

@@ -6,19 +6,17 @@
 //! Run: `cargo bench --bench table` (not a criterion bench: one timed run
 //! of each step after generating the data).
 
+mod common;
+
 use std::time::Instant;
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
-use tracelens::assemble::assemble_all;
 use tracelens::generate::write::OutputFormat;
 use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
 use tracelens::model::{Dictionary, Warnings};
 use tracelens::read::{ReadOptions, read_spans};
 use tracelens::table::{Table, Tables};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
@@ -31,14 +29,7 @@ fn main() {
         OutputFormat::OtlpProtobufStream,
     )
     .unwrap();
-    let mut dict = Dictionary::default();
-    let mut warnings = Warnings::default();
-    let mut spans = Vec::new();
-    read_spans("bench", &bytes[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut |_: &Dictionary, s| {
-        spans.push(s)
-    })
-    .unwrap();
-    let (traces, _) = assemble_all(spans);
+    let (dict, traces) = common::traces(&bytes);
     let n = produced.spans as f64;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spans.parquet");
@@ -95,6 +86,7 @@ fn main() {
 
     let t3 = Instant::now();
     let mut dict = Dictionary::default();
+    let mut warnings = Warnings::default();
     let mut count = 0u64;
     let file = std::fs::File::open(&path).unwrap();
     read_spans("spans.parquet", file, &ReadOptions::default(), &mut dict, &mut warnings, &mut |_: &Dictionary, _| {
