@@ -258,10 +258,16 @@ pub struct FlaggerWebhook {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Looks taken per analysis, and the verdict frozen at the last one.
+/// Analyses remembered at once; past this the least recently started is
+/// forgotten (a gate polling it again starts counting anew).
+const ANALYSES_REMEMBERED: usize = 1_000;
+
+/// Looks taken per analysis, and the verdict frozen at the last one;
+/// bounded to the most recent [`ANALYSES_REMEMBERED`] analyses.
 #[derive(Default)]
 pub struct LookBook {
     analyses: std::collections::HashMap<String, (u32, Option<Verdict>)>,
+    order: std::collections::VecDeque<String>,
 }
 
 impl LookBook {
@@ -272,6 +278,14 @@ impl LookBook {
 
     /// Counts a look at `id` and returns its number.
     pub fn next(&mut self, id: &str) -> u32 {
+        if !self.analyses.contains_key(id) {
+            self.order.push_back(id.to_string());
+            while self.order.len() > ANALYSES_REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.analyses.remove(&old);
+                }
+            }
+        }
         let entry = self.analyses.entry(id.to_string()).or_default();
         entry.0 += 1;
         entry.0
@@ -303,6 +317,17 @@ pub fn rollback_status(verdict: &Verdict) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_look_book_is_bounded() {
+        let mut book = LookBook::default();
+        assert_eq!((book.next("a0"), book.next("a0")), (1, 2));
+        for i in 1..=ANALYSES_REMEMBERED {
+            book.next(&format!("a{i}"));
+        }
+        assert_eq!(book.analyses.len(), ANALYSES_REMEMBERED);
+        assert_eq!(book.next("a0"), 1, "the oldest analysis was forgotten");
+    }
 
     #[test]
     fn markers_persist_and_the_latest_is_the_default_deploy() {
