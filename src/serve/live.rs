@@ -9,9 +9,6 @@
 use serde::Serialize;
 
 use super::buckets::{Analyses, BucketConfig, BucketCounters, Range, Selection, TimeBuckets};
-use crate::analysis::bottleneck::BottleneckView;
-use crate::analysis::graph::GraphView;
-use crate::analysis::metrics::OperationView;
 use crate::assemble::{Assembler, AssemblerConfig};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -198,21 +195,6 @@ impl Live {
     /// The time buckets overlapping `range`, to merge outside any lock.
     pub fn select(&self, range: Range) -> Selection {
         self.buckets.select(range)
-    }
-
-    /// The service graph of the traces in `range`.
-    pub fn graph(&self, range: Range) -> GraphView {
-        self.buckets.range(range).graph.view(&self.dict)
-    }
-
-    /// Span metrics of the traces in `range`.
-    pub fn operations(&self, range: Range) -> Vec<OperationView> {
-        self.buckets.range(range).metrics.views(&self.dict)
-    }
-
-    /// Bottlenecks of the traces in `range`.
-    pub fn bottlenecks(&self, range: Range) -> BottleneckView {
-        self.buckets.range(range).bottlenecks.view(&self.dict)
     }
 
     /// Everything since start (expired buckets included), for counters.
