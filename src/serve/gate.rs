@@ -263,7 +263,7 @@ pub struct FlaggerWebhook {
 const ANALYSES_REMEMBERED: usize = 1_000;
 
 /// Looks taken per analysis, and the verdict frozen at the last one;
-/// bounded to the most recent [`ANALYSES_REMEMBERED`] analyses.
+/// bounded to the 1,000 most recently started analyses.
 #[derive(Default)]
 pub struct LookBook {
     analyses: std::collections::HashMap<String, (u32, Option<Verdict>)>,
