@@ -598,6 +598,33 @@ fn sigterm_stops_gracefully_and_metrics_count_the_log() {
 }
 
 #[test]
+fn without_fsync_requests_are_logged_inline_and_survive_kill_9() {
+    // --no-fsync appends on the request's own thread (no group commit):
+    // nothing is synced, but the records are in the kernel's page cache
+    // before the acknowledgement, so a killed process loses nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), &["--no-fsync"]);
+    let body = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], &body).0, 200);
+    }
+    let m = metrics(server.api);
+    let counter = |name: &str| -> u64 {
+        m.lines().find_map(|l| l.strip_prefix(name).and_then(|n| n.trim().parse().ok())).unwrap()
+    };
+    assert_eq!(counter("tracelens_wal_bytes_total "), 3 * (body.len() as u64 + 1));
+    assert_eq!(counter("tracelens_wal_commits_total "), 0, "no fsync, no commits");
+    server.proc.0.kill().unwrap();
+    server.proc.0.wait().unwrap();
+    let restarted = start(dir.path(), &[]);
+    assert!(restarted.log.iter().any(|l| l.starts_with("tracelens: replayed 3 ")), "{:?}", restarted.log);
+    let m = metrics(restarted.api);
+    let accepted: u64 =
+        m.lines().find_map(|l| l.strip_prefix("tracelens_spans_accepted_total ").and_then(|n| n.parse().ok())).unwrap();
+    assert_eq!(accepted, 3 * 14, "the shop fixture's 14 spans, three times");
+}
+
+#[test]
 fn a_rate_limit_answers_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &["--max-requests-per-second", "5"]);

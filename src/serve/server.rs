@@ -84,17 +84,17 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Grpc(String),
+    /// A background thread could not be started.
+    #[error("starting the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
 }
 
 /// A record for the log writer and where to say it is durable.
 struct LogRequest {
-    record: Vec<u8>,
+    record: LogRecord,
     done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
-/// The log writer: group commit. It takes every request waiting, appends
-/// them, syncs once, then answers them all; now and then it expires old
-/// segments. Runs on its own thread (file I/O blocks).
 /// What the log writer has done, for `/metrics`.
 #[derive(Default)]
 pub struct LogStats {
@@ -104,16 +104,70 @@ pub struct LogStats {
     pub commits: std::sync::atomic::AtomicU64,
 }
 
-fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention: Duration, stats: Arc<LogStats>) {
+/// The write-ahead log as the handlers use it. With fsync (the default) a
+/// request goes to the group-commit thread ([`log_writer`]) and is
+/// acknowledged once a sync covers it; without fsync the handler appends
+/// it itself (no thread hand-off: nothing to wait for).
+struct Log {
+    wal: Arc<Mutex<Wal>>,
+    durable: bool,
+    commits: std::sync::mpsc::SyncSender<LogRequest>,
+    stats: Arc<LogStats>,
+}
+
+/// Why a record was not logged.
+enum LogRefusal {
+    /// The group-commit queue is full.
+    Busy,
+    /// Writing failed, or the writer stopped.
+    Failed(String),
+}
+
+impl Log {
+    async fn append(&self, record: LogRecord) -> Result<(), LogRefusal> {
+        if !self.durable {
+            let result = self.wal.lock().expect("log lock").append_parts_unsynced(&record.parts());
+            result.map_err(|e| LogRefusal::Failed(e.to_string()))?;
+            self.stats.bytes.fetch_add(record.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
+        let (done, durable) = tokio::sync::oneshot::channel();
+        match self.commits.try_send(LogRequest { record, done }) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(LogRefusal::Busy),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                return Err(LogRefusal::Failed("the log writer stopped".to_string()));
+            }
+        }
+        match durable.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(LogRefusal::Failed(e)),
+            Err(_) => Err(LogRefusal::Failed("the log writer stopped".to_string())),
+        }
+    }
+}
+
+/// The log writer: group commit. It takes every request waiting, appends
+/// them, syncs once, then answers them all; now and then it expires old
+/// segments. Runs on its own thread (file I/O blocks).
+fn log_writer(
+    wal: Arc<Mutex<Wal>>,
+    rx: std::sync::mpsc::Receiver<LogRequest>,
+    retention: Duration,
+    stats: Arc<LogStats>,
+) {
     const MAX_BATCH: usize = 1024;
+    let expire = || {
+        if let Err(e) = wal.lock().expect("log lock").expire(retention) {
+            eprintln!("tracelens: warning: expiring old log segments: {e}");
+        }
+    };
     let mut last_expiry = std::time::Instant::now();
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(r) => r,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(e) = wal.expire(retention) {
-                    eprintln!("tracelens: warning: expiring old log segments: {e}");
-                }
+                expire();
                 last_expiry = std::time::Instant::now();
                 continue;
             }
@@ -127,14 +181,17 @@ fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention
             }
         }
         let mut result = Ok(());
-        for r in &batch {
-            if let Err(e) = wal.append_unsynced(&r.record) {
-                result = Err(e.to_string());
-                break;
+        {
+            let mut wal = wal.lock().expect("log lock");
+            for r in &batch {
+                if let Err(e) = wal.append_parts_unsynced(&r.record.parts()) {
+                    result = Err(e.to_string());
+                    break;
+                }
             }
-        }
-        if result.is_ok() {
-            result = wal.sync().map_err(|e| e.to_string());
+            if result.is_ok() {
+                result = wal.sync().map_err(|e| e.to_string());
+            }
         }
         if result.is_ok() {
             let bytes: usize = batch.iter().map(|r| r.record.len()).sum();
@@ -145,9 +202,7 @@ fn log_writer(mut wal: Wal, rx: std::sync::mpsc::Receiver<LogRequest>, retention
             let _ = r.done.send(result.clone());
         }
         if last_expiry.elapsed() > Duration::from_secs(60) {
-            if let Err(e) = wal.expire(retention) {
-                eprintln!("tracelens: warning: expiring old log segments: {e}");
-            }
+            expire();
             last_expiry = std::time::Instant::now();
         }
     }
@@ -157,11 +212,10 @@ struct Shared {
     live: Arc<Mutex<Live>>,
     deployments: Arc<Mutex<Deployments>>,
     looks: Mutex<gate::LookBook>,
-    log: std::sync::mpsc::SyncSender<LogRequest>,
+    log: Log,
     in_flight: Semaphore,
     max_request_bytes: usize,
     auth_token: Option<String>,
-    log_stats: Arc<LogStats>,
     rate_limit: Option<RateLimit>,
     data_dir: PathBuf,
 }
@@ -254,7 +308,7 @@ impl Shared {
     async fn ingest(
         &self,
         convert: impl FnOnce(&mut Live) -> Result<Accepted, String>,
-        wal_record: impl FnOnce() -> Vec<u8>,
+        wal_record: impl FnOnce() -> LogRecord,
     ) -> Result<Accepted, Refusal> {
         if self.rate_limit.as_ref().is_some_and(|r| !r.allow()) {
             self.live.lock().expect("live lock").counters.requests_refused += 1;
@@ -275,21 +329,13 @@ impl Shared {
             }
         };
         if !accepted.spans.is_empty() {
-            let (done, durable) = tokio::sync::oneshot::channel();
-            match self.log.try_send(LogRequest { record: wal_record(), done }) {
+            match self.log.append(wal_record()).await {
                 Ok(()) => {}
-                Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                Err(LogRefusal::Busy) => {
                     self.live.lock().expect("live lock").counters.requests_refused += 1;
                     return Err(Refusal::Overloaded);
                 }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                    return Err(Refusal::Storage("the log writer stopped".to_string()));
-                }
-            }
-            match durable.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(Refusal::Storage(e)),
-                Err(_) => return Err(Refusal::Storage("the log writer stopped".to_string())),
+                Err(LogRefusal::Failed(e)) => return Err(Refusal::Storage(e)),
             }
         }
         let mut live = self.live.lock().expect("live lock");
@@ -300,11 +346,24 @@ impl Shared {
     }
 }
 
-fn wal_record(encoding: BodyEncoding, body: &[u8]) -> Vec<u8> {
-    let mut record = Vec::with_capacity(body.len() + 1);
-    record.push(encoding.wal_tag());
-    record.extend_from_slice(body);
-    record
+/// A log record: the body's encoding tag, then the body as it came.
+struct LogRecord {
+    tag: [u8; 1],
+    body: Bytes,
+}
+
+impl LogRecord {
+    fn parts(&self) -> [&[u8]; 2] {
+        [&self.tag, &self.body]
+    }
+
+    fn len(&self) -> usize {
+        1 + self.body.len()
+    }
+}
+
+fn wal_record(encoding: BodyEncoding, body: &Bytes) -> LogRecord {
+    LogRecord { tag: [encoding.wal_tag()], body: body.clone() }
 }
 
 /// The gRPC method path of OTLP trace export.
@@ -514,16 +573,16 @@ async fn http_export(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let body: Vec<u8> = if gzip {
+    let body: Bytes = if gzip {
         use std::io::Read;
         let mut out = Vec::new();
         let mut decoder = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
         if let Err(e) = decoder.read_to_end(&mut out) {
             return http_error(StatusCode::BAD_REQUEST, encoding, 3, &format!("invalid gzip body: {e}"));
         }
-        out
+        Bytes::from(out)
     } else {
-        body.to_vec()
+        body
     };
     if body.len() > limit {
         return http_error(StatusCode::PAYLOAD_TOO_LARGE, encoding, 8, &format!("request over the {limit}-byte limit"));
@@ -723,8 +782,8 @@ async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         text.push_str(&format!(
             "# HELP tracelens_wal_bytes_total Request bytes appended to the write-ahead log.\n# TYPE tracelens_wal_bytes_total counter\ntracelens_wal_bytes_total {}\n# HELP tracelens_wal_commits_total Group commits (fsyncs) of the write-ahead log.\n# TYPE tracelens_wal_commits_total counter\ntracelens_wal_commits_total {}\n",
-            load(&shared.log_stats.bytes),
-            load(&shared.log_stats.commits)
+            load(&shared.log.stats.bytes),
+            load(&shared.log.stats.commits)
         ));
         text
     };
@@ -813,41 +872,53 @@ pub async fn run(
     let (log_tx, log_rx) = std::sync::mpsc::sync_channel(config.max_in_flight.max(1));
     let retention = config.retention;
     let log_stats = Arc::new(LogStats::default());
+    let wal = Arc::new(Mutex::new(wal));
+    let log = Log {
+        wal: wal.clone(),
+        durable: config.sync == SyncPolicy::EveryAppend,
+        commits: log_tx,
+        stats: log_stats.clone(),
+    };
     let writer = {
         let stats = log_stats.clone();
-        std::thread::spawn(move || log_writer(wal, log_rx, retention, stats))
+        std::thread::Builder::new()
+            .name("tracelens-wal".into())
+            .spawn(move || log_writer(wal, log_rx, retention, stats))
+            .map_err(|e| ServeError::Thread("log writer", e))?
     };
     // Compacts closed log segments into Parquet and expires old partitions.
     let (compact_stop, compact_rx) = std::sync::mpsc::channel::<()>();
     let compactor = {
         let (dir, interval) = (config.data_dir.clone(), config.compact_interval);
-        std::thread::spawn(move || {
-            loop {
-                match compact::compact(&dir) {
-                    Ok(files) if !files.is_empty() => {
-                        eprintln!("tracelens: compacted {} log segment(s) to Parquet", files.len());
+        std::thread::Builder::new()
+            .name("tracelens-compact".into())
+            .spawn(move || {
+                loop {
+                    match compact::compact(&dir) {
+                        Ok(files) if !files.is_empty() => {
+                            eprintln!("tracelens: compacted {} log segment(s) to Parquet", files.len());
+                        }
+                        Ok(_) => {}
+                        Err(e) => eprintln!("tracelens: warning: compacting the log: {e}"),
                     }
-                    Ok(_) => {}
-                    Err(e) => eprintln!("tracelens: warning: compacting the log: {e}"),
+                    if let Err(e) = compact::expire(&dir, retention) {
+                        eprintln!("tracelens: warning: expiring Parquet partitions: {e}");
+                    }
+                    if compact_rx.recv_timeout(interval) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                        return;
+                    }
                 }
-                if let Err(e) = compact::expire(&dir, retention) {
-                    eprintln!("tracelens: warning: expiring Parquet partitions: {e}");
-                }
-                if compact_rx.recv_timeout(interval) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                    return;
-                }
-            }
-        })
+            })
+            .map_err(|e| ServeError::Thread("compactor", e))?
     };
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(live)),
         deployments: Arc::new(Mutex::new(deployments)),
         looks: Mutex::new(gate::LookBook::default()),
-        log: log_tx,
+        log,
         in_flight: Semaphore::new(config.max_in_flight.max(1)),
         max_request_bytes: config.max_request_bytes,
         auth_token: config.auth_token.clone(),
-        log_stats,
         rate_limit: config.max_requests_per_second.map(RateLimit::new),
         data_dir: config.data_dir.clone(),
     });
