@@ -104,7 +104,7 @@ impl Agg {
     /// Per-trace quantile: exact (type 7) or from the histogram.
     fn quantiles(&self, qs: [f64; 3]) -> [u64; 3] {
         match &self.histogram {
-            Some(h) => qs.map(|q| h.quantile(q)),
+            Some(h) => h.quantiles(qs),
             None => {
                 let mut values = self.per_trace.clone();
                 values.sort_unstable();

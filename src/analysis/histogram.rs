@@ -2,6 +2,13 @@
 //! significant digits, growing to fit, mergeable exactly. Count, sum (so the
 //! mean), minimum and maximum are kept exactly beside it, and percentiles
 //! never lie outside the exact range.
+//!
+//! Recording is batched: values wait in a short buffer and go into the
+//! counts sorted, a batch at a time. A histogram's counts span hundreds of
+//! cache lines and a receiver records into thousands of histograms, so one
+//! value at a time is mostly a cache miss; a sorted batch walks the counts
+//! in order instead. Readers see the buffered values too (nothing is
+//! approximate).
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -15,6 +22,8 @@ use serde::Serialize;
 #[derive(Clone, Debug)]
 pub struct LatencyHistogram {
     counts: Counts,
+    /// Values recorded but not yet in `counts` (fewer than `BATCH`).
+    pending: Vec<u64>,
     count: u64,
     sum: u128,
     min: u64,
@@ -30,13 +39,23 @@ enum Counts {
     Sparse(Box<[u8]>),
 }
 
+/// Values buffered before they go into the counts together.
+const BATCH: usize = 256;
+
 fn new_dense() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant digits is a valid precision")
 }
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        LatencyHistogram { counts: Counts::Dense(new_dense()), count: 0, sum: 0, min: u64::MAX, max: 0 }
+        LatencyHistogram {
+            counts: Counts::Dense(new_dense()),
+            pending: Vec::new(),
+            count: 0,
+            sum: 0,
+            min: u64::MAX,
+            max: 0,
+        }
     }
 }
 
@@ -77,6 +96,16 @@ fn sparse_pairs(bytes: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
 fn record_n(h: &mut Histogram<u64>, value: u64, count: u64) {
     if h.record_n(value, count).is_err() {
         h.saturating_record_n(value, count);
+    }
+}
+
+/// Records sorted (or any) values, runs of equal ones as one count.
+fn record_all(h: &mut Histogram<u64>, values: &[u64]) {
+    let mut rest = values;
+    while let Some(&v) = rest.first() {
+        let run = rest.iter().take_while(|&&x| x == v).count();
+        record_n(h, v, run as u64);
+        rest = &rest[run..];
     }
 }
 
@@ -122,19 +151,44 @@ impl LatencyHistogram {
         }
     }
 
-    /// Runs `f` on the dense counts (expanding a compacted copy if needed).
+    /// Runs `f` on the dense counts with every value in them (on a copy
+    /// when values are buffered or the counts are compacted).
     fn with_dense<T>(&self, f: impl FnOnce(&Histogram<u64>) -> T) -> T {
         match &self.counts {
-            Counts::Dense(h) => f(h),
-            Counts::Sparse(bytes) => f(&expand(bytes)),
+            Counts::Dense(h) if self.pending.is_empty() => f(h),
+            Counts::Dense(h) => {
+                let mut copy = h.clone();
+                record_all(&mut copy, &self.pending);
+                f(&copy)
+            }
+            Counts::Sparse(bytes) => {
+                let mut copy = expand(bytes);
+                record_all(&mut copy, &self.pending);
+                f(&copy)
+            }
         }
+    }
+
+    /// Moves the buffered values into the counts.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable();
+        record_all(self.dense_mut(), &pending);
+        pending.clear();
+        self.pending = pending;
     }
 
     /// Records one latency.
     pub fn record(&mut self, ns: u64) {
         // Grows to fit; only values beyond what any histogram can track
         // (more than 2^63 ns) are clamped to its top.
-        record_n(self.dense_mut(), ns, 1);
+        self.pending.push(ns);
+        if self.pending.len() >= BATCH {
+            self.flush();
+        }
         self.count += 1;
         self.sum += ns as u128;
         self.min = self.min.min(ns);
@@ -146,7 +200,9 @@ impl LatencyHistogram {
         if other.count == 0 {
             return;
         }
+        self.flush();
         let dense = self.dense_mut();
+        record_all(dense, &other.pending);
         match &other.counts {
             Counts::Dense(h) => {
                 dense.add(h).expect("auto-resizing histograms of equal precision always merge");
@@ -167,6 +223,8 @@ impl LatencyHistogram {
     /// lost: recording or merging into it expands it again, and every
     /// figure reads the same.
     pub fn compact(&mut self) {
+        self.flush();
+        self.pending = Vec::new();
         if let Counts::Dense(h) = &self.counts {
             let mut out = Vec::new();
             let mut previous = 0u64;
@@ -182,10 +240,12 @@ impl LatencyHistogram {
 
     /// Bytes the counts take on the heap (approximately).
     pub fn heap_bytes(&self) -> usize {
-        match &self.counts {
-            Counts::Dense(h) => h.distinct_values() * std::mem::size_of::<u64>(),
-            Counts::Sparse(bytes) => bytes.len(),
-        }
+        let pending = self.pending.capacity() * std::mem::size_of::<u64>();
+        pending
+            + match &self.counts {
+                Counts::Dense(h) => h.distinct_values() * std::mem::size_of::<u64>(),
+                Counts::Sparse(bytes) => bytes.len(),
+            }
     }
 
     /// Values at most `ns` (for cumulative `le` buckets; within the
@@ -197,7 +257,16 @@ impl LatencyHistogram {
         if ns >= self.max {
             return self.count();
         }
-        self.with_dense(|h| h.count_between(0, ns))
+        match &self.counts {
+            // Buffered values without copying the counts: a value is at
+            // most `ns` here when its bucket is at most `ns`'s bucket.
+            Counts::Dense(h) if !self.pending.is_empty() => {
+                let bucket = h.lowest_equivalent(ns);
+                let buffered = self.pending.iter().filter(|&&v| h.lowest_equivalent(v) <= bucket).count();
+                h.count_between(0, ns) + buffered as u64
+            }
+            _ => self.with_dense(|h| h.count_between(0, ns)),
+        }
     }
 
     /// Exact sum of the values, ns.
@@ -216,7 +285,15 @@ impl LatencyHistogram {
         if self.count == 0 {
             return 0;
         }
-        self.with_dense(|h| h.value_at_quantile(q)).clamp(self.min, self.max)
+        self.quantiles([q])[0]
+    }
+
+    /// The values at several quantiles (one pass over buffered values).
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
+        if self.count == 0 {
+            return [0; N];
+        }
+        self.with_dense(|h| qs.map(|q| h.value_at_quantile(q).clamp(self.min, self.max)))
     }
 
     /// Count, mean and percentiles.
@@ -225,15 +302,16 @@ impl LatencyHistogram {
         if count == 0 {
             return LatencySummary::default();
         }
+        let [p50_ns, p90_ns, p95_ns, p99_ns, p999_ns] = self.quantiles([0.5, 0.9, 0.95, 0.99, 0.999]);
         LatencySummary {
             count,
             mean_ns: ((self.sum + count as u128 / 2) / count as u128) as u64,
             min_ns: self.min,
-            p50_ns: self.quantile(0.5),
-            p90_ns: self.quantile(0.9),
-            p95_ns: self.quantile(0.95),
-            p99_ns: self.quantile(0.99),
-            p999_ns: self.quantile(0.999),
+            p50_ns,
+            p90_ns,
+            p95_ns,
+            p99_ns,
+            p999_ns,
             max_ns: self.max,
         }
     }
@@ -276,6 +354,31 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.summary(), all.summary());
         assert_eq!(LatencyHistogram::default().summary(), LatencySummary::default());
+    }
+
+    #[test]
+    fn buffered_values_read_as_if_recorded() {
+        let mut x = 99u64;
+        for n in [1usize, 7, BATCH - 1, BATCH, BATCH + 5, 10 * BATCH + 3] {
+            let mut buffered = LatencyHistogram::default();
+            for _ in 0..n {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                buffered.record(500 + (x >> 30) % 5_000_000_000);
+            }
+            let mut flushed = buffered.clone();
+            flushed.flush();
+            assert!(flushed.pending.is_empty() && (n % BATCH == 0 || !buffered.pending.is_empty()));
+            assert_eq!(buffered.summary(), flushed.summary());
+            for ns in [0, 499, 500, 1_000, 123_456, 1_000_000, 77_777_777, 999_999_999, 5_000_000_500, u64::MAX] {
+                assert_eq!(buffered.count_at_most(ns), flushed.count_at_most(ns), "{n} values, at most {ns}");
+            }
+            let mut merged = LatencyHistogram::default();
+            merged.merge(&buffered);
+            merged.merge(&buffered);
+            let mut twice = flushed.clone();
+            twice.merge(&flushed);
+            assert_eq!(merged.summary(), twice.summary());
+        }
     }
 
     #[test]
