@@ -210,8 +210,13 @@ impl ServiceGraph {
     }
 
     fn node(&mut self, name: NodeName, kind: NodeKind) -> NodeIndex {
-        let graph = &mut self.graph;
-        *self.nodes.entry((name.clone(), kind)).or_insert_with(|| graph.add_node(Node { name, kind }))
+        let key = (name, kind);
+        if let Some(&index) = self.nodes.get(&key) {
+            return index;
+        }
+        let index = self.graph.add_node(Node { name: key.0.clone(), kind });
+        self.nodes.insert(key, index);
+        index
     }
 
     fn service(&mut self, service: Sym) -> NodeIndex {
@@ -279,16 +284,18 @@ impl ServiceGraph {
         let k = &self.keys;
         let db_keys = [k.db_namespace, k.db_name, k.db_system, k.db_system_name];
         let db_value = db_keys.iter().find_map(|&key| Self::text(&span.attributes, key))?;
-        let address = Self::text(&span.attributes, k.network_peer_address).map(|a| {
-            match Self::text(&span.attributes, k.network_peer_port) {
-                Some(port) => format!("{a}:{port}"),
-                None => a,
-            }
-        });
+        let address = || {
+            Self::text(&span.attributes, k.network_peer_address).map(|a| {
+                match Self::text(&span.attributes, k.network_peer_port) {
+                    Some(port) => format!("{a}:{port}"),
+                    None => a,
+                }
+            })
+        };
         Some(
             Self::text(&span.attributes, k.peer_service)
                 .or_else(|| Self::text(&span.attributes, k.server_address))
-                .or(address)
+                .or_else(address)
                 .unwrap_or(db_value),
         )
     }

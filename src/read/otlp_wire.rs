@@ -516,19 +516,22 @@ fn decode_link(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<L
 /// (or keeps everything), else only checked.
 fn decode_attribute(r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<Attr>> {
     let Some(keep) = &e.keep_attributes else { return decode_key_value(r, e.dict, depth).map(Some) };
-    // The key may follow the value: find it first (the last one wins).
+    // One pass checks the attribute as `decode_key_value` would and finds
+    // its key (which may follow the value; the last one wins); only a kept
+    // attribute is then decoded.
     let mut scan = r.clone();
     let mut key = "";
     while let Some((number, wire, field)) = scan.next(depth)? {
-        if number == 1 {
-            key = string(field, number, wire, &scan)?;
+        match number {
+            1 => key = string(field, number, wire, &scan)?,
+            2 => validate_any_value(message(field, number, wire, &scan, depth)?, depth - 1)?,
+            3 => {
+                varint(field, number, wire, &scan)?;
+            }
+            _ => {}
         }
     }
-    if e.dict.get(key).is_some_and(|k| keep.contains(&k)) {
-        decode_key_value(r, e.dict, depth).map(Some)
-    } else {
-        validate_key_value(r, depth).map(|()| None)
-    }
+    if e.dict.get(key).is_some_and(|k| keep.contains(&k)) { decode_key_value(r, e.dict, depth).map(Some) } else { Ok(None) }
 }
 
 /// Checks a `KeyValue` as [`decode_key_value`] would, keeping nothing.
