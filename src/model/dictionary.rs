@@ -1,6 +1,8 @@
 //! The [`Dictionary`]: the interner and resource table that every span of a
 //! run refers into, with the well-known attribute keys pre-interned.
 
+use rustc_hash::FxHashMap;
+
 use super::{Attr, Interner, Resource, ResourceId, ResourceTable, Sym, Value};
 
 /// Service name used when a resource has no `service.name`, as the
@@ -15,7 +17,14 @@ pub struct Dictionary {
     /// Deduplicated resources.
     pub resources: ResourceTable,
     keys: WellKnownKeys,
+    /// Resources by the exact bytes that encoded them (a protobuf
+    /// `Resource` message), so a resource every request repeats is decoded
+    /// once. Bounded: cleared past [`ENCODED_RESOURCES_KEPT`] entries.
+    encoded_resources: FxHashMap<Box<[u8]>, ResourceId>,
 }
+
+/// Encoded resources remembered by a [`Dictionary`] before it starts over.
+pub const ENCODED_RESOURCES_KEPT: usize = 4096;
 
 /// Pre-interned attribute keys, compared by symbol instead of by text.
 /// Every dictionary interns them first and in the same order, so their
@@ -77,7 +86,7 @@ impl Default for Dictionary {
             messaging_system: strings.intern("messaging.system"),
             messaging_destination_name: strings.intern("messaging.destination.name"),
         };
-        Dictionary { strings, resources: ResourceTable::default(), keys }
+        Dictionary { strings, resources: ResourceTable::default(), keys, encoded_resources: FxHashMap::default() }
     }
 }
 
@@ -100,6 +109,19 @@ impl Dictionary {
     /// The text of a symbol.
     pub fn resolve(&self, sym: Sym) -> &str {
         self.strings.resolve(sym)
+    }
+
+    /// The resource these exact bytes encoded before, if remembered.
+    pub fn encoded_resource(&self, bytes: &[u8]) -> Option<ResourceId> {
+        self.encoded_resources.get(bytes).copied()
+    }
+
+    /// Remembers that `bytes` encode resource `id`.
+    pub fn remember_encoded_resource(&mut self, bytes: &[u8], id: ResourceId) {
+        if self.encoded_resources.len() >= ENCODED_RESOURCES_KEPT {
+            self.encoded_resources.clear();
+        }
+        self.encoded_resources.insert(bytes.into(), id);
     }
 
     /// Builds a resource from its attributes, lifting the well-known ones

@@ -289,14 +289,11 @@ pub(crate) fn emit_resource_spans(bytes: &[u8], e: &mut Emitter<'_>) -> R<()> {
 fn decode_resource_spans(mut r: Reader<'_>, e: &mut Emitter<'_>) -> R<()> {
     let depth = RECURSION_LIMIT;
     // The resource may come after the spans: find the parts first.
-    let mut resource_attrs: Option<Vec<Attr>> = None;
+    let mut resources: Vec<Reader<'_>> = Vec::new();
     let mut scopes: Vec<Reader<'_>> = Vec::new();
     while let Some((number, wire, field)) = r.next(depth)? {
         match number {
-            1 => {
-                let m = message(field, number, wire, &r, depth)?;
-                decode_resource(m, resource_attrs.get_or_insert_with(Vec::new), e, depth - 1)?;
-            }
+            1 => resources.push(message(field, number, wire, &r, depth)?),
             2 => scopes.push(message(field, number, wire, &r, depth)?),
             3 => {
                 string(field, number, wire, &r)?;
@@ -304,7 +301,28 @@ fn decode_resource_spans(mut r: Reader<'_>, e: &mut Emitter<'_>) -> R<()> {
             _ => {}
         }
     }
-    let resource = e.dict.resource(resource_attrs.unwrap_or_default());
+    // Senders repeat the same resource, byte for byte, in every request: a
+    // single resource message decoded before is not decoded again (it was
+    // well-formed then, so it is now).
+    let cached = match &resources[..] {
+        [one] => e.dict.encoded_resource(one.buf).ok_or(Some(one.buf)),
+        _ => Err(None),
+    };
+    let resource = match cached {
+        Ok(id) => id,
+        Err(encoded) => {
+            // Repeated resource messages merge: their attributes append.
+            let mut attrs = Vec::new();
+            for m in resources {
+                decode_resource(m, &mut attrs, e, depth - 1)?;
+            }
+            let id = e.dict.resource(attrs);
+            if let Some(bytes) = encoded {
+                e.dict.remember_encoded_resource(bytes, id);
+            }
+            id
+        }
+    };
     let service = e.dict.resource_of(resource).service;
     for scope in scopes {
         decode_scope_spans(scope, resource, service, e, depth - 1)?;
@@ -531,7 +549,11 @@ fn decode_attribute(r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<
             _ => {}
         }
     }
-    if e.dict.get(key).is_some_and(|k| keep.contains(&k)) { decode_key_value(r, e.dict, depth).map(Some) } else { Ok(None) }
+    if e.dict.get(key).is_some_and(|k| keep.contains(&k)) {
+        decode_key_value(r, e.dict, depth).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Checks a `KeyValue` as [`decode_key_value`] would, keeping nothing.
@@ -818,6 +840,38 @@ mod tests {
         assert_eq!(wire.len(), 4);
         assert_eq!(wire, prost);
         assert_eq!(format!("{ww:?}"), format!("{pw:?}"));
+    }
+
+    #[test]
+    fn a_repeated_resource_is_decoded_once_and_merged_resources_still_merge() {
+        let bytes = sample();
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut resources = Vec::new();
+        for _ in 0..2 {
+            let mut sink = |_: &Dictionary, s: Span| resources.push(s.resource);
+            let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+            emit_resource_spans(&bytes, &mut e).unwrap();
+        }
+        assert_eq!(resources.len(), 8);
+        assert!(resources.iter().all(|&r| r == resources[0]));
+        assert_eq!(dict.resources.len(), 1);
+        // The resource message (field 1) as it was encoded is remembered.
+        let mut r = Reader::new(&bytes, 0);
+        let (_, _, field) = r.next(RECURSION_LIMIT).unwrap().unwrap();
+        let Field::Len(resource) = field else { panic!("field 1 is a message") };
+        assert_eq!(dict.encoded_resource(resource.buf), Some(resources[0]));
+        // Two resource messages in one ResourceSpans merge (as prost does):
+        // here a second one adds host.name, so it is another resource.
+        let mut merged = bytes.clone();
+        merged.extend_from_slice(&[0x0a, 0x13, 0x0a, 0x11, 0x0a, 0x09]);
+        merged.extend_from_slice(b"host.name");
+        merged.extend_from_slice(&[0x12, 0x04, 0x0a, 0x02]);
+        merged.extend_from_slice(b"h1");
+        let ((wire, _), (prost, _)) = both(&merged);
+        let (wire, prost) = (wire.unwrap(), prost.unwrap());
+        assert_eq!(wire, prost);
+        assert!(wire[0].contains("host.name=Str(\"h1\")"), "{}", wire[0]);
     }
 
     #[test]
