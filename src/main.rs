@@ -14,7 +14,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// `mi_option_purge_delay` in mimalloc's `mi_option_e` (v2 headers).
+/// `mi_option_purge_delay` in mimalloc's `mi_option_e`: 15 in the v2 and
+/// the v3 headers alike (libmimalloc-sys 0.1.49 builds v3 and exports no
+/// constant for it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> ExitCode {
