@@ -63,6 +63,23 @@ fn main() {
         bytes.len() as f64 / parquet_bytes
     );
 
+    // The codec trade-off for compaction and export: zstd levels.
+    for level in [1, 3, 6] {
+        let other = dir.path().join(format!("spans-{level}.parquet"));
+        let t = Instant::now();
+        ParquetWriter::new(std::fs::File::create(&other).unwrap())
+            .with_compression(ParquetCompression::Zstd(Some(
+                polars::polars_utils::compression::ZstdLevel::try_new(level).unwrap(),
+            )))
+            .finish(&mut df)
+            .unwrap();
+        let seconds = t.elapsed().as_secs_f64();
+        println!(
+            "table/zstd-level-{level}: written in {seconds:.2} s, {:.1} bytes/span",
+            std::fs::metadata(&other).unwrap().len() as f64 / n
+        );
+    }
+
     let t2 = Instant::now();
     let mut ctx = SQLContext::new();
     ctx.register("spans", df.clone().lazy());

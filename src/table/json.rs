@@ -67,10 +67,23 @@ impl Serialize for ValueRef<'_> {
 
 /// Attributes as a JSON object.
 pub fn attributes(dict: &Dictionary, attrs: &[Attr]) -> String {
+    let mut out = String::new();
+    write_attributes(&mut out, dict, attrs);
+    out
+}
+
+/// [`attributes`] into `out` (cleared first), so a table builder can reuse
+/// one buffer for every row.
+pub fn write_attributes(out: &mut String, dict: &Dictionary, attrs: &[Attr]) {
+    out.clear();
     if attrs.is_empty() {
-        return "{}".to_string();
+        out.push_str("{}");
+        return;
     }
-    serde_json::to_string(&AttrsRef(dict, attrs)).expect("attributes serialize")
+    let mut bytes = std::mem::take(out).into_bytes();
+    serde_json::to_writer(&mut bytes, &AttrsRef(dict, attrs)).expect("attributes serialize");
+    // serde_json writes UTF-8 only.
+    *out = String::from_utf8(bytes).expect("serde_json writes UTF-8");
 }
 
 /// Events as a JSON array of `{"time_unix_nano", "name", "attributes"}`.

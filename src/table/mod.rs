@@ -145,6 +145,7 @@ impl SpanRows {
     /// log segment's spans before their traces are complete).
     pub fn add_spans(&mut self, dict: &Dictionary, spans: &[crate::model::Span]) {
         let mut buf = [0u8; 32];
+        let mut attributes = String::new();
         for s in spans {
             let resource = dict.resource_of(s.resource);
             self.trace_id.append_value(hex(&s.trace_id.0, &mut buf));
@@ -176,7 +177,8 @@ impl SpanRows {
             let resource_json =
                 self.resource_json[r].get_or_insert_with(|| json::attributes(dict, &resource.attributes));
             self.resource_attributes.append_value(resource_json.as_str());
-            self.span_attributes.append_value(json::attributes(dict, &s.attributes));
+            json::write_attributes(&mut attributes, dict, &s.attributes);
+            self.span_attributes.append_value(attributes.as_str());
             if s.events.is_empty() {
                 self.events.append_null();
             } else {
