@@ -4,23 +4,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use common::{Facts, analyze, stderr, tracelens};
+use common::{Facts, analyze, generate, stderr, tracelens};
 use tracelens::model::SpanKind;
 
 const SHOP_SERVICES: [&str; 9] =
     ["cart", "checkout", "currency", "email", "frontend", "payments", "product-catalog", "recommendation", "shipping"];
 const FORMATS: [&str; 4] = ["otlp-json-lines", "otlp-protobuf-stream", "jaeger-json", "zipkin-json"];
-
-fn generate(dir: &Path, name: &str, args: &[&str]) -> std::path::PathBuf {
-    let path = dir.join(name);
-    let mut all = vec!["generate", "-o", path.to_str().unwrap()];
-    all.extend_from_slice(args);
-    let out = tracelens(&all, None);
-    assert!(out.status.success(), "generate {args:?}: {}", stderr(&out));
-    path
-}
 
 fn version_of(f: &Facts, span: &tracelens::model::Span) -> String {
     f.dict.resolve(f.dict.resource_of(span.resource).version).to_string()

@@ -4,8 +4,9 @@
 //! data is inconclusive; 200 no-change (A/A) runs almost never fail; and
 //! `diff` lists what changed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use tracelens::assemble::assemble_all;
 use tracelens::generate::scenario::{Change, Deploy, Scenario};
@@ -15,8 +16,9 @@ use tracelens::judge::{Cohorts, Judge, JudgeConfig};
 use tracelens::model::{Dictionary, Warnings};
 use tracelens::read::{ReadOptions, read_spans};
 
+/// The binary's (exit code, stdout, stderr).
 fn tracelens(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracelens")).args(args).output().unwrap();
+    let out = common::tracelens(args, None);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -24,13 +26,11 @@ fn tracelens(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A generated OTLP protobuf stream.
 fn generate(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let path = dir.join(name);
-    let mut all = vec!["generate", "--format", "otlp-protobuf-stream", "-o", path.to_str().unwrap()];
+    let mut all = vec!["--format", "otlp-protobuf-stream"];
     all.extend_from_slice(args);
-    let (code, _, err) = tracelens(&all);
-    assert_eq!(code, 0, "{err}");
-    path
+    common::generate(dir, name, &all)
 }
 
 /// `verdict --format json` on a side-by-side canary of checkout 1.9.0 -> 1.10.0.

@@ -95,6 +95,16 @@ pub fn tracelens(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs `tracelens generate -o <dir>/<name> <args>` and returns the path.
+pub fn generate(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let mut all = vec!["generate", "-o", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = tracelens(&all, None);
+    assert!(out.status.success(), "generate {args:?}: {}", stderr(&out));
+    path
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
