@@ -19,12 +19,17 @@ pub struct Dictionary {
     keys: WellKnownKeys,
     /// Resources by the exact bytes that encoded them (a protobuf
     /// `Resource` message), so a resource every request repeats is decoded
-    /// once. Bounded: cleared past [`ENCODED_RESOURCES_KEPT`] entries.
+    /// once. Bounded: encodings up to [`ENCODED_RESOURCE_MAX_BYTES`] only,
+    /// cleared past [`ENCODED_RESOURCES_KEPT`] entries (16 MiB at most).
     encoded_resources: FxHashMap<Box<[u8]>, ResourceId>,
 }
 
 /// Encoded resources remembered by a [`Dictionary`] before it starts over.
-pub const ENCODED_RESOURCES_KEPT: usize = 4096;
+const ENCODED_RESOURCES_KEPT: usize = 4096;
+
+/// Largest resource encoding a [`Dictionary`] remembers (real resources
+/// are a few hundred bytes; a larger one is decoded every time).
+const ENCODED_RESOURCE_MAX_BYTES: usize = 4096;
 
 /// Pre-interned attribute keys, compared by symbol instead of by text.
 /// Every dictionary interns them first and in the same order, so their
@@ -118,6 +123,9 @@ impl Dictionary {
 
     /// Remembers that `bytes` encode resource `id`.
     pub fn remember_encoded_resource(&mut self, bytes: &[u8], id: ResourceId) {
+        if bytes.len() > ENCODED_RESOURCE_MAX_BYTES {
+            return;
+        }
         if self.encoded_resources.len() >= ENCODED_RESOURCES_KEPT {
             self.encoded_resources.clear();
         }
@@ -169,6 +177,21 @@ mod tests {
 
     fn s(d: &mut Dictionary, k: &str, v: &str) -> Attr {
         Attr { key: d.intern(k), value: Value::Str(v.into()) }
+    }
+
+    #[test]
+    fn remembered_resource_encodings_are_bounded() {
+        let mut d = Dictionary::default();
+        let id = d.resource(Vec::new());
+        d.remember_encoded_resource(&[1; ENCODED_RESOURCE_MAX_BYTES + 1], id);
+        assert_eq!(d.encoded_resource(&[1; ENCODED_RESOURCE_MAX_BYTES + 1]), None, "too large to keep");
+        for i in 0..ENCODED_RESOURCES_KEPT as u32 {
+            d.remember_encoded_resource(&i.to_le_bytes(), id);
+        }
+        assert_eq!(d.encoded_resource(&0u32.to_le_bytes()), Some(id));
+        d.remember_encoded_resource(b"one more", id);
+        assert_eq!(d.encoded_resources.len(), 1, "full: started over");
+        assert_eq!(d.encoded_resource(b"one more"), Some(id));
     }
 
     #[test]
