@@ -48,3 +48,17 @@ pub fn traces(bytes: &[u8]) -> (Dictionary, Vec<Trace>) {
     .unwrap();
     (dict, assemble_all(spans).0)
 }
+
+/// utime + stime of a process, seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    stat_seconds(&format!("/proc/{pid}/stat")).1
+}
+
+/// (thread or process name, utime + stime seconds) from a `stat` file.
+pub fn stat_seconds(path: &str) -> (String, f64) {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let name = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map_or("", |(n, _)| n).to_string();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (name, (ticks(11) + ticks(12)) as f64 / 100.0)
+}

@@ -10,6 +10,8 @@
 //! Run: `cargo bench --bench ingest` (Linux; not a criterion bench: one
 //! measured run of 1,000,000 spans per mode after a warm-up).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -43,31 +45,17 @@ fn requests() -> Vec<ExportTraceServiceRequest> {
     out
 }
 
-/// utime + stime of a process, seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    stat_seconds(&format!("/proc/{pid}/stat")).1
-}
-
 /// Minor page faults of a process.
 fn minor_faults(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     stat.rsplit(')').next().unwrap_or("").split_whitespace().nth(7).and_then(|f| f.parse().ok()).unwrap_or(0)
 }
 
-/// (thread or process name, utime + stime seconds) from a `stat` file.
-fn stat_seconds(path: &str) -> (String, f64) {
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    let name = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map_or("", |(n, _)| n).to_string();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    (name, (ticks(11) + ticks(12)) as f64 / 100.0)
-}
-
 /// CPU seconds per thread name (threads of one name summed).
 fn thread_seconds(pid: u32) -> std::collections::BTreeMap<String, f64> {
     let mut out = std::collections::BTreeMap::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
-        let (name, seconds) = stat_seconds(&format!("{}/stat", entry.path().display()));
+        let (name, seconds) = common::stat_seconds(&format!("{}/stat", entry.path().display()));
         *out.entry(name).or_insert(0.0) += seconds;
     }
     out
@@ -195,7 +183,7 @@ fn main() {
         for pass in 0..=passes {
             let commits0 = counter(api, "tracelens_wal_commits_total");
             let threads0 = thread_seconds(pid);
-            let cpu0 = cpu_seconds(pid);
+            let cpu0 = common::cpu_seconds(pid);
             let faults0 = minor_faults(pid);
             let t0 = Instant::now();
             rt.block_on(send_all(addr, &requests));
@@ -209,7 +197,7 @@ fn main() {
                 std::thread::sleep(std::time::Duration::from_millis(500));
             }
             done += traces;
-            let cpu = cpu_seconds(pid) - cpu0;
+            let cpu = common::cpu_seconds(pid) - cpu0;
             let threads = thread_seconds(pid);
             let faults = minor_faults(pid) - faults0;
             let commits = counter(api, "tracelens_wal_commits_total") - commits0;

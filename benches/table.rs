@@ -1,10 +1,13 @@
 //! Group: `table` — the columnar tables on 1,000,000 spans of the shop
 //! workload: building the spans table and writing it as Parquet (export
 //! throughput), a SQL aggregation over it, reading the Parquet back, and the
-//! Parquet size per span next to the length-prefixed OTLP protobuf's.
+//! Parquet size per span next to the length-prefixed OTLP protobuf's; and
+//! the receiver's compaction of a write-ahead-log segment of 100-span OTLP
+//! requests into Parquet (`table/compact`, CPU per span).
 //!
 //! Run: `cargo bench --bench table` (not a criterion bench: one timed run
-//! of each step after generating the data).
+//! of each step after generating the data; `TABLE_COMPACT_ONLY=1` stops
+//! after compaction, for profiling it).
 
 mod common;
 
@@ -29,6 +32,10 @@ fn main() {
         OutputFormat::OtlpProtobufStream,
     )
     .unwrap();
+    compact_segment(&bytes, produced.spans);
+    if std::env::var_os("TABLE_COMPACT_ONLY").is_some() {
+        return; // for profiling compaction alone
+    }
     let (dict, traces) = common::traces(&bytes);
     let n = produced.spans as f64;
     let dir = tempfile::tempdir().unwrap();
@@ -112,4 +119,47 @@ fn main() {
     .unwrap();
     let read = t3.elapsed().as_secs_f64();
     println!("table/read: {count} spans read back from Parquet in {:.2} s ({:.2} M spans/s)", read, n / read / 1e6);
+}
+
+/// The receiver's compaction: the 100-span requests of `stream` (4-byte
+/// big-endian length-prefixed OTLP protobuf) appended to a log segment as
+/// `tracelens serve` logs them, then the closed segment written as Parquet,
+/// CPU-timed over three runs on copies of the same segment (median).
+fn compact_segment(stream: &[u8], spans: u64) {
+    use tracelens::serve::{compact, wal};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = wal::WalConfig::new(dir.path());
+    config.segment_bytes = u64::MAX;
+    config.sync = wal::SyncPolicy::Never;
+    let (mut log, _) = wal::Wal::open(config.clone()).unwrap();
+    let mut rest = stream;
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        log.append_parts_unsynced(&[&[0u8], &rest[4..4 + len]]).unwrap();
+        rest = &rest[4 + len..];
+    }
+    let segment = log.current_segment().to_path_buf();
+    drop(log);
+    let mut runs = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..3 {
+        let run = tempfile::tempdir().unwrap();
+        std::fs::copy(&segment, run.path().join(segment.file_name().unwrap())).unwrap();
+        // A newer segment closes the copied one, as rotation does.
+        let (_log, _) = wal::Wal::open(wal::WalConfig { dir: run.path().to_path_buf(), ..config.clone() }).unwrap();
+        let cpu = common::cpu_seconds(std::process::id());
+        let written = compact::compact(run.path()).unwrap();
+        runs.push(common::cpu_seconds(std::process::id()) - cpu);
+        assert_eq!(written.len(), 1);
+        bytes = std::fs::metadata(&written[0]).unwrap().len();
+    }
+    runs.sort_by(f64::total_cmp);
+    println!(
+        "table/compact: a log segment of {spans} spans ({:.0} MiB) to Parquet in {:.2} CPU s (all threads, median of 3): {:.2} µs/span, {:.2} M spans/s, {:.1} bytes/span",
+        std::fs::metadata(&segment).unwrap().len() as f64 / 1048576.0,
+        runs[1],
+        runs[1] * 1e6 / spans as f64,
+        spans as f64 / runs[1] / 1e6,
+        bytes as f64 / spans as f64
+    );
 }
