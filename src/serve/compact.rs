@@ -1,5 +1,6 @@
 //! Compaction of the write-ahead log into Parquet: each closed log segment
-//! becomes one file of the spans table (every attribute kept) under
+//! becomes one file of the spans table (the spans partial success accepted,
+//! every attribute kept) under
 //! `<data-dir>/parquet/date=YYYY-MM-DD/hour=HH/` (the hour the segment was
 //! closed; Hive-style, so polars, DuckDB or Spark read the directory as a
 //! dataset), written to a temporary name, synced and renamed before the
@@ -14,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use polars::prelude::*;
 
-use super::ingest::BodyEncoding;
+use super::ingest::{BodyEncoding, usable};
 use super::wal::{WalError, closed_segments, read_closed_segment};
 use crate::model::{Dictionary, Span, TraceId, Warnings};
 use crate::read::{Emitter, ReadOptions, read_spans};
@@ -101,7 +102,13 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
             return;
         }
         let Some((&tag, body)) = record.split_first() else { return };
-        let mut sink = |_: &Dictionary, s: Span| spans.push(s);
+        // The log holds requests as they came: spans partial success
+        // rejected are not kept here either.
+        let mut sink = |d: &Dictionary, s: Span| {
+            if usable(&s, d).is_ok() {
+                spans.push(s)
+            }
+        };
         let mut e = Emitter::new("segment", &mut dict, &mut warnings, &mut sink);
         let result = match BodyEncoding::from_wal_tag(tag) {
             Some(BodyEncoding::Protobuf) => crate::read::read_otlp_protobuf(body, &mut e).map_err(|e| e.to_string()),
@@ -275,6 +282,23 @@ mod tests {
         assert!(!results[0].is_empty());
         assert_eq!(results[0], results[2], "row groups of 5 spans read back as one table");
         assert_eq!(results[1], results[2]);
+    }
+
+    #[test]
+    fn spans_partial_success_rejected_are_not_compacted() {
+        // One usable span, one with an empty trace id, one without service.name.
+        let request = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},"scopeSpans":[{"spans":[
+            {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"a","startTimeUnixNano":"1","endTimeUnixNano":"2"},
+            {"traceId":"","spanId":"eee19b7ec3c1b175","name":"b","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]},
+            {"resource":{"attributes":[]},"scopeSpans":[{"spans":[
+            {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b176","name":"c","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+        wal.append_parts_unsynced(&[&[1], request]).unwrap();
+        drop(wal);
+        Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the first segment
+        assert_eq!(compact(dir.path()).unwrap().len(), 1);
+        assert_eq!(compacted(dir.path()), ["eee19b7ec3c1b174 a 0 Status { code: Unset, message: None }"]);
     }
 
     #[test]

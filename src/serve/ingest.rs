@@ -122,21 +122,41 @@ pub fn accept_bytes(
     Ok(keep_usable(spans, dict))
 }
 
-fn keep_usable(mut spans: Vec<Span>, dict: &Dictionary) -> Accepted {
+/// Why a span cannot be used (OTLP partial success rejects it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// An empty or all-zero trace or span id.
+    BadIds,
+    /// Its resource has no `service.name`.
+    NoService,
+}
+
+/// Whether the receiver keeps `span`: the rule partial success applies to
+/// requests, and compaction to the logged requests (which hold the
+/// rejected spans too, as they came).
+pub fn usable(span: &Span, dict: &Dictionary) -> Result<(), Unusable> {
+    if span.quality.contains(SpanQuality::INVALID_TRACE_ID) || span.quality.contains(SpanQuality::INVALID_SPAN_ID) {
+        return Err(Unusable::BadIds);
+    }
     let service_name = dict.keys().service_name;
+    if !dict.resource_of(span.resource).attributes.iter().any(|a| a.key == service_name) {
+        return Err(Unusable::NoService);
+    }
+    Ok(())
+}
+
+fn keep_usable(mut spans: Vec<Span>, dict: &Dictionary) -> Accepted {
     let (mut bad_ids, mut no_service) = (0u64, 0u64);
-    spans.retain(|span| {
-        let invalid_ids =
-            span.quality.contains(SpanQuality::INVALID_TRACE_ID) || span.quality.contains(SpanQuality::INVALID_SPAN_ID);
-        if invalid_ids {
+    spans.retain(|span| match usable(span, dict) {
+        Ok(()) => true,
+        Err(Unusable::BadIds) => {
             bad_ids += 1;
-            return false;
+            false
         }
-        let has_service = dict.resource_of(span.resource).attributes.iter().any(|a| a.key == service_name);
-        if !has_service {
+        Err(Unusable::NoService) => {
             no_service += 1;
+            false
         }
-        has_service
     });
     let mut accepted = Accepted { spans, ..Accepted::default() };
     accepted.rejected = bad_ids + no_service;
