@@ -75,7 +75,7 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
         dict: &Dictionary,
         spans: &mut Vec<Span>,
     ) -> Result<(), CompactError> {
-        let mut rows = SpanRows::default();
+        let mut rows = SpanRows::new(true);
         rows.add_spans(dict, spans);
         spans.clear();
         let mut df = rows.finish().map_err(|e| file_error(temp, e))?;

@@ -4,7 +4,9 @@
 //! critical path) — for Parquet, CSV and NDJSON files and for SQL.
 //! Attributes, events and links are JSON text columns, so any tool reads
 //! them and tracelens reads them back without loss of what its analyses
-//! use. No I/O here but polars' own writers, called by the CLI.
+//! use. No I/O here but polars' own writers, called by the CLI. The
+//! receiver's compaction builds the spans table with its columns of few
+//! distinct values as categoricals ([`SpanRows::new`]).
 
 pub mod json;
 
@@ -69,28 +71,93 @@ fn text(name: &str) -> StringChunkedBuilder {
     StringChunkedBuilder::new(name.into(), 0)
 }
 
+/// A text column of the spans table: the text of each row, or (coded) a
+/// category per row, found by the value's key (a symbol, resource or enum
+/// index) so each distinct value's text is handled once.
+enum TextColumn {
+    Plain(StringChunkedBuilder),
+    Coded(Coded),
+}
+
+/// A categorical column being built.
+struct Coded {
+    name: PlSmallStr,
+    /// Keeps the mapping's categories registered while rows are added.
+    categories: Arc<Categories>,
+    mapping: Arc<CategoricalMapping>,
+    codes: Vec<Option<u32>>,
+    /// Key -> 0 (not seen), 1 (null) or 2 + its category.
+    by_key: Vec<u32>,
+}
+
+impl TextColumn {
+    fn new(name: &str, coded: bool) -> TextColumn {
+        if !coded {
+            return TextColumn::Plain(StringChunkedBuilder::new(name.into(), 0));
+        }
+        let categories = Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32);
+        let mapping = categories.mapping();
+        TextColumn::Coded(Coded { name: name.into(), categories, mapping, codes: Vec::new(), by_key: Vec::new() })
+    }
+
+    /// Adds a row: the value of `key`, whose text `text` gives (the same
+    /// text for the same key; only asked for once when coded).
+    fn push<'a>(&mut self, key: usize, text: impl FnOnce() -> Option<&'a str>) {
+        match self {
+            TextColumn::Plain(b) => b.append_option(text()),
+            TextColumn::Coded(c) => {
+                if c.by_key.len() <= key {
+                    c.by_key.resize(key + 1, 0);
+                }
+                if c.by_key[key] == 0 {
+                    c.by_key[key] = match text() {
+                        // A table holds far fewer than 2^32 - 2 distinct values.
+                        Some(t) => c.mapping.insert_cat(t).map_or(1, |cat| cat.saturating_add(2)),
+                        None => 1,
+                    };
+                }
+                c.codes.push(c.by_key[key].checked_sub(2));
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Column, TableError> {
+        Ok(match self {
+            TextColumn::Plain(b) => b.finish().into_column(),
+            TextColumn::Coded(c) => {
+                let codes = UInt32Chunked::from_iter_options(c.name, c.codes.into_iter());
+                let dtype = DataType::from_categories(c.categories);
+                drop(c.mapping);
+                // SAFETY: every code came from `insert_cat` on this mapping,
+                // which the dtype holds.
+                unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(codes, dtype) }.into_series().into_column()
+            }
+        })
+    }
+}
+
 /// Rows of the `spans` table, built trace by trace straight into column
 /// builders (no string per cell).
 pub struct SpanRows {
     trace_id: StringChunkedBuilder,
     span_id: StringChunkedBuilder,
     parent_span_id: StringChunkedBuilder,
-    service: StringChunkedBuilder,
-    operation: StringChunkedBuilder,
-    kind: StringChunkedBuilder,
-    status_code: StringChunkedBuilder,
+    service: TextColumn,
+    operation: TextColumn,
+    kind: TextColumn,
+    status_code: TextColumn,
     status_message: StringChunkedBuilder,
     start: Vec<Option<u64>>,
     end: Vec<Option<u64>>,
     duration: Vec<Option<u64>>,
-    version: StringChunkedBuilder,
-    environment: StringChunkedBuilder,
-    host: StringChunkedBuilder,
-    scope_name: StringChunkedBuilder,
-    scope_version: StringChunkedBuilder,
+    version: TextColumn,
+    environment: TextColumn,
+    host: TextColumn,
+    scope_name: TextColumn,
+    scope_version: TextColumn,
     trace_state: StringChunkedBuilder,
     flags: Vec<u32>,
-    resource_attributes: StringChunkedBuilder,
+    resource_attributes: TextColumn,
     span_attributes: StringChunkedBuilder,
     events: StringChunkedBuilder,
     links: StringChunkedBuilder,
@@ -101,26 +168,39 @@ pub struct SpanRows {
 
 impl Default for SpanRows {
     fn default() -> Self {
+        SpanRows::new(false)
+    }
+}
+
+impl SpanRows {
+    /// Rows whose columns of few distinct values (service, operation, kind,
+    /// status code, resource, scope) are categorical when `coded`: each
+    /// value's text is handled once per table instead of once per row, and
+    /// Parquet gets dictionary pages without hashing every row. Readers
+    /// that want text cast them (DuckDB and Spark see plain strings); the
+    /// default, plain text, is what SQL and the text formats get.
+    pub fn new(coded: bool) -> Self {
+        let t = |name: &str| TextColumn::new(name, coded);
         SpanRows {
             trace_id: text("trace_id"),
             span_id: text("span_id"),
             parent_span_id: text("parent_span_id"),
-            service: text("service"),
-            operation: text("operation"),
-            kind: text("kind"),
-            status_code: text("status_code"),
+            service: t("service"),
+            operation: t("operation"),
+            kind: t("kind"),
+            status_code: t("status_code"),
             status_message: text("status_message"),
             start: Vec::new(),
             end: Vec::new(),
             duration: Vec::new(),
-            version: text("service_version"),
-            environment: text("environment"),
-            host: text("host"),
-            scope_name: text("scope_name"),
-            scope_version: text("scope_version"),
+            version: t("service_version"),
+            environment: t("environment"),
+            host: t("host"),
+            scope_name: t("scope_name"),
+            scope_version: t("scope_version"),
             trace_state: text("trace_state"),
             flags: Vec::new(),
-            resource_attributes: text("resource_attributes"),
+            resource_attributes: t("resource_attributes"),
             span_attributes: text("span_attributes"),
             events: text("events"),
             links: text("links"),
@@ -154,29 +234,30 @@ impl SpanRows {
                 Some(p) => self.parent_span_id.append_value(hex(&p.0, &mut buf)),
                 None => self.parent_span_id.append_null(),
             }
-            self.service.append_value(dict.resolve(s.service));
-            self.operation.append_value(dict.resolve(s.name));
-            self.kind.append_value(s.kind.as_str());
-            self.status_code.append_value(status_name(s.status.code));
+            self.service.push(s.service.index(), || Some(dict.resolve(s.service)));
+            self.operation.push(s.name.index(), || Some(dict.resolve(s.name)));
+            self.kind.push(s.kind as usize, || Some(s.kind.as_str()));
+            self.status_code.push(s.status.code as usize, || Some(status_name(s.status.code)));
             self.status_message.append_option(s.status.message.as_deref());
             let start_known = !s.quality.contains(SpanQuality::MISSING_START);
             self.start.push(start_known.then_some(s.start_ns));
             self.end.push(start_known.then_some(s.end_ns));
             self.duration.push(s.duration_ns());
-            self.version.append_option(non_empty_str(dict, resource.version));
-            self.environment.append_option(non_empty_str(dict, resource.environment));
-            self.host.append_option(non_empty_str(dict, resource.host));
-            self.scope_name.append_option(non_empty_str(dict, s.scope_name));
-            self.scope_version.append_option(non_empty_str(dict, s.scope_version));
+            self.version.push(resource.version.index(), || non_empty_str(dict, resource.version));
+            self.environment.push(resource.environment.index(), || non_empty_str(dict, resource.environment));
+            self.host.push(resource.host.index(), || non_empty_str(dict, resource.host));
+            self.scope_name.push(s.scope_name.index(), || non_empty_str(dict, s.scope_name));
+            self.scope_version.push(s.scope_version.index(), || non_empty_str(dict, s.scope_version));
             self.trace_state.append_option(s.trace_state.as_deref());
             self.flags.push(s.flags);
             let r = s.resource.index();
-            if self.resource_json.len() <= r {
-                self.resource_json.resize(r + 1, None);
-            }
-            let resource_json =
-                self.resource_json[r].get_or_insert_with(|| json::attributes(dict, &resource.attributes));
-            self.resource_attributes.append_value(resource_json.as_str());
+            let resource_json = &mut self.resource_json;
+            self.resource_attributes.push(r, || {
+                if resource_json.len() <= r {
+                    resource_json.resize(r + 1, None);
+                }
+                Some(resource_json[r].get_or_insert_with(|| json::attributes(dict, &resource.attributes)).as_str())
+            });
             json::write_attributes(&mut attributes, dict, &s.attributes);
             self.span_attributes.append_value(attributes.as_str());
             if s.events.is_empty() {
@@ -210,22 +291,22 @@ impl SpanRows {
             s(self.trace_id),
             s(self.span_id),
             s(self.parent_span_id),
-            s(self.service),
-            s(self.operation),
-            s(self.kind),
-            s(self.status_code),
+            self.service.finish()?,
+            self.operation.finish()?,
+            self.kind.finish()?,
+            self.status_code.finish()?,
             s(self.status_message),
             Column::new("start_unix_nano".into(), self.start),
             Column::new("end_unix_nano".into(), self.end),
             Column::new("duration_ns".into(), self.duration),
-            s(self.version),
-            s(self.environment),
-            s(self.host),
-            s(self.scope_name),
-            s(self.scope_version),
+            self.version.finish()?,
+            self.environment.finish()?,
+            self.host.finish()?,
+            self.scope_name.finish()?,
+            self.scope_version.finish()?,
             s(self.trace_state),
             Column::new("flags".into(), self.flags),
-            s(self.resource_attributes),
+            self.resource_attributes.finish()?,
             s(self.span_attributes),
             s(self.events),
             s(self.links),
@@ -431,5 +512,57 @@ impl Tables {
             out.push((Table::CriticalPath, t.finish()?));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Span, Warnings};
+    use crate::read::{ReadOptions, read_spans};
+
+    fn shop_spans() -> (Dictionary, Vec<Span>) {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.json")).unwrap();
+        let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
+        read_spans("shop", &bytes[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut |_, s| spans.push(s))
+            .unwrap();
+        (dict, spans)
+    }
+
+    /// Every column as text (categorical columns cast), row by row.
+    fn as_text(df: &DataFrame) -> Vec<Vec<Option<String>>> {
+        df.columns()
+            .iter()
+            .map(|c| {
+                let text = c.cast(&DataType::String).unwrap();
+                text.str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn coded_columns_hold_the_same_text_and_survive_parquet() {
+        let (dict, spans) = shop_spans();
+        assert!(spans.len() > 10);
+        let tables: Vec<DataFrame> = [false, true]
+            .into_iter()
+            .map(|coded| {
+                let mut rows = SpanRows::new(coded);
+                rows.add_spans(&dict, &spans);
+                rows.finish().unwrap()
+            })
+            .collect();
+        let (plain, mut coded) = (&tables[0], tables[1].clone());
+        assert_eq!(plain.get_column_names(), coded.get_column_names());
+        assert!(matches!(coded.column("operation").unwrap().dtype(), DataType::Categorical(..)));
+        assert_eq!(plain.column("operation").unwrap().dtype(), &DataType::String);
+        assert_eq!(as_text(plain), as_text(&coded));
+        let services = coded.column("service").unwrap().cast(&DataType::String).unwrap();
+        assert!(services.str().unwrap().iter().any(|s| s == Some("frontend")), "{services:?}");
+
+        let mut parquet = Vec::new();
+        ParquetWriter::new(&mut parquet).finish(&mut coded).unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(parquet)).finish().unwrap();
+        assert_eq!(as_text(plain), as_text(&back));
     }
 }
