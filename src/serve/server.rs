@@ -851,6 +851,7 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
     let (wal, opened) = Wal::open(WalConfig {
         sync: config.sync,
         segment_bytes: config.segment_bytes,
+        preallocate: true,
         ..WalConfig::new(&config.data_dir)
     })?;
     startup.torn = opened.torn.map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason));

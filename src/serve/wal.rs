@@ -7,6 +7,15 @@
 //! [payload]`. A segment is closed when it would grow past
 //! [`WalConfig::segment_bytes`] and a new one is started.
 //!
+//! Preallocation ([`WalConfig::preallocate`], on in the receiver): a
+//! background thread writes the next segment full of zeros and syncs it
+//! (`wal-next.ready`), and rotation renames it into place. Records then
+//! overwrite blocks the file system has already allocated, so a sync
+//! flushes data without journalling a new file length: on this machine kind
+//! a 15 KB write + `fdatasync` costs 42-46 µs of CPU instead of 76-83 (and
+//! half the wall time). The records end at the first all-zero header (no
+//! record has one: empty payloads are refused); only zeros may follow it.
+//!
 //! Fsync policy ([`SyncPolicy::EveryAppend`], the default): `append` returns
 //! only after the record and the file length are on disk (`fdatasync`), so a
 //! request acknowledged after `append` survives `kill -9` and power loss. A
@@ -15,15 +24,20 @@
 //! acknowledge them all.
 //!
 //! Recovery: in the newest segment, a record cut short by the end of the
-//! file, or a last record failing its checksum, is a torn write from a
-//! crash; [`Wal::open`] truncates it and reports it. Any other bad record
-//! (an impossible length, a checksum failure with data after it, anything in
-//! an older segment) is corruption: reading that segment stops there, the
-//! rest of the log is still read, and it is reported — never silently
+//! file, or a record failing its checksum with nothing but zeros after it
+//! (a last record, or the last before a preallocated tail), or non-zero
+//! bytes after the all-zero header that ends the records, is a torn write
+//! from a crash (an unsynced write can reach the disk partly, in any page
+//! order); [`Wal::open`] truncates it and reports it. Any other bad record
+//! (an impossible length, a checksum failure with data after it, anything
+//! in an older segment) is corruption: reading that segment stops there,
+//! the rest of the log is still read, and it is reported — never silently
 //! skipped, never truncated.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, IoSlice, Read, Write};
+use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -50,12 +64,15 @@ pub struct WalConfig {
     pub segment_bytes: u64,
     /// Fsync policy.
     pub sync: SyncPolicy,
+    /// Start segments from zero-filled files prepared in the background
+    /// (see the module docs).
+    pub preallocate: bool,
 }
 
 impl WalConfig {
-    /// Defaults: 64 MiB segments, fsync on every append.
+    /// Defaults: 64 MiB segments, fsync on every append, no preallocation.
     pub fn new(dir: impl Into<PathBuf>) -> WalConfig {
-        WalConfig { dir: dir.into(), segment_bytes: 64 << 20, sync: SyncPolicy::EveryAppend }
+        WalConfig { dir: dir.into(), segment_bytes: 64 << 20, sync: SyncPolicy::EveryAppend, preallocate: false }
     }
 }
 
@@ -76,6 +93,9 @@ pub enum WalError {
     /// A bad record in a closed segment.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// An empty payload (its header would read as the end of the records).
+    #[error("empty record")]
+    Empty,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
@@ -114,10 +134,82 @@ pub struct Wal {
     path: PathBuf,
     sequence: u64,
     len: u64,
+    preparer: Option<Preparer>,
 }
 
 fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
     dir.join(format!("wal-{sequence:020}.log"))
+}
+
+/// The next segment, zero-filled and synced, ready to be renamed into place.
+const READY: &str = "wal-next.ready";
+/// The next segment while it is being zero-filled.
+const PREPARING: &str = "wal-next.prep";
+
+/// The background thread that zero-fills the next segment.
+#[derive(Debug)]
+struct Preparer {
+    /// Asks for the next segment; dropped to end the thread.
+    wake: Option<std::sync::mpsc::Sender<()>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Preparer {
+    fn start(config: &WalConfig) -> Result<Preparer, WalError> {
+        let (wake, rx) = std::sync::mpsc::channel::<()>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (dir, bytes, flag) = (config.dir.clone(), config.segment_bytes, stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("tracelens-prep".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    if let Err(e) = prepare_segment(&dir, bytes, &flag) {
+                        // Rotation then starts an empty file: slower syncs, same data.
+                        eprintln!("tracelens: warning: preparing the next log segment: {e}");
+                    }
+                }
+            })
+            .map_err(io_err(&config.dir))?;
+        let _ = wake.send(());
+        Ok(Preparer { wake: Some(wake), stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Preparer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writes `bytes` zeros to the next segment's file and syncs it, unless one
+/// is ready already; stops early (leaving no ready file) when `stop` is set.
+fn prepare_segment(dir: &Path, bytes: u64, stop: &AtomicBool) -> Result<(), WalError> {
+    let ready = dir.join(READY);
+    if ready.exists() {
+        return Ok(());
+    }
+    let temp = dir.join(PREPARING);
+    let mut file = File::create(&temp).map_err(io_err(&temp))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        if stop.load(Ordering::Relaxed) {
+            drop(file);
+            let _ = fs::remove_file(&temp);
+            return Ok(());
+        }
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n]).map_err(io_err(&temp))?;
+        left -= n as u64;
+    }
+    file.sync_all().map_err(io_err(&temp))?;
+    fs::rename(&temp, &ready).map_err(io_err(&ready))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
 /// Segments in the directory, by sequence.
@@ -143,6 +235,21 @@ struct Bad {
     crash_shaped: bool,
 }
 
+/// Whether everything from the reader's position to the end of the file
+/// is zero (a preallocated segment's unused tail).
+fn zeros_to_end(r: &mut impl Read) -> io::Result<bool> {
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = r.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if chunk[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
+}
+
 /// Reads one segment, passing each good record to `f`; returns the record
 /// and byte counts and the first bad record, if any.
 fn read_segment(path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<(u64, u64, Option<Bad>), WalError> {
@@ -161,6 +268,13 @@ fn read_segment(path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<(u64, u64, Opti
             return Ok((records, bytes, bad(offset, "record header cut short".to_string(), true)));
         }
         r.read_exact(&mut header).map_err(io_err(path))?;
+        if header == [0; HEADER_BYTES as usize] {
+            // The end of the records in a preallocated segment.
+            if zeros_to_end(&mut r).map_err(io_err(path))? {
+                return Ok((records, bytes, None));
+            }
+            return Ok((records, bytes, bad(offset, "data after the end of the records".to_string(), true)));
+        }
         let len = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
         let crc = u32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
         if len > MAX_RECORD_BYTES {
@@ -173,7 +287,8 @@ fn read_segment(path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<(u64, u64, Opti
         payload.resize(len as usize, 0);
         r.read_exact(&mut payload).map_err(io_err(path))?;
         if crc32fast::hash(&payload) != crc {
-            return Ok((records, bytes, bad(offset, "checksum mismatch".to_string(), end == size)));
+            let last = end == size || zeros_to_end(&mut r).map_err(io_err(path))?;
+            return Ok((records, bytes, bad(offset, "checksum mismatch".to_string(), last)));
         }
         f(&payload);
         offset += HEADER_BYTES + len as u64;
@@ -241,18 +356,31 @@ impl Wal {
             file.sync_all().map_err(io_err(&torn.segment))?;
         }
         let next = segments(&config.dir)?.last().map_or(0, |(seq, _)| seq + 1);
-        let wal = Wal::create_segment(config, next)?;
-        Ok((wal, report))
+        let _ = fs::remove_file(config.dir.join(PREPARING)); // from a run that stopped mid-way
+        if !config.preallocate {
+            // A file prepared by an earlier run is not used; nor left behind.
+            let _ = fs::remove_file(config.dir.join(READY));
+        }
+        let (file, path) = Wal::create_segment(&config, next)?;
+        let preparer = if config.preallocate { Some(Preparer::start(&config)?) } else { None };
+        Ok((Wal { config, file, path, sequence: next, len: 0, preparer }, report))
     }
 
-    fn create_segment(config: WalConfig, sequence: u64) -> Result<Wal, WalError> {
+    /// Starts segment `sequence`: the prepared zero-filled file when there
+    /// is one (and the next is asked for), else a new empty file.
+    fn create_segment(config: &WalConfig, sequence: u64) -> Result<(File, PathBuf), WalError> {
         let path = segment_path(&config.dir, sequence);
-        let file = OpenOptions::new().create_new(true).append(true).open(&path).map_err(io_err(&path))?;
+        let ready = config.dir.join(READY);
+        let file = if config.preallocate && fs::rename(&ready, &path).is_ok() {
+            OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?
+        } else {
+            OpenOptions::new().create_new(true).write(true).open(&path).map_err(io_err(&path))?
+        };
         if config.sync == SyncPolicy::EveryAppend {
             // The new directory entry must survive a crash too.
             File::open(&config.dir).and_then(|d| d.sync_all()).map_err(io_err(&config.dir))?;
         }
-        Ok(Wal { config, file, path, sequence, len: 0 })
+        Ok((file, path))
     }
 
     /// Appends one record; with [`SyncPolicy::EveryAppend`] it is on disk
@@ -277,11 +405,17 @@ impl Wal {
         if len > MAX_RECORD_BYTES as usize {
             return Err(WalError::TooLarge(len));
         }
+        if len == 0 {
+            return Err(WalError::Empty);
+        }
         let size = HEADER_BYTES + len as u64;
         if self.len > 0 && self.len + size > self.config.segment_bytes {
             self.sync()?;
-            let next = Wal::create_segment(self.config.clone(), self.sequence + 1)?;
-            *self = next;
+            let (file, path) = Wal::create_segment(&self.config, self.sequence + 1)?;
+            (self.file, self.path, self.sequence, self.len) = (file, path, self.sequence + 1, 0);
+            if let Some(wake) = self.preparer.as_ref().and_then(|p| p.wake.as_ref()) {
+                let _ = wake.send(());
+            }
         }
         let mut crc = crc32fast::Hasher::new();
         for p in parts {
@@ -295,12 +429,19 @@ impl Wal {
         slices.extend(parts.iter().map(|p| IoSlice::new(p)));
         let mut rest = &mut slices[..];
         while !rest.is_empty() {
-            match self.file.write_vectored(rest) {
-                Ok(0) => return Err(WalError::Io { path: self.path.clone(), source: io::ErrorKind::WriteZero.into() }),
-                Ok(n) => IoSlice::advance_slices(&mut rest, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(WalError::Io { path: self.path.clone(), source: e }),
-            }
+            let error = match self.file.write_vectored(rest) {
+                Ok(0) => io::ErrorKind::WriteZero.into(),
+                Ok(n) => {
+                    IoSlice::advance_slices(&mut rest, n);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
+            // The next record goes where this one started: no partial
+            // record is left between good ones.
+            let _ = self.file.seek(SeekFrom::Start(self.len));
+            return Err(WalError::Io { path: self.path.clone(), source: error });
         }
         self.len += size;
         Ok(())
@@ -354,10 +495,13 @@ mod tests {
         let config = WalConfig { segment_bytes: 64, ..WalConfig::new(dir.path()) };
         let (mut wal, report) = Wal::open(config.clone()).unwrap();
         assert_eq!(report, ReplayReport::default());
-        let payloads: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; (i as usize * 3) % 40]).collect();
+        let payloads: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 1 + (i as usize * 3) % 40]).collect();
         for p in &payloads {
             wal.append(p).unwrap();
         }
+        // An empty record's header would read as the end of the records.
+        assert!(matches!(wal.append(b""), Err(WalError::Empty)));
+        assert!(matches!(wal.append_parts_unsynced(&[b"", b""]), Err(WalError::Empty)));
         drop(wal);
         assert!(segments(dir.path()).unwrap().len() > 3, "rotated");
         let (read, report) = read_all(dir.path());
@@ -503,6 +647,93 @@ mod tests {
         let removed = wal.expire(Duration::from_millis(1)).unwrap();
         assert_eq!(removed, before - 1, "everything but the open segment");
         wal.append(b"still works").unwrap();
+    }
+
+    /// Waits for the preparer to have the next segment ready.
+    fn wait_ready(dir: &Path) {
+        for _ in 0..500 {
+            if dir.join(READY).exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no prepared segment in 5 s");
+    }
+
+    fn preallocated(dir: &Path) -> WalConfig {
+        WalConfig { segment_bytes: 4096, preallocate: true, ..WalConfig::new(dir) }
+    }
+
+    #[test]
+    fn preallocated_segments_hold_the_same_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(preallocated(dir.path())).unwrap();
+        let payloads: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 100 + 37 * i as usize]).collect();
+        for p in &payloads {
+            wait_ready(dir.path()); // so every rotation takes a prepared file
+            wal.append(p).unwrap();
+        }
+        let segs = segments(dir.path()).unwrap();
+        assert!(segs.len() > 5, "rotated: {segs:?}");
+        let sizes: Vec<u64> = segs.iter().map(|(_, p)| fs::metadata(p).unwrap().len()).collect();
+        // The first segment was started before anything was prepared.
+        assert!(sizes[1..].iter().all(|&n| n == 4096), "zero-filled to the segment size: {sizes:?}");
+        drop(wal);
+        assert!(!dir.path().join(PREPARING).exists(), "the preparer stops with the log");
+        let (read, report) = read_all(dir.path());
+        assert_eq!(read, payloads);
+        assert_eq!((report.torn, report.corrupt.len()), (None, 0));
+        // Closed segments read the same way (compaction), zero tails and all.
+        let closed: u64 =
+            segs[..segs.len() - 1].iter().map(|(_, path)| read_closed_segment(path, &mut |_| {}).unwrap()).sum();
+        assert!(closed >= 30, "{closed}");
+    }
+
+    #[test]
+    fn torn_writes_in_a_preallocated_segment() {
+        // (damage at an offset after the records' start, torn?, reason)
+        type Harm = dyn Fn(&mut Vec<u8>, usize);
+        let cases: [(&Harm, bool, &str); 3] = [
+            // The last record's payload only partly on disk.
+            (&|b, end| b[end - 2] ^= 0xff, true, "checksum mismatch"),
+            // A later page of an unsynced write on disk, its header not.
+            (&|b, end| b[end + 700] = 0x5a, true, "data after the end of the records"),
+            // A middle record damaged, good records after it: corruption.
+            (&|b, _| b[HEADER_BYTES as usize + 1] ^= 0xff, false, "checksum mismatch"),
+        ];
+        for (damage, torn, reason) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let config = WalConfig { segment_bytes: 1 << 16, ..preallocated(dir.path()) };
+            let (mut wal, _) = Wal::open(config.clone()).unwrap();
+            wal.append(&[9; 65_450]).unwrap(); // fills the first segment, an empty file at open
+            wait_ready(dir.path());
+            for p in [[1u8; 100], [2; 100], [3; 100]] {
+                wal.append(&p).unwrap(); // the first rotates into the prepared segment
+            }
+            let path = wal.current_segment().to_path_buf();
+            drop(wal);
+            let mut bytes = fs::read(&path).unwrap();
+            assert_eq!(bytes.len(), 1 << 16, "{path:?} was prepared");
+            let end = 3 * (HEADER_BYTES as usize + 100);
+            assert!(bytes[end..].iter().all(|&b| b == 0));
+            damage(&mut bytes, end);
+            fs::write(&path, &bytes).unwrap();
+            let (read, report) = read_all(dir.path());
+            let damage = report.torn.clone().or(report.corrupt.first().cloned()).expect("damage found");
+            assert_eq!((report.torn.is_some(), damage.reason.as_str()), (torn, reason));
+            if torn {
+                assert_eq!(read.len(), 3 + (reason == "data after the end of the records") as usize);
+                // Opening cuts the torn tail off; the log reads clean after.
+                drop(Wal::open(config.clone()).unwrap());
+                let (_, report) = read_all(dir.path());
+                assert_eq!((report.torn, report.corrupt.len()), (None, 0));
+            } else {
+                assert_eq!(read.len(), 1, "reading the segment stops at corruption");
+                // In a closed segment the same damage is corruption too.
+                let (_, opened) = Wal::open(config.clone()).unwrap();
+                assert_eq!((opened.torn, opened.corrupt.len()), (None, 1));
+            }
+        }
     }
 
     #[test]
