@@ -226,8 +226,13 @@ pub fn find_trace(data_dir: &Path, id: &TraceId, dict: &mut Dictionary) -> Resul
     for path in parquet_files(data_dir) {
         let file = fs::File::open(&path).map_err(|e| file_error(&path, e))?;
         let df = ParquetReader::new(file).finish().map_err(|e| file_error(&path, e))?;
-        let mask =
-            df.column("trace_id").and_then(|c| c.str().cloned()).map_err(|e| file_error(&path, e))?.equal(hex.as_str());
+        // Categorical as compaction writes it; text in older files and exports.
+        let mask = df
+            .column("trace_id")
+            .and_then(|c| c.cast(&DataType::String))
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| file_error(&path, e))?
+            .equal(hex.as_str());
         let mut rows = df.filter(&mask).map_err(|e| file_error(&path, e))?;
         if rows.height() == 0 {
             continue;

@@ -139,7 +139,9 @@ impl TextColumn {
 /// Rows of the `spans` table, built trace by trace straight into column
 /// builders (no string per cell).
 pub struct SpanRows {
-    trace_id: StringChunkedBuilder,
+    trace_id: TextColumn,
+    /// Trace id -> its key in the coded `trace_id` column (coded only).
+    traces: Option<rustc_hash::FxHashMap<crate::model::TraceId, usize>>,
     span_id: StringChunkedBuilder,
     parent_span_id: StringChunkedBuilder,
     service: TextColumn,
@@ -173,8 +175,9 @@ impl Default for SpanRows {
 }
 
 impl SpanRows {
-    /// Rows whose columns of few distinct values (service, operation, kind,
-    /// status code, resource, scope) are categorical when `coded`: each
+    /// Rows whose columns of few distinct values (trace id, service,
+    /// operation, kind, status code, resource, scope) are categorical when
+    /// `coded`: each
     /// value's text is handled once per table instead of once per row, and
     /// Parquet gets dictionary pages without hashing every row. Readers
     /// that want text cast them (DuckDB and Spark see plain strings); the
@@ -182,7 +185,8 @@ impl SpanRows {
     pub fn new(coded: bool) -> Self {
         let t = |name: &str| TextColumn::new(name, coded);
         SpanRows {
-            trace_id: text("trace_id"),
+            trace_id: t("trace_id"),
+            traces: coded.then(Default::default),
             span_id: text("span_id"),
             parent_span_id: text("parent_span_id"),
             service: t("service"),
@@ -228,7 +232,14 @@ impl SpanRows {
         let mut attributes = String::new();
         for s in spans {
             let resource = dict.resource_of(s.resource);
-            self.trace_id.append_value(hex(&s.trace_id.0, &mut buf));
+            let trace_key = match &mut self.traces {
+                Some(keys) => {
+                    let next = keys.len();
+                    *keys.entry(s.trace_id).or_insert(next)
+                }
+                None => 0,
+            };
+            self.trace_id.push(trace_key, || Some(hex(&s.trace_id.0, &mut buf)));
             self.span_id.append_value(hex(&s.span_id.0, &mut buf));
             match s.parent_id {
                 Some(p) => self.parent_span_id.append_value(hex(&p.0, &mut buf)),
@@ -288,7 +299,7 @@ impl SpanRows {
     pub fn finish(self) -> Result<DataFrame, TableError> {
         let s = |b: StringChunkedBuilder| b.finish().into_column();
         let columns = vec![
-            s(self.trace_id),
+            self.trace_id.finish()?,
             s(self.span_id),
             s(self.parent_span_id),
             self.service.finish()?,
