@@ -194,20 +194,29 @@ fn prepare_segment(dir: &Path, bytes: u64, stop: &AtomicBool) -> Result<(), WalE
         return Ok(());
     }
     let temp = dir.join(PREPARING);
-    let mut file = File::create(&temp).map_err(io_err(&temp))?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = bytes;
-    while left > 0 {
-        if stop.load(Ordering::Relaxed) {
-            drop(file);
-            let _ = fs::remove_file(&temp);
-            return Ok(());
+    let fill = || -> io::Result<bool> {
+        let mut file = File::create(&temp)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])?;
+            left -= n as u64;
         }
-        let n = left.min(zeros.len() as u64) as usize;
-        file.write_all(&zeros[..n]).map_err(io_err(&temp))?;
-        left -= n as u64;
+        file.sync_all()?;
+        Ok(true)
+    };
+    match fill() {
+        Ok(true) => {}
+        done => {
+            // Stopped, or failed (a full disk): no half-made file stays.
+            let _ = fs::remove_file(&temp);
+            return done.map(|_| ()).map_err(io_err(&temp));
+        }
     }
-    file.sync_all().map_err(io_err(&temp))?;
     fs::rename(&temp, &ready).map_err(io_err(&ready))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
@@ -734,6 +743,19 @@ mod tests {
                 assert_eq!((opened.torn, opened.corrupt.len()), (None, 1));
             }
         }
+    }
+
+    #[test]
+    fn preparing_stops_or_fails_without_leaving_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare_segment(dir.path(), 4 << 20, &AtomicBool::new(true)).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "stopped: nothing left");
+        let missing = dir.path().join("gone");
+        assert!(prepare_segment(&missing, 4096, &AtomicBool::new(false)).is_err());
+        prepare_segment(dir.path(), 4096, &AtomicBool::new(false)).unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names, [READY]);
+        assert_eq!(fs::read(dir.path().join(READY)).unwrap(), vec![0u8; 4096]);
     }
 
     #[test]
