@@ -599,6 +599,40 @@ fn settings_from_a_config_file_with_flags_winning() {
 }
 
 #[test]
+fn log_segments_are_zero_filled_unless_turned_off() {
+    let body = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    let json = ("Content-Type", "application/json");
+    let ready = |dir: &Path| dir.join("wal-next.ready").exists();
+    // Default: the next segment is prepared in the background.
+    let on = tempfile::tempdir().unwrap();
+    let server = start(on.path(), &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ready(on.path()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ready(on.path()), "a prepared segment");
+    drop(server);
+    // Off, from the config file: segments hold their records only.
+    let off = tempfile::tempdir().unwrap();
+    let config = off.path().join("tracelens.toml");
+    std::fs::write(&config, "wal_preallocate = false\n").unwrap();
+    let data = off.path().join("data");
+    let server = start(&data, &["--config", config.to_str().unwrap(), "--wal-segment-bytes", "4096"]);
+    for _ in 0..3 {
+        assert_eq!(http(server.http, "POST", "/v1/traces", &[json], &body).0, 200);
+    }
+    drop(server);
+    let sizes: Vec<u64> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("wal-"))
+        .map(|e| e.metadata().unwrap().len())
+        .collect();
+    assert!(!ready(&data), "nothing prepared: {sizes:?}");
+    assert_eq!(sizes.iter().filter(|&&n| n == body.len() as u64 + 9).count(), 3, "{sizes:?}");
+}
+
+#[test]
 fn sigterm_stops_gracefully_and_metrics_count_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path(), &[]);

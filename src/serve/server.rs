@@ -53,6 +53,8 @@ pub struct ServeConfig {
     pub live: LiveConfig,
     /// Fsync policy of the log.
     pub sync: SyncPolicy,
+    /// Start log segments zero-filled (see [`WalConfig::preallocate`]).
+    pub preallocate: bool,
     /// Bearer token every ingest and API request must carry, if set.
     pub auth_token: Option<String>,
     /// Closed log segments older than this are deleted.
@@ -851,7 +853,7 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
     let (wal, opened) = Wal::open(WalConfig {
         sync: config.sync,
         segment_bytes: config.segment_bytes,
-        preallocate: true,
+        preallocate: config.preallocate,
         ..WalConfig::new(&config.data_dir)
     })?;
     startup.torn = opened.torn.map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason));
