@@ -1,6 +1,7 @@
 //! Group: `ingest` — `tracelens serve` (the release binary, its own process)
 //! receiving 100-span OTLP/gRPC requests over loopback from 4 concurrent
-//! clients: spans/s of wall time, and the server's CPU time per span (from
+//! clients (`INGEST_CLIENTS` sets another number; a Collector's exporter
+//! sends from 10 by default): spans/s of wall time, and the server's CPU time per span (from
 //! /proc, so the clients' work is not counted) until every trace has been
 //! completed and analysed live (graph, span metrics, critical path,
 //! bottlenecks; traces complete after a 1 s idle timeout). Run once with
@@ -24,7 +25,10 @@ use tracelens::generate::write::OutputFormat;
 use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
 
 const SPANS: u64 = 1_000_000;
-const CLIENTS: usize = 4;
+/// Concurrent clients: `INGEST_CLIENTS`, else 4.
+fn clients() -> usize {
+    std::env::var("INGEST_CLIENTS").ok().and_then(|n| n.parse().ok()).filter(|&n| n > 0).unwrap_or(4)
+}
 
 /// 100-span requests from the generator's length-prefixed stream.
 fn requests() -> Vec<ExportTraceServiceRequest> {
@@ -104,9 +108,10 @@ fn start(data: &std::path::Path, no_fsync: bool, pinned: bool) -> (Proc, SocketA
 async fn send_all(addr: SocketAddr, requests: &[ExportTraceServiceRequest]) {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
     let mut tasks = Vec::new();
-    for c in 0..CLIENTS {
+    let n = clients();
+    for c in 0..n {
         let mut client = TraceServiceClient::new(channel.clone());
-        let mine: Vec<ExportTraceServiceRequest> = requests.iter().skip(c).step_by(CLIENTS).cloned().collect();
+        let mine: Vec<ExportTraceServiceRequest> = requests.iter().skip(c).step_by(n).cloned().collect();
         tasks.push(tokio::spawn(async move {
             for r in mine {
                 let response = client.export(r).await.expect("export accepted");
@@ -155,8 +160,9 @@ fn main() {
         requests.iter().flat_map(|r| &r.resource_spans).flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!(
-        "ingest: {} requests, {spans} spans, {CLIENTS} concurrent gRPC clients over loopback{}",
+        "ingest: {} requests, {spans} spans, {} concurrent gRPC clients over loopback{}",
         requests.len(),
+        clients(),
         if pinned { "; server pinned to core 1, clients to core 0" } else { "" }
     );
     let traces = requests
