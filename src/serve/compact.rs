@@ -63,6 +63,21 @@ fn compression() -> ParquetCompression {
     ParquetCompression::Zstd(polars::polars_utils::compression::ZstdLevel::try_new(1).ok())
 }
 
+/// The file's schema: categorical columns declared as text. Their pages
+/// are still written from the categories as they are (dictionary pages,
+/// no hashing), but every file then reads back as plain text columns, the
+/// same in every file — polars refuses to scan files whose categoricals
+/// come from different category sets.
+fn text_schema(schema: &Schema) -> Schema {
+    schema
+        .iter()
+        .map(|(name, dtype)| {
+            let dtype = if dtype.is_categorical() { DataType::String } else { dtype.clone() };
+            (name.clone(), dtype)
+        })
+        .collect()
+}
+
 /// Writes one log segment's spans, decoded with every attribute, as a
 /// Parquet file of the spans table at `temp` (synced), `chunk` spans per
 /// row group.
@@ -85,7 +100,7 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
             None => writer.insert(
                 ParquetWriter::new(file)
                     .with_compression(compression())
-                    .batched(df.schema())
+                    .batched(&text_schema(df.schema()))
                     .map_err(|e| file_error(temp, e))?,
             ),
         };
@@ -226,7 +241,7 @@ pub fn find_trace(data_dir: &Path, id: &TraceId, dict: &mut Dictionary) -> Resul
     for path in parquet_files(data_dir) {
         let file = fs::File::open(&path).map_err(|e| file_error(&path, e))?;
         let df = ParquetReader::new(file).finish().map_err(|e| file_error(&path, e))?;
-        // Categorical as compaction writes it; text in older files and exports.
+        // Text as compaction writes it; cast in case another writer made it categorical.
         let mask = df
             .column("trace_id")
             .and_then(|c| c.cast(&DataType::String))
@@ -287,6 +302,36 @@ mod tests {
         assert!(!results[0].is_empty());
         assert_eq!(results[0], results[2], "row groups of 5 spans read back as one table");
         assert_eq!(results[1], results[2]);
+    }
+
+    #[test]
+    fn compacted_files_scan_together_as_text_columns() {
+        let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = WalConfig::new(dir.path());
+        config.segment_bytes = 3 * (pb.len() as u64 + 16);
+        let (mut wal, _) = Wal::open(config).unwrap();
+        for _ in 0..10 {
+            wal.append_parts_unsynced(&[&[0], &pb]).unwrap();
+        }
+        drop(wal);
+        let files = compact(dir.path()).unwrap();
+        assert!(files.len() >= 3, "{files:?}");
+        // polars refuses to scan files whose categoricals differ; written
+        // as text, every file has the same schema.
+        let pattern = format!("{}/parquet/*/*/*.parquet", dir.path().display());
+        // Hive partitions read as text (parsing dates needs a polars
+        // feature tracelens does not build).
+        let hive_options = HiveOptions { enabled: Some(true), try_parse_dates: false, ..HiveOptions::default() };
+        let args = ScanArgsParquet { hive_options, ..ScanArgsParquet::default() };
+        let df = LazyFrame::scan_parquet(PlRefPath::new(pattern.as_str()), args).unwrap().collect().unwrap();
+        assert_eq!(df.height(), 14 * 9, "three closed segments of three requests");
+        for name in ["trace_id", "service", "operation", "kind", "status_code", "resource_attributes"] {
+            assert_eq!(df.column(name).unwrap().dtype(), &DataType::String, "{name}");
+        }
+        let services = df.column("service").unwrap().str().unwrap().n_unique().unwrap();
+        assert!(services > 2, "{services}");
+        assert!(df.column("date").is_ok() && df.column("hour").is_ok(), "Hive partition columns");
     }
 
     #[test]

@@ -177,11 +177,12 @@ impl Default for SpanRows {
 impl SpanRows {
     /// Rows whose columns of few distinct values (trace id, service,
     /// operation, kind, status code, resource, scope) are categorical when
-    /// `coded`: each
-    /// value's text is handled once per table instead of once per row, and
-    /// Parquet gets dictionary pages without hashing every row. Readers
-    /// that want text cast them (DuckDB and Spark see plain strings); the
-    /// default, plain text, is what SQL and the text formats get.
+    /// `coded`: each value's text is handled once per table instead of once
+    /// per row, and Parquet gets dictionary pages without hashing every row.
+    /// Each table has its own categories, so a writer of several tables to
+    /// files read together declares these columns as text (the pages are
+    /// the same); the default, plain text, is what SQL and the text formats
+    /// get.
     pub fn new(coded: bool) -> Self {
         let t = |name: &str| TextColumn::new(name, coded);
         SpanRows {
