@@ -88,16 +88,19 @@ struct Coded {
     codes: Vec<Option<u32>>,
     /// Key -> 0 (not seen), 1 (null) or 2 + its category.
     by_key: Vec<u32>,
+    /// Why a value could not be coded (more distinct values than codes).
+    failed: Option<String>,
 }
 
 impl TextColumn {
     fn new(name: &str, coded: bool) -> TextColumn {
         if !coded {
-            return TextColumn::Plain(StringChunkedBuilder::new(name.into(), 0));
+            return TextColumn::Plain(text(name));
         }
         let categories = Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32);
         let mapping = categories.mapping();
-        TextColumn::Coded(Coded { name: name.into(), categories, mapping, codes: Vec::new(), by_key: Vec::new() })
+        let (codes, by_key, failed) = (Vec::new(), Vec::new(), None);
+        TextColumn::Coded(Coded { name: name.into(), categories, mapping, codes, by_key, failed })
     }
 
     /// Adds a row: the value of `key`, whose text `text` gives (the same
@@ -110,9 +113,16 @@ impl TextColumn {
                     c.by_key.resize(key + 1, 0);
                 }
                 if c.by_key[key] == 0 {
-                    c.by_key[key] = match text() {
-                        // A table holds far fewer than 2^32 - 2 distinct values.
-                        Some(t) => c.mapping.insert_cat(t).map_or(1, |cat| cat.saturating_add(2)),
+                    c.by_key[key] = match text().map(|t| c.mapping.insert_cat(t)) {
+                        Some(Ok(cat)) if cat < u32::MAX - 1 => cat + 2,
+                        Some(Ok(_)) => {
+                            c.failed.get_or_insert_with(|| "more distinct values than codes".to_string());
+                            1
+                        }
+                        Some(Err(e)) => {
+                            c.failed.get_or_insert(e.to_string());
+                            1
+                        }
                         None => 1,
                     };
                 }
@@ -125,6 +135,9 @@ impl TextColumn {
         Ok(match self {
             TextColumn::Plain(b) => b.finish().into_column(),
             TextColumn::Coded(c) => {
+                if let Some(why) = c.failed {
+                    return Err(TableError(format!("column {}: {why}", c.name)));
+                }
                 let codes = UInt32Chunked::from_iter_options(c.name, c.codes.into_iter());
                 let dtype = DataType::from_categories(c.categories);
                 drop(c.mapping);
