@@ -19,7 +19,7 @@ use tracelens::generate::write::OutputFormat;
 use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
 use tracelens::model::{Dictionary, Warnings};
 use tracelens::read::{ReadOptions, read_spans};
-use tracelens::table::{Table, Tables};
+use tracelens::table::{Table, Tables, write_parquet};
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
@@ -42,17 +42,14 @@ fn main() {
     let path = dir.path().join("spans.parquet");
 
     let t0 = Instant::now();
-    let mut tables = Tables::new(&[Table::Spans]);
+    let mut tables = Tables::new(&[Table::Spans]).coded(); // as `export` to Parquet
     for t in &traces {
         tables.add_trace(&dict, t);
     }
-    let mut df = tables.finish().unwrap().remove(0).1;
+    let df = tables.finish().unwrap().remove(0).1;
     let built = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    ParquetWriter::new(std::fs::File::create(&path).unwrap())
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(&mut df)
-        .unwrap();
+    write_parquet(&df, std::fs::File::create(&path).unwrap(), ParquetCompression::Zstd(None)).unwrap();
     let written = t1.elapsed().as_secs_f64();
     let parquet_bytes = std::fs::metadata(&path).unwrap().len() as f64;
     println!(
@@ -74,12 +71,8 @@ fn main() {
     for level in [1, 3, 6] {
         let other = dir.path().join(format!("spans-{level}.parquet"));
         let t = Instant::now();
-        ParquetWriter::new(std::fs::File::create(&other).unwrap())
-            .with_compression(ParquetCompression::Zstd(Some(
-                polars::polars_utils::compression::ZstdLevel::try_new(level).unwrap(),
-            )))
-            .finish(&mut df)
-            .unwrap();
+        let zstd = polars::polars_utils::compression::ZstdLevel::try_new(level).unwrap();
+        write_parquet(&df, std::fs::File::create(&other).unwrap(), ParquetCompression::Zstd(Some(zstd))).unwrap();
         let seconds = t.elapsed().as_secs_f64();
         println!(
             "table/zstd-level-{level}: written in {seconds:.2} s, {:.1} bytes/span",
@@ -87,9 +80,15 @@ fn main() {
         );
     }
 
+    // `tracelens sql` builds plain text columns.
+    let mut plain = Tables::new(&[Table::Spans]);
+    for t in &traces {
+        plain.add_trace(&dict, t);
+    }
+    let plain = plain.finish().unwrap().remove(0).1;
     let t2 = Instant::now();
     let mut ctx = SQLContext::new();
-    ctx.register("spans", df.clone().lazy());
+    ctx.register("spans", plain.lazy());
     let result = ctx
         .execute(
             "SELECT service, operation, count(*) AS calls, avg(duration_ns) AS mean_ns, \

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use polars::prelude::*;
 
-use tracelens::table::{Table, Tables};
+use tracelens::table::{Table, Tables, write_parquet};
 
 use super::UsageError;
 use super::input::{self, InputArgs};
@@ -91,9 +91,7 @@ pub fn write(df: &mut DataFrame, path: &Path, format: FileFormat) -> anyhow::Res
         Box::new(File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?)
     };
     match format {
-        FileFormat::Parquet => {
-            ParquetWriter::new(&mut sink).with_compression(ParquetCompression::Zstd(None)).finish(df)?;
-        }
+        FileFormat::Parquet => write_parquet(df, &mut sink, ParquetCompression::Zstd(None))?,
         FileFormat::Csv => CsvWriter::new(&mut sink).finish(df)?,
         FileFormat::Ndjson => JsonWriter::new(&mut sink).with_json_format(JsonFormat::JsonLines).finish(df)?,
     }
@@ -106,6 +104,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let inputs = args.input.validate()?;
     let table: Table = args.table.into();
     let mut tables = Tables::new(&[table]);
+    if format == FileFormat::Parquet {
+        tables = tables.coded();
+    }
     let report = inputs.run(&mut |dict, trace| tables.add_trace(dict, &trace))?;
     let mut built = tables.finish()?;
     let (_, df) = &mut built[0];

@@ -19,7 +19,7 @@ use super::ingest::{BodyEncoding, usable};
 use super::wal::{WalError, closed_segments, read_closed_segment};
 use crate::model::{Dictionary, Span, TraceId, Warnings};
 use crate::read::{Emitter, ReadOptions, read_spans};
-use crate::table::SpanRows;
+use crate::table::{SpanRows, file_schema};
 
 /// Directory of the Parquet partitions under the data directory.
 pub const PARQUET_DIR: &str = "parquet";
@@ -63,21 +63,6 @@ fn compression() -> ParquetCompression {
     ParquetCompression::Zstd(polars::polars_utils::compression::ZstdLevel::try_new(1).ok())
 }
 
-/// The file's schema: categorical columns declared as text. Their pages
-/// are still written from the categories as they are (dictionary pages,
-/// no hashing), but every file then reads back as plain text columns, the
-/// same in every file — polars refuses to scan files whose categoricals
-/// come from different category sets.
-fn text_schema(schema: &Schema) -> Schema {
-    schema
-        .iter()
-        .map(|(name, dtype)| {
-            let dtype = if dtype.is_categorical() { DataType::String } else { dtype.clone() };
-            (name.clone(), dtype)
-        })
-        .collect()
-}
-
 /// Writes one log segment's spans, decoded with every attribute, as a
 /// Parquet file of the spans table at `temp` (synced), `chunk` spans per
 /// row group.
@@ -100,7 +85,7 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
             None => writer.insert(
                 ParquetWriter::new(file)
                     .with_compression(compression())
-                    .batched(&text_schema(df.schema()))
+                    .batched(&file_schema(df.schema()))
                     .map_err(|e| file_error(temp, e))?,
             ),
         };

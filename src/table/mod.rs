@@ -4,9 +4,10 @@
 //! critical path) — for Parquet, CSV and NDJSON files and for SQL.
 //! Attributes, events and links are JSON text columns, so any tool reads
 //! them and tracelens reads them back without loss of what its analyses
-//! use. No I/O here but polars' own writers, called by the CLI. The
-//! receiver's compaction builds the spans table with its columns of few
-//! distinct values as categoricals ([`SpanRows::new`]).
+//! use. No I/O here but polars' own writers, called by the CLI. For
+//! Parquet (export, the receiver's compaction) the spans table's columns of
+//! few distinct values are built as categoricals ([`SpanRows::new`]) and
+//! written as text ([`file_schema`]).
 
 pub mod json;
 
@@ -149,6 +150,40 @@ impl TextColumn {
     }
 }
 
+/// The schema a Parquet file of a table declares: coded (categorical)
+/// columns as text. polars writes their pages from the categories as they
+/// are (dictionary pages, no hashing of every row), and every file reads
+/// back as plain text — the same schema in every file, where categoricals
+/// would carry each table's own category set, and polars refuses to scan
+/// files with different sets together.
+pub fn file_schema(schema: &Schema) -> Schema {
+    schema
+        .iter()
+        .map(|(name, dtype)| {
+            let dtype = if dtype.is_categorical() { DataType::String } else { dtype.clone() };
+            (name.clone(), dtype)
+        })
+        .collect()
+}
+
+/// Rows per Parquet row group when a whole table is written (polars' default).
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// Writes a table as Parquet to `sink`, coded columns declared as text
+/// ([`file_schema`]), in row groups of 262,144 rows.
+pub fn write_parquet<W: std::io::Write>(
+    df: &DataFrame,
+    sink: W,
+    compression: ParquetCompression,
+) -> Result<(), TableError> {
+    let mut writer = ParquetWriter::new(sink).with_compression(compression).batched(&file_schema(df.schema()))?;
+    for start in (0..df.height()).step_by(ROW_GROUP_ROWS) {
+        writer.write_batch(&df.slice(start as i64, ROW_GROUP_ROWS))?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
 /// Rows of the `spans` table, built trace by trace straight into column
 /// builders (no string per cell).
 pub struct SpanRows {
@@ -192,10 +227,9 @@ impl SpanRows {
     /// operation, kind, status code, resource, scope) are categorical when
     /// `coded`: each value's text is handled once per table instead of once
     /// per row, and Parquet gets dictionary pages without hashing every row.
-    /// Each table has its own categories, so a writer of several tables to
-    /// files read together declares these columns as text (the pages are
-    /// the same); the default, plain text, is what SQL and the text formats
-    /// get.
+    /// Each table has its own categories, so Parquet files declare these
+    /// columns as text ([`file_schema`]); the default, plain text, is what
+    /// SQL and the text formats get.
     pub fn new(coded: bool) -> Self {
         let t = |name: &str| TextColumn::new(name, coded);
         SpanRows {
@@ -511,6 +545,15 @@ impl Tables {
         }
     }
 
+    /// Builds the spans table with coded columns ([`SpanRows::new`]), for
+    /// a Parquet file written with [`file_schema`].
+    pub fn coded(mut self) -> Tables {
+        if self.spans.is_some() {
+            self.spans = Some(SpanRows::new(true));
+        }
+        self
+    }
+
     /// Adds a trace to every table being built.
     pub fn add_trace(&mut self, dict: &Dictionary, trace: &Trace) {
         if let Some(t) = &mut self.spans {
@@ -586,8 +629,15 @@ mod tests {
         assert!(services.str().unwrap().iter().any(|s| s == Some("frontend")), "{services:?}");
 
         let mut parquet = Vec::new();
-        ParquetWriter::new(&mut parquet).finish(&mut coded).unwrap();
+        write_parquet(&coded, &mut parquet, ParquetCompression::Zstd(None)).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(parquet)).finish().unwrap();
         assert_eq!(as_text(plain), as_text(&back));
+        assert_eq!(back.schema(), plain.schema(), "the file declares text columns");
+        // Written as polars would write the categoricals, they read back as
+        // categoricals of this table's own category set.
+        let mut own = Vec::new();
+        ParquetWriter::new(&mut own).finish(&mut coded).unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(own)).finish().unwrap();
+        assert!(back.column("service").unwrap().dtype().is_categorical());
     }
 }
