@@ -59,6 +59,13 @@ pub struct Emitter<'a> {
     /// When set, only span, event and link attributes with these keys are
     /// kept (resource attributes are always kept).
     pub(crate) keep_attributes: Option<Vec<Sym>>,
+    /// Bit `n` set when a kept key is `n` bytes long (bit 63: 63 or more),
+    /// so most other keys are refused without hashing them.
+    keep_lengths: u64,
+}
+
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 impl<'a> Emitter<'a> {
@@ -87,6 +94,7 @@ impl<'a> Emitter<'a> {
             dialect: None,
             not_traces: false,
             keep_attributes: None,
+            keep_lengths: u64::MAX,
         }
     }
 
@@ -95,7 +103,14 @@ impl<'a> Emitter<'a> {
     /// should not pay for the rest. Undecodable input is still refused.
     pub fn keep_only_attributes(mut self, keys: &[&str]) -> Self {
         self.keep_attributes = Some(keys.iter().map(|k| self.dict.intern(k)).collect());
+        self.keep_lengths = keys.iter().fold(0, |bits, k| bits | length_bit(k.len()));
         self
+    }
+
+    /// Whether a key of `len` bytes may be one of the kept keys (always,
+    /// when every attribute is kept).
+    pub(crate) fn may_keep_key_of_len(&self, len: usize) -> bool {
+        self.keep_lengths & length_bit(len) != 0
     }
 
     /// Spans emitted so far (committed records only).

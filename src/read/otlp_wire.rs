@@ -549,7 +549,7 @@ fn decode_attribute(r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<
             _ => {}
         }
     }
-    if e.dict.get(key).is_some_and(|k| keep.contains(&k)) {
+    if e.may_keep_key_of_len(key.len()) && e.dict.get(key).is_some_and(|k| keep.contains(&k)) {
         decode_key_value(r, e.dict, depth).map(Some)
     } else {
         Ok(None)
