@@ -366,9 +366,12 @@ impl Wal {
         }
         let next = segments(&config.dir)?.last().map_or(0, |(seq, _)| seq + 1);
         let _ = fs::remove_file(config.dir.join(PREPARING)); // from a run that stopped mid-way
-        if !config.preallocate {
-            // A file prepared by an earlier run is not used; nor left behind.
-            let _ = fs::remove_file(config.dir.join(READY));
+        let ready = config.dir.join(READY);
+        let fits = fs::metadata(&ready).is_ok_and(|m| m.len() == config.segment_bytes);
+        if !config.preallocate || !fits {
+            // A file an earlier run prepared is not used when preallocation
+            // is off or the segment size changed; nor left behind.
+            let _ = fs::remove_file(&ready);
         }
         let (file, path) = Wal::create_segment(&config, next)?;
         let preparer = if config.preallocate { Some(Preparer::start(&config)?) } else { None };
@@ -756,6 +759,19 @@ mod tests {
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
         assert_eq!(names, [READY]);
         assert_eq!(fs::read(dir.path().join(READY)).unwrap(), vec![0u8; 4096]);
+    }
+
+    #[test]
+    fn a_prepared_segment_of_another_size_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(READY), vec![0u8; 1000]).unwrap();
+        let (wal, _) = Wal::open(preallocated(dir.path())).unwrap();
+        assert_eq!(fs::metadata(wal.current_segment()).unwrap().len(), 0, "a new empty file, not the 1000-byte one");
+        drop(wal);
+        // One of the right size is taken.
+        fs::write(dir.path().join(READY), vec![0u8; 4096]).unwrap();
+        let (wal, _) = Wal::open(preallocated(dir.path())).unwrap();
+        assert_eq!(fs::metadata(wal.current_segment()).unwrap().len(), 4096);
     }
 
     #[test]
