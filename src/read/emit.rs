@@ -62,6 +62,52 @@ pub struct Emitter<'a> {
     /// Bit `n` set when a kept key is `n` bytes long (bit 63: 63 or more),
     /// so most other keys are refused without hashing them.
     keep_lengths: u64,
+    /// When set, the OTLP protobuf decoder writes each span's attributes
+    /// here as JSON text instead of decoding them into the span.
+    pub(crate) attributes_json: Option<&'a mut AttributesJson>,
+    /// `attributes_json`'s lengths when the current record began.
+    json_mark: (usize, usize),
+}
+
+/// Span attributes as JSON text, one object per span in the order the
+/// spans were emitted (see [`Emitter::attributes_as_json`]): the same text
+/// [`crate::table::json::attributes`] makes of the decoded attributes.
+#[derive(Default, Debug)]
+pub struct AttributesJson {
+    /// The objects, back to back.
+    pub(crate) text: Vec<u8>,
+    /// Where each span's object ends in `text`.
+    pub(crate) ends: Vec<usize>,
+}
+
+impl AttributesJson {
+    /// Spans written.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// No spans written.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The object of the `i`th span.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        std::str::from_utf8(&self.text[start..self.ends[i]]).expect("JSON text is UTF-8")
+    }
+
+    /// Writes `attributes` as the next span's object.
+    pub fn push(&mut self, dict: &Dictionary, attributes: &[Attr]) {
+        crate::table::json::write_attributes_bytes(&mut self.text, dict, attributes);
+        self.ends.push(self.text.len());
+    }
+
+    /// Forgets everything (keeping the memory).
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
 }
 
 fn length_bit(len: usize) -> u64 {
@@ -95,7 +141,19 @@ impl<'a> Emitter<'a> {
             not_traces: false,
             keep_attributes: None,
             keep_lengths: u64::MAX,
+            attributes_json: None,
+            json_mark: (0, 0),
         }
+    }
+
+    /// Has the OTLP protobuf decoder write each span's attributes to `out`
+    /// as JSON text (one object per emitted span, in order) and leave the
+    /// span's own attributes empty: for a table that holds them as text
+    /// anyway, without decoding every value. Other formats' decoders ignore
+    /// it (their spans keep their attributes and write nothing to `out`).
+    pub fn attributes_as_json(mut self, out: &'a mut AttributesJson) -> Self {
+        self.attributes_json = Some(out);
+        self
     }
 
     /// Keeps only span, event and link attributes named `keys` (and every
@@ -156,6 +214,9 @@ impl<'a> Emitter<'a> {
         debug_assert!(self.record.is_none());
         let pending = std::mem::take(&mut self.pending);
         self.record = Some((pending, self.warnings.clone()));
+        if let Some(out) = &self.attributes_json {
+            self.json_mark = (out.text.len(), out.ends.len());
+        }
     }
 
     /// Passes the record's spans on.
@@ -175,6 +236,10 @@ impl<'a> Emitter<'a> {
             held.clear();
             self.pending = held;
             *self.warnings = before;
+            if let Some(out) = &mut self.attributes_json {
+                out.text.truncate(self.json_mark.0);
+                out.ends.truncate(self.json_mark.1);
+            }
         }
     }
 

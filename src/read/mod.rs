@@ -26,7 +26,7 @@ mod zipkin;
 use std::fmt;
 use std::io::{BufReader, Cursor, Read};
 
-pub use emit::Emitter;
+pub use emit::{AttributesJson, Emitter};
 pub use error::{ReadError, ReadErrorKind};
 pub use input::{Input, expand_inputs};
 

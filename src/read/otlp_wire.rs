@@ -412,6 +412,7 @@ fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Span> {
     let (mut start, mut end) = (0u64, 0u64);
     let mut status: Option<(i32, &str)> = None;
     let mut name = "";
+    let mut json_attributes = 0usize;
     while let Some((number, wire, field)) = r.next(depth)? {
         match number {
             1 => trace_id = bytes(field, number, wire, &r)?,
@@ -427,7 +428,11 @@ fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Span> {
             8 => end = fixed64(field, number, wire, &r)?,
             9 => {
                 let m = message(field, number, wire, &r, depth)?;
-                if let Some(a) = decode_attribute(m, e, depth - 1)? {
+                if let Some(out) = e.attributes_json.as_deref_mut() {
+                    out.text.push(if json_attributes == 0 { b'{' } else { b',' });
+                    json_attributes += 1;
+                    write_key_value_json(m, &mut out.text, e.dict, depth - 1)?;
+                } else if let Some(a) = decode_attribute(m, e, depth - 1)? {
                     span.attributes.push(a);
                 }
             }
@@ -452,6 +457,10 @@ fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Span> {
             16 => span.flags = fixed32(field, number, wire, &r)?,
             _ => {}
         }
+    }
+    if let Some(out) = e.attributes_json.as_deref_mut() {
+        out.text.extend_from_slice(if json_attributes == 0 { b"{}" } else { b"}" });
+        out.ends.push(out.text.len());
     }
     span.name = e.dict.intern(name);
     let parent = (!parent_id.is_empty()).then_some(RawId::Bytes(parent_id));
@@ -606,6 +615,104 @@ fn validate_any_value(mut r: Reader<'_>, depth: u32) -> R<()> {
         }
     }
     Ok(())
+}
+
+/// An attribute value that is one scalar, borrowed from the wire.
+enum Scalar<'a> {
+    Empty,
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Bytes(&'a [u8]),
+}
+
+/// Writes a `KeyValue` as `"key":value`, the text [`crate::table::json`]
+/// makes of the attribute [`decode_key_value`] decodes, and accepts and
+/// refuses what it does. A value of one scalar is written from the wire;
+/// anything else (arrays, maps, repeated or merged values) is decoded and
+/// written from the model.
+fn write_key_value_json(r: Reader<'_>, out: &mut Vec<u8>, dict: &mut Dictionary, depth: u32) -> R<()> {
+    let mut scan = r.clone();
+    let mut key = "";
+    let mut value = None;
+    let mut values = 0;
+    while let Some((number, wire, field)) = scan.next(depth)? {
+        match number {
+            1 => key = string(field, number, wire, &scan)?,
+            2 => {
+                value = Some(message(field, number, wire, &scan, depth)?);
+                values += 1;
+            }
+            3 => {
+                varint(field, number, wire, &scan)?;
+            }
+            _ => {}
+        }
+    }
+    let scalar = match (values, value) {
+        (0, _) => Some(Scalar::Empty),
+        (1, Some(v)) => scalar_value(v, depth - 1)?,
+        _ => None,
+    };
+    match scalar {
+        Some(v) => {
+            json(out, key);
+            out.push(b':');
+            match v {
+                Scalar::Empty => out.extend_from_slice(b"null"),
+                Scalar::Str(s) => json(out, s),
+                Scalar::Bool(b) => json(out, &b),
+                Scalar::Int(i) => json(out, &i),
+                Scalar::Double(d) => json(out, &d),
+                Scalar::Bytes(b) => {
+                    use base64::Engine;
+                    json(out, &base64::engine::general_purpose::STANDARD.encode(b))
+                }
+            }
+        }
+        None => {
+            let attr = decode_key_value(r, dict, depth)?;
+            json(out, dict.resolve(attr.key));
+            out.push(b':');
+            crate::table::json::write_value_bytes(out, dict, &attr.value);
+        }
+    }
+    Ok(())
+}
+
+/// Appends one JSON value (serde_json's text for it).
+fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("JSON into memory");
+}
+
+/// The value of an `AnyValue` holding exactly one scalar field (checked as
+/// [`decode_any_value`] checks it), or `None` for anything else.
+fn scalar_value(mut r: Reader<'_>, depth: u32) -> R<Option<Scalar<'_>>> {
+    let mut scalar = None;
+    let mut fields = 0;
+    while let Some((number, wire, field)) = r.next(depth)? {
+        let v = match number {
+            1 => Scalar::Str(string(field, number, wire, &r)?),
+            2 => Scalar::Bool(varint(field, number, wire, &r)? != 0),
+            3 => Scalar::Int(varint(field, number, wire, &r)? as i64),
+            4 => Scalar::Double(f64::from_bits(fixed64(field, number, wire, &r)?)),
+            5 | 6 => return Ok(None),
+            7 => Scalar::Bytes(bytes(field, number, wire, &r)?),
+            8 => {
+                varint(field, number, wire, &r)?;
+                Scalar::Empty
+            }
+            _ => continue,
+        };
+        scalar = Some(v);
+        fields += 1;
+    }
+    Ok(match fields {
+        0 => Some(Scalar::Empty),
+        1 => scalar,
+        _ => None,
+    })
 }
 
 fn decode_key_value(mut r: Reader<'_>, dict: &mut Dictionary, depth: u32) -> R<Attr> {
@@ -905,6 +1012,179 @@ mod tests {
             m[i] = (rng >> 40) as u8;
             assert_eq!(run(&m, true).0, run(&m, false).0, "the filter changes what is kept, not what is refused");
         }
+    }
+
+    /// Spans of `bytes` with their attributes as JSON text: written from
+    /// the wire (`json`) or decoded and then serialized as tables do.
+    fn with_json_attributes(bytes: &[u8], json: bool) -> Result<Vec<(String, String)>, ()> {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut out = crate::read::AttributesJson::default();
+        let mut spans = Vec::new();
+        let mut sink = |d: &Dictionary, mut s: Span| {
+            let text = crate::table::json::attributes(d, &s.attributes);
+            s.attributes.clear();
+            spans.push((resolved(d, &s), text));
+        };
+        let e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+        let result = if json {
+            let mut e = e.attributes_as_json(&mut out);
+            read_request(bytes, &mut e, u64::MAX).map_err(|_| ())
+        } else {
+            let mut e = e;
+            read_request(bytes, &mut e, u64::MAX).map_err(|_| ())
+        };
+        result?;
+        if json {
+            assert_eq!(out.len(), spans.len());
+            for (i, (_, text)) in spans.iter_mut().enumerate() {
+                assert_eq!(text, "{}", "the span's own attributes stay empty");
+                *text = out.get(i).to_string();
+            }
+        }
+        Ok(spans)
+    }
+
+    /// A request (field 1: ResourceSpans) with attributes of every kind,
+    /// odd doubles and strings, empty values, and values repeated within
+    /// one attribute (merged or replaced as prost does).
+    fn attribute_sample() -> Vec<u8> {
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as PSpan};
+        let kv = |k: &str, v: Option<any_value::Value>| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: v }),
+            ..Default::default()
+        };
+        use any_value::Value as V;
+        let mut attributes = vec![
+            kv("quote\"d \u{7} ü", Some(V::StringValue("line\nbreak \"q\" \u{1F600} \\".into()))),
+            kv("nan", Some(V::DoubleValue(f64::NAN))),
+            kv("inf", Some(V::DoubleValue(f64::NEG_INFINITY))),
+            kv("tiny", Some(V::DoubleValue(5e-324))),
+            kv("big", Some(V::IntValue(i64::MIN))),
+            kv("no value", None),
+            kv("false", Some(V::BoolValue(false))),
+            kv("bytes", Some(V::BytesValue(vec![0, 255, 10]))),
+            kv(
+                "nested",
+                Some(V::KvlistValue(KeyValueList {
+                    values: vec![kv(
+                        "list",
+                        Some(V::ArrayValue(ArrayValue {
+                            values: vec![AnyValue { value: Some(V::DoubleValue(0.1)) }, AnyValue { value: None }],
+                        })),
+                    )],
+                })),
+            ),
+            kv("dup", Some(V::IntValue(1))),
+            kv("dup", Some(V::StringValue("2".into()))),
+        ];
+        attributes.push(KeyValue { key: "absent".into(), value: None, ..Default::default() });
+        let span = PSpan {
+            trace_id: vec![7; 16],
+            span_id: vec![1; 8],
+            name: "op".into(),
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            attributes,
+            ..Default::default()
+        };
+        let mut bare = span.clone();
+        bare.span_id = vec![2; 8];
+        bare.attributes.clear();
+        let rs = ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans: vec![span, bare], ..Default::default() }],
+            ..Default::default()
+        };
+        let mut bytes = request_of(&rs.encode_to_vec());
+        // A span whose attributes repeat fields: a key given twice (the last
+        // wins), a value given twice (scalars: the last wins), an AnyValue
+        // of two fields, arrays given twice (they append), a profile index.
+        let mut span = Vec::new();
+        span.extend_from_slice(&[0x0a, 16]);
+        span.extend_from_slice(&[7; 16]);
+        span.extend_from_slice(&[0x12, 8]);
+        span.extend_from_slice(&[3; 8]);
+        span.extend_from_slice(&[0x39, 1, 0, 0, 0, 0, 0, 0, 0, 0x41, 2, 0, 0, 0, 0, 0, 0, 0]);
+        for kv in [
+            &[0x0a, 1, b'a', 0x0a, 1, b'b', 0x12, 2, 0x18, 1][..],
+            &[0x0a, 1, b'c', 0x12, 2, 0x18, 1, 0x12, 3, 0x0a, 1, b'x'],
+            &[0x0a, 1, b'd', 0x12, 5, 0x18, 4, 0x0a, 1, b'y'],
+            &[0x0a, 1, b'e', 0x12, 4, 0x2a, 2, 0x0a, 0, 0x12, 6, 0x2a, 4, 0x0a, 2, 0x18, 9],
+            &[0x0a, 1, b'f', 0x12, 2, 0x40, 3],
+            &[0x0a, 1, b'g', 0x12, 5, 0x0a, 1, b'z', 0x40, 0],
+        ] {
+            span.push(0x4a);
+            span.push(kv.len() as u8);
+            span.extend_from_slice(kv);
+        }
+        let scope = [&[0x12, span.len() as u8][..], &span].concat();
+        let resource_spans = [&[0x12, scope.len() as u8][..], &scope].concat();
+        bytes.extend_from_slice(&request_of(&resource_spans));
+        bytes
+    }
+
+    /// An export request of one `ResourceSpans` message.
+    fn request_of(resource_spans: &[u8]) -> Vec<u8> {
+        let mut request = vec![0x0a];
+        let mut len = resource_spans.len();
+        while len >= 0x80 {
+            request.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        request.push(len as u8);
+        request.extend_from_slice(resource_spans);
+        request
+    }
+
+    #[test]
+    fn attributes_as_json_are_the_text_tables_write_and_refuse_the_same_input() {
+        let mut bytes = Vec::new();
+        for message in [request_of(&sample()), attribute_sample()] {
+            bytes = message;
+            let json = with_json_attributes(&bytes, true).unwrap();
+            assert_eq!(json, with_json_attributes(&bytes, false).unwrap());
+            assert!(!json.is_empty());
+        }
+        let json = with_json_attributes(&bytes, true).unwrap();
+        assert_eq!(json.len(), 3);
+        assert!(
+            json[0].1.contains(r#""nan":null,"inf":null,"tiny":5e-324,"big":-9223372036854775808"#),
+            "{}",
+            json[0].1
+        );
+        assert!(json[0].1.contains(r#""no value":null"#) && json[0].1.contains(r#""absent":null"#), "{}", json[0].1);
+        assert!(json[0].1.contains(r#""bytes":"AP8K""#), "{}", json[0].1);
+        assert!(json[0].1.contains(r#""nested":{"list":[0.1,null]}"#), "{}", json[0].1);
+        assert_eq!(json[1].1, "{}");
+        assert_eq!(json[2].1, r#"{"b":1,"c":"x","d":"y","e":[null,9],"f":null,"g":null}"#);
+        // Mutations: refused exactly when the decoding path refuses them,
+        // the same text when accepted.
+        let mut rng = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let (mut ok, mut refused) = (0, 0);
+        for round in 0..10_000 {
+            let mut m = bytes.clone();
+            if round % 2 == 0 {
+                let i = next() as usize % m.len();
+                m[i] = next() as u8;
+            } else {
+                for _ in 0..2 {
+                    let i = next() as usize % m.len();
+                    m[i] ^= 1 << (next() % 8);
+                }
+            }
+            let (a, b) = (with_json_attributes(&m, true), with_json_attributes(&m, false));
+            assert_eq!(a, b, "round {round}: {m:?}");
+            if a.is_ok() { ok += 1 } else { refused += 1 }
+        }
+        assert!(ok > 1_000 && refused > 1_000, "{ok} accepted, {refused} refused");
     }
 
     #[test]

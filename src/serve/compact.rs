@@ -18,7 +18,7 @@ use polars::prelude::*;
 use super::ingest::{BodyEncoding, usable};
 use super::wal::{WalError, closed_segments, read_closed_segment};
 use crate::model::{Dictionary, Span, TraceId, Warnings};
-use crate::read::{Emitter, ReadOptions, read_spans};
+use crate::read::{AttributesJson, Emitter, ReadOptions, read_spans};
 use crate::table::{SpanRows, file_schema};
 
 /// Directory of the Parquet partitions under the data directory.
@@ -63,9 +63,79 @@ fn compression() -> ParquetCompression {
     ParquetCompression::Zstd(polars::polars_utils::compression::ZstdLevel::try_new(1).ok())
 }
 
+/// One chunk of a segment's spans on its way to a row group: the spans
+/// (attribute lists left empty) and their attributes as JSON text.
+#[derive(Default)]
+struct Chunk {
+    spans: Vec<Span>,
+    /// The `i`th span's attributes are `json.get(attributes[i])`.
+    attributes: Vec<usize>,
+    json: AttributesJson,
+    /// Spans of the record being read.
+    record: Vec<Span>,
+}
+
+impl Chunk {
+    /// Reads one log record's spans into the chunk, keeping those partial
+    /// success accepted.
+    fn add_record(&mut self, tag: u8, body: &[u8], dict: &mut Dictionary) -> Result<(), String> {
+        let mut warnings = Warnings::default();
+        self.record.clear();
+        let first = self.json.len();
+        let record = &mut self.record;
+        let mut sink = |_: &Dictionary, s: Span| record.push(s);
+        let e = Emitter::new("segment", dict, &mut warnings, &mut sink);
+        let json_attributes = match BodyEncoding::from_wal_tag(tag) {
+            Some(BodyEncoding::Protobuf) => {
+                let mut e = e.attributes_as_json(&mut self.json);
+                crate::read::read_otlp_protobuf(body, &mut e).map_err(|e| e.to_string())?;
+                true
+            }
+            Some(BodyEncoding::Json) => {
+                let mut e = e;
+                crate::read::read_otlp_json_record(body, &mut e)?;
+                false
+            }
+            None => return Err(format!("record with unknown tag {tag}")),
+        };
+        if json_attributes && self.json.len() - first != self.record.len() {
+            let texts = self.json.len() - first;
+            return Err(format!("attributes written for {texts} of {} spans", self.record.len()));
+        }
+        for (i, s) in self.record.drain(..).enumerate() {
+            let text = if json_attributes {
+                first + i
+            } else {
+                self.json.push(dict, &s.attributes);
+                self.json.len() - 1
+            };
+            // The log holds requests as they came: spans partial success
+            // rejected are not kept here either.
+            if usable(&s, dict).is_ok() {
+                self.spans.push(s);
+                self.attributes.push(text);
+            }
+        }
+        Ok(())
+    }
+
+    /// The chunk as a table; empties it.
+    fn table(&mut self, dict: &Dictionary) -> Result<DataFrame, crate::table::TableError> {
+        let mut rows = SpanRows::new(true);
+        rows.add_spans_with_attributes(dict, &self.spans, |i| self.json.get(self.attributes[i]));
+        self.spans.clear();
+        self.attributes.clear();
+        self.json.clear();
+        let mut df = rows.finish()?;
+        df.align_chunks();
+        Ok(df)
+    }
+}
+
 /// Writes one log segment's spans, decoded with every attribute, as a
 /// Parquet file of the spans table at `temp` (synced), `chunk` spans per
-/// row group.
+/// row group. Span attributes go from the wire to JSON text without being
+/// decoded into values.
 fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), CompactError> {
     type Writer<'a> = polars::io::parquet::write::BatchedWriter<&'a fs::File>;
     fn write_chunk<'a>(
@@ -73,13 +143,9 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
         temp: &Path,
         writer: &mut Option<Writer<'a>>,
         dict: &Dictionary,
-        spans: &mut Vec<Span>,
+        spans: &mut Chunk,
     ) -> Result<(), CompactError> {
-        let mut rows = SpanRows::new(true);
-        rows.add_spans(dict, spans);
-        spans.clear();
-        let mut df = rows.finish().map_err(|e| file_error(temp, e))?;
-        df.align_chunks();
+        let df = spans.table(dict).map_err(|e| file_error(temp, e))?;
         let w = match writer {
             Some(w) => w,
             None => writer.insert(
@@ -94,30 +160,16 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
     let file = fs::File::create(temp).map_err(|e| file_error(temp, e))?;
     let mut writer: Option<Writer<'_>> = None;
     let mut dict = Dictionary::default();
-    let mut warnings = Warnings::default();
-    let mut spans = Vec::with_capacity(chunk.min(CHUNK_SPANS));
+    let mut spans = Chunk::default();
     let mut failed = None;
     read_closed_segment(segment, &mut |record| {
         if failed.is_some() {
             return;
         }
         let Some((&tag, body)) = record.split_first() else { return };
-        // The log holds requests as they came: spans partial success
-        // rejected are not kept here either.
-        let mut sink = |d: &Dictionary, s: Span| {
-            if usable(&s, d).is_ok() {
-                spans.push(s)
-            }
-        };
-        let mut e = Emitter::new("segment", &mut dict, &mut warnings, &mut sink);
-        let result = match BodyEncoding::from_wal_tag(tag) {
-            Some(BodyEncoding::Protobuf) => crate::read::read_otlp_protobuf(body, &mut e).map_err(|e| e.to_string()),
-            Some(BodyEncoding::Json) => crate::read::read_otlp_json_record(body, &mut e),
-            None => Err(format!("record with unknown tag {tag}")),
-        };
-        if let Err(err) = result {
+        if let Err(err) = spans.add_record(tag, body, &mut dict) {
             failed = Some(file_error(segment, err));
-        } else if spans.len() >= chunk {
+        } else if spans.spans.len() >= chunk {
             failed = write_chunk(&file, temp, &mut writer, &dict, &mut spans).err();
         }
     })?;
@@ -125,7 +177,7 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
         return Err(err);
     }
     // The rest, or an empty table for a segment without spans.
-    if !spans.is_empty() || writer.is_none() {
+    if !spans.spans.is_empty() || writer.is_none() {
         write_chunk(&file, temp, &mut writer, &dict, &mut spans)?;
     }
     if let Some(w) = &writer {
@@ -334,6 +386,98 @@ mod tests {
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the first segment
         assert_eq!(compact(dir.path()).unwrap().len(), 1);
         assert_eq!(compacted(dir.path()), ["eee19b7ec3c1b174 a 0 Status { code: Unset, message: None }"]);
+    }
+
+    /// The rows of `column` as text.
+    fn texts(df: &DataFrame, column: &str) -> Vec<Option<String>> {
+        let c = df.column(column).unwrap().cast(&DataType::String).unwrap();
+        c.str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn attributes_written_from_the_wire_are_those_export_writes() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as V};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as PSpan};
+        use prost::Message;
+        let kv =
+            |k: &str, v: V| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
+        let span = |trace: u8, id: u8, attributes: Vec<KeyValue>| PSpan {
+            trace_id: vec![trace; 16],
+            span_id: vec![id; 8],
+            name: format!("op{id}"),
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            attributes,
+            ..Default::default()
+        };
+        // Rejected spans (an empty trace id; no service.name) between kept
+        // ones, every one with attributes of its own.
+        let rejected_pb = ExportTraceServiceRequest {
+            resource_spans: vec![
+                ResourceSpans {
+                    resource: Some(Resource {
+                        attributes: vec![kv("service.name", V::StringValue("api".into()))],
+                        ..Default::default()
+                    }),
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![
+                            span(0, 1, vec![kv("n", V::IntValue(1))]),
+                            span(5, 2, vec![kv("n", V::IntValue(2)), kv("s", V::StringValue("\"two\"".into()))]),
+                            span(5, 3, vec![]),
+                        ],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![span(5, 4, vec![kv("n", V::IntValue(4))])],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+        }
+        .encode_to_vec();
+        let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
+        let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.json")).unwrap();
+        let records: [(u8, &[u8]); 4] = [(0, &rejected_pb), (1, &json), (0, &pb), (0, &rejected_pb)];
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+        for (tag, body) in records {
+            wal.append_parts_unsynced(&[&[tag], body]).unwrap();
+        }
+        drop(wal);
+        Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the segment
+        let files = compact_in_chunks(dir.path(), 7).unwrap();
+        let got = ParquetReader::new(fs::File::open(&files[0]).unwrap()).finish().unwrap();
+        // The same records decoded into the model, as `export` tables them.
+        let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
+        for (tag, body) in records {
+            let mut sink = |d: &Dictionary, s: Span| {
+                if usable(&s, d).is_ok() {
+                    spans.push(s)
+                }
+            };
+            let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+            match tag {
+                0 => crate::read::read_otlp_protobuf(body, &mut e).unwrap(),
+                _ => crate::read::read_otlp_json_record(body, &mut e).unwrap(),
+            }
+        }
+        let mut rows = SpanRows::new(true);
+        rows.add_spans(&dict, &spans);
+        let want = rows.finish().unwrap();
+        assert_eq!(got.height(), want.height());
+        assert_eq!(got.height(), 2 + 14 + 14 + 2);
+        for column in want.get_column_names() {
+            assert_eq!(texts(&got, column), texts(&want, column), "{column}");
+        }
+        let attributes = texts(&got, "span_attributes");
+        assert_eq!(attributes[..2], [Some(r#"{"n":2,"s":"\"two\""}"#.to_string()), Some("{}".to_string())]);
+        assert!(attributes[2].as_deref().is_some_and(|a| a.len() > 20), "{attributes:?}");
     }
 
     #[test]

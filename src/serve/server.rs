@@ -1079,7 +1079,13 @@ mod tests {
 
     fn request(body: &'static [u8]) -> (LogRequest, tokio::sync::oneshot::Receiver<Result<(), String>>) {
         let (done, rx) = tokio::sync::oneshot::channel();
-        (LogRequest { record: LogRecord { tag: [BodyEncoding::Protobuf.wal_tag()], body: Bytes::from_static(body) }, done }, rx)
+        (
+            LogRequest {
+                record: LogRecord { tag: [BodyEncoding::Protobuf.wal_tag()], body: Bytes::from_static(body) },
+                done,
+            },
+            rx,
+        )
     }
 
     /// A request that arrives while another is announced as coming joins

@@ -76,14 +76,24 @@ pub fn attributes(dict: &Dictionary, attrs: &[Attr]) -> String {
 /// one buffer for every row.
 pub fn write_attributes(out: &mut String, dict: &Dictionary, attrs: &[Attr]) {
     out.clear();
-    if attrs.is_empty() {
-        out.push_str("{}");
-        return;
-    }
     let mut bytes = std::mem::take(out).into_bytes();
-    serde_json::to_writer(&mut bytes, &AttrsRef(dict, attrs)).expect("attributes serialize");
+    write_attributes_bytes(&mut bytes, dict, attrs);
     // serde_json writes UTF-8 only.
     *out = String::from_utf8(bytes).expect("serde_json writes UTF-8");
+}
+
+/// [`attributes`] appended to `out`.
+pub(crate) fn write_attributes_bytes(out: &mut Vec<u8>, dict: &Dictionary, attrs: &[Attr]) {
+    if attrs.is_empty() {
+        out.extend_from_slice(b"{}");
+        return;
+    }
+    serde_json::to_writer(out, &AttrsRef(dict, attrs)).expect("attributes serialize");
+}
+
+/// One attribute value's JSON text, as in [`attributes`], appended to `out`.
+pub(crate) fn write_value_bytes(out: &mut Vec<u8>, dict: &Dictionary, value: &Value) {
+    serde_json::to_writer(out, &ValueRef(dict, value)).expect("values serialize");
 }
 
 /// Events as a JSON array of `{"time_unix_nano", "name", "attributes"}`.

@@ -276,9 +276,32 @@ impl SpanRows {
     /// Adds spans as they are (no trace needed: the receiver writes each
     /// log segment's spans before their traces are complete).
     pub fn add_spans(&mut self, dict: &Dictionary, spans: &[crate::model::Span]) {
+        self.add_rows(dict, spans, None::<fn(usize) -> &'static str>);
+    }
+
+    /// Adds spans whose attributes are JSON text already (`attributes(i)`
+    /// is the `i`th span's object, as [`json::attributes`] writes it; the
+    /// spans' own attribute lists are not read): the receiver's compaction
+    /// writes them straight from the wire
+    /// ([`crate::read::Emitter::attributes_as_json`]).
+    pub fn add_spans_with_attributes<'t>(
+        &mut self,
+        dict: &Dictionary,
+        spans: &[crate::model::Span],
+        attributes: impl Fn(usize) -> &'t str,
+    ) {
+        self.add_rows(dict, spans, Some(attributes));
+    }
+
+    fn add_rows<'t, F: Fn(usize) -> &'t str>(
+        &mut self,
+        dict: &Dictionary,
+        spans: &[crate::model::Span],
+        given: Option<F>,
+    ) {
         let mut buf = [0u8; 32];
         let mut attributes = String::new();
-        for s in spans {
+        for (i, s) in spans.iter().enumerate() {
             let resource = dict.resource_of(s.resource);
             let trace_key = match &mut self.traces {
                 Some(keys) => {
@@ -317,8 +340,13 @@ impl SpanRows {
                 }
                 Some(resource_json[r].get_or_insert_with(|| json::attributes(dict, &resource.attributes)).as_str())
             });
-            json::write_attributes(&mut attributes, dict, &s.attributes);
-            self.span_attributes.append_value(attributes.as_str());
+            match &given {
+                Some(text) => self.span_attributes.append_value(text(i)),
+                None => {
+                    json::write_attributes(&mut attributes, dict, &s.attributes);
+                    self.span_attributes.append_value(attributes.as_str());
+                }
+            }
             if s.events.is_empty() {
                 self.events.append_null();
             } else {
