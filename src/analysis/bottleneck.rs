@@ -8,9 +8,9 @@
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::critical_path::{CriticalPath, self_times};
+use super::critical_path::{CriticalPath, self_time};
 use super::histogram::LatencyHistogram;
-use crate::model::{Dictionary, Sym, Trace, TraceId};
+use crate::model::{Dictionary, SpanId, Sym, Trace, TraceId};
 
 /// Pattern thresholds.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -170,6 +170,45 @@ pub struct Bottlenecks {
     paths: FxHashMap<u32, Agg>,
     n_plus_one: FxHashMap<(Key, Key), PatternAgg>,
     dominant: FxHashMap<Key, PatternAgg>,
+    scratch: Scratch,
+}
+
+/// Working space for one trace, kept between traces so adding one
+/// allocates nothing once the buffers have grown.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// (operation, critical-path time) per span on the path.
+    per_key: Vec<(Key, u64)>,
+    path_id: Vec<u32>,
+    /// (call path, critical-path time) per span on the path.
+    per_path: Vec<(u32, u64)>,
+    chain: Vec<usize>,
+    /// (parent, service, operation, start, span id, span) per timed child.
+    children: Vec<(usize, Sym, Sym, u64, SpanId, usize)>,
+    seen: Vec<(Key, Key)>,
+    flagged: Vec<Key>,
+    intervals: Vec<(u64, u64)>,
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default() // nothing in it outlives a call
+    }
+}
+
+/// Sums the times of equal keys (sorting `pairs`), calling `add` once per key.
+fn sum_by_key<K: Ord + Copy>(pairs: &mut [(K, u64)], mut add: impl FnMut(K, u64)) {
+    pairs.sort_unstable_by_key(|&(k, _)| k);
+    let mut i = 0;
+    while i < pairs.len() {
+        let key = pairs[i].0;
+        let mut total = 0;
+        while i < pairs.len() && pairs[i].0 == key {
+            total += pairs[i].1;
+            i += 1;
+        }
+        add(key, total);
+    }
 }
 
 const NO_PATH: u32 = u32::MAX;
@@ -211,98 +250,107 @@ impl Bottlenecks {
         let per_span = path.time_per_span(spans.len());
 
         // Per operation: a trace's time for a key is the sum over its spans.
-        let mut per_key: FxHashMap<Key, u64> = FxHashMap::default();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.per_key.clear();
         for (i, &t) in per_span.iter().enumerate() {
             if t > 0 {
-                *per_key.entry((spans[i].service, spans[i].name)).or_default() += t;
+                scratch.per_key.push(((spans[i].service, spans[i].name), t));
             }
         }
-        for (key, t) in per_key {
-            self.operations.entry(key).or_default().add(t, id, self.value_cap);
-        }
+        let (operations, cap) = (&mut self.operations, self.value_cap);
+        sum_by_key(&mut scratch.per_key, |key, t| operations.entry(key).or_default().add(t, id, cap));
 
         // Per call path: parents' path ids first (iterative; traces may be deep).
-        let mut path_id = vec![NO_PATH; spans.len()];
-        let mut per_path: FxHashMap<u32, u64> = FxHashMap::default();
-        let mut chain = Vec::new();
-        for i in 0..spans.len() {
-            if per_span[i] == 0 {
+        scratch.path_id.clear();
+        scratch.path_id.resize(spans.len(), NO_PATH);
+        scratch.per_path.clear();
+        for (i, &t) in per_span.iter().enumerate() {
+            if t == 0 {
                 continue;
             }
             let mut j = i;
-            while path_id[j] == NO_PATH {
-                chain.push(j);
+            while scratch.path_id[j] == NO_PATH {
+                scratch.chain.push(j);
                 match trace.parent(j) {
                     Some(p) => j = p,
                     None => break,
                 }
             }
-            while let Some(k) = chain.pop() {
-                let parent = trace.parent(k).map_or(NO_PATH, |p| path_id[p]);
-                path_id[k] = self.path_node(parent, (spans[k].service, spans[k].name));
+            while let Some(k) = scratch.chain.pop() {
+                let parent = trace.parent(k).map_or(NO_PATH, |p| scratch.path_id[p]);
+                scratch.path_id[k] = self.path_node(parent, (spans[k].service, spans[k].name));
             }
-            *per_path.entry(path_id[i]).or_default() += per_span[i];
+            scratch.per_path.push((scratch.path_id[i], t));
         }
-        for (p, t) in per_path {
-            self.paths.entry(p).or_default().add(t, id, self.value_cap);
-        }
+        let paths = &mut self.paths;
+        sum_by_key(&mut scratch.per_path, |p, t| paths.entry(p).or_default().add(t, id, cap));
 
         // Patterns.
-        self.find_n_plus_one(trace);
-        let own = self_times(trace);
-        let mut flagged: Vec<Key> = Vec::new();
+        self.find_n_plus_one(trace, &mut scratch);
+        // A span dominates when its own time on the path is over the share:
+        // only spans with that much path time can, so only theirs is computed.
+        let threshold = self.config.dominant_share * path.duration_ns as f64;
+        scratch.flagged.clear();
         for (i, &t) in per_span.iter().enumerate() {
-            let s = &spans[i];
-            if t > 0 && own[i].min(t) as f64 > self.config.dominant_share * path.duration_ns as f64 {
+            if t == 0 || t as f64 <= threshold {
+                continue;
+            }
+            let own = self_time(trace, i, &mut scratch.intervals).min(t);
+            if own as f64 > threshold {
+                let s = &spans[i];
                 let key = (s.service, s.name);
-                let new = !flagged.contains(&key);
-                flagged.push(key);
-                self.dominant.entry(key).or_default().add(1, own[i].min(t), id, new);
+                let new = !scratch.flagged.contains(&key);
+                scratch.flagged.push(key);
+                self.dominant.entry(key).or_default().add(1, own, id, new);
             }
         }
+        self.scratch = scratch;
     }
 
     /// Sequential calls from one parent to the same operation.
-    fn find_n_plus_one(&mut self, trace: &Trace) {
+    fn find_n_plus_one(&mut self, trace: &Trace, scratch: &mut Scratch) {
         let spans = &trace.spans;
-        let mut by_parent: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+        // Timed children by parent, then operation, start and id.
+        let children = &mut scratch.children;
+        children.clear();
         for (i, span) in spans.iter().enumerate() {
             if let Some(p) = trace.parent(i)
                 && span.has_timing()
             {
-                by_parent.entry(p).or_default().push(i);
+                children.push((p, span.service, span.name, span.start_ns, span.span_id, i));
             }
         }
-        let mut seen_in_trace: Vec<(Key, Key)> = Vec::new();
-        let mut groups: Vec<(usize, Vec<usize>)> = by_parent.into_iter().collect();
-        groups.sort_unstable_by_key(|(p, _)| *p);
-        for (parent, mut kids) in groups {
-            kids.sort_by_key(|&k| (spans[k].service, spans[k].name, spans[k].start_ns, spans[k].span_id));
-            let mut run_start = 0;
-            while run_start < kids.len() {
-                let key = (spans[kids[run_start]].service, spans[kids[run_start]].name);
-                let mut run_end = run_start;
-                while run_end < kids.len() && (spans[kids[run_end]].service, spans[kids[run_end]].name) == key {
-                    run_end += 1;
-                }
-                let same = &kids[run_start..run_end];
-                // Sequential: each starts after the previous one ended.
-                let sequential = same.windows(2).all(|w| spans[w[1]].start_ns >= spans[w[0]].end_ns);
-                if sequential && same.len() >= self.config.n_plus_one_min {
-                    let durations: Vec<u64> = same.iter().filter_map(|&k| spans[k].duration_ns()).collect();
-                    let savings = durations.iter().sum::<u64>() - durations.iter().max().copied().unwrap_or(0);
-                    let pkey = (spans[parent].service, spans[parent].name);
-                    let new = !seen_in_trace.contains(&(pkey, key));
-                    seen_in_trace.push((pkey, key));
-                    self.n_plus_one.entry((pkey, key)).or_default().add(
-                        same.len() as u64,
-                        savings,
-                        trace.trace_id,
-                        new,
-                    );
-                }
-                run_start = run_end;
+        children.sort_unstable();
+        scratch.seen.clear();
+        let mut run_start = 0;
+        while run_start < children.len() {
+            let (parent, service, name, ..) = children[run_start];
+            let mut run_end = run_start;
+            while run_end < children.len()
+                && children[run_end].0 == parent
+                && (children[run_end].1, children[run_end].2) == (service, name)
+            {
+                run_end += 1;
             }
+            let same = &children[run_start..run_end];
+            run_start = run_end;
+            // Sequential: each starts after the previous one ended.
+            let sequential = same.windows(2).all(|w| spans[w[1].5].start_ns >= spans[w[0].5].end_ns);
+            if !sequential || same.len() < self.config.n_plus_one_min {
+                continue;
+            }
+            let durations = same.iter().filter_map(|c| spans[c.5].duration_ns());
+            let (total, longest) = durations.fold((0u64, 0u64), |(sum, max), d| (sum + d, max.max(d)));
+            let key = (service, name);
+            let pkey = (spans[parent].service, spans[parent].name);
+            let new = !scratch.seen.contains(&(pkey, key));
+            scratch.seen.push((pkey, key));
+            self.n_plus_one.entry((pkey, key)).or_default().add(
+                same.len() as u64,
+                total - longest,
+                trace.trace_id,
+                new,
+            );
         }
     }
 

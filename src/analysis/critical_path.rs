@@ -113,15 +113,19 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
     // Sanitized working copies of the times, and each span's blocking children.
     let mut start: Vec<u64> = spans.iter().map(|s| s.start_ns).collect();
     let mut end: Vec<u64> = spans.iter().map(|s| s.end_ns).collect();
-    let mut kids: Vec<Vec<usize>> = vec![Vec::new(); n];
+    // Each span's blocking children, in its slot of `children` (a subset).
+    let mut kids = vec![0usize; children.items.len()];
+    let mut kid_count = vec![0usize; n];
+    let kids_of = |p: usize, count: usize| children.offsets[p]..children.offsets[p] + count;
     let mut next = vec![0usize; n];
+    let mut stack = Vec::new();
     let mut visited: Vec<usize> = Vec::new();
     let mut emitted: Vec<Section> = Vec::new();
     let mut out = CriticalPath::default();
     for &root in &roots {
         // 1-3: blocking tree, sanitized parents first (explicit stack).
         visited.clear();
-        let mut stack = vec![root];
+        stack.push(root);
         while let Some(p) = stack.pop() {
             visited.push(p);
             let (ps, pe) = (start[p], end[p]);
@@ -136,10 +140,11 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
                 }
                 start[c] = cs.max(ps);
                 end[c] = ce.min(pe);
-                kids[p].push(c);
+                kids[children.offsets[p] + kid_count[p]] = c;
+                kid_count[p] += 1;
                 stack.push(c);
             }
-            kids[p].sort_by(|&a, &b| {
+            kids[kids_of(p, kid_count[p])].sort_by(|&a, &b| {
                 end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(spans[a].span_id.cmp(&spans[b].span_id))
             });
         }
@@ -158,7 +163,7 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
             // still counts as having finished before it (CRISP's allowance).
             let tolerance = (config.sibling_overlap_tolerance * (end[s] - start[s]) as f64) as u64;
             let limit = upper.saturating_add(tolerance);
-            let list = &kids[s];
+            let list = &kids[kids_of(s, kid_count[s])];
             let mut k = next[s];
             // The cursor only moves back, so a skipped child stays skipped.
             while k < list.len() {
@@ -195,7 +200,7 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
         out.roots.push(root);
         out.sections.extend(emitted.drain(..).rev());
         for &v in &visited {
-            kids[v].clear();
+            kid_count[v] = 0;
             next[v] = 0;
         }
     }
@@ -206,43 +211,54 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
 /// children's intervals clipped to it, never below zero. Spans without
 /// usable timing get 0.
 pub fn self_times(trace: &Trace) -> Vec<u64> {
-    let spans = &trace.spans;
     let children = Children::of(trace);
-    let mut intervals: Vec<(u64, u64)> = Vec::new();
-    (0..spans.len())
-        .map(|i| {
-            let s = &spans[i];
-            let Some(duration) = s.duration_ns() else { return 0 };
-            intervals.clear();
-            intervals.extend(
-                children
-                    .get(i)
-                    .iter()
-                    .map(|&c| &spans[c])
-                    .filter(|c| c.has_timing())
-                    .map(|c| (c.start_ns.max(s.start_ns), c.end_ns.min(s.end_ns)))
-                    .filter(|(a, b)| a < b),
-            );
-            intervals.sort_unstable();
-            let mut covered = 0;
-            let mut current: Option<(u64, u64)> = None;
-            for &(a, b) in intervals.iter() {
-                match &mut current {
-                    Some((_, ce)) if a <= *ce => *ce = (*ce).max(b),
-                    _ => {
-                        if let Some((cs, ce)) = current {
-                            covered += ce - cs;
-                        }
-                        current = Some((a, b));
-                    }
+    let mut intervals = Vec::new();
+    (0..trace.len()).map(|i| self_time_among(trace, i, children.get(i).iter().copied(), &mut intervals)).collect()
+}
+
+/// The self time of span `i` alone (as [`self_times`] gives it), finding
+/// its children by a pass over the trace: for the few spans a caller needs
+/// it for. `intervals` is working space.
+pub fn self_time(trace: &Trace, i: usize, intervals: &mut Vec<(u64, u64)>) -> u64 {
+    let children = (0..trace.len()).filter(|&c| trace.parent(c) == Some(i));
+    self_time_among(trace, i, children, intervals)
+}
+
+fn self_time_among(
+    trace: &Trace,
+    i: usize,
+    children: impl Iterator<Item = usize>,
+    intervals: &mut Vec<(u64, u64)>,
+) -> u64 {
+    let spans = &trace.spans;
+    let s = &spans[i];
+    let Some(duration) = s.duration_ns() else { return 0 };
+    intervals.clear();
+    intervals.extend(
+        children
+            .map(|c| &spans[c])
+            .filter(|c| c.has_timing())
+            .map(|c| (c.start_ns.max(s.start_ns), c.end_ns.min(s.end_ns)))
+            .filter(|(a, b)| a < b),
+    );
+    intervals.sort_unstable();
+    let mut covered = 0;
+    let mut current: Option<(u64, u64)> = None;
+    for &(a, b) in intervals.iter() {
+        match &mut current {
+            Some((_, ce)) if a <= *ce => *ce = (*ce).max(b),
+            _ => {
+                if let Some((cs, ce)) = current {
+                    covered += ce - cs;
                 }
+                current = Some((a, b));
             }
-            if let Some((cs, ce)) = current {
-                covered += ce - cs;
-            }
-            duration.saturating_sub(covered)
-        })
-        .collect()
+        }
+    }
+    if let Some((cs, ce)) = current {
+        covered += ce - cs;
+    }
+    duration.saturating_sub(covered)
 }
 
 #[cfg(test)]
@@ -426,5 +442,9 @@ mod tests {
         // children cover 10..90 and 95..100
         assert_eq!(of(1), 100 - 80 - 5);
         assert_eq!(of(2), 40);
+        let mut intervals = Vec::new();
+        for (i, &own) in st.iter().enumerate() {
+            assert_eq!(self_time(&t, i, &mut intervals), own, "span {i} alone");
+        }
     }
 }
