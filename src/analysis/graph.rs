@@ -24,6 +24,8 @@
 //! it when both are in the input; producers wait for such consumers until
 //! [`ServiceGraph::finish`].
 
+use std::borrow::Cow;
+
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -185,7 +187,10 @@ struct WaitingConsumer {
 pub struct ServiceGraph {
     keys: WellKnownKeys,
     graph: DiGraph<Node, EdgeStats>,
-    nodes: FxHashMap<(NodeName, NodeKind), NodeIndex>,
+    /// Service nodes by name symbol.
+    services: FxHashMap<Sym, NodeIndex>,
+    /// Other nodes by kind (index) and name, looked up without a copy.
+    others: [FxHashMap<Box<str>, NodeIndex>; 4],
     edges: FxHashMap<(NodeIndex, NodeIndex, ConnectionType), EdgeIndex>,
     unpaired: Unpaired,
     producers: FxHashMap<(TraceId, SpanId), WaitingProducer>,
@@ -201,7 +206,8 @@ impl ServiceGraph {
         ServiceGraph {
             keys: *dict.keys(),
             graph: DiGraph::new(),
-            nodes: FxHashMap::default(),
+            services: FxHashMap::default(),
+            others: Default::default(),
             edges: FxHashMap::default(),
             unpaired: Unpaired::default(),
             producers: FxHashMap::default(),
@@ -209,18 +215,31 @@ impl ServiceGraph {
         }
     }
 
-    fn node(&mut self, name: NodeName, kind: NodeKind) -> NodeIndex {
-        let key = (name, kind);
-        if let Some(&index) = self.nodes.get(&key) {
-            return index;
+    /// The node of `name` (a service name is only ever a service node's).
+    fn node(&mut self, name: &NodeName, kind: NodeKind) -> NodeIndex {
+        match name {
+            NodeName::Service(s) => self.service(*s),
+            NodeName::Other(o) => self.other(o, kind),
         }
-        let index = self.graph.add_node(Node { name: key.0.clone(), kind });
-        self.nodes.insert(key, index);
-        index
     }
 
     fn service(&mut self, service: Sym) -> NodeIndex {
-        self.node(NodeName::Service(service), NodeKind::Service)
+        if let Some(&index) = self.services.get(&service) {
+            return index;
+        }
+        let index = self.graph.add_node(Node { name: NodeName::Service(service), kind: NodeKind::Service });
+        self.services.insert(service, index);
+        index
+    }
+
+    /// A database, broker or virtual node by name.
+    fn other(&mut self, name: &str, kind: NodeKind) -> NodeIndex {
+        if let Some(&index) = self.others[kind as usize].get(name) {
+            return index;
+        }
+        let index = self.graph.add_node(Node { name: NodeName::Other(name.into()), kind });
+        self.others[kind as usize].insert(name.into(), index);
+        index
     }
 
     fn edge(
@@ -255,39 +274,38 @@ impl ServiceGraph {
         }
     }
 
-    fn text(attrs: &[Attr], key: Sym) -> Option<String> {
+    fn text(attrs: &[Attr], key: Sym) -> Option<Cow<'_, str>> {
         let value = &attrs.iter().find(|a| a.key == key)?.value;
-        let text = match value {
-            Value::Str(s) => s.to_string(),
-            Value::Int(i) => i.to_string(),
-            _ => return None,
-        };
-        (!text.is_empty()).then_some(text)
+        match value {
+            Value::Str(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+            Value::Int(i) => Some(Cow::Owned(i.to_string())),
+            _ => None,
+        }
     }
 
     /// The peer a client-ish span names (Tempo's peer attributes, plus
     /// `server.address`).
-    fn peer(&self, span: &Span) -> Option<String> {
+    fn peer<'s>(&self, span: &'s Span) -> Option<Cow<'s, str>> {
         let k = &self.keys;
         let keys = [k.peer_service, k.server_address, k.db_name, k.db_namespace, k.db_system, k.db_system_name];
         keys.iter().find_map(|&key| Self::text(&span.attributes, key))
     }
 
-    fn messaging_peer(&self, span: &Span) -> Option<String> {
+    fn messaging_peer<'s>(&self, span: &'s Span) -> Option<Cow<'s, str>> {
         let k = &self.keys;
         [k.peer_service, k.messaging_system, k.server_address].iter().find_map(|&key| Self::text(&span.attributes, key))
     }
 
     /// Server node of a database call, if the span is one (a database
     /// attribute on the span).
-    fn database(&self, span: &Span) -> Option<String> {
+    fn database<'s>(&self, span: &'s Span) -> Option<Cow<'s, str>> {
         let k = &self.keys;
         let db_keys = [k.db_namespace, k.db_name, k.db_system, k.db_system_name];
         let db_value = db_keys.iter().find_map(|&key| Self::text(&span.attributes, key))?;
         let address = || {
             Self::text(&span.attributes, k.network_peer_address).map(|a| {
                 match Self::text(&span.attributes, k.network_peer_port) {
-                    Some(port) => format!("{a}:{port}"),
+                    Some(port) => Cow::Owned(format!("{a}:{port}")),
                     None => a,
                 }
             })
@@ -351,7 +369,7 @@ impl ServiceGraph {
                         }
                         continue;
                     }
-                    self.virtual_caller(s.kind, peer, &side);
+                    self.virtual_caller(s.kind, peer.as_deref(), &side);
                 }
                 None if s.kind == SpanKind::Server => self.unpaired.orphan_server += 1,
                 None => self.unpaired.orphan_consumer += 1,
@@ -367,7 +385,7 @@ impl ServiceGraph {
             {
                 answered[i] = true;
                 let side = Side::of(s);
-                let (c, d) = (self.service(s.service), self.node(NodeName::Other(db.into()), NodeKind::Database));
+                let (c, d) = (self.service(s.service), self.other(&db, NodeKind::Database));
                 self.edge(c, d, ConnectionType::Database, Some(&side), &side, false);
             }
         }
@@ -395,7 +413,7 @@ impl ServiceGraph {
                     .find_map(|&k| Self::text(&s.attributes, k))
             {
                 let side = Side::of(s);
-                let (c, v) = (self.service(s.service), self.node(NodeName::Other(peer.into()), NodeKind::Virtual));
+                let (c, v) = (self.service(s.service), self.other(&peer, NodeKind::Virtual));
                 self.edge(c, v, ConnectionType::VirtualNode, Some(&side), &side, true);
             }
         }
@@ -410,8 +428,7 @@ impl ServiceGraph {
                 SpanKind::Client => match self.peer(s) {
                     Some(peer) => {
                         let side = Side::of(s);
-                        let (c, v) =
-                            (self.service(s.service), self.node(NodeName::Other(peer.into()), NodeKind::Virtual));
+                        let (c, v) = (self.service(s.service), self.other(&peer, NodeKind::Virtual));
                         self.edge(c, v, ConnectionType::VirtualNode, Some(&side), &side, false);
                     }
                     None => self.unpaired.client += 1,
@@ -442,11 +459,10 @@ impl ServiceGraph {
         false
     }
 
-    fn virtual_caller(&mut self, kind: SpanKind, peer: Option<String>, side: &Side) {
+    fn virtual_caller(&mut self, kind: SpanKind, peer: Option<&str>, side: &Side) {
         let node_kind =
             if kind == SpanKind::Consumer && peer.is_some() { NodeKind::MessagingSystem } else { NodeKind::Virtual };
-        let name = peer.unwrap_or_else(|| USER_NODE.to_string());
-        let (v, s) = (self.node(NodeName::Other(name.into()), node_kind), self.service(side.service));
+        let (v, s) = (self.other(peer.unwrap_or(USER_NODE), node_kind), self.service(side.service));
         self.edge(v, s, ConnectionType::VirtualNode, None, side, false);
     }
 
@@ -456,7 +472,7 @@ impl ServiceGraph {
     pub fn finish(&mut self) {
         for consumer in std::mem::take(&mut self.consumers) {
             if !self.answer_from_producer(&consumer.links, &consumer.side) {
-                self.virtual_caller(SpanKind::Consumer, consumer.peer.map(String::from), &consumer.side);
+                self.virtual_caller(SpanKind::Consumer, consumer.peer.as_deref(), &consumer.side);
             }
         }
         let mut waiting: Vec<WaitingProducer> =
@@ -465,8 +481,7 @@ impl ServiceGraph {
         for p in waiting {
             match p.peer {
                 Some(peer) => {
-                    let (c, v) =
-                        (self.service(p.side.service), self.node(NodeName::Other(peer), NodeKind::MessagingSystem));
+                    let (c, v) = (self.service(p.side.service), self.other(&peer, NodeKind::MessagingSystem));
                     self.edge(c, v, ConnectionType::VirtualNode, Some(&p.side), &p.side, false);
                 }
                 None => self.unpaired.producer += 1,
@@ -478,8 +493,8 @@ impl ServiceGraph {
     pub fn merge(&mut self, other: &ServiceGraph) {
         for (&(a, b, connection), &e) in &other.edges {
             let (na, nb) = (&other.graph[a], &other.graph[b]);
-            let a = self.node(na.name.clone(), na.kind);
-            let b = self.node(nb.name.clone(), nb.kind);
+            let a = self.node(&na.name, na.kind);
+            let b = self.node(&nb.name, nb.kind);
             let key = (a, b, connection);
             let index = match self.edges.get(&key) {
                 Some(&ix) => ix,
@@ -492,7 +507,7 @@ impl ServiceGraph {
             self.graph[index].merge(&other.graph[e]);
         }
         for node in other.graph.node_weights() {
-            self.node(node.name.clone(), node.kind);
+            self.node(&node.name, node.kind);
         }
         self.unpaired.merge(&other.unpaired);
         for (k, p) in &other.producers {
