@@ -388,6 +388,8 @@ impl Shared {
                 }
                 Err(LogRefusal::Failed(e)) => return Err(Refusal::Storage(e)),
             }
+        } else {
+            drop(coming); // nothing to log
         }
         let mut live = self.live.lock().expect("live lock");
         live.counters.spans_rejected += accepted.rejected;
