@@ -147,10 +147,13 @@ impl<'a> Emitter<'a> {
     }
 
     /// Has the OTLP protobuf decoder write each span's attributes to `out`
-    /// as JSON text (one object per emitted span, in order) and leave the
-    /// span's own attributes empty: for a table that holds them as text
-    /// anyway, without decoding every value. Other formats' decoders ignore
-    /// it (their spans keep their attributes and write nothing to `out`).
+    /// as JSON text (one object per emitted span, in order; every
+    /// attribute, whatever [`Emitter::keep_only_attributes`] says) and
+    /// leave the span's own attributes empty: for a table that holds them
+    /// as text anyway, without decoding every value. Text is written for
+    /// exactly the spans emitted: a message that fails to decode leaves
+    /// neither. Other formats' decoders ignore it (their spans keep their
+    /// attributes and write nothing to `out`).
     pub fn attributes_as_json(mut self, out: &'a mut AttributesJson) -> Self {
         self.attributes_json = Some(out);
         self
