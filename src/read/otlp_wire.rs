@@ -1161,13 +1161,8 @@ mod tests {
         assert_eq!(json[2].1, r#"{"b":1,"c":"x","d":"y","e":[null,9],"f":null,"g":null}"#);
         // Mutations: refused exactly when the decoding path refuses them,
         // the same text when accepted.
-        let mut rng = 0x853c_49e6_748f_ea9bu64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = crate::generate::rng::Rng::new(0x853c_49e6_748f_ea9b);
+        let mut next = move || rng.next_u64();
         let (mut ok, mut refused) = (0, 0);
         for round in 0..10_000 {
             let mut m = bytes.clone();

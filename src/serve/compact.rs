@@ -103,18 +103,19 @@ impl Chunk {
             return Err(format!("attributes written for {texts} of {} spans", self.record.len()));
         }
         for (i, s) in self.record.drain(..).enumerate() {
+            // The log holds requests as they came: spans partial success
+            // rejected are not kept here either.
+            if usable(&s, dict).is_err() {
+                continue;
+            }
             let text = if json_attributes {
                 first + i
             } else {
                 self.json.push(dict, &s.attributes);
                 self.json.len() - 1
             };
-            // The log holds requests as they came: spans partial success
-            // rejected are not kept here either.
-            if usable(&s, dict).is_ok() {
-                self.spans.push(s);
-                self.attributes.push(text);
-            }
+            self.spans.push(s);
+            self.attributes.push(text);
         }
         Ok(())
     }
