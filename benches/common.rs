@@ -27,6 +27,19 @@ pub const FORMATS: [(&str, OutputFormat); 4] = [
     ("zipkin-json", OutputFormat::ZipkinJson),
 ];
 
+/// The records of the generator's length-prefixed protobuf stream (each a
+/// 100-span export request), borrowed.
+pub fn length_prefixed(stream: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = stream;
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        out.push(&rest[4..4 + len]);
+        rest = &rest[4 + len..];
+    }
+    out
+}
+
 /// Decodes `bytes` into spans that are only counted: the bare decode cost.
 pub fn decode_count(bytes: &[u8]) -> u64 {
     let mut dict = Dictionary::default();

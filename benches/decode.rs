@@ -1,5 +1,8 @@
 //! Groups: `decode` — each input format read into spans (no assembly), as
-//! bytes/s; spans/s = bytes/s ÷ the bytes per span printed at start.
+//! bytes/s; spans/s = bytes/s ÷ the bytes per span printed at start; and
+//! `decode/receiver-request`: the same protobuf stream taken request by
+//! request as `serve` decodes a 100-span export (only the attributes live
+//! analysis reads, partial-success filtering).
 //!
 //! Run: `cargo bench --bench decode`
 
@@ -24,6 +27,21 @@ fn decode(c: &mut Criterion) {
             b.iter(|| assert_eq!(common::decode_count(bytes), spans))
         });
     }
+    let (bytes, spans) = common::dataset(tracelens::generate::write::OutputFormat::OtlpProtobufStream, SPANS);
+    let requests = common::length_prefixed(&bytes);
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("receiver-request", |b| {
+        b.iter(|| {
+            use tracelens::serve::ingest::{BodyEncoding, accept_bytes};
+            let mut dict = tracelens::model::Dictionary::default();
+            let mut warnings = tracelens::model::Warnings::default();
+            let mut n = 0;
+            for r in &requests {
+                n += accept_bytes(r, BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap().spans.len() as u64;
+            }
+            assert_eq!(n, spans)
+        })
+    });
     group.finish();
 }
 

@@ -39,14 +39,7 @@ fn requests() -> Vec<ExportTraceServiceRequest> {
         OutputFormat::OtlpProtobufStream,
     )
     .unwrap();
-    let mut out = Vec::new();
-    let mut rest = &bytes[..];
-    while rest.len() >= 4 {
-        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
-        out.push(ExportTraceServiceRequest::decode(&rest[4..4 + len]).unwrap());
-        rest = &rest[4 + len..];
-    }
-    out
+    common::length_prefixed(&bytes).into_iter().map(|r| ExportTraceServiceRequest::decode(r).unwrap()).collect()
 }
 
 /// Minor page faults of a process.

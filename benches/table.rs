@@ -131,11 +131,8 @@ fn compact_segment(stream: &[u8], spans: u64) {
     config.segment_bytes = u64::MAX;
     config.sync = wal::SyncPolicy::Never;
     let (mut log, _) = wal::Wal::open(config.clone()).unwrap();
-    let mut rest = stream;
-    while rest.len() >= 4 {
-        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
-        log.append_parts_unsynced(&[&[0u8], &rest[4..4 + len]]).unwrap();
-        rest = &rest[4 + len..];
+    for record in common::length_prefixed(stream) {
+        log.append_parts_unsynced(&[&[0u8], record]).unwrap();
     }
     let segment = log.current_segment().to_path_buf();
     drop(log);
