@@ -64,6 +64,7 @@ impl<'a> Reader<'a> {
         Err(WireError { offset: self.base + self.pos, message: message.into() })
     }
 
+    #[inline(always)]
     fn varint(&mut self) -> R<u64> {
         let mut value = 0u64;
         for i in 0..10 {
@@ -80,6 +81,7 @@ impl<'a> Reader<'a> {
         self.err("invalid varint")
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize) -> R<&'a [u8]> {
         if self.buf.len() - self.pos < n {
             return self.err(format!("field of {n} bytes runs past the end of its message"));
@@ -90,6 +92,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field: (number, wire type, value), or `None` at the end.
+    #[inline(always)]
     fn next(&mut self, depth: u32) -> R<Option<(u32, u8, Field<'a>)>> {
         if self.pos >= self.buf.len() {
             return Ok(None);
@@ -378,11 +381,12 @@ fn decode_scope_spans(mut r: Reader<'_>, resource: ResourceId, service: Sym, e: 
         None => (Sym::EMPTY, Sym::EMPTY),
     };
     for span in spans {
-        let mut s = decode_span(span, e, depth - 1)?;
+        let mut s = Span::new(TraceId::default(), SpanId::default());
         s.resource = resource;
         s.service = service;
         s.scope_name = scope_name;
         s.scope_version = scope_version;
+        decode_span(span, e, depth - 1, &mut s)?;
         e.emit(s);
     }
     Ok(())
@@ -406,8 +410,9 @@ fn decode_scope<'a>(mut r: Reader<'a>, name: &mut &'a str, version: &mut &'a str
     Ok(())
 }
 
-fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Span> {
-    let mut span = Span::new(TraceId::default(), SpanId::default());
+/// Decodes a `Span` message into `span` (a new span whose resource and
+/// scope are set), in place: spans are large, and not moved here.
+fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32, span: &mut Span) -> R<()> {
     let (mut trace_id, mut span_id, mut parent_id): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let (mut start, mut end) = (0u64, 0u64);
     let mut status: Option<(i32, &str)> = None;
@@ -464,13 +469,13 @@ fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Span> {
     }
     span.name = e.dict.intern(name);
     let parent = (!parent_id.is_empty()).then_some(RawId::Bytes(parent_id));
-    e.set_ids(&mut span, RawId::Bytes(trace_id), RawId::Bytes(span_id), parent);
-    e.set_timing(&mut span, Some(start), (end != 0).then_some(end));
+    e.set_ids(span, RawId::Bytes(trace_id), RawId::Bytes(span_id), parent);
+    e.set_timing(span, Some(start), (end != 0).then_some(end));
     if let Some((code, message)) = status {
         span.status =
             Status { code: StatusCode::from_i32(code), message: (!message.is_empty()).then(|| message.into()) };
     }
-    Ok(span)
+    Ok(())
 }
 
 fn decode_status<'a>(mut r: Reader<'a>, code: &mut i32, msg: &mut &'a str, depth: u32) -> R<()> {
