@@ -42,15 +42,27 @@ impl RawId<'_> {
     }
 }
 
+/// Where emitted spans go.
+enum Sink<'a> {
+    /// Handed to a function one by one (a record's spans when it commits).
+    Each(&'a mut dyn FnMut(&Dictionary, Span)),
+    /// Appended to a vector as they are decoded (an aborted record's spans
+    /// are truncated away): no span is moved twice.
+    Vec(&'a mut Vec<Span>),
+}
+
 /// Collects spans from a reader into a sink, one input at a time.
 pub struct Emitter<'a> {
     pub(crate) dict: &'a mut Dictionary,
     warnings: &'a mut Warnings,
-    sink: &'a mut dyn FnMut(&Dictionary, Span),
+    sink: Sink<'a>,
     fallback_trace: TraceId,
     synthetic_seq: u64,
     spans: u64,
+    /// The open record: its spans (held here unless the sink is a vector,
+    /// where they start at `record_start`) and the warnings before it.
     record: Option<(Vec<Span>, Warnings)>,
+    record_start: usize,
     pending: Vec<Span>,
     bad_records: Vec<String>,
     dialect: Option<Dialect>,
@@ -123,6 +135,20 @@ impl<'a> Emitter<'a> {
         warnings: &'a mut Warnings,
         sink: &'a mut dyn FnMut(&Dictionary, Span),
     ) -> Self {
+        Self::with_sink(input, dict, warnings, Sink::Each(sink))
+    }
+
+    /// An emitter that appends spans to `out` (what it held before stays).
+    pub fn collecting(
+        input: &str,
+        dict: &'a mut Dictionary,
+        warnings: &'a mut Warnings,
+        out: &'a mut Vec<Span>,
+    ) -> Self {
+        Self::with_sink(input, dict, warnings, Sink::Vec(out))
+    }
+
+    fn with_sink(input: &str, dict: &'a mut Dictionary, warnings: &'a mut Warnings, sink: Sink<'a>) -> Self {
         let fallback = match TraceId::from_text(&format!("tracelens:invalid-trace-id:{input}")) {
             ParsedId::Valid(id) | ParsedId::Opaque(id) => id,
             ParsedId::Empty | ParsedId::Zero => TraceId([0xff; 16]),
@@ -135,6 +161,7 @@ impl<'a> Emitter<'a> {
             synthetic_seq: 0,
             spans: 0,
             record: None,
+            record_start: 0,
             pending: Vec::new(),
             bad_records: Vec::new(),
             dialect: None,
@@ -215,8 +242,14 @@ impl<'a> Emitter<'a> {
     /// Starts an atomic record: spans are held until [`Self::commit_record`].
     pub(crate) fn begin_record(&mut self) {
         debug_assert!(self.record.is_none());
-        let pending = std::mem::take(&mut self.pending);
-        self.record = Some((pending, self.warnings.clone()));
+        let held = match &self.sink {
+            Sink::Each(_) => std::mem::take(&mut self.pending),
+            Sink::Vec(out) => {
+                self.record_start = out.len();
+                Vec::new()
+            }
+        };
+        self.record = Some((held, self.warnings.clone()));
         if let Some(out) = &self.attributes_json {
             self.json_mark = (out.text.len(), out.ends.len());
         }
@@ -225,19 +258,29 @@ impl<'a> Emitter<'a> {
     /// Passes the record's spans on.
     pub(crate) fn commit_record(&mut self) {
         if let Some((mut held, _)) = self.record.take() {
-            self.spans += held.len() as u64;
-            for span in held.drain(..) {
-                (self.sink)(self.dict, span);
+            match &mut self.sink {
+                Sink::Each(sink) => {
+                    self.spans += held.len() as u64;
+                    for span in held.drain(..) {
+                        sink(self.dict, span);
+                    }
+                    self.pending = held;
+                }
+                Sink::Vec(out) => self.spans += (out.len() - self.record_start) as u64,
             }
-            self.pending = held;
         }
     }
 
     /// Drops the record's spans and the warnings it counted.
     pub(crate) fn abort_record(&mut self) {
         if let Some((mut held, before)) = self.record.take() {
-            held.clear();
-            self.pending = held;
+            match &mut self.sink {
+                Sink::Each(_) => {
+                    held.clear();
+                    self.pending = held;
+                }
+                Sink::Vec(out) => out.truncate(self.record_start),
+            }
             *self.warnings = before;
             if let Some(out) = &mut self.attributes_json {
                 out.text.truncate(self.json_mark.0);
@@ -257,12 +300,18 @@ impl<'a> Emitter<'a> {
                 l.attributes.retain(|a| keep.contains(&a.key));
             }
         }
-        match &mut self.record {
-            Some((held, _)) => held.push(span),
-            None => {
-                self.spans += 1;
-                (self.sink)(self.dict, span);
+        match &mut self.sink {
+            Sink::Vec(out) => {
+                self.spans += u64::from(self.record.is_none());
+                out.push(span);
             }
+            Sink::Each(sink) => match &mut self.record {
+                Some((held, _)) => held.push(span),
+                None => {
+                    self.spans += 1;
+                    sink(self.dict, span);
+                }
+            },
         }
     }
 

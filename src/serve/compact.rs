@@ -71,8 +71,6 @@ struct Chunk {
     /// The `i`th span's attributes are `json.get(attributes[i])`.
     attributes: Vec<usize>,
     json: AttributesJson,
-    /// Spans of the record being read.
-    record: Vec<Span>,
 }
 
 impl Chunk {
@@ -80,11 +78,8 @@ impl Chunk {
     /// success accepted.
     fn add_record(&mut self, tag: u8, body: &[u8], dict: &mut Dictionary) -> Result<(), String> {
         let mut warnings = Warnings::default();
-        self.record.clear();
-        let first = self.json.len();
-        let record = &mut self.record;
-        let mut sink = |_: &Dictionary, s: Span| record.push(s);
-        let e = Emitter::new("segment", dict, &mut warnings, &mut sink);
+        let (start, first) = (self.spans.len(), self.json.len());
+        let e = Emitter::collecting("segment", dict, &mut warnings, &mut self.spans);
         let json_attributes = match BodyEncoding::from_wal_tag(tag) {
             Some(BodyEncoding::Protobuf) => {
                 let mut e = e.attributes_as_json(&mut self.json);
@@ -98,25 +93,29 @@ impl Chunk {
             }
             None => return Err(format!("record with unknown tag {tag}")),
         };
-        if json_attributes && self.json.len() - first != self.record.len() {
+        let read = self.spans.len() - start;
+        if json_attributes && self.json.len() - first != read {
             let texts = self.json.len() - first;
-            return Err(format!("attributes written for {texts} of {} spans", self.record.len()));
+            return Err(format!("attributes written for {texts} of {read} spans"));
         }
-        for (i, s) in self.record.drain(..).enumerate() {
-            // The log holds requests as they came: spans partial success
-            // rejected are not kept here either.
-            if usable(&s, dict).is_err() {
+        // The log holds requests as they came: spans partial success
+        // rejected are not kept here either (moved out in place).
+        let mut kept = start;
+        for i in start..self.spans.len() {
+            if usable(&self.spans[i], dict).is_err() {
                 continue;
             }
             let text = if json_attributes {
-                first + i
+                first + (i - start)
             } else {
-                self.json.push(dict, &s.attributes);
+                self.json.push(dict, &self.spans[i].attributes);
                 self.json.len() - 1
             };
-            self.spans.push(s);
+            self.spans.swap(kept, i);
             self.attributes.push(text);
+            kept += 1;
         }
+        self.spans.truncate(kept);
         Ok(())
     }
 

@@ -88,8 +88,7 @@ pub struct DecodeError(pub String);
 pub fn accept_message(request: &ExportTraceServiceRequest, dict: &mut Dictionary, warnings: &mut Warnings) -> Accepted {
     let mut spans = Vec::new();
     {
-        let mut sink = |_: &Dictionary, s: Span| spans.push(s);
-        let mut e = Emitter::new("request", dict, warnings, &mut sink).keep_only_attributes(&LIVE_ATTRIBUTES);
+        let mut e = Emitter::collecting("request", dict, warnings, &mut spans).keep_only_attributes(&LIVE_ATTRIBUTES);
         for rs in &request.resource_spans {
             crate::read::emit_otlp_resource_spans(rs, &mut e);
         }
@@ -108,8 +107,7 @@ pub fn accept_bytes(
     // vector rarely grows (JSON bodies are larger per span: over-reserved).
     let mut spans = Vec::with_capacity((body.len() / 128).min(1 << 16));
     {
-        let mut sink = |_: &Dictionary, s: Span| spans.push(s);
-        let mut e = Emitter::new("request", dict, warnings, &mut sink).keep_only_attributes(&LIVE_ATTRIBUTES);
+        let mut e = Emitter::collecting("request", dict, warnings, &mut spans).keep_only_attributes(&LIVE_ATTRIBUTES);
         let blank = body.iter().all(u8::is_ascii_whitespace);
         let result = match encoding {
             _ if body.is_empty() => Ok(()),
