@@ -438,6 +438,27 @@ mod tests {
     }
 
     #[test]
+    fn a_collecting_emitter_keeps_what_the_vector_held_and_truncates_aborted_records() {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let span = |n: u8| Span::new(TraceId([n; 16]), SpanId([n; 8]));
+        let mut out = vec![span(9)];
+        let mut e = Emitter::collecting("x", &mut dict, &mut warnings, &mut out);
+        e.emit(span(1)); // outside a record: kept at once
+        e.begin_record();
+        e.emit(span(2));
+        e.emit(span(3));
+        e.abort_record();
+        e.begin_record();
+        e.emit(span(4));
+        e.commit_record();
+        assert_eq!(e.spans(), 2);
+        drop(e);
+        let ids: Vec<u8> = out.iter().map(|s| s.span_id.0[0]).collect();
+        assert_eq!(ids, [9, 1, 4]);
+    }
+
+    #[test]
     fn ids_are_repaired_and_counted() {
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();
