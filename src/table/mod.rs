@@ -301,6 +301,7 @@ impl SpanRows {
     ) {
         let mut buf = [0u8; 32];
         let mut attributes = String::new();
+        self.reserve(spans.len());
         for (i, s) in spans.iter().enumerate() {
             let resource = dict.resource_of(s.resource);
             let trace_key = match &mut self.traces {
@@ -358,6 +359,33 @@ impl SpanRows {
                 self.links.append_value(json::links(dict, &s.links));
             }
             self.rows += 1;
+        }
+    }
+
+    /// Room for `n` more rows in the fixed-width columns (compaction adds a
+    /// 65,536-span chunk at once; growing them row by row copied each
+    /// several times).
+    fn reserve(&mut self, n: usize) {
+        for column in [&mut self.start, &mut self.end, &mut self.duration] {
+            column.reserve(n);
+        }
+        self.flags.reserve(n);
+        for column in [
+            &mut self.trace_id,
+            &mut self.service,
+            &mut self.operation,
+            &mut self.kind,
+            &mut self.status_code,
+            &mut self.version,
+            &mut self.environment,
+            &mut self.host,
+            &mut self.scope_name,
+            &mut self.scope_version,
+            &mut self.resource_attributes,
+        ] {
+            if let TextColumn::Coded(c) = column {
+                c.codes.reserve(n);
+            }
         }
     }
 
