@@ -14,6 +14,8 @@
 //! 3. Parent ids that name no span are flagged as orphans.
 //! 4. Parent cycles are cut.
 
+use std::collections::VecDeque;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::model::{
@@ -46,6 +48,14 @@ struct OpenTrace {
 pub struct Assembler {
     config: AssemblerConfig,
     open: FxHashMap<TraceId, OpenTrace>,
+    /// Live data only ([`Self::push_at`]): (time, trace) each time a trace
+    /// received spans at a new time, oldest first, so [`Self::close_idle`]
+    /// visits the traces that may be idle instead of every open one. An
+    /// entry is current while its trace is open with that `last_ms`.
+    activity: VecDeque<(u64, TraceId)>,
+    /// The latest time passed to [`Self::push_at`] (a clock that steps
+    /// back does not reorder `activity`).
+    clock_ms: u64,
     /// Spans in `open`, kept as they come and go.
     open_spans: usize,
     closed: FxHashSet<TraceId>,
@@ -61,6 +71,8 @@ impl Assembler {
         Assembler {
             config: AssemblerConfig { idle_spans: idle },
             open: FxHashMap::default(),
+            activity: VecDeque::new(),
+            clock_ms: 0,
             open_spans: 0,
             closed: FxHashSet::default(),
             seq: 0,
@@ -71,22 +83,31 @@ impl Assembler {
 
     /// Adds a span; traces that became idle are passed to `out`.
     pub fn push(&mut self, span: Span, out: &mut impl FnMut(Trace)) {
-        self.push_at(span, 0, out);
+        self.add(span, None, out);
     }
 
     /// [`Self::push`] for live data: `now_ms` is the caller's clock, which
     /// [`Self::close_idle`] compares against.
     pub fn push_at(&mut self, span: Span, now_ms: u64, out: &mut impl FnMut(Trace)) {
+        self.clock_ms = self.clock_ms.max(now_ms);
+        self.add(span, Some(self.clock_ms), out);
+    }
+
+    fn add(&mut self, span: Span, now_ms: Option<u64>, out: &mut impl FnMut(Trace)) {
         self.seq += 1;
         let seq = self.seq;
         let trace_id = span.trace_id;
-        let entry = self.open.entry(trace_id).or_insert_with(|| OpenTrace {
-            spans: Vec::new(),
-            first_seq: seq,
-            last_seq: seq,
-            last_ms: now_ms,
+        let mut new = false;
+        let entry = self.open.entry(trace_id).or_insert_with(|| {
+            new = true;
+            OpenTrace { spans: Vec::new(), first_seq: seq, last_seq: seq, last_ms: 0 }
         });
-        entry.last_ms = now_ms;
+        if let Some(now) = now_ms {
+            if new || entry.last_ms != now {
+                self.activity.push_back((now, trace_id));
+            }
+            entry.last_ms = now;
+        }
         if entry.spans.is_empty() && self.closed.contains(&trace_id) {
             self.warnings.add(WarningKind::SplitTrace);
         }
@@ -113,15 +134,26 @@ impl Assembler {
     }
 
     /// Closes traces that received no span in the last `idle_ms` of the
-    /// caller's clock, in order of first appearance.
+    /// caller's clock, in order of first appearance. Only traces fed by
+    /// [`Self::push_at`] are considered; the cost is that of the traces
+    /// that were active `idle_ms` ago, not of every open trace.
     pub fn close_idle(&mut self, now_ms: u64, idle_ms: u64, out: &mut impl FnMut(Trace)) {
-        let mut idle: Vec<(u64, TraceId)> = self
-            .open
-            .iter()
-            .filter(|(_, t)| t.last_ms.saturating_add(idle_ms) <= now_ms)
-            .map(|(id, t)| (t.first_seq, *id))
-            .collect();
+        let mut idle: Vec<(u64, TraceId)> = Vec::new();
+        while let Some(&(ms, id)) = self.activity.front() {
+            if ms.saturating_add(idle_ms) > now_ms {
+                break;
+            }
+            self.activity.pop_front();
+            // Stale when the trace has closed since or received spans later
+            // (a newer entry stands for it).
+            if let Some(t) = self.open.get(&id).filter(|t| t.last_ms == ms) {
+                idle.push((t.first_seq, id));
+            }
+        }
         idle.sort_unstable();
+        // A trace reopened and closed again within one time can have two
+        // current entries.
+        idle.dedup();
         for (_, id) in idle {
             let open = self.open.remove(&id).expect("idle trace is open");
             self.open_spans -= open.spans.len();
@@ -494,6 +526,54 @@ mod tests {
         a.close_idle(11_000, 4_500, &mut |t| out.push(t));
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].len(), 2);
+    }
+
+    #[test]
+    fn idle_closing_follows_each_traces_latest_span() {
+        let mut d = Dictionary::default();
+        let mut a = Assembler::new(AssemblerConfig { idle_spans: u64::MAX });
+        let mut out: Vec<Trace> = Vec::new();
+        let ids = |out: &[Trace]| out.iter().map(|t| t.trace_id.0[0]).collect::<Vec<u8>>();
+        // Trace 1 is active at 0, 10, 20 and 30; 2 only at 10; 3 at 20.
+        a.push_at(span(&mut d, 1, 1, None, "a"), 0, &mut |t| out.push(t));
+        a.push_at(span(&mut d, 2, 1, None, "a"), 10, &mut |t| out.push(t));
+        a.push_at(span(&mut d, 1, 2, Some(1), "a"), 10, &mut |t| out.push(t));
+        a.push_at(span(&mut d, 3, 1, None, "a"), 20, &mut |t| out.push(t));
+        a.push_at(span(&mut d, 1, 3, Some(1), "a"), 20, &mut |t| out.push(t));
+        // A clock that steps back counts as the latest time seen (30).
+        a.push_at(span(&mut d, 1, 4, Some(1), "a"), 30, &mut |t| out.push(t));
+        a.push_at(span(&mut d, 3, 2, Some(1), "a"), 25, &mut |t| out.push(t));
+        a.close_idle(34, 5, &mut |t| out.push(t));
+        assert_eq!(ids(&out), [2]); // 1's and 3's older entries are stale
+        a.close_idle(35, 5, &mut |t| out.push(t));
+        assert_eq!(ids(&out), [2, 1, 3]); // in order of first appearance
+        assert_eq!(out[1].len(), 4);
+        assert_eq!(out[2].len(), 2);
+        assert_eq!((a.open_spans(), a.open_traces()), (0, 0));
+        // A trace that comes back after closing is a new open trace, closed
+        // once more.
+        a.push_at(span(&mut d, 2, 2, None, "a"), 40, &mut |t| out.push(t));
+        a.close_idle(45, 5, &mut |t| out.push(t));
+        assert_eq!(ids(&out), [2, 1, 3, 2]);
+        a.close_idle(1_000, 5, &mut |t| out.push(t));
+        assert_eq!(out.len(), 4);
+        assert!(a.activity.is_empty());
+    }
+
+    #[test]
+    fn a_trace_closed_by_span_count_and_reopened_at_the_same_time_closes_once() {
+        let mut d = Dictionary::default();
+        let mut a = Assembler::new(AssemblerConfig { idle_spans: 4 });
+        let mut out: Vec<Trace> = Vec::new();
+        a.push_at(span(&mut d, 1, 1, None, "a"), 7, &mut |t| out.push(t));
+        for id in 1..=8u8 {
+            a.push_at(span(&mut d, 2, id, None, "a"), 7, &mut |t| out.push(t));
+        }
+        assert_eq!(out.len(), 1, "trace 1 closed by the span-count sweep");
+        a.push_at(span(&mut d, 1, 2, None, "a"), 7, &mut |t| out.push(t));
+        a.close_idle(7, 0, &mut |t| out.push(t));
+        assert_eq!(out.iter().map(|t| (t.trace_id.0[0], t.len())).collect::<Vec<_>>(), [(1, 1), (2, 8), (1, 1)]);
+        assert_eq!((a.open_spans(), a.open_traces()), (0, 0));
     }
 
     #[test]
