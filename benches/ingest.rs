@@ -4,7 +4,8 @@
 //! sends from 10 by default): spans/s of wall time, and the server's CPU time per span (from
 //! /proc, so the clients' work is not counted) until every trace has been
 //! completed and analysed live (graph, span metrics, critical path,
-//! bottlenecks; traces complete after a 1 s idle timeout). Run once with
+//! bottlenecks; traces complete after a 1 s idle timeout, `INGEST_IDLE_MS`
+//! sets another). Run once with
 //! the default fsync-per-request log and once with --no-fsync, to show what
 //! durability costs on this disk.
 //!
@@ -69,7 +70,10 @@ impl Drop for Proc {
 fn start(data: &std::path::Path, no_fsync: bool, pinned: bool) -> (Proc, SocketAddr, SocketAddr) {
     let mut args =
         vec!["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"];
-    args.extend(["--data-dir", data.to_str().unwrap(), "--max-in-flight", "1024", "--trace-idle-ms", "1000"]);
+    // INGEST_IDLE_MS sets the trace idle timeout (1 s by default, so passes
+    // end soon after the last request; `serve`'s own default is 10 s).
+    let idle = std::env::var("INGEST_IDLE_MS").unwrap_or_else(|_| "1000".into());
+    args.extend(["--data-dir", data.to_str().unwrap(), "--max-in-flight", "1024", "--trace-idle-ms", &idle]);
     // Closed log segments are compacted into Parquet within a second, so
     // that work (the compactor and polars threads) is counted too.
     args.extend(["--compact-interval-seconds", "1"]);
