@@ -1133,12 +1133,7 @@ mod tests {
     /// An export request of one `ResourceSpans` message.
     fn request_of(resource_spans: &[u8]) -> Vec<u8> {
         let mut request = vec![0x0a];
-        let mut len = resource_spans.len();
-        while len >= 0x80 {
-            request.push((len as u8) | 0x80);
-            len >>= 7;
-        }
-        request.push(len as u8);
+        prost::encoding::encode_varint(resource_spans.len() as u64, &mut request);
         request.extend_from_slice(resource_spans);
         request
     }
