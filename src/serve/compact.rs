@@ -10,6 +10,7 @@
 //! files back before the log; trace look-ups fall back to them.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +20,8 @@ use super::ingest::{BodyEncoding, usable};
 use super::wal::{WalError, closed_segments, read_closed_segment};
 use crate::model::{Dictionary, Span, TraceId, Warnings};
 use crate::read::{AttributesJson, Emitter, ReadOptions, read_spans};
-use crate::table::{SpanRows, file_schema};
+use crate::table::TableError;
+use crate::table::spans_parquet::SpansParquetWriter;
 
 /// Directory of the Parquet partitions under the data directory.
 pub const PARQUET_DIR: &str = "parquet";
@@ -59,9 +61,7 @@ const CHUNK_SPANS: usize = 65_536;
 /// zstd level 1: on the shop load a third faster to write than the default
 /// level 3 for 2% more bytes (32.0 vs 31.3 per span; `cargo bench --bench
 /// table`), and compaction runs for every span received.
-fn compression() -> ParquetCompression {
-    ParquetCompression::Zstd(polars::polars_utils::compression::ZstdLevel::try_new(1).ok())
-}
+const ZSTD_LEVEL: i32 = 1;
 
 /// One chunk of a segment's spans on its way to a row group: the spans
 /// (attribute lists left empty) and their attributes as JSON text.
@@ -119,16 +119,15 @@ impl Chunk {
         Ok(())
     }
 
-    /// The chunk as a table; empties it.
-    fn table(&mut self, dict: &Dictionary) -> Result<DataFrame, crate::table::TableError> {
-        let mut rows = SpanRows::new(true);
-        rows.add_spans_with_attributes(dict, &self.spans, |i| self.json.get(self.attributes[i]));
+    /// Writes the chunk as a row group; empties it.
+    fn write<W: Write>(&mut self, dict: &Dictionary, out: &mut SpansParquetWriter<W>) -> Result<(), TableError> {
+        for (span, &text) in self.spans.iter().zip(&self.attributes) {
+            out.add(dict, span, self.json.get(text))?;
+        }
         self.spans.clear();
         self.attributes.clear();
         self.json.clear();
-        let mut df = rows.finish()?;
-        df.align_chunks();
-        Ok(df)
+        out.write_row_group()
     }
 }
 
@@ -137,28 +136,9 @@ impl Chunk {
 /// row group. Span attributes go from the wire to JSON text without being
 /// decoded into values.
 fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), CompactError> {
-    type Writer<'a> = polars::io::parquet::write::BatchedWriter<&'a fs::File>;
-    fn write_chunk<'a>(
-        file: &'a fs::File,
-        temp: &Path,
-        writer: &mut Option<Writer<'a>>,
-        dict: &Dictionary,
-        spans: &mut Chunk,
-    ) -> Result<(), CompactError> {
-        let df = spans.table(dict).map_err(|e| file_error(temp, e))?;
-        let w = match writer {
-            Some(w) => w,
-            None => writer.insert(
-                ParquetWriter::new(file)
-                    .with_compression(compression())
-                    .batched(&file_schema(df.schema()))
-                    .map_err(|e| file_error(temp, e))?,
-            ),
-        };
-        w.write_batch(&df).map_err(|e| file_error(temp, e))
-    }
     let file = fs::File::create(temp).map_err(|e| file_error(temp, e))?;
-    let mut writer: Option<Writer<'_>> = None;
+    let sink = std::io::BufWriter::with_capacity(1 << 20, &file);
+    let mut writer = SpansParquetWriter::new(sink, ZSTD_LEVEL).map_err(|e| file_error(temp, e))?;
     let mut dict = Dictionary::default();
     let mut spans = Chunk::default();
     let mut failed = None;
@@ -170,19 +150,17 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
         if let Err(err) = spans.add_record(tag, body, &mut dict) {
             failed = Some(file_error(segment, err));
         } else if spans.spans.len() >= chunk {
-            failed = write_chunk(&file, temp, &mut writer, &dict, &mut spans).err();
+            failed = spans.write(&dict, &mut writer).map_err(|e| file_error(temp, e)).err();
         }
     })?;
     if let Some(err) = failed {
         return Err(err);
     }
-    // The rest, or an empty table for a segment without spans.
-    if !spans.spans.is_empty() || writer.is_none() {
-        write_chunk(&file, temp, &mut writer, &dict, &mut spans)?;
-    }
-    if let Some(w) = &writer {
-        w.finish().map_err(|e| file_error(temp, e))?;
-    }
+    // The rest (a segment without spans makes a file of no rows).
+    spans.write(&dict, &mut writer).map_err(|e| file_error(temp, e))?;
+    let mut sink = writer.finish().map_err(|e| file_error(temp, e))?;
+    sink.flush().map_err(|e| file_error(temp, e))?;
+    drop(sink);
     file.sync_all().map_err(|e| file_error(temp, e))
 }
 
@@ -303,6 +281,7 @@ pub fn find_trace(data_dir: &Path, id: &TraceId, dict: &mut Dictionary) -> Resul
 mod tests {
     use super::*;
     use crate::serve::wal::{Wal, WalConfig};
+    use crate::table::{SpanRows, file_schema};
 
     /// Every span of the closed segments, as text, in file order.
     fn compacted(data_dir: &Path) -> Vec<String> {
@@ -470,6 +449,7 @@ mod tests {
         let mut rows = SpanRows::new(true);
         rows.add_spans(&dict, &spans);
         let want = rows.finish().unwrap();
+        assert_eq!(**got.schema(), file_schema(want.schema()), "the schema export writes");
         assert_eq!(got.height(), want.height());
         assert_eq!(got.height(), 2 + 14 + 14 + 2);
         for column in want.get_column_names() {

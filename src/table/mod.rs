@@ -4,12 +4,14 @@
 //! critical path) — for Parquet, CSV and NDJSON files and for SQL.
 //! Attributes, events and links are JSON text columns, so any tool reads
 //! them and tracelens reads them back without loss of what its analyses
-//! use. No I/O here but polars' own writers, called by the CLI. For
-//! Parquet (export, the receiver's compaction) the spans table's columns of
-//! few distinct values are built as categoricals ([`SpanRows::new`]) and
-//! written as text ([`file_schema`]).
+//! use. No I/O here but Parquet and polars' writers into sinks their callers
+//! give. For Parquet `export` builds the spans table's columns of few
+//! distinct values as categoricals ([`SpanRows::new`]) and writes them as
+//! text ([`file_schema`]); the receiver's compaction writes the same table
+//! straight from spans, without a DataFrame ([`spans_parquet`]).
 
 pub mod json;
+pub mod spans_parquet;
 
 use polars::prelude::*;
 
@@ -273,36 +275,12 @@ impl SpanRows {
         self.add_spans(dict, &trace.spans);
     }
 
-    /// Adds spans as they are (no trace needed: the receiver writes each
-    /// log segment's spans before their traces are complete).
+    /// Adds spans as they are (no trace needed).
     pub fn add_spans(&mut self, dict: &Dictionary, spans: &[crate::model::Span]) {
-        self.add_rows(dict, spans, None::<fn(usize) -> &'static str>);
-    }
-
-    /// Adds spans whose attributes are JSON text already (`attributes(i)`
-    /// is the `i`th span's object, as [`json::attributes`] writes it; the
-    /// spans' own attribute lists are not read): the receiver's compaction
-    /// writes them straight from the wire
-    /// ([`crate::read::Emitter::attributes_as_json`]).
-    pub fn add_spans_with_attributes<'t>(
-        &mut self,
-        dict: &Dictionary,
-        spans: &[crate::model::Span],
-        attributes: impl Fn(usize) -> &'t str,
-    ) {
-        self.add_rows(dict, spans, Some(attributes));
-    }
-
-    fn add_rows<'t, F: Fn(usize) -> &'t str>(
-        &mut self,
-        dict: &Dictionary,
-        spans: &[crate::model::Span],
-        given: Option<F>,
-    ) {
         let mut buf = [0u8; 32];
         let mut attributes = String::new();
         self.reserve(spans.len());
-        for (i, s) in spans.iter().enumerate() {
+        for s in spans {
             let resource = dict.resource_of(s.resource);
             let trace_key = match &mut self.traces {
                 Some(keys) => {
@@ -341,13 +319,8 @@ impl SpanRows {
                 }
                 Some(resource_json[r].get_or_insert_with(|| json::attributes(dict, &resource.attributes)).as_str())
             });
-            match &given {
-                Some(text) => self.span_attributes.append_value(text(i)),
-                None => {
-                    json::write_attributes(&mut attributes, dict, &s.attributes);
-                    self.span_attributes.append_value(attributes.as_str());
-                }
-            }
+            json::write_attributes(&mut attributes, dict, &s.attributes);
+            self.span_attributes.append_value(attributes.as_str());
             if s.events.is_empty() {
                 self.events.append_null();
             } else {
@@ -362,9 +335,8 @@ impl SpanRows {
         }
     }
 
-    /// Room for `n` more rows in the fixed-width columns (compaction adds a
-    /// 65,536-span chunk at once; growing them row by row copied each
-    /// several times).
+    /// Room for `n` more rows in the fixed-width columns (growing them row
+    /// by row copied each several times).
     fn reserve(&mut self, n: usize) {
         for column in [&mut self.start, &mut self.end, &mut self.duration] {
             column.reserve(n);
