@@ -4,7 +4,8 @@
 #
 # Tests need cargo, Graphviz (`dot` checks the graph command's DOT output)
 # and, for the receiver's interop tests, the OpenTelemetry Python SDK with
-# its OTLP gRPC and HTTP exporters in ./.venv. Tests that need more outside
+# its OTLP gRPC and HTTP exporters in ./.venv, with pyarrow (another
+# Parquet implementation reads the receiver's compacted files). Tests that need more outside
 # parts get their install step here, so this stays the one command that runs
 # everything.
 set -euo pipefail
@@ -20,11 +21,12 @@ if ! command -v dot >/dev/null 2>&1; then
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq graphviz >/dev/null
 fi
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http" 2>/dev/null; then
-  echo "scripts/test.sh: installing the OpenTelemetry Python SDK and OTLP exporters into .venv" >&2
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, pyarrow.parquet" 2>/dev/null; then
+  echo "scripts/test.sh: installing the OpenTelemetry Python SDK, OTLP exporters and pyarrow into .venv" >&2
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check \
-    "opentelemetry-sdk>=1.30,<2" "opentelemetry-exporter-otlp-proto-grpc>=1.30,<2" "opentelemetry-exporter-otlp-proto-http>=1.30,<2"
+    "opentelemetry-sdk>=1.30,<2" "opentelemetry-exporter-otlp-proto-grpc>=1.30,<2" "opentelemetry-exporter-otlp-proto-http>=1.30,<2" \
+    "pyarrow>=15"
 fi
 if [ ! -d ../shared/testdata ]; then
   echo "scripts/test.sh: ../shared/testdata is missing; the public test traces must sit beside the project" >&2

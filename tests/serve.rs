@@ -155,6 +155,19 @@ fn python() -> PathBuf {
     p
 }
 
+/// A Parquet file as pyarrow reads it: rows, column types, and every
+/// column's values as text.
+fn read_with_pyarrow(path: &Path) -> serde_json::Value {
+    let script = "import json, sys, pyarrow.parquet as pq\n\
+        t = pq.read_table(sys.argv[1])\n\
+        text = lambda v: None if v is None else str(v)\n\
+        print(json.dumps({'rows': t.num_rows, 'types': {f.name: str(f.type) for f in t.schema},\n\
+            'columns': {n: [text(v) for v in t.column(n).to_pylist()] for n in t.column_names}}))";
+    let out = Command::new(python()).arg("-c").arg(script).arg(path).output().unwrap();
+    assert!(out.status.success(), "pyarrow: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn send(protocol: &str, endpoint: &str, traces: u32, gzip: bool) {
     send_with(protocol, endpoint, traces, gzip, None)
 }
@@ -1034,6 +1047,24 @@ fn compacted_parquet_answers_queries_and_survives_a_restart() {
     assert_eq!(t["spans"].as_array().unwrap().len(), 11, "{t}");
     assert_eq!(t["duration_ns"], 120_000_000);
     assert_eq!(t["critical_path"].as_array().unwrap().len(), 19);
+
+    // Another Parquet implementation (pyarrow) reads them as polars does.
+    for file in &parquet {
+        use polars::prelude::SerReader;
+        let ours = polars::prelude::ParquetReader::new(std::fs::File::open(file).unwrap()).finish().unwrap();
+        let theirs = read_with_pyarrow(file);
+        assert_eq!(theirs["rows"].as_u64().unwrap() as usize, ours.height(), "{theirs}");
+        assert!(ours.height() > 0);
+        for (name, dtype) in ours.schema().iter() {
+            // Text as Arrow string views, as the schema polars writes says.
+            let want = if dtype.is_integer() { dtype.to_string().replace('u', "uint") } else { "string_view".into() };
+            assert_eq!(theirs["types"][name.as_str()], want, "{name}");
+            let column = ours.column(name).unwrap().cast(&polars::prelude::DataType::String).unwrap();
+            let values: Vec<serde_json::Value> =
+                column.str().unwrap().iter().map(|v| v.map_or(serde_json::Value::Null, Into::into)).collect();
+            assert_eq!(theirs["columns"][name.as_str()], serde_json::Value::Array(values), "{name}");
+        }
+    }
 
     // The offline commands read the compacted files as they are.
     let out =
