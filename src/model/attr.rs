@@ -2,6 +2,8 @@
 
 use std::hash::{Hash, Hasher};
 
+use compact_str::CompactString;
+
 use super::Sym;
 
 /// One key/value attribute; the key is interned.
@@ -22,8 +24,9 @@ pub enum Value {
     /// No value (`{}` in OTLP JSON).
     #[default]
     Empty,
-    /// A string.
-    Str(Box<str>),
+    /// A string: up to 24 bytes held inline, longer ones on the heap (most
+    /// attribute values are short: no allocation to make or free per value).
+    Str(CompactString),
     /// A boolean.
     Bool(bool),
     /// A 64-bit integer.
@@ -42,7 +45,7 @@ impl Value {
     /// The string, if this is a string value.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) => Some(s),
+            Value::Str(s) => Some(s.as_str()),
             _ => None,
         }
     }
@@ -102,6 +105,13 @@ impl Hash for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_stay_small() {
+        // Inline strings cost no size: a value is as large as a boxed one.
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Attr>(), 32);
+    }
 
     #[test]
     fn doubles_compare_by_bits() {
