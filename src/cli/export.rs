@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use polars::prelude::*;
 
-use tracelens::table::{Table, Tables, write_parquet};
+use tracelens::table::spans_parquet::SpansParquetWriter;
+use tracelens::table::{Table, TableError, Tables, json, write_parquet};
 
 use super::UsageError;
 use super::input::{self, InputArgs};
@@ -103,10 +104,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let format = format_of(&args.output, args.format)?;
     let inputs = args.input.validate()?;
     let table: Table = args.table.into();
-    let mut tables = Tables::new(&[table]);
-    if format == FileFormat::Parquet {
-        tables = tables.coded();
+    if (table, format) == (Table::Spans, FileFormat::Parquet) {
+        return export_spans_parquet(&inputs, &args.output);
     }
+    let mut tables = Tables::new(&[table]);
     let report = inputs.run(&mut |dict, trace| tables.add_trace(dict, &trace))?;
     let mut built = tables.finish()?;
     let (_, df) = &mut built[0];
@@ -114,6 +115,45 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     if args.output != Path::new("-") {
         eprintln!("tracelens: wrote {} rows of {} to {}", df.height(), table.name(), args.output.display());
     }
+    input::print_notes(&report);
+    Ok(())
+}
+
+/// Spans per row group of an exported spans table (polars' default).
+const ROW_GROUP_SPANS: usize = 512 * 512;
+
+/// The spans table to Parquet as traces are read, a row group at a time
+/// (never the whole table in memory), written page by page as the
+/// receiver's compaction writes it; zstd level 3 (polars' default).
+fn export_spans_parquet(inputs: &input::Inputs, path: &Path) -> anyhow::Result<()> {
+    if path == Path::new("-") {
+        return Err(UsageError("Parquet needs a file, not standard output".to_string()).into());
+    }
+    let file = File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+    let mut writer = SpansParquetWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), 3)?;
+    let (mut rows, mut failed, mut attributes) = (0u64, None::<TableError>, String::new());
+    let report = inputs.run(&mut |dict, trace| {
+        if failed.is_some() {
+            return;
+        }
+        for s in &trace.spans {
+            json::write_attributes(&mut attributes, dict, &s.attributes);
+            if let Err(e) = writer.add(dict, s, &attributes) {
+                failed = Some(e);
+                return;
+            }
+            rows += 1;
+        }
+        if writer.pending_rows() >= ROW_GROUP_SPANS {
+            failed = writer.write_row_group().err();
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(anyhow::anyhow!("writing {}: {e}", path.display()));
+    }
+    let mut sink = writer.finish().map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    sink.flush().map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    eprintln!("tracelens: wrote {rows} rows of spans to {}", path.display());
     input::print_notes(&report);
     Ok(())
 }

@@ -281,7 +281,7 @@ pub fn find_trace(data_dir: &Path, id: &TraceId, dict: &mut Dictionary) -> Resul
 mod tests {
     use super::*;
     use crate::serve::wal::{Wal, WalConfig};
-    use crate::table::{SpanRows, file_schema};
+    use crate::table::SpanRows;
 
     /// Every span of the closed segments, as text, in file order.
     fn compacted(data_dir: &Path) -> Vec<String> {
@@ -432,7 +432,7 @@ mod tests {
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the segment
         let files = compact_in_chunks(dir.path(), 7).unwrap();
         let got = ParquetReader::new(fs::File::open(&files[0]).unwrap()).finish().unwrap();
-        // The same records decoded into the model, as `export` tables them.
+        // The same records decoded into the model, tabled as SQL sees them.
         let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
         for (tag, body) in records {
             let mut sink = |d: &Dictionary, s: Span| {
@@ -446,10 +446,10 @@ mod tests {
                 _ => crate::read::read_otlp_json_record(body, &mut e).unwrap(),
             }
         }
-        let mut rows = SpanRows::new(true);
+        let mut rows = SpanRows::default();
         rows.add_spans(&dict, &spans);
         let want = rows.finish().unwrap();
-        assert_eq!(**got.schema(), file_schema(want.schema()), "the schema export writes");
+        assert_eq!(got.schema(), want.schema(), "the spans table's schema");
         assert_eq!(got.height(), want.height());
         assert_eq!(got.height(), 2 + 14 + 14 + 2);
         for column in want.get_column_names() {

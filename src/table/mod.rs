@@ -5,10 +5,10 @@
 //! Attributes, events and links are JSON text columns, so any tool reads
 //! them and tracelens reads them back without loss of what its analyses
 //! use. No I/O here but Parquet and polars' writers into sinks their callers
-//! give. For Parquet `export` builds the spans table's columns of few
-//! distinct values as categoricals ([`SpanRows::new`]) and writes them as
-//! text ([`file_schema`]); the receiver's compaction writes the same table
-//! straight from spans, without a DataFrame ([`spans_parquet`]).
+//! give. The spans table goes to Parquet (`export`, the receiver's
+//! compaction) straight from spans, a row group at a time, without a
+//! DataFrame ([`spans_parquet`]); SQL, the text formats and the other
+//! tables are DataFrames.
 
 pub mod json;
 pub mod spans_parquet;
@@ -74,111 +74,16 @@ fn text(name: &str) -> StringChunkedBuilder {
     StringChunkedBuilder::new(name.into(), 0)
 }
 
-/// A text column of the spans table: the text of each row, or (coded) a
-/// category per row, found by the value's key (a symbol, resource or enum
-/// index) so each distinct value's text is handled once.
-enum TextColumn {
-    Plain(StringChunkedBuilder),
-    Coded(Coded),
-}
-
-/// A categorical column being built.
-struct Coded {
-    name: PlSmallStr,
-    /// Keeps the mapping's categories registered while rows are added.
-    categories: Arc<Categories>,
-    mapping: Arc<CategoricalMapping>,
-    codes: Vec<Option<u32>>,
-    /// Key -> 0 (not seen), 1 (null) or 2 + its category.
-    by_key: Vec<u32>,
-    /// Why a value could not be coded (more distinct values than codes).
-    failed: Option<String>,
-}
-
-impl TextColumn {
-    fn new(name: &str, coded: bool) -> TextColumn {
-        if !coded {
-            return TextColumn::Plain(text(name));
-        }
-        let categories = Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32);
-        let mapping = categories.mapping();
-        let (codes, by_key, failed) = (Vec::new(), Vec::new(), None);
-        TextColumn::Coded(Coded { name: name.into(), categories, mapping, codes, by_key, failed })
-    }
-
-    /// Adds a row: the value of `key`, whose text `text` gives (the same
-    /// text for the same key; only asked for once when coded).
-    fn push<'a>(&mut self, key: usize, text: impl FnOnce() -> Option<&'a str>) {
-        match self {
-            TextColumn::Plain(b) => b.append_option(text()),
-            TextColumn::Coded(c) => {
-                if c.by_key.len() <= key {
-                    c.by_key.resize(key + 1, 0);
-                }
-                if c.by_key[key] == 0 {
-                    c.by_key[key] = match text().map(|t| c.mapping.insert_cat(t)) {
-                        Some(Ok(cat)) if cat < u32::MAX - 1 => cat + 2,
-                        Some(Ok(_)) => {
-                            c.failed.get_or_insert_with(|| "more distinct values than codes".to_string());
-                            1
-                        }
-                        Some(Err(e)) => {
-                            c.failed.get_or_insert(e.to_string());
-                            1
-                        }
-                        None => 1,
-                    };
-                }
-                c.codes.push(c.by_key[key].checked_sub(2));
-            }
-        }
-    }
-
-    fn finish(self) -> Result<Column, TableError> {
-        Ok(match self {
-            TextColumn::Plain(b) => b.finish().into_column(),
-            TextColumn::Coded(c) => {
-                if let Some(why) = c.failed {
-                    return Err(TableError(format!("column {}: {why}", c.name)));
-                }
-                let codes = UInt32Chunked::from_iter_options(c.name, c.codes.into_iter());
-                let dtype = DataType::from_categories(c.categories);
-                drop(c.mapping);
-                // SAFETY: every code came from `insert_cat` on this mapping,
-                // which the dtype holds.
-                unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(codes, dtype) }.into_series().into_column()
-            }
-        })
-    }
-}
-
-/// The schema a Parquet file of a table declares: coded (categorical)
-/// columns as text. polars writes their pages from the categories as they
-/// are (dictionary pages, no hashing of every row), and every file reads
-/// back as plain text — the same schema in every file, where categoricals
-/// would carry each table's own category set, and polars refuses to scan
-/// files with different sets together.
-pub fn file_schema(schema: &Schema) -> Schema {
-    schema
-        .iter()
-        .map(|(name, dtype)| {
-            let dtype = if dtype.is_categorical() { DataType::String } else { dtype.clone() };
-            (name.clone(), dtype)
-        })
-        .collect()
-}
-
 /// Rows per Parquet row group when a whole table is written (polars' default).
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
-/// Writes a table as Parquet to `sink`, coded columns declared as text
-/// ([`file_schema`]), in row groups of 262,144 rows.
+/// Writes a table as Parquet to `sink`, in row groups of 262,144 rows.
 pub fn write_parquet<W: std::io::Write>(
     df: &DataFrame,
     sink: W,
     compression: ParquetCompression,
 ) -> Result<(), TableError> {
-    let mut writer = ParquetWriter::new(sink).with_compression(compression).batched(&file_schema(df.schema()))?;
+    let mut writer = ParquetWriter::new(sink).with_compression(compression).batched(df.schema())?;
     for start in (0..df.height()).step_by(ROW_GROUP_ROWS) {
         writer.write_batch(&df.slice(start as i64, ROW_GROUP_ROWS))?;
     }
@@ -189,27 +94,25 @@ pub fn write_parquet<W: std::io::Write>(
 /// Rows of the `spans` table, built trace by trace straight into column
 /// builders (no string per cell).
 pub struct SpanRows {
-    trace_id: TextColumn,
-    /// Trace id -> its key in the coded `trace_id` column (coded only).
-    traces: Option<rustc_hash::FxHashMap<crate::model::TraceId, usize>>,
+    trace_id: StringChunkedBuilder,
     span_id: StringChunkedBuilder,
     parent_span_id: StringChunkedBuilder,
-    service: TextColumn,
-    operation: TextColumn,
-    kind: TextColumn,
-    status_code: TextColumn,
+    service: StringChunkedBuilder,
+    operation: StringChunkedBuilder,
+    kind: StringChunkedBuilder,
+    status_code: StringChunkedBuilder,
     status_message: StringChunkedBuilder,
     start: Vec<Option<u64>>,
     end: Vec<Option<u64>>,
     duration: Vec<Option<u64>>,
-    version: TextColumn,
-    environment: TextColumn,
-    host: TextColumn,
-    scope_name: TextColumn,
-    scope_version: TextColumn,
+    version: StringChunkedBuilder,
+    environment: StringChunkedBuilder,
+    host: StringChunkedBuilder,
+    scope_name: StringChunkedBuilder,
+    scope_version: StringChunkedBuilder,
     trace_state: StringChunkedBuilder,
     flags: Vec<u32>,
-    resource_attributes: TextColumn,
+    resource_attributes: StringChunkedBuilder,
     span_attributes: StringChunkedBuilder,
     events: StringChunkedBuilder,
     links: StringChunkedBuilder,
@@ -220,41 +123,26 @@ pub struct SpanRows {
 
 impl Default for SpanRows {
     fn default() -> Self {
-        SpanRows::new(false)
-    }
-}
-
-impl SpanRows {
-    /// Rows whose columns of few distinct values (trace id, service,
-    /// operation, kind, status code, resource, scope) are categorical when
-    /// `coded`: each value's text is handled once per table instead of once
-    /// per row, and Parquet gets dictionary pages without hashing every row.
-    /// Each table has its own categories, so Parquet files declare these
-    /// columns as text ([`file_schema`]); the default, plain text, is what
-    /// SQL and the text formats get.
-    pub fn new(coded: bool) -> Self {
-        let t = |name: &str| TextColumn::new(name, coded);
         SpanRows {
-            trace_id: t("trace_id"),
-            traces: coded.then(Default::default),
+            trace_id: text("trace_id"),
             span_id: text("span_id"),
             parent_span_id: text("parent_span_id"),
-            service: t("service"),
-            operation: t("operation"),
-            kind: t("kind"),
-            status_code: t("status_code"),
+            service: text("service"),
+            operation: text("operation"),
+            kind: text("kind"),
+            status_code: text("status_code"),
             status_message: text("status_message"),
             start: Vec::new(),
             end: Vec::new(),
             duration: Vec::new(),
-            version: t("service_version"),
-            environment: t("environment"),
-            host: t("host"),
-            scope_name: t("scope_name"),
-            scope_version: t("scope_version"),
+            version: text("service_version"),
+            environment: text("environment"),
+            host: text("host"),
+            scope_name: text("scope_name"),
+            scope_version: text("scope_version"),
             trace_state: text("trace_state"),
             flags: Vec::new(),
-            resource_attributes: t("resource_attributes"),
+            resource_attributes: text("resource_attributes"),
             span_attributes: text("span_attributes"),
             events: text("events"),
             links: text("links"),
@@ -282,43 +170,35 @@ impl SpanRows {
         self.reserve(spans.len());
         for s in spans {
             let resource = dict.resource_of(s.resource);
-            let trace_key = match &mut self.traces {
-                Some(keys) => {
-                    let next = keys.len();
-                    *keys.entry(s.trace_id).or_insert(next)
-                }
-                None => 0,
-            };
-            self.trace_id.push(trace_key, || Some(hex(&s.trace_id.0, &mut buf)));
+            self.trace_id.append_value(hex(&s.trace_id.0, &mut buf));
             self.span_id.append_value(hex(&s.span_id.0, &mut buf));
             match s.parent_id {
                 Some(p) => self.parent_span_id.append_value(hex(&p.0, &mut buf)),
                 None => self.parent_span_id.append_null(),
             }
-            self.service.push(s.service.index(), || Some(dict.resolve(s.service)));
-            self.operation.push(s.name.index(), || Some(dict.resolve(s.name)));
-            self.kind.push(s.kind as usize, || Some(s.kind.as_str()));
-            self.status_code.push(s.status.code as usize, || Some(status_name(s.status.code)));
+            self.service.append_value(dict.resolve(s.service));
+            self.operation.append_value(dict.resolve(s.name));
+            self.kind.append_value(s.kind.as_str());
+            self.status_code.append_value(status_name(s.status.code));
             self.status_message.append_option(s.status.message.as_deref());
             let start_known = !s.quality.contains(SpanQuality::MISSING_START);
             self.start.push(start_known.then_some(s.start_ns));
             self.end.push(start_known.then_some(s.end_ns));
             self.duration.push(s.duration_ns());
-            self.version.push(resource.version.index(), || non_empty_str(dict, resource.version));
-            self.environment.push(resource.environment.index(), || non_empty_str(dict, resource.environment));
-            self.host.push(resource.host.index(), || non_empty_str(dict, resource.host));
-            self.scope_name.push(s.scope_name.index(), || non_empty_str(dict, s.scope_name));
-            self.scope_version.push(s.scope_version.index(), || non_empty_str(dict, s.scope_version));
+            self.version.append_option(non_empty_str(dict, resource.version));
+            self.environment.append_option(non_empty_str(dict, resource.environment));
+            self.host.append_option(non_empty_str(dict, resource.host));
+            self.scope_name.append_option(non_empty_str(dict, s.scope_name));
+            self.scope_version.append_option(non_empty_str(dict, s.scope_version));
             self.trace_state.append_option(s.trace_state.as_deref());
             self.flags.push(s.flags);
             let r = s.resource.index();
-            let resource_json = &mut self.resource_json;
-            self.resource_attributes.push(r, || {
-                if resource_json.len() <= r {
-                    resource_json.resize(r + 1, None);
-                }
-                Some(resource_json[r].get_or_insert_with(|| json::attributes(dict, &resource.attributes)).as_str())
-            });
+            if self.resource_json.len() <= r {
+                self.resource_json.resize(r + 1, None);
+            }
+            let resource_json =
+                self.resource_json[r].get_or_insert_with(|| json::attributes(dict, &resource.attributes));
+            self.resource_attributes.append_value(resource_json.as_str());
             json::write_attributes(&mut attributes, dict, &s.attributes);
             self.span_attributes.append_value(attributes.as_str());
             if s.events.is_empty() {
@@ -342,23 +222,6 @@ impl SpanRows {
             column.reserve(n);
         }
         self.flags.reserve(n);
-        for column in [
-            &mut self.trace_id,
-            &mut self.service,
-            &mut self.operation,
-            &mut self.kind,
-            &mut self.status_code,
-            &mut self.version,
-            &mut self.environment,
-            &mut self.host,
-            &mut self.scope_name,
-            &mut self.scope_version,
-            &mut self.resource_attributes,
-        ] {
-            if let TextColumn::Coded(c) = column {
-                c.codes.reserve(n);
-            }
-        }
     }
 
     /// Rows so far.
@@ -375,25 +238,25 @@ impl SpanRows {
     pub fn finish(self) -> Result<DataFrame, TableError> {
         let s = |b: StringChunkedBuilder| b.finish().into_column();
         let columns = vec![
-            self.trace_id.finish()?,
+            s(self.trace_id),
             s(self.span_id),
             s(self.parent_span_id),
-            self.service.finish()?,
-            self.operation.finish()?,
-            self.kind.finish()?,
-            self.status_code.finish()?,
+            s(self.service),
+            s(self.operation),
+            s(self.kind),
+            s(self.status_code),
             s(self.status_message),
             Column::new("start_unix_nano".into(), self.start),
             Column::new("end_unix_nano".into(), self.end),
             Column::new("duration_ns".into(), self.duration),
-            self.version.finish()?,
-            self.environment.finish()?,
-            self.host.finish()?,
-            self.scope_name.finish()?,
-            self.scope_version.finish()?,
+            s(self.version),
+            s(self.environment),
+            s(self.host),
+            s(self.scope_name),
+            s(self.scope_version),
             s(self.trace_state),
             Column::new("flags".into(), self.flags),
-            self.resource_attributes.finish()?,
+            s(self.resource_attributes),
             s(self.span_attributes),
             s(self.events),
             s(self.links),
@@ -573,15 +436,6 @@ impl Tables {
         }
     }
 
-    /// Builds the spans table with coded columns ([`SpanRows::new`]), for
-    /// a Parquet file written with [`file_schema`].
-    pub fn coded(mut self) -> Tables {
-        if self.spans.is_some() {
-            self.spans = Some(SpanRows::new(true));
-        }
-        self
-    }
-
     /// Adds a trace to every table being built.
     pub fn add_trace(&mut self, dict: &Dictionary, trace: &Trace) {
         if let Some(t) = &mut self.spans {
@@ -625,7 +479,7 @@ mod tests {
         (dict, spans)
     }
 
-    /// Every column as text (categorical columns cast), row by row.
+    /// Every column as text, row by row.
     fn as_text(df: &DataFrame) -> Vec<Vec<Option<String>>> {
         df.columns()
             .iter()
@@ -637,35 +491,18 @@ mod tests {
     }
 
     #[test]
-    fn coded_columns_hold_the_same_text_and_survive_parquet() {
+    fn tables_survive_parquet() {
         let (dict, spans) = shop_spans();
         assert!(spans.len() > 10);
-        let tables: Vec<DataFrame> = [false, true]
-            .into_iter()
-            .map(|coded| {
-                let mut rows = SpanRows::new(coded);
-                rows.add_spans(&dict, &spans);
-                rows.finish().unwrap()
-            })
-            .collect();
-        let (plain, mut coded) = (&tables[0], tables[1].clone());
-        assert_eq!(plain.get_column_names(), coded.get_column_names());
-        assert!(matches!(coded.column("operation").unwrap().dtype(), DataType::Categorical(..)));
-        assert_eq!(plain.column("operation").unwrap().dtype(), &DataType::String);
-        assert_eq!(as_text(plain), as_text(&coded));
-        let services = coded.column("service").unwrap().cast(&DataType::String).unwrap();
-        assert!(services.str().unwrap().iter().any(|s| s == Some("frontend")), "{services:?}");
-
+        let mut rows = SpanRows::default();
+        rows.add_spans(&dict, &spans);
+        let table = rows.finish().unwrap();
+        let services = table.column("service").unwrap().str().unwrap().clone();
+        assert!(services.iter().any(|s| s == Some("frontend")), "{services:?}");
         let mut parquet = Vec::new();
-        write_parquet(&coded, &mut parquet, ParquetCompression::Zstd(None)).unwrap();
+        write_parquet(&table, &mut parquet, ParquetCompression::Zstd(None)).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(parquet)).finish().unwrap();
-        assert_eq!(as_text(plain), as_text(&back));
-        assert_eq!(back.schema(), plain.schema(), "the file declares text columns");
-        // Written as polars would write the categoricals, they read back as
-        // categoricals of this table's own category set.
-        let mut own = Vec::new();
-        ParquetWriter::new(&mut own).finish(&mut coded).unwrap();
-        let back = ParquetReader::new(std::io::Cursor::new(own)).finish().unwrap();
-        assert!(back.column("service").unwrap().dtype().is_categorical());
+        assert_eq!(back.schema(), table.schema());
+        assert_eq!(as_text(&back), as_text(&table));
     }
 }

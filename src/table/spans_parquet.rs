@@ -1,5 +1,6 @@
 //! The spans table written to Parquet straight from spans, column by
-//! column: the receiver's compaction, which writes every span it receives.
+//! column: `export` and the receiver's compaction, which writes every span
+//! it receives.
 //! polars would build a DataFrame, convert its categoricals to Arrow
 //! dictionaries and try dictionary encoding on every text column before
 //! encoding pages (half of compaction's time); here each row's values go
@@ -7,8 +8,8 @@
 //! Parquet pages directly — dictionary pages for the columns of few
 //! distinct values, plain pages for the rest — handed to polars-parquet's
 //! file writer with the schema and metadata polars itself writes for the
-//! table. A file reads back as the table [`super::SpanRows`] builds (the
-//! tests hold the two equal column by column).
+//! table. A file reads back as the table [`super::SpanRows`] builds for SQL
+//! (the tests hold the two equal column by column).
 
 use std::io::Write;
 use std::ops::Range;
@@ -561,7 +562,6 @@ mod tests {
     use super::*;
     use crate::model::{Attr, Event, Link, SpanId, Value, Warnings};
     use crate::read::{ReadOptions, read_spans};
-    use crate::table::file_schema;
 
     /// The shop fixture's spans, with what it lacks added: trace states,
     /// status messages, a span without a start, events, links, attributes
@@ -603,16 +603,16 @@ mod tests {
     }
 
     #[test]
-    fn files_read_back_as_the_table_export_builds() {
+    fn files_read_back_as_the_spans_table() {
         let mut dict = Dictionary::default();
         let spans = spans(&mut dict);
-        let mut rows = SpanRows::new(true);
+        let mut rows = SpanRows::default();
         rows.add_spans(&dict, &spans);
         let want = rows.finish().unwrap();
         for row_group in [1, 5, spans.len()] {
             let bytes = write(&dict, &spans, row_group);
             let got = ParquetReader::new(std::io::Cursor::new(&bytes)).finish().unwrap();
-            assert_eq!(**got.schema(), file_schema(want.schema()), "row groups of {row_group}");
+            assert_eq!(got.schema(), want.schema(), "row groups of {row_group}");
             for column in want.get_column_names() {
                 assert_eq!(texts(&got, column), texts(&want, column), "{column}, row groups of {row_group}");
             }
@@ -648,7 +648,7 @@ mod tests {
         let bytes = SpansParquetWriter::new(Vec::new(), 1).unwrap().finish().unwrap();
         let got = ParquetReader::new(std::io::Cursor::new(&bytes)).finish().unwrap();
         assert_eq!(got.height(), 0);
-        assert_eq!(**got.schema(), file_schema(SpanRows::new(true).finish().unwrap().schema()));
+        assert_eq!(got.schema(), SpanRows::default().finish().unwrap().schema());
     }
 
     /// Row-group statistics are what a filtered scan prunes by: wrong ones
