@@ -124,13 +124,30 @@ const ROW_GROUP_SPANS: usize = 512 * 512;
 
 /// The spans table to Parquet as traces are read, a row group at a time
 /// (never the whole table in memory), written page by page as the
-/// receiver's compaction writes it; zstd level 3 (polars' default).
+/// receiver's compaction writes it; zstd level 3 (polars' default). A
+/// failed export leaves no file.
 fn export_spans_parquet(inputs: &input::Inputs, path: &Path) -> anyhow::Result<()> {
     if path == Path::new("-") {
         return Err(UsageError("Parquet needs a file, not standard output".to_string()).into());
     }
     let file = File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
-    let mut writer = SpansParquetWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), 3)?;
+    let written = write_spans_parquet(inputs, file, path);
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    let (rows, report) = written?;
+    eprintln!("tracelens: wrote {rows} rows of spans to {}", path.display());
+    input::print_notes(&report);
+    Ok(())
+}
+
+fn write_spans_parquet(
+    inputs: &input::Inputs,
+    file: File,
+    path: &Path,
+) -> anyhow::Result<(u64, tracelens::pipeline::RunReport)> {
+    let writing = |e: TableError| anyhow::anyhow!("writing {}: {e}", path.display());
+    let mut writer = SpansParquetWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), 3).map_err(writing)?;
     let (mut rows, mut failed, mut attributes) = (0u64, None::<TableError>, String::new());
     let report = inputs.run(&mut |dict, trace| {
         if failed.is_some() {
@@ -149,11 +166,9 @@ fn export_spans_parquet(inputs: &input::Inputs, path: &Path) -> anyhow::Result<(
         }
     })?;
     if let Some(e) = failed {
-        return Err(anyhow::anyhow!("writing {}: {e}", path.display()));
+        return Err(writing(e));
     }
-    let mut sink = writer.finish().map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    let mut sink = writer.finish().map_err(writing)?;
     sink.flush().map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-    eprintln!("tracelens: wrote {rows} rows of spans to {}", path.display());
-    input::print_notes(&report);
-    Ok(())
+    Ok((rows, report))
 }

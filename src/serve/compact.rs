@@ -59,7 +59,7 @@ fn partition(data_dir: &Path, time: SystemTime) -> PathBuf {
 const CHUNK_SPANS: usize = 65_536;
 
 /// zstd level 1: on the shop load a third faster to write than the default
-/// level 3 for 2% more bytes (32.0 vs 31.3 per span; `cargo bench --bench
+/// level 3 for 3% more bytes (31.7 vs 30.7 per span; `cargo bench --bench
 /// table`), and compaction runs for every span received.
 const ZSTD_LEVEL: i32 = 1;
 

@@ -207,17 +207,15 @@ struct TextColumn {
 }
 
 impl TextColumn {
-    fn push(&mut self, text: Option<&str>) {
-        self.push_bytes(text.map(str::as_bytes).unwrap_or_default(), text.is_some());
-    }
-
-    fn push_bytes(&mut self, bytes: &[u8], present: bool) {
-        if present {
-            // A value over 4 GiB cannot arrive: requests are capped far below.
-            self.data.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            self.data.extend_from_slice(bytes);
+    fn push(&mut self, text: Option<&str>) -> Result<(), TableError> {
+        if let Some(t) = text {
+            // Parquet's byte arrays have 32-bit lengths.
+            let len = u32::try_from(t.len()).map_err(|_| TableError("a text value over 4 GiB".into()))?;
+            self.data.extend_from_slice(&len.to_le_bytes());
+            self.data.extend_from_slice(t.as_bytes());
         }
-        self.next_row(present);
+        self.next_row(text.is_some());
+        Ok(())
     }
 
     /// A row of lower-case hex of `bytes` (ids), or null.
@@ -274,7 +272,7 @@ impl TextColumn {
 /// with unsigned logical types, as polars writes them).
 #[derive(Default)]
 struct IntColumn {
-    /// Values of the rows with one, little-endian, `width` bytes each.
+    /// Values of the rows with one, little-endian, 8 or 4 bytes each.
     data: Vec<u8>,
     min: Option<u64>,
     max: Option<u64>,
@@ -427,6 +425,9 @@ impl<W: Write> SpansParquetWriter<W> {
 
     /// Adds a span whose attributes are `attributes`, a JSON object as
     /// [`json::attributes`] writes it (its own attribute list is not read).
+    /// Every span of a writer comes with the same dictionary: values are
+    /// found by symbol and resource index. An error (a value Parquet cannot
+    /// hold) leaves the row group half added: the caller abandons the file.
     pub fn add(&mut self, dict: &Dictionary, s: &Span, attributes: &str) -> Result<(), TableError> {
         let c = &mut self.columns;
         let resource = dict.resource_of(s.resource);
@@ -440,7 +441,7 @@ impl<W: Write> SpansParquetWriter<W> {
         c.operation.push(s.name.index(), || Some(dict.resolve(s.name)))?;
         c.kind.push(s.kind as usize, || Some(s.kind.as_str()))?;
         c.status_code.push(s.status.code as usize, || Some(status_name(s.status.code)))?;
-        c.status_message.push(s.status.message.as_deref());
+        c.status_message.push(s.status.message.as_deref())?;
         let start_known = !s.quality.contains(SpanQuality::MISSING_START);
         c.start.push_u64(start_known.then_some(s.start_ns));
         c.end.push_u64(start_known.then_some(s.end_ns));
@@ -450,7 +451,7 @@ impl<W: Write> SpansParquetWriter<W> {
         c.host.push(resource.host.index(), || non_empty(dict, resource.host))?;
         c.scope_name.push(s.scope_name.index(), || non_empty(dict, s.scope_name))?;
         c.scope_version.push(s.scope_version.index(), || non_empty(dict, s.scope_version))?;
-        c.trace_state.push(s.trace_state.as_deref());
+        c.trace_state.push(s.trace_state.as_deref())?;
         c.flags.push_u32(s.flags);
         let r = s.resource.index();
         if self.resource_json.len() <= r {
@@ -459,11 +460,11 @@ impl<W: Write> SpansParquetWriter<W> {
         let resource_json = &mut self.resource_json[r];
         c.resource_attributes
             .push(r, || Some(resource_json.get_or_insert_with(|| json::attributes(dict, &resource.attributes))))?;
-        c.span_attributes.push(Some(attributes));
+        c.span_attributes.push(Some(attributes))?;
         let events = (!s.events.is_empty()).then(|| json::events(dict, &s.events));
-        c.events.push(events.as_deref());
+        c.events.push(events.as_deref())?;
         let links = (!s.links.is_empty()).then(|| json::links(dict, &s.links));
-        c.links.push(links.as_deref());
+        c.links.push(links.as_deref())?;
         c.rows += 1;
         Ok(())
     }
@@ -632,7 +633,7 @@ mod tests {
         let spans = spans(&mut dict);
         let mut column = TextColumn::default();
         for s in &spans {
-            column.push(Some(&json::attributes(&dict, &s.attributes)));
+            column.push(Some(&json::attributes(&dict, &s.attributes))).unwrap();
         }
         let bytes = write(&dict, &spans, spans.len());
         let metadata = polars_parquet::parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
