@@ -565,8 +565,8 @@ mod tests {
     use crate::read::{ReadOptions, read_spans};
 
     /// The shop fixture's spans, with what it lacks added: trace states,
-    /// status messages, a span without a start, events, links, attributes
-    /// large enough to fill several pages.
+    /// status messages, a span without a start, a root, events, links, a
+    /// span without a scope, attributes large enough to fill several pages.
     fn spans(dict: &mut Dictionary) -> Vec<Span> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.json");
         let mut spans = Vec::new();
@@ -581,6 +581,9 @@ mod tests {
         spans[3].parent_id = None;
         spans[4].events = vec![Event { time_ns: 5, name: event, attributes: vec![] }];
         spans[5].links = vec![Link { trace_id: spans[0].trace_id, span_id: SpanId([7; 8]), attributes: vec![] }];
+        // No scope: with a row group of one span, columns of nulls only.
+        spans[9].scope_name = Sym::EMPTY;
+        spans[9].scope_version = Sym::EMPTY;
         for s in &mut spans[6..9] {
             s.attributes.push(Attr { key: big, value: Value::Str("x".repeat(PAGE_BYTES / 2 + 1).into()) });
         }
@@ -625,6 +628,7 @@ mod tests {
         assert_eq!(texts(&want, "start_unix_nano")[2], None);
         assert_eq!(texts(&want, "parent_span_id")[3], None);
         assert!(texts(&want, "events")[4].as_deref().is_some_and(|e| e.contains("retry")));
+        assert_eq!(texts(&want, "scope_version")[9], None);
     }
 
     #[test]
