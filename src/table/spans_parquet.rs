@@ -21,7 +21,7 @@ use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1, 
 use polars_parquet::parquet::statistics::{BinaryStatistics, ParquetStatistics, PrimitiveStatistics};
 use polars_parquet::write::{
     CompressionOptions, Compressor, Descriptor, DynIter, DynStreamingIterator, Encoding, FallibleStreamingIterator,
-    FileWriter, Page, StatisticsOptions, Version, WriteOptions, ZstdLevel,
+    FileWriter, Page, ParquetPhysicalType, StatisticsOptions, Version, WriteOptions, ZstdLevel,
 };
 use rustc_hash::FxHashMap;
 
@@ -60,6 +60,13 @@ const PAGE_BYTES: usize = 1 << 20;
 
 fn io_error(e: std::io::Error) -> TableError {
     TableError(format!("encoding a Parquet page: {e}"))
+}
+
+/// A column being filled: its pages for a row group, then emptied for the
+/// next (keeping its buffers).
+trait Column {
+    fn pages(&self, descriptor: &Descriptor, rows: usize) -> Result<Vec<Page>, TableError>;
+    fn clear(&mut self);
 }
 
 /// Which rows of a column hold a value: Parquet definition levels (every
@@ -159,7 +166,9 @@ impl DictColumn {
         }
         Ok(())
     }
+}
 
+impl Column for DictColumn {
     fn pages(&self, descriptor: &Descriptor, rows: usize) -> Result<Vec<Page>, TableError> {
         let dict = Page::Dict(DictPage::new(CowBuffer::Owned(self.values.clone()), self.distinct, false));
         let mut buf = Vec::with_capacity(rows / 2 + 64);
@@ -237,7 +246,9 @@ impl TextColumn {
             self.page_starts.push((self.validity.present.len(), self.page_start));
         }
     }
+}
 
+impl Column for TextColumn {
     fn pages(&self, descriptor: &Descriptor, rows: usize) -> Result<Vec<Page>, TableError> {
         let mut starts = vec![(0, 0)];
         starts.extend(self.page_starts.iter().copied().filter(|&(row, _)| row < rows));
@@ -272,7 +283,8 @@ impl TextColumn {
 /// with unsigned logical types, as polars writes them).
 #[derive(Default)]
 struct IntColumn {
-    /// Values of the rows with one, little-endian, 8 or 4 bytes each.
+    /// Values of the rows with one, little-endian, 8 or 4 bytes each (as
+    /// the column's physical type, INT64 or INT32, says).
     data: Vec<u8>,
     min: Option<u64>,
     max: Option<u64>,
@@ -298,15 +310,17 @@ impl IntColumn {
         self.min = Some(self.min.map_or(v, |m| m.min(v)));
         self.max = Some(self.max.map_or(v, |m| m.max(v)));
     }
+}
 
-    fn pages(&self, descriptor: &Descriptor, rows: usize, wide: bool) -> Result<Vec<Page>, TableError> {
+impl Column for IntColumn {
+    fn pages(&self, descriptor: &Descriptor, rows: usize) -> Result<Vec<Page>, TableError> {
         let mut buf = Vec::with_capacity(self.data.len() + rows / 4 + 64);
         self.validity.write(0..rows, &mut buf)?;
         buf.extend_from_slice(&self.data);
         let null_count = Some(self.validity.nulls as i64);
         let primitive_type = descriptor.primitive_type.clone();
         // Unsigned values in signed statistics, as polars writes them.
-        let statistics = if wide {
+        let statistics = if descriptor.primitive_type.physical_type == ParquetPhysicalType::Int64 {
             let (min_value, max_value) = (self.min.map(|v| v as i64), self.max.map(|v| v as i64));
             PrimitiveStatistics::<i64> { primitive_type, null_count, distinct_count: None, min_value, max_value }
                 .serialize()
@@ -369,6 +383,36 @@ struct Columns {
     events: TextColumn,
     links: TextColumn,
     rows: usize,
+}
+
+impl Columns {
+    /// Every column, in file order ([`COLUMNS`]).
+    fn all(&mut self) -> [&mut dyn Column; COLUMNS.len()] {
+        [
+            &mut self.trace_id,
+            &mut self.span_id,
+            &mut self.parent_span_id,
+            &mut self.service,
+            &mut self.operation,
+            &mut self.kind,
+            &mut self.status_code,
+            &mut self.status_message,
+            &mut self.start,
+            &mut self.end,
+            &mut self.duration,
+            &mut self.version,
+            &mut self.environment,
+            &mut self.host,
+            &mut self.scope_name,
+            &mut self.scope_version,
+            &mut self.trace_state,
+            &mut self.flags,
+            &mut self.resource_attributes,
+            &mut self.span_attributes,
+            &mut self.events,
+            &mut self.links,
+        ]
+    }
 }
 
 /// Writes the spans table as Parquet to a sink, a row group at a time.
@@ -476,32 +520,9 @@ impl<W: Write> SpansParquetWriter<W> {
         if rows == 0 {
             return Ok(());
         }
-        let c = &self.columns;
-        let d = &self.descriptors;
-        let pages = [
-            c.trace_id.pages(&d[0], rows)?,
-            c.span_id.pages(&d[1], rows)?,
-            c.parent_span_id.pages(&d[2], rows)?,
-            c.service.pages(&d[3], rows)?,
-            c.operation.pages(&d[4], rows)?,
-            c.kind.pages(&d[5], rows)?,
-            c.status_code.pages(&d[6], rows)?,
-            c.status_message.pages(&d[7], rows)?,
-            c.start.pages(&d[8], rows, true)?,
-            c.end.pages(&d[9], rows, true)?,
-            c.duration.pages(&d[10], rows, true)?,
-            c.version.pages(&d[11], rows)?,
-            c.environment.pages(&d[12], rows)?,
-            c.host.pages(&d[13], rows)?,
-            c.scope_name.pages(&d[14], rows)?,
-            c.scope_version.pages(&d[15], rows)?,
-            c.trace_state.pages(&d[16], rows)?,
-            c.flags.pages(&d[17], rows, false)?,
-            c.resource_attributes.pages(&d[18], rows)?,
-            c.span_attributes.pages(&d[19], rows)?,
-            c.events.pages(&d[20], rows)?,
-            c.links.pages(&d[21], rows)?,
-        ];
+        let pages = (self.columns.all().into_iter().zip(&self.descriptors))
+            .map(|(column, descriptor)| column.pages(descriptor, rows))
+            .collect::<Result<Vec<_>, _>>()?;
         let compression = self.compression;
         let columns = pages.into_iter().map(move |pages| {
             let compressed = Compressor::new(pages.into_iter().map(Ok), compression, Vec::new())
@@ -514,37 +535,10 @@ impl<W: Write> SpansParquetWriter<W> {
     }
 
     fn clear(&mut self) {
-        let c = &mut self.columns;
-        for d in [
-            &mut c.trace_id,
-            &mut c.service,
-            &mut c.operation,
-            &mut c.kind,
-            &mut c.status_code,
-            &mut c.version,
-            &mut c.environment,
-            &mut c.host,
-            &mut c.scope_name,
-            &mut c.scope_version,
-            &mut c.resource_attributes,
-        ] {
-            d.clear();
+        for column in self.columns.all() {
+            column.clear();
         }
-        for t in [
-            &mut c.span_id,
-            &mut c.parent_span_id,
-            &mut c.status_message,
-            &mut c.trace_state,
-            &mut c.span_attributes,
-            &mut c.events,
-            &mut c.links,
-        ] {
-            t.clear();
-        }
-        for i in [&mut c.start, &mut c.end, &mut c.duration, &mut c.flags] {
-            i.clear();
-        }
-        c.rows = 0;
+        self.columns.rows = 0;
         self.traces.clear();
     }
 
