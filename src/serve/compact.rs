@@ -53,9 +53,9 @@ fn partition(data_dir: &Path, time: SystemTime) -> PathBuf {
     data_dir.join(PARQUET_DIR).join(format!("date={}", &stamp[..10])).join(format!("hour={}", &stamp[11..13]))
 }
 
-/// Spans decoded, tabled and written as one row group at a time, so
-/// compaction holds a chunk of a segment in memory, not the whole segment
-/// (a 64 MiB segment of the shop load is ~460,000 spans).
+/// Spans per row group: compaction holds one row group's columns in
+/// memory, not the whole segment (a 64 MiB segment of the shop load is
+/// ~460,000 spans).
 const CHUNK_SPANS: usize = 65_536;
 
 /// zstd level 1: on the shop load a third faster to write than the default
@@ -63,71 +63,52 @@ const CHUNK_SPANS: usize = 65_536;
 /// table`), and compaction runs for every span received.
 const ZSTD_LEVEL: i32 = 1;
 
-/// One chunk of a segment's spans on its way to a row group: the spans
-/// (attribute lists left empty) and their attributes as JSON text.
+/// One log record on its way into the Parquet writer: its spans (attribute
+/// lists left empty) and their attributes as JSON text. Reused from record
+/// to record, so the spans decoded are still in cache when their columns
+/// are filled.
 #[derive(Default)]
-struct Chunk {
+struct Record {
     spans: Vec<Span>,
-    /// The `i`th span's attributes are `json.get(attributes[i])`.
-    attributes: Vec<usize>,
     json: AttributesJson,
 }
 
-impl Chunk {
-    /// Reads one log record's spans into the chunk, keeping those partial
-    /// success accepted.
-    fn add_record(&mut self, tag: u8, body: &[u8], dict: &mut Dictionary) -> Result<(), String> {
+impl Record {
+    /// Decodes one log record's spans (replacing the last record's).
+    fn decode(&mut self, tag: u8, body: &[u8], dict: &mut Dictionary) -> Result<(), String> {
+        self.spans.clear();
+        self.json.clear();
         let mut warnings = Warnings::default();
-        let (start, first) = (self.spans.len(), self.json.len());
         let e = Emitter::collecting("segment", dict, &mut warnings, &mut self.spans);
-        let json_attributes = match BodyEncoding::from_wal_tag(tag) {
+        match BodyEncoding::from_wal_tag(tag) {
             Some(BodyEncoding::Protobuf) => {
                 let mut e = e.attributes_as_json(&mut self.json);
                 crate::read::read_otlp_protobuf(body, &mut e).map_err(|e| e.to_string())?;
-                true
+                if self.json.len() != self.spans.len() {
+                    return Err(format!("attributes written for {} of {} spans", self.json.len(), self.spans.len()));
+                }
             }
             Some(BodyEncoding::Json) => {
                 let mut e = e;
                 crate::read::read_otlp_json_record(body, &mut e)?;
-                false
+                for span in &self.spans {
+                    self.json.push(dict, &span.attributes);
+                }
             }
             None => return Err(format!("record with unknown tag {tag}")),
-        };
-        let read = self.spans.len() - start;
-        if json_attributes && self.json.len() - first != read {
-            let texts = self.json.len() - first;
-            return Err(format!("attributes written for {texts} of {read} spans"));
         }
-        // The log holds requests as they came: spans partial success
-        // rejected are not kept here either (moved out in place).
-        let mut kept = start;
-        for i in start..self.spans.len() {
-            if usable(&self.spans[i], dict).is_err() {
-                continue;
-            }
-            let text = if json_attributes {
-                first + (i - start)
-            } else {
-                self.json.push(dict, &self.spans[i].attributes);
-                self.json.len() - 1
-            };
-            self.spans.swap(kept, i);
-            self.attributes.push(text);
-            kept += 1;
-        }
-        self.spans.truncate(kept);
         Ok(())
     }
 
-    /// Writes the chunk as a row group; empties it.
-    fn write<W: Write>(&mut self, dict: &Dictionary, out: &mut SpansParquetWriter<W>) -> Result<(), TableError> {
-        for (span, &text) in self.spans.iter().zip(&self.attributes) {
-            out.add(dict, span, self.json.get(text))?;
+    /// Adds the record's spans to the writer, but for those partial success
+    /// rejected: the log holds requests as they came.
+    fn write<W: Write>(&self, dict: &Dictionary, out: &mut SpansParquetWriter<W>) -> Result<(), TableError> {
+        for (i, span) in self.spans.iter().enumerate() {
+            if usable(span, dict).is_ok() {
+                out.add(dict, span, self.json.get(i))?;
+            }
         }
-        self.spans.clear();
-        self.attributes.clear();
-        self.json.clear();
-        out.write_row_group()
+        Ok(())
     }
 }
 
@@ -140,24 +121,27 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
     let sink = std::io::BufWriter::with_capacity(1 << 20, &file);
     let mut writer = SpansParquetWriter::new(sink, ZSTD_LEVEL).map_err(|e| file_error(temp, e))?;
     let mut dict = Dictionary::default();
-    let mut spans = Chunk::default();
+    let mut record = Record::default();
     let mut failed = None;
-    read_closed_segment(segment, &mut |record| {
+    read_closed_segment(segment, &mut |bytes| {
         if failed.is_some() {
             return;
         }
-        let Some((&tag, body)) = record.split_first() else { return };
-        if let Err(err) = spans.add_record(tag, body, &mut dict) {
+        let Some((&tag, body)) = bytes.split_first() else { return };
+        if let Err(err) = record.decode(tag, body, &mut dict) {
             failed = Some(file_error(segment, err));
-        } else if spans.spans.len() >= chunk {
-            failed = spans.write(&dict, &mut writer).map_err(|e| file_error(temp, e)).err();
+            return;
         }
+        let mut written = record.write(&dict, &mut writer);
+        if written.is_ok() && writer.pending_rows() >= chunk {
+            written = writer.write_row_group();
+        }
+        failed = written.map_err(|e| file_error(temp, e)).err();
     })?;
     if let Some(err) = failed {
         return Err(err);
     }
     // The rest (a segment without spans makes a file of no rows).
-    spans.write(&dict, &mut writer).map_err(|e| file_error(temp, e))?;
     let mut sink = writer.finish().map_err(|e| file_error(temp, e))?;
     sink.flush().map_err(|e| file_error(temp, e))?;
     drop(sink);
