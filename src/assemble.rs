@@ -309,10 +309,12 @@ fn same_but_id(kept: &Span, new: &Span) -> bool {
     let mut probe = kept.clone();
     probe.span_id = new.span_id;
     probe.quality.remove(SpanQuality::DUPLICATE_ID);
-    if let Some(original) = &mut probe.original_ids {
-        original.span_id = new.original_ids.as_ref().and_then(|o| o.span_id.clone());
-        if **original == OriginalIds::default() {
-            probe.original_ids = None;
+    if let Some(extra) = probe.extra_if_any_mut()
+        && let Some(original) = &mut extra.original_ids
+    {
+        original.span_id = new.original_ids().and_then(|o| o.span_id.clone());
+        if *original == OriginalIds::default() {
+            extra.original_ids = None;
         }
     }
     probe == *new
@@ -383,7 +385,7 @@ fn cut_cycles(spans: &mut [Span], parents: &mut [u32], warnings: &mut Warnings) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Dictionary, Status, StatusCode};
+    use crate::model::{Dictionary, StatusCode};
 
     fn span(d: &mut Dictionary, trace: u8, id: u8, parent: Option<u8>, service: &str) -> Span {
         let mut s = Span::new(TraceId([trace; 16]), SpanId([0, 0, 0, 0, 0, 0, 0, id]));
@@ -434,7 +436,7 @@ mod tests {
         let a = span(&mut d, 1, 1, None, "a");
         let b = span(&mut d, 1, 2, Some(1), "b");
         let mut conflicting = span(&mut d, 1, 2, Some(1), "b");
-        conflicting.status = Status { code: StatusCode::Error, message: None };
+        conflicting.status = StatusCode::Error;
         let (traces, w) = assemble_all(vec![a, b.clone(), b, conflicting]);
         assert_eq!(w.get(WarningKind::DuplicateSpan), 1);
         assert_eq!(w.get(WarningKind::DuplicateSpanId), 1);
@@ -443,7 +445,7 @@ mod tests {
         let renamed = &t.spans[2];
         assert!(renamed.quality.contains(SpanQuality::DUPLICATE_ID));
         assert_ne!(renamed.span_id, SpanId([0, 0, 0, 0, 0, 0, 0, 2]));
-        assert_eq!(renamed.original_ids.as_ref().unwrap().span_id.as_deref(), Some("0000000000000002"));
+        assert_eq!(renamed.original_ids().unwrap().span_id.as_deref(), Some("0000000000000002"));
         // Both copies of id 2 still hang under span 1.
         assert_eq!(t.parents, vec![NO_PARENT, 0, 0]);
     }

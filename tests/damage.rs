@@ -60,7 +60,7 @@ fn damaged_jsonl_warns_per_kind_and_keeps_good_spans() {
     let (a, b) = (f.span("opaque root"), f.span("opaque child"));
     assert_eq!(b.parent_id, Some(a.span_id));
     assert_eq!(a.trace_id, b.trace_id);
-    let original = a.original_ids.as_ref().unwrap();
+    let original = a.original_ids().unwrap();
     assert_eq!(original.trace_id.as_deref(), Some("not-a-hex-trace"));
     assert_eq!(original.span_id.as_deref(), Some("span-A"));
 

@@ -99,8 +99,10 @@ pub fn adjust(trace: &mut Trace, host: &dyn Fn(usize) -> String, max_delta_ns: u
                     let span = &mut trace.spans[i];
                     span.start_ns = shift(span.start_ns, d);
                     span.end_ns = shift(span.end_ns, d);
-                    for e in &mut span.events {
-                        e.time_ns = shift(e.time_ns, d);
+                    if let Some(extra) = span.extra_if_any_mut() {
+                        for e in &mut extra.events {
+                            e.time_ns = shift(e.time_ns, d);
+                        }
                     }
                     report.adjusted += 1;
                 }
@@ -195,11 +197,11 @@ mod tests {
         ]);
         let b = t.spans.iter().position(|s| s.span_id.0[7] == 2).unwrap();
         let at = t.spans[b].start_ns + 5 * MS;
-        t.spans[b].events.push(Event { time_ns: at, name: Sym::default(), attributes: vec![] });
+        t.spans[b].extra_mut().events.push(Event { time_ns: at, name: Sym::default(), attributes: vec![] });
         adjust(&mut t, &|i| hosts[i].to_string(), 1000 * MS);
         let start = |id: u8| (t.spans.iter().find(|s| s.span_id.0[7] == id).unwrap().start_ns - 1_000 * MS) / MS;
         assert_eq!([start(2), start(3), start(4), start(5)], [35, 55, 40, 45]);
-        assert_eq!(t.spans[b].events[0].time_ns, 1_000 * MS + 40 * MS);
+        assert_eq!(t.spans[b].events()[0].time_ns, 1_000 * MS + 40 * MS);
     }
 
     #[test]

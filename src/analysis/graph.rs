@@ -358,7 +358,7 @@ impl ServiceGraph {
                     paired[i] = true;
                     let peer = if s.kind == SpanKind::Consumer { self.messaging_peer(s) } else { self.peer(s) };
                     let links: Vec<(TraceId, SpanId)> = if s.kind == SpanKind::Consumer {
-                        s.links.iter().map(|l| (l.trace_id, l.span_id)).collect()
+                        s.links().iter().map(|l| (l.trace_id, l.span_id)).collect()
                     } else {
                         Vec::new()
                     };

@@ -114,7 +114,7 @@ impl SpanMetrics {
             };
             let stats = self.stats.entry((span.service, op, span.kind)).or_default();
             stats.calls += 1;
-            let by_status = match span.status.code {
+            let by_status = match span.status {
                 StatusCode::Error => {
                     stats.errors += 1;
                     Some(&mut stats.error_latency)
@@ -231,7 +231,7 @@ mod tests {
         s.start_ns = 1_000_000_000;
         s.end_ns = s.start_ns + dur_ms * 1_000_000;
         if error {
-            s.status.code = StatusCode::Error;
+            s.status = StatusCode::Error;
         }
         s
     }

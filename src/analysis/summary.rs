@@ -88,7 +88,7 @@ mod tests {
         let mut bad = mk(&mut d, 2, 2, "b", 0, 0);
         bad.quality.insert(SpanQuality::MISSING_START);
         let mut err = mk(&mut d, 1, 1, "a", 100, 500);
-        err.status.code = StatusCode::Error;
+        err.status = StatusCode::Error;
         let (traces, _) = assemble_all(vec![err, mk(&mut d, 1, 2, "b", 200, 900), bad]);
         let mut one = Summary::default();
         one.add_trace(&traces[0]);

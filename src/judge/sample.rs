@@ -249,14 +249,14 @@ impl Digester {
         for (i, span) in spans.iter().enumerate() {
             if span.is_error() {
                 let kind = span
-                    .events
+                    .events()
                     .iter()
                     .find_map(|e| e.attributes.iter().find(|a| dict.resolve(a.key) == "exception.type"))
                     .and_then(|a| match &a.value {
                         Value::Str(s) => Some(s.to_string()),
                         _ => None,
                     })
-                    .or_else(|| span.status.message.as_deref().map(|m| m.chars().take(120).collect()))
+                    .or_else(|| span.status_message().map(|m| m.chars().take(120).collect()))
                     .unwrap_or_else(|| "ERROR".to_string());
                 let key = (dict.resolve(span.service).to_string(), dict.resolve(span.name).to_string(), kind);
                 let t = self.error_type(key);

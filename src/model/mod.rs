@@ -20,6 +20,6 @@ pub use dictionary::{Dictionary, WellKnownKeys};
 pub use id::{ParsedId, SpanId, TraceId, stable_hash64};
 pub use intern::{Interner, Sym};
 pub use resource::{Resource, ResourceId, ResourceTable};
-pub use span::{Event, Link, OriginalIds, Span, SpanKind, SpanQuality, Status, StatusCode};
+pub use span::{Event, Link, OriginalIds, Span, SpanExtra, SpanKind, SpanQuality, StatusCode};
 pub use trace::{NO_PARENT, Trace};
 pub use warning::{WarningKind, Warnings};

@@ -99,15 +99,6 @@ impl StatusCode {
     }
 }
 
-/// Span status.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Status {
-    /// The code.
-    pub code: StatusCode,
-    /// Description, usually only on errors.
-    pub message: Option<Box<str>>,
-}
-
 /// A timed event within a span (Jaeger log, Zipkin annotation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Event {
@@ -198,6 +189,43 @@ pub struct OriginalIds {
     pub parent_id: Option<Box<str>>,
 }
 
+/// What most spans lack (a status message, a trace state, events, links,
+/// replaced ids), kept behind one pointer: a span stays ~110 bytes with
+/// its hot fields in two cache lines, and open traces cost less memory.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SpanExtra {
+    /// Status description, usually only on errors.
+    pub status_message: Option<Box<str>>,
+    /// W3C trace state, if any.
+    pub trace_state: Option<Box<str>>,
+    /// Events.
+    pub events: Vec<Event>,
+    /// Links.
+    pub links: Vec<Link>,
+    /// Original id texts when ids were replaced.
+    pub original_ids: Option<OriginalIds>,
+}
+
+/// What a span without extras reads.
+static NO_EXTRA: SpanExtra =
+    SpanExtra { status_message: None, trace_state: None, events: Vec::new(), links: Vec::new(), original_ids: None };
+
+/// A span's extras, allocated on first use; none and empty ones are equal.
+#[derive(Clone, Debug, Default)]
+struct Extra(Option<Box<SpanExtra>>);
+
+impl Extra {
+    fn get(&self) -> &SpanExtra {
+        self.0.as_deref().unwrap_or(&NO_EXTRA)
+    }
+}
+
+impl PartialEq for Extra {
+    fn eq(&self, other: &Extra) -> bool {
+        self.get() == other.get()
+    }
+}
+
 /// One span.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Span {
@@ -219,26 +247,20 @@ pub struct Span {
     pub start_ns: u64,
     /// End, unix nanoseconds.
     pub end_ns: u64,
-    /// Status.
-    pub status: Status,
+    /// Status code.
+    pub status: StatusCode,
     /// Instrumentation scope name (empty if none).
     pub scope_name: Sym,
     /// Instrumentation scope version (empty if none).
     pub scope_version: Sym,
-    /// W3C trace state, if any.
-    pub trace_state: Option<Box<str>>,
     /// OTLP span flags (low byte: W3C trace flags).
     pub flags: u32,
     /// Span attributes.
     pub attributes: Vec<Attr>,
-    /// Events.
-    pub events: Vec<Event>,
-    /// Links.
-    pub links: Vec<Link>,
     /// What was repaired.
     pub quality: SpanQuality,
-    /// Original id texts when ids were replaced.
-    pub original_ids: Option<Box<OriginalIds>>,
+    /// Status message, trace state, events, links, original ids.
+    extra: Extra,
 }
 
 impl Span {
@@ -254,16 +276,13 @@ impl Span {
             kind: SpanKind::Unspecified,
             start_ns: 0,
             end_ns: 0,
-            status: Status::default(),
+            status: StatusCode::Unset,
             scope_name: Sym::EMPTY,
             scope_version: Sym::EMPTY,
-            trace_state: None,
             flags: 0,
             attributes: Vec::new(),
-            events: Vec::new(),
-            links: Vec::new(),
             quality: SpanQuality::empty(),
-            original_ids: None,
+            extra: Extra(None),
         }
     }
 
@@ -279,12 +298,81 @@ impl Span {
 
     /// Whether the span failed.
     pub fn is_error(&self) -> bool {
-        self.status.code == StatusCode::Error
+        self.status == StatusCode::Error
+    }
+
+    /// Status message, trace state, events, links and original ids (all
+    /// empty for most spans).
+    pub fn extra(&self) -> &SpanExtra {
+        self.extra.get()
+    }
+
+    /// The extras, allocated on first use: call it only to add something.
+    pub fn extra_mut(&mut self) -> &mut SpanExtra {
+        self.extra.0.get_or_insert_with(Default::default)
+    }
+
+    /// The extras, if the span has any, to change or remove them.
+    pub fn extra_if_any_mut(&mut self) -> Option<&mut SpanExtra> {
+        self.extra.0.as_deref_mut()
+    }
+
+    /// Events.
+    pub fn events(&self) -> &[Event] {
+        &self.extra().events
+    }
+
+    /// Links.
+    pub fn links(&self) -> &[Link] {
+        &self.extra().links
+    }
+
+    /// Status description.
+    pub fn status_message(&self) -> Option<&str> {
+        self.extra().status_message.as_deref()
+    }
+
+    /// W3C trace state.
+    pub fn trace_state(&self) -> Option<&str> {
+        self.extra().trace_state.as_deref()
+    }
+
+    /// Sets the status message (no allocation for none).
+    pub fn set_status_message(&mut self, message: Option<Box<str>>) {
+        if message.is_some() || self.extra.0.is_some() {
+            self.extra_mut().status_message = message;
+        }
+    }
+
+    /// Sets the trace state (no allocation for none).
+    pub fn set_trace_state(&mut self, state: Option<Box<str>>) {
+        if state.is_some() || self.extra.0.is_some() {
+            self.extra_mut().trace_state = state;
+        }
+    }
+
+    /// Sets the events (no allocation for none).
+    pub fn set_events(&mut self, events: Vec<Event>) {
+        if !events.is_empty() || self.extra.0.is_some() {
+            self.extra_mut().events = events;
+        }
+    }
+
+    /// Sets the links (no allocation for none).
+    pub fn set_links(&mut self, links: Vec<Link>) {
+        if !links.is_empty() || self.extra.0.is_some() {
+            self.extra_mut().links = links;
+        }
+    }
+
+    /// Original id texts, when ids were replaced.
+    pub fn original_ids(&self) -> Option<&OriginalIds> {
+        self.extra().original_ids.as_ref()
     }
 
     /// Original ids, created on first use.
     pub fn original_ids_mut(&mut self) -> &mut OriginalIds {
-        self.original_ids.get_or_insert_with(Default::default)
+        self.extra_mut().original_ids.get_or_insert_with(Default::default)
     }
 }
 
@@ -301,6 +389,23 @@ mod tests {
         assert_eq!(SpanKind::from_i32(99), SpanKind::Unspecified);
         assert_eq!(StatusCode::from_name("STATUS_CODE_ERROR"), Some(StatusCode::Error));
         assert_eq!(StatusCode::from_name("Ok"), Some(StatusCode::Ok));
+    }
+
+    #[test]
+    fn spans_stay_small_and_extras_compare_by_content() {
+        assert!(std::mem::size_of::<Span>() <= 112, "{}", std::mem::size_of::<Span>());
+        let plain = Span::new(TraceId([1; 16]), SpanId([1; 8]));
+        let mut touched = plain.clone();
+        touched.extra_mut();
+        assert_eq!(touched, plain, "empty extras equal none");
+        let mut unset = plain.clone();
+        unset.set_trace_state(None);
+        unset.set_events(Vec::new());
+        assert!(unset.extra_if_any_mut().is_none(), "setting nothing allocates nothing");
+        touched.set_status_message(Some("boom".into()));
+        assert_ne!(touched, plain);
+        assert_eq!(touched.status_message(), Some("boom"));
+        assert_eq!(plain.events(), &[]);
     }
 
     #[test]

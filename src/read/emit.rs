@@ -293,11 +293,13 @@ impl<'a> Emitter<'a> {
     pub(crate) fn emit(&mut self, mut span: Span) {
         if let Some(keep) = &self.keep_attributes {
             span.attributes.retain(|a| keep.contains(&a.key));
-            for e in &mut span.events {
-                e.attributes.retain(|a| keep.contains(&a.key));
-            }
-            for l in &mut span.links {
-                l.attributes.retain(|a| keep.contains(&a.key));
+            if let Some(extra) = span.extra_if_any_mut() {
+                for e in &mut extra.events {
+                    e.attributes.retain(|a| keep.contains(&a.key));
+                }
+                for l in &mut extra.links {
+                    l.attributes.retain(|a| keep.contains(&a.key));
+                }
             }
         }
         match &mut self.sink {
@@ -469,7 +471,7 @@ mod tests {
         assert!(s.quality.contains(SpanQuality::INVALID_TRACE_ID));
         assert!(s.quality.contains(SpanQuality::OPAQUE_ID));
         assert_eq!(s.parent_id, None);
-        assert_eq!(s.original_ids.as_ref().unwrap().span_id.as_deref(), Some("zz-top"));
+        assert_eq!(s.original_ids().unwrap().span_id.as_deref(), Some("zz-top"));
         let mut t = Span::new(TraceId::default(), SpanId::default());
         e.set_ids(&mut t, RawId::Bytes(&[0; 16]), RawId::Bytes(&[]), None);
         assert_eq!(t.trace_id, s.trace_id, "same input, same fallback trace");

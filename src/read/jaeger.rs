@@ -14,7 +14,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::model::{Attr, Event, Link, ResourceId, Span, SpanId, SpanKind, Status, StatusCode, Sym, TraceId, Value};
+use crate::model::{Attr, Event, Link, ResourceId, Span, SpanId, SpanKind, StatusCode, Sym, TraceId, Value};
 
 use super::emit::{Emitter, RawId};
 use super::lenient::{LenientU64, Text, decode_base64, nullable};
@@ -397,8 +397,10 @@ fn emit_span(js: &JaegerSpan<'_>, resource: ResourceId, service: Sym, e: &mut Em
 
     let tags = &js.tags;
     span.kind = tag(tags, "span.kind").and_then(|v| SpanKind::from_name(&v.text())).unwrap_or_default();
-    span.status = status(tags, span.kind);
-    span.trace_state = tag(tags, "w3c.tracestate").map(|v| v.text().as_ref().into());
+    let (status, message) = status(tags, span.kind);
+    span.status = status;
+    span.set_status_message(message);
+    span.set_trace_state(tag(tags, "w3c.tracestate").map(|v| v.text().as_ref().into()));
     if let Some(name) = tag(tags, "otel.scope.name").or_else(|| tag(tags, "otel.library.name")) {
         span.scope_name = e.dict.intern(&name.text());
     }
@@ -410,61 +412,64 @@ fn emit_span(js: &JaegerSpan<'_>, resource: ResourceId, service: Sym, e: &mut Em
         .filter(|t| !CONSUMED_TAGS.contains(&t.key.as_str()))
         .map(|t| Attr { key: e.dict.intern(t.key.as_str()), value: t.value.to_value(t.ty.as_str()) })
         .collect();
-    span.events = js
-        .logs
-        .iter()
-        .map(|log| {
-            let name = tag(&log.fields, "event").map(|v| v.text().into_owned()).unwrap_or_default();
-            Event {
-                time_ns: log.timestamp.0.unwrap_or(0).saturating_mul(1000),
-                name: e.dict.intern(&name),
-                attributes: log
-                    .fields
-                    .iter()
-                    .filter(|f| f.key.as_str() != "event")
-                    .map(|f| Attr { key: e.dict.intern(f.key.as_str()), value: f.value.to_value(f.ty.as_str()) })
-                    .collect(),
-            }
-        })
-        .collect();
-    let ref_type_key = e.dict.intern("opentracing.ref_type");
-    span.links = js
-        .references
-        .iter()
-        .filter(|r| parent_ref.is_none_or(|p| !std::ptr::eq(*r, p)))
-        .filter_map(|r| {
-            let trace_id =
-                if r.trace_id.is_empty() { own_trace? } else { TraceId::from_text(r.trace_id.as_str()).id()? };
-            let span_id = SpanId::from_text(r.span_id.as_str()).id()?;
-            let ref_type = r.ref_type.as_str().to_ascii_lowercase();
-            Some(Link {
-                trace_id,
-                span_id,
-                attributes: vec![Attr { key: ref_type_key, value: Value::Str(ref_type.into()) }],
+    span.set_events(
+        js.logs
+            .iter()
+            .map(|log| {
+                let name = tag(&log.fields, "event").map(|v| v.text().into_owned()).unwrap_or_default();
+                Event {
+                    time_ns: log.timestamp.0.unwrap_or(0).saturating_mul(1000),
+                    name: e.dict.intern(&name),
+                    attributes: log
+                        .fields
+                        .iter()
+                        .filter(|f| f.key.as_str() != "event")
+                        .map(|f| Attr { key: e.dict.intern(f.key.as_str()), value: f.value.to_value(f.ty.as_str()) })
+                        .collect(),
+                }
             })
-        })
-        .collect();
+            .collect(),
+    );
+    let ref_type_key = e.dict.intern("opentracing.ref_type");
+    span.set_links(
+        js.references
+            .iter()
+            .filter(|r| parent_ref.is_none_or(|p| !std::ptr::eq(*r, p)))
+            .filter_map(|r| {
+                let trace_id =
+                    if r.trace_id.is_empty() { own_trace? } else { TraceId::from_text(r.trace_id.as_str()).id()? };
+                let span_id = SpanId::from_text(r.span_id.as_str()).id()?;
+                let ref_type = r.ref_type.as_str().to_ascii_lowercase();
+                Some(Link {
+                    trace_id,
+                    span_id,
+                    attributes: vec![Attr { key: ref_type_key, value: Value::Str(ref_type.into()) }],
+                })
+            })
+            .collect(),
+    );
     e.emit(span);
 }
 
-fn status(tags: &[JaegerTag<'_>], kind: SpanKind) -> Status {
+/// The status code and message the tags give.
+fn status(tags: &[JaegerTag<'_>], kind: SpanKind) -> (StatusCode, Option<Box<str>>) {
     let description = tag(tags, "otel.status_description")
         .or_else(|| tag(tags, "http.status_message"))
         .map(|v| v.text().as_ref().into());
     if tag(tags, "error").is_some_and(Scalar::is_true) {
-        return Status { code: StatusCode::Error, message: description };
+        return (StatusCode::Error, description);
     }
     if let Some(code) = tag(tags, "otel.status_code").and_then(|v| StatusCode::from_name(&v.text())) {
         let message = if code == StatusCode::Error { description } else { None };
-        return Status { code, message };
+        return (code, message);
     }
     let http = tag(tags, "http.status_code").or_else(|| tag(tags, "http.response.status_code"));
     if let Some(http) = http.and_then(|v| v.text().trim().parse::<u16>().ok())
         && (http >= 500 || (http >= 400 && kind == SpanKind::Client))
     {
-        return Status { code: StatusCode::Error, message: description };
+        return (StatusCode::Error, description);
     }
-    Status::default()
+    (StatusCode::Unset, None)
 }
 
 #[cfg(test)]

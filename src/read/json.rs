@@ -398,7 +398,7 @@ mod tests {
             let s = &spans[0];
             assert_eq!(s.trace_id.to_hex(), "5b8efff798038103d269b633813fc60c");
             assert_eq!(s.kind, SpanKind::Client);
-            assert_eq!(s.status.code, StatusCode::Error);
+            assert_eq!(s.status, StatusCode::Error);
             assert_eq!(s.duration_ns(), Some(1_000_000_000));
             assert_eq!(dict.resolve(s.service), "svc");
             assert!(matches!(s.attributes[0].value, Value::Double(d) if d.is_nan()));
@@ -425,7 +425,7 @@ mod tests {
         assert_eq!(dict.resolve(spans[0].service), "svc");
         assert_eq!(dict.resolve(dict.resource_of(spans[0].resource).host), "h1");
         assert_eq!(spans[0].kind, SpanKind::Server);
-        assert_eq!(spans[0].status.code, StatusCode::Error, "5xx marks the span failed");
+        assert_eq!(spans[0].status, StatusCode::Error, "5xx marks the span failed");
         assert_eq!(spans[0].start_ns, 10_000);
     }
 

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::model::{Event, Link, Span, SpanId, Status, Sym, TraceId};
+use crate::model::{Event, Link, Span, SpanId, Sym, TraceId};
 
 use super::emit::{Emitter, RawId};
 use super::lenient::{JKeyValue, LenientKind, LenientStatusCode, LenientU64, Text, nullable};
@@ -131,30 +131,32 @@ pub(crate) fn emit_resource_spans(rs: &JResourceSpans<'_>, e: &mut Emitter<'_>) 
             span.scope_name = scope_name;
             span.scope_version = scope_version;
             span.flags = js.flags.0.unwrap_or(0) as u32;
-            span.trace_state = (!js.trace_state.is_empty()).then(|| js.trace_state.as_str().into());
+            span.set_trace_state((!js.trace_state.is_empty()).then(|| js.trace_state.as_str().into()));
             if let Some(st) = &js.status {
-                span.status =
-                    Status { code: st.code.0, message: (!st.message.is_empty()).then(|| st.message.as_str().into()) };
+                span.status = st.code.0;
+                span.set_status_message((!st.message.is_empty()).then(|| st.message.as_str().into()));
             }
             span.attributes = e.attrs(&js.attributes);
-            span.events = js
-                .events
-                .iter()
-                .map(|ev| Event {
-                    time_ns: ev.time_unix_nano.0.unwrap_or(0),
-                    name: e.dict.intern(ev.name.as_str()),
-                    attributes: e.attrs(&ev.attributes),
-                })
-                .collect();
-            span.links = js
-                .links
-                .iter()
-                .filter_map(|l| {
-                    let trace_id = TraceId::from_text(l.trace_id.as_str()).id()?;
-                    let span_id = SpanId::from_text(l.span_id.as_str()).id()?;
-                    Some(Link { trace_id, span_id, attributes: e.attrs(&l.attributes) })
-                })
-                .collect();
+            span.set_events(
+                js.events
+                    .iter()
+                    .map(|ev| Event {
+                        time_ns: ev.time_unix_nano.0.unwrap_or(0),
+                        name: e.dict.intern(ev.name.as_str()),
+                        attributes: e.attrs(&ev.attributes),
+                    })
+                    .collect(),
+            );
+            span.set_links(
+                js.links
+                    .iter()
+                    .filter_map(|l| {
+                        let trace_id = TraceId::from_text(l.trace_id.as_str()).id()?;
+                        let span_id = SpanId::from_text(l.span_id.as_str()).id()?;
+                        Some(Link { trace_id, span_id, attributes: e.attrs(&l.attributes) })
+                    })
+                    .collect(),
+            );
             e.emit(span);
         }
     }

@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
-use crate::model::{Attr, Event, Link, Span, SpanId, SpanKind, Status, StatusCode, Sym, TraceId, Value};
+use crate::model::{Attr, Event, Link, Span, SpanId, SpanKind, StatusCode, Sym, TraceId, Value};
 
 use super::ReadOptions;
 use super::emit::{Emitter, RawId};
@@ -244,34 +244,34 @@ pub(crate) fn emit_resource_spans(rs: &ResourceSpans, e: &mut Emitter<'_>) {
             span.scope_name = scope_name;
             span.scope_version = scope_version;
             span.flags = ps.flags;
-            span.trace_state = (!ps.trace_state.is_empty()).then(|| ps.trace_state.as_str().into());
+            span.set_trace_state((!ps.trace_state.is_empty()).then(|| ps.trace_state.as_str().into()));
             if let Some(st) = &ps.status {
-                span.status = Status {
-                    code: StatusCode::from_i32(st.code),
-                    message: (!st.message.is_empty()).then(|| st.message.as_str().into()),
-                };
+                span.status = StatusCode::from_i32(st.code);
+                span.set_status_message((!st.message.is_empty()).then(|| st.message.as_str().into()));
             }
             span.attributes = attrs(&ps.attributes, e);
-            span.events = ps
-                .events
-                .iter()
-                .map(|ev| Event {
-                    time_ns: ev.time_unix_nano,
-                    name: e.dict.intern(&ev.name),
-                    attributes: attrs(&ev.attributes, e),
-                })
-                .collect();
-            span.links = ps
-                .links
-                .iter()
-                .filter_map(|l| {
-                    Some(Link {
-                        trace_id: TraceId::from_bytes(&l.trace_id).id()?,
-                        span_id: SpanId::from_bytes(&l.span_id).id()?,
-                        attributes: attrs(&l.attributes, e),
+            span.set_events(
+                ps.events
+                    .iter()
+                    .map(|ev| Event {
+                        time_ns: ev.time_unix_nano,
+                        name: e.dict.intern(&ev.name),
+                        attributes: attrs(&ev.attributes, e),
                     })
-                })
-                .collect();
+                    .collect(),
+            );
+            span.set_links(
+                ps.links
+                    .iter()
+                    .filter_map(|l| {
+                        Some(Link {
+                            trace_id: TraceId::from_bytes(&l.trace_id).id()?,
+                            span_id: SpanId::from_bytes(&l.span_id).id()?,
+                            attributes: attrs(&l.attributes, e),
+                        })
+                    })
+                    .collect(),
+            );
             e.emit(span);
         }
     }

@@ -8,7 +8,7 @@
 
 use super::emit::{Emitter, RawId};
 use crate::model::{
-    Attr, Dictionary, Event, Link, ResourceId, Span, SpanId, SpanKind, Status, StatusCode, Sym, TraceId, Value,
+    Attr, Dictionary, Event, Link, ResourceId, Span, SpanId, SpanKind, StatusCode, Sym, TraceId, Value,
 };
 
 /// prost's default nesting limit for one decoded message.
@@ -424,7 +424,7 @@ fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32, span: &mut Sp
             2 => span_id = bytes(field, number, wire, &r)?,
             3 => {
                 let ts = string(field, number, wire, &r)?;
-                span.trace_state = (!ts.is_empty()).then(|| ts.into());
+                span.set_trace_state((!ts.is_empty()).then(|| ts.into()));
             }
             4 => parent_id = bytes(field, number, wire, &r)?,
             5 => name = string(field, number, wire, &r)?,
@@ -446,12 +446,12 @@ fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32, span: &mut Sp
             }
             11 => {
                 let m = message(field, number, wire, &r, depth)?;
-                span.events.push(decode_event(m, e, depth - 1)?);
+                span.extra_mut().events.push(decode_event(m, e, depth - 1)?);
             }
             13 => {
                 let m = message(field, number, wire, &r, depth)?;
                 if let Some(link) = decode_link(m, e, depth - 1)? {
-                    span.links.push(link);
+                    span.extra_mut().links.push(link);
                 }
             }
             15 => {
@@ -472,8 +472,8 @@ fn decode_span(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32, span: &mut Sp
     e.set_ids(span, RawId::Bytes(trace_id), RawId::Bytes(span_id), parent);
     e.set_timing(span, Some(start), (end != 0).then_some(end));
     if let Some((code, message)) = status {
-        span.status =
-            Status { code: StatusCode::from_i32(code), message: (!message.is_empty()).then(|| message.into()) };
+        span.status = StatusCode::from_i32(code);
+        span.set_status_message((!message.is_empty()).then(|| message.into()));
     }
     Ok(())
 }
@@ -814,17 +814,17 @@ mod tests {
     fn resolved(d: &Dictionary, s: &Span) -> String {
         let resource = d.resource_of(s.resource);
         let events: Vec<String> = s
-            .events
+            .events()
             .iter()
             .map(|e| format!("{}@{}:{}", d.resolve(e.name), e.time_ns, attrs_text(d, &e.attributes)))
             .collect();
         let links: Vec<String> = s
-            .links
+            .links()
             .iter()
             .map(|l| format!("{}/{}:{}", l.trace_id, l.span_id.to_hex(), attrs_text(d, &l.attributes)))
             .collect();
         format!(
-            "{:?} {:?} {:?} {} svc={} res={} scope={}/{} kind={:?} {}..{} {:?} {:?} flags={} attrs={} events={events:?} links={links:?} q={:?} orig={:?}",
+            "{:?} {:?} {:?} {} svc={} res={} scope={}/{} kind={:?} {}..{} {:?} {:?} {:?} flags={} attrs={} events={events:?} links={links:?} q={:?} orig={:?}",
             s.trace_id,
             s.span_id,
             s.parent_id,
@@ -837,11 +837,12 @@ mod tests {
             s.start_ns,
             s.end_ns,
             s.status,
-            s.trace_state,
+            s.status_message(),
+            s.trace_state(),
             s.flags,
             attrs_text(d, &s.attributes),
             s.quality,
-            s.original_ids,
+            s.original_ids(),
         )
     }
 

@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 use super::emit::{Emitter, RawId};
 use super::error::ReadErrorKind;
-use crate::model::{Attr, Dictionary, Span, SpanId, SpanKind, Status, StatusCode, TraceId, Value};
+use crate::model::{Attr, Dictionary, Span, SpanId, SpanKind, StatusCode, TraceId, Value};
 use crate::table::json;
 
 /// Parquet's magic, at both ends of a file.
@@ -121,13 +121,11 @@ impl Common {
         span.service = e.dict.resource_of(span.resource).service;
         span.name = e.dict.intern(text_at(&self.name, row).unwrap_or(""));
         span.kind = text_at(&self.kind, row).and_then(SpanKind::from_name).unwrap_or(SpanKind::Unspecified);
-        span.status = Status {
-            code: text_at(&self.status_code, row).and_then(StatusCode::from_name).unwrap_or(StatusCode::Unset),
-            message: text_at(&self.status_message, row).filter(|m| !m.is_empty()).map(Into::into),
-        };
+        span.status = text_at(&self.status_code, row).and_then(StatusCode::from_name).unwrap_or(StatusCode::Unset);
+        span.set_status_message(text_at(&self.status_message, row).filter(|m| !m.is_empty()).map(Into::into));
         span.scope_name = e.dict.intern(text_at(&self.scope_name, row).unwrap_or(""));
         span.scope_version = e.dict.intern(text_at(&self.scope_version, row).unwrap_or(""));
-        span.trace_state = text_at(&self.trace_state, row).filter(|t| !t.is_empty()).map(Into::into);
+        span.set_trace_state(text_at(&self.trace_state, row).filter(|t| !t.is_empty()).map(Into::into));
         span
     }
 
@@ -182,10 +180,10 @@ fn read_own(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
             span.attributes = json::parse_attributes(e.dict, t, "span_attributes").map_err(at)?;
         }
         if let Some(t) = text_at(&events, row) {
-            span.events = json::parse_events(e.dict, t).map_err(at)?;
+            span.set_events(json::parse_events(e.dict, t).map_err(at)?);
         }
         if let Some(t) = text_at(&links, row) {
-            span.links = json::parse_links(e.dict, t).map_err(at)?;
+            span.set_links(json::parse_links(e.dict, t).map_err(at)?);
         }
         common.emit(row, span, int_at(&start, row), int_at(&end, row), e);
     }

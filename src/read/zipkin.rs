@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use crate::model::{Attr, Event, Span, SpanId, SpanKind, SpanQuality, Status, StatusCode, TraceId, Value};
+use crate::model::{Attr, Event, Span, SpanId, SpanKind, SpanQuality, StatusCode, TraceId, Value};
 
 use super::emit::{Emitter, RawId};
 use super::lenient::{LenientBool, LenientU64, Text, nullable};
@@ -149,18 +149,17 @@ pub(crate) fn emit_span(zs: &ZipkinSpan<'_>, e: &mut Emitter<'_>) {
     if zs.shared.0 {
         span.quality.insert(SpanQuality::ZIPKIN_SHARED);
     }
-    span.status = if let Some(message) = zs.tags.get("error") {
-        Status { code: StatusCode::Error, message: (!message.is_empty()).then(|| message.into()) }
+    let (status, message) = if let Some(message) = zs.tags.get("error") {
+        (StatusCode::Error, Some(message))
     } else {
         match zs.tags.get("otel.status_code").and_then(StatusCode::from_name) {
-            Some(code) => Status {
-                code,
-                message: zs.tags.get("otel.status_description").filter(|m| !m.is_empty()).map(Into::into),
-            },
-            None => Status::default(),
+            Some(code) => (code, zs.tags.get("otel.status_description")),
+            None => (StatusCode::Unset, None),
         }
     };
-    span.trace_state = zs.tags.get("w3c.tracestate").map(Into::into);
+    span.status = status;
+    span.set_status_message(message.filter(|m| !m.is_empty()).map(Into::into));
+    span.set_trace_state(zs.tags.get("w3c.tracestate").map(Into::into));
 
     let mut attributes = Vec::with_capacity(zs.tags.0.len() + 3);
     for (k, v) in &zs.tags.0 {
@@ -184,14 +183,15 @@ pub(crate) fn emit_span(zs: &ZipkinSpan<'_>, e: &mut Emitter<'_>) {
         }
     }
     span.attributes = attributes;
-    span.events = zs
-        .annotations
-        .iter()
-        .map(|a| Event {
-            time_ns: a.timestamp.0.unwrap_or(0).saturating_mul(1000),
-            name: e.dict.intern(a.value.as_str()),
-            attributes: Vec::new(),
-        })
-        .collect();
+    span.set_events(
+        zs.annotations
+            .iter()
+            .map(|a| Event {
+                time_ns: a.timestamp.0.unwrap_or(0).saturating_mul(1000),
+                name: e.dict.intern(a.value.as_str()),
+                attributes: Vec::new(),
+            })
+            .collect(),
+    );
     e.emit(span);
 }

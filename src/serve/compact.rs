@@ -271,7 +271,8 @@ mod tests {
     fn compacted(data_dir: &Path) -> Vec<String> {
         let (mut dict, mut warnings, mut out) = (Dictionary::default(), Warnings::default(), Vec::new());
         read_all(data_dir, &mut dict, &mut warnings, &mut |d, s| {
-            out.push(format!("{} {} {} {:?}", s.span_id.to_hex(), d.resolve(s.name), s.attributes.len(), s.status))
+            let status = (s.status, s.status_message());
+            out.push(format!("{} {} {} {status:?}", s.span_id.to_hex(), d.resolve(s.name), s.attributes.len()))
         })
         .unwrap();
         out
@@ -348,7 +349,7 @@ mod tests {
         drop(wal);
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the first segment
         assert_eq!(compact(dir.path()).unwrap().len(), 1);
-        assert_eq!(compacted(dir.path()), ["eee19b7ec3c1b174 a 0 Status { code: Unset, message: None }"]);
+        assert_eq!(compacted(dir.path()), ["eee19b7ec3c1b174 a 0 (Unset, None)"]);
     }
 
     /// The rows of `column` as text.

@@ -32,11 +32,13 @@ pub const LIVE_ATTRIBUTES: [&str; 12] = [
 pub fn keep_live_attributes(dict: &Dictionary, span: &mut Span) {
     let keep = |a: &crate::model::Attr| LIVE_ATTRIBUTES.contains(&dict.resolve(a.key));
     span.attributes.retain(keep);
-    for e in &mut span.events {
-        e.attributes.retain(keep);
-    }
-    for l in &mut span.links {
-        l.attributes.retain(keep);
+    if let Some(extra) = span.extra_if_any_mut() {
+        for e in &mut extra.events {
+            e.attributes.retain(keep);
+        }
+        for l in &mut extra.links {
+            l.attributes.retain(keep);
+        }
     }
 }
 

@@ -179,8 +179,8 @@ impl SpanRows {
             self.service.append_value(dict.resolve(s.service));
             self.operation.append_value(dict.resolve(s.name));
             self.kind.append_value(s.kind.as_str());
-            self.status_code.append_value(status_name(s.status.code));
-            self.status_message.append_option(s.status.message.as_deref());
+            self.status_code.append_value(status_name(s.status));
+            self.status_message.append_option(s.status_message());
             let start_known = !s.quality.contains(SpanQuality::MISSING_START);
             self.start.push(start_known.then_some(s.start_ns));
             self.end.push(start_known.then_some(s.end_ns));
@@ -190,7 +190,7 @@ impl SpanRows {
             self.host.append_option(non_empty_str(dict, resource.host));
             self.scope_name.append_option(non_empty_str(dict, s.scope_name));
             self.scope_version.append_option(non_empty_str(dict, s.scope_version));
-            self.trace_state.append_option(s.trace_state.as_deref());
+            self.trace_state.append_option(s.trace_state());
             self.flags.push(s.flags);
             let r = s.resource.index();
             if self.resource_json.len() <= r {
@@ -201,15 +201,15 @@ impl SpanRows {
             self.resource_attributes.append_value(resource_json.as_str());
             json::write_attributes(&mut attributes, dict, &s.attributes);
             self.span_attributes.append_value(attributes.as_str());
-            if s.events.is_empty() {
+            if s.events().is_empty() {
                 self.events.append_null();
             } else {
-                self.events.append_value(json::events(dict, &s.events));
+                self.events.append_value(json::events(dict, s.events()));
             }
-            if s.links.is_empty() {
+            if s.links().is_empty() {
                 self.links.append_null();
             } else {
-                self.links.append_value(json::links(dict, &s.links));
+                self.links.append_value(json::links(dict, s.links()));
             }
             self.rows += 1;
         }

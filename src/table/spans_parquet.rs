@@ -484,8 +484,8 @@ impl<W: Write> SpansParquetWriter<W> {
         c.service.push(s.service.index(), || Some(dict.resolve(s.service)))?;
         c.operation.push(s.name.index(), || Some(dict.resolve(s.name)))?;
         c.kind.push(s.kind as usize, || Some(s.kind.as_str()))?;
-        c.status_code.push(s.status.code as usize, || Some(status_name(s.status.code)))?;
-        c.status_message.push(s.status.message.as_deref())?;
+        c.status_code.push(s.status as usize, || Some(status_name(s.status)))?;
+        c.status_message.push(s.status_message())?;
         let start_known = !s.quality.contains(SpanQuality::MISSING_START);
         c.start.push_u64(start_known.then_some(s.start_ns));
         c.end.push_u64(start_known.then_some(s.end_ns));
@@ -495,7 +495,7 @@ impl<W: Write> SpansParquetWriter<W> {
         c.host.push(resource.host.index(), || non_empty(dict, resource.host))?;
         c.scope_name.push(s.scope_name.index(), || non_empty(dict, s.scope_name))?;
         c.scope_version.push(s.scope_version.index(), || non_empty(dict, s.scope_version))?;
-        c.trace_state.push(s.trace_state.as_deref())?;
+        c.trace_state.push(s.trace_state())?;
         c.flags.push_u32(s.flags);
         let r = s.resource.index();
         if self.resource_json.len() <= r {
@@ -505,9 +505,9 @@ impl<W: Write> SpansParquetWriter<W> {
         c.resource_attributes
             .push(r, || Some(resource_json.get_or_insert_with(|| json::attributes(dict, &resource.attributes))))?;
         c.span_attributes.push(Some(attributes))?;
-        let events = (!s.events.is_empty()).then(|| json::events(dict, &s.events));
+        let events = (!s.events().is_empty()).then(|| json::events(dict, s.events()));
         c.events.push(events.as_deref())?;
-        let links = (!s.links.is_empty()).then(|| json::links(dict, &s.links));
+        let links = (!s.links().is_empty()).then(|| json::links(dict, s.links()));
         c.links.push(links.as_deref())?;
         c.rows += 1;
         Ok(())
@@ -569,12 +569,13 @@ mod tests {
         read_spans(path, file, &ReadOptions::default(), dict, &mut warnings, &mut |_, s| spans.push(s)).unwrap();
         assert!(spans.len() >= 12, "{}", spans.len());
         let (big, event) = (dict.intern("big"), dict.intern("retry"));
-        spans[0].trace_state = Some("vendor=1".into());
-        spans[1].status.message = Some("it \"failed\"".into());
+        spans[0].set_trace_state(Some("vendor=1".into()));
+        spans[1].set_status_message(Some("it \"failed\"".into()));
         spans[2].quality.insert(SpanQuality::MISSING_START);
         spans[3].parent_id = None;
-        spans[4].events = vec![Event { time_ns: 5, name: event, attributes: vec![] }];
-        spans[5].links = vec![Link { trace_id: spans[0].trace_id, span_id: SpanId([7; 8]), attributes: vec![] }];
+        spans[4].set_events(vec![Event { time_ns: 5, name: event, attributes: vec![] }]);
+        let link = Link { trace_id: spans[0].trace_id, span_id: SpanId([7; 8]), attributes: vec![] };
+        spans[5].set_links(vec![link]);
         // No scope: with a row group of one span, columns of nulls only.
         spans[9].scope_name = Sym::EMPTY;
         spans[9].scope_version = Sym::EMPTY;
