@@ -213,8 +213,8 @@ pub fn assemble_all(spans: impl IntoIterator<Item = Span>) -> (Vec<Trace>, Warni
 /// Repairs one trace's spans and resolves parents to indices.
 pub fn repair(trace_id: TraceId, mut spans: Vec<Span>, warnings: &mut Warnings) -> Trace {
     split_shared_spans(&mut spans, warnings);
-    dedup_span_ids(&mut spans, warnings);
-    let parents = link_parents(&mut spans, warnings);
+    let index = dedup_span_ids(&mut spans, warnings);
+    let parents = link_parents(&mut spans, index, warnings);
     Trace { trace_id, spans, parents }
 }
 
@@ -255,23 +255,29 @@ fn split_shared_spans(spans: &mut [Span], warnings: &mut Warnings) {
     }
 }
 
-fn dedup_span_ids(spans: &mut Vec<Span>, warnings: &mut Warnings) {
+/// Span ids -> index in the trace.
+type SpanIndex = FxHashMap<SpanId, u32>;
+
+/// Drops exact duplicates and gives the other spans of a taken id a fresh
+/// one; returns the index of final ids when no span was dropped (the
+/// common case: [`link_parents`] needs the same map).
+fn dedup_span_ids(spans: &mut Vec<Span>, warnings: &mut Warnings) -> Option<SpanIndex> {
     // id -> index of the first span that has it (as its final id)
-    let mut taken: FxHashMap<SpanId, usize> = FxHashMap::with_capacity_and_hasher(spans.len(), Default::default());
+    let mut taken: SpanIndex = FxHashMap::with_capacity_and_hasher(spans.len(), Default::default());
     // original id -> every span kept under that id so far, when it collided
     let mut same_id: FxHashMap<SpanId, Vec<usize>> = FxHashMap::default();
-    let mut keep = vec![true; spans.len()];
-    let mut any_dropped = false;
+    // Spans to drop, allocated at the first duplicate.
+    let mut dropped: Vec<bool> = Vec::new();
     for i in 0..spans.len() {
         let id = spans[i].span_id;
         let Some(&first) = taken.get(&id) else {
-            taken.insert(id, i);
+            taken.insert(id, i as u32);
             continue;
         };
-        let group = same_id.entry(id).or_insert_with(|| vec![first]);
+        let group = same_id.entry(id).or_insert_with(|| vec![first as usize]);
         if group.iter().any(|&j| spans[j] == spans[i] || same_but_id(&spans[j], &spans[i])) {
-            keep[i] = false;
-            any_dropped = true;
+            dropped.resize(spans.len(), false);
+            dropped[i] = true;
             warnings.add(WarningKind::DuplicateSpan);
             continue;
         }
@@ -291,13 +297,15 @@ fn dedup_span_ids(spans: &mut Vec<Span>, warnings: &mut Warnings) {
         span.span_id = new_id;
         span.quality.insert(SpanQuality::DUPLICATE_ID);
         warnings.add(WarningKind::DuplicateSpanId);
-        taken.insert(new_id, i);
+        taken.insert(new_id, i as u32);
         group.push(i);
     }
-    if any_dropped {
-        let mut it = keep.iter();
-        spans.retain(|_| *it.next().expect("one flag per span"));
+    if dropped.is_empty() {
+        return Some(taken);
     }
+    let mut it = dropped.iter();
+    spans.retain(|_| !*it.next().expect("one flag per span"));
+    None
 }
 
 /// Whether `kept` (possibly re-identified) is the same span as `new` apart
@@ -320,8 +328,8 @@ fn same_but_id(kept: &Span, new: &Span) -> bool {
     probe == *new
 }
 
-fn link_parents(spans: &mut [Span], warnings: &mut Warnings) -> Vec<u32> {
-    let index: FxHashMap<SpanId, u32> = spans.iter().enumerate().map(|(i, s)| (s.span_id, i as u32)).collect();
+fn link_parents(spans: &mut [Span], index: Option<SpanIndex>, warnings: &mut Warnings) -> Vec<u32> {
+    let index = index.unwrap_or_else(|| spans.iter().enumerate().map(|(i, s)| (s.span_id, i as u32)).collect());
     let mut parents = vec![NO_PARENT; spans.len()];
     for (i, span) in spans.iter_mut().enumerate() {
         let Some(parent) = span.parent_id else { continue };
@@ -448,6 +456,23 @@ mod tests {
         assert_eq!(renamed.original_ids().unwrap().span_id.as_deref(), Some("0000000000000002"));
         // Both copies of id 2 still hang under span 1.
         assert_eq!(t.parents, vec![NO_PARENT, 0, 0]);
+    }
+
+    #[test]
+    fn renamed_spans_without_drops_link_parents_by_final_ids() {
+        let mut d = Dictionary::default();
+        let a = span(&mut d, 1, 1, None, "a");
+        let b = span(&mut d, 1, 2, Some(1), "b");
+        let mut conflicting = span(&mut d, 1, 2, Some(1), "b");
+        conflicting.status = StatusCode::Error;
+        let c = span(&mut d, 1, 3, Some(2), "c");
+        let (traces, w) = assemble_all(vec![a, b, conflicting, c]);
+        assert_eq!((w.get(WarningKind::DuplicateSpan), w.get(WarningKind::DuplicateSpanId)), (0, 1));
+        let t = &traces[0];
+        assert_eq!(t.len(), 4);
+        // Id 2's child hangs under the span that kept the id.
+        assert_eq!(t.parents, vec![NO_PARENT, 0, 0, 1]);
+        assert!(t.spans[2].quality.contains(SpanQuality::DUPLICATE_ID));
     }
 
     #[test]
