@@ -438,13 +438,16 @@ mod tests {
         assert_eq!(t.roots().collect::<Vec<_>>(), vec![1]);
     }
 
+    /// A root (id 1), a child (id 2) and a different span with the child's id.
+    fn root_child_and_conflicting(d: &mut Dictionary) -> (Span, Span, Span) {
+        let mut conflicting = span(d, 1, 2, Some(1), "b");
+        conflicting.status = StatusCode::Error;
+        (span(d, 1, 1, None, "a"), span(d, 1, 2, Some(1), "b"), conflicting)
+    }
+
     #[test]
     fn exact_duplicates_dropped_and_conflicting_ids_renamed() {
-        let mut d = Dictionary::default();
-        let a = span(&mut d, 1, 1, None, "a");
-        let b = span(&mut d, 1, 2, Some(1), "b");
-        let mut conflicting = span(&mut d, 1, 2, Some(1), "b");
-        conflicting.status = StatusCode::Error;
+        let (a, b, conflicting) = root_child_and_conflicting(&mut Dictionary::default());
         let (traces, w) = assemble_all(vec![a, b.clone(), b, conflicting]);
         assert_eq!(w.get(WarningKind::DuplicateSpan), 1);
         assert_eq!(w.get(WarningKind::DuplicateSpanId), 1);
@@ -461,10 +464,7 @@ mod tests {
     #[test]
     fn renamed_spans_without_drops_link_parents_by_final_ids() {
         let mut d = Dictionary::default();
-        let a = span(&mut d, 1, 1, None, "a");
-        let b = span(&mut d, 1, 2, Some(1), "b");
-        let mut conflicting = span(&mut d, 1, 2, Some(1), "b");
-        conflicting.status = StatusCode::Error;
+        let (a, b, conflicting) = root_child_and_conflicting(&mut d);
         let c = span(&mut d, 1, 3, Some(2), "c");
         let (traces, w) = assemble_all(vec![a, b, conflicting, c]);
         assert_eq!((w.get(WarningKind::DuplicateSpan), w.get(WarningKind::DuplicateSpanId)), (0, 1));
