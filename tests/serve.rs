@@ -1097,3 +1097,50 @@ fn compacted_parquet_answers_queries_and_survives_a_restart() {
     let t = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c");
     assert_eq!(t["spans"].as_array().unwrap().len(), 11);
 }
+
+#[test]
+fn a_damaged_log_segment_is_set_aside_and_compaction_goes_on() {
+    use tracelens::serve::wal::{Wal, WalConfig, closed_segments};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A closed segment of two JSON records (tag 1) whose second rots on disk.
+    let shop = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    let edges = std::fs::read(common::fixture("graph-edges.otlp.jsonl")).unwrap();
+    let first_line = edges.split(|&b| b == b'\n').next().unwrap();
+    {
+        let (mut wal, _) = Wal::open(WalConfig::new(&data)).unwrap();
+        wal.append_parts_unsynced(&[&[1], &shop]).unwrap();
+        wal.append_parts_unsynced(&[&[1], first_line]).unwrap();
+    }
+    drop(Wal::open(WalConfig::new(&data)).unwrap()); // closes it
+    let (_, segment) = closed_segments(&data).unwrap().remove(0);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[8 + 1 + shop.len() + 8 + 20] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let flags = ["--compact-interval-seconds", "0.2"];
+    let server = start(&data, &flags);
+    assert!(server.log.iter().any(|l| l.contains("corrupt log record") && l.contains("checksum")), "{:?}", server.log);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !metrics(server.api).contains("tracelens_wal_segments_damaged_total 1") {
+        assert!(Instant::now() < deadline, "the segment was not set aside");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let moved = data.join("damaged").join(segment.file_name().unwrap());
+    assert_eq!(std::fs::read(&moved).unwrap(), bytes, "kept whole, as it was");
+    assert!(!segment.exists());
+    let compacted = files_under(&data.join("parquet"), "parquet");
+    let stem = segment.file_stem().unwrap().to_str().unwrap();
+    assert!(compacted.iter().any(|f| f.file_stem().unwrap().to_str() == Some(stem)), "{compacted:?}");
+    let t = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(t["spans"].as_array().unwrap().len(), 11, "{t}");
+
+    // A restart reads the readable records from Parquet; the damaged
+    // segment is not replayed (no corruption reported again).
+    drop(server);
+    let server = start(&data, &flags);
+    assert!(!server.log.iter().any(|l| l.contains("corrupt")), "{:?}", server.log);
+    assert!(server.log.iter().any(|l| l.contains("compacted Parquet files")), "{:?}", server.log);
+    let t = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(t["spans"].as_array().unwrap().len(), 11, "{t}");
+}

@@ -8,6 +8,12 @@
 //! only repeats spans the assembler drops as exact duplicates. Retention
 //! deletes whole hour partitions. On start the receiver reads the Parquet
 //! files back before the log; trace look-ups fall back to them.
+//!
+//! A segment with records that cannot be read (a checksum failure, or a
+//! record that does not decode) does not stop compaction: its readable
+//! records are compacted, the segment is moved whole to
+//! `<data-dir>/damaged/` (kept for inspection until the retention period
+//! ends, never replayed), reported, and the later segments go on.
 
 use std::fs;
 use std::io::Write;
@@ -115,21 +121,23 @@ impl Record {
 /// Writes one log segment's spans, decoded with every attribute, as a
 /// Parquet file of the spans table at `temp` (synced), `chunk` spans per
 /// row group. Span attributes go from the wire to JSON text without being
-/// decoded into values.
-fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), CompactError> {
+/// decoded into values. Records that cannot be read are left out: the
+/// first one's description is returned (the segment is then damaged).
+fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<Option<String>, CompactError> {
     let file = fs::File::create(temp).map_err(|e| file_error(temp, e))?;
     let sink = std::io::BufWriter::with_capacity(1 << 20, &file);
     let mut writer = SpansParquetWriter::new(sink, ZSTD_LEVEL).map_err(|e| file_error(temp, e))?;
     let mut dict = Dictionary::default();
     let mut record = Record::default();
-    let mut failed = None;
-    read_closed_segment(segment, &mut |bytes| {
+    let (mut failed, mut damage, mut index) = (None, None, 0u64);
+    let read = read_closed_segment(segment, &mut |bytes| {
+        index += 1;
         if failed.is_some() {
             return;
         }
         let Some((&tag, body)) = bytes.split_first() else { return };
         if let Err(err) = record.decode(tag, body, &mut dict) {
-            failed = Some(file_error(segment, err));
+            damage.get_or_insert_with(|| format!("{}: record {index} cannot be decoded: {err}", segment.display()));
             return;
         }
         let mut written = record.write(&dict, &mut writer);
@@ -137,7 +145,15 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
             written = writer.write_row_group();
         }
         failed = written.map_err(|e| file_error(temp, e)).err();
-    })?;
+    });
+    match read {
+        Ok(_) => {}
+        // Every good record before the bad one was read.
+        Err(WalError::Corrupt(reason)) => {
+            damage.get_or_insert(reason);
+        }
+        Err(e) => return Err(e.into()),
+    }
     if let Some(err) = failed {
         return Err(err);
     }
@@ -145,33 +161,68 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<(), Compac
     let mut sink = writer.finish().map_err(|e| file_error(temp, e))?;
     sink.flush().map_err(|e| file_error(temp, e))?;
     drop(sink);
-    file.sync_all().map_err(|e| file_error(temp, e))
+    file.sync_all().map_err(|e| file_error(temp, e))?;
+    Ok(damage)
 }
 
-/// Compacts every closed segment of the log in `data_dir`; returns the
-/// Parquet files written.
-pub fn compact(data_dir: &Path) -> Result<Vec<PathBuf>, CompactError> {
+/// Directory under the data directory for the log segments compaction
+/// could not read whole.
+pub const DAMAGED_DIR: &str = "damaged";
+
+/// What a compaction run did.
+#[derive(Debug, Default)]
+pub struct Compaction {
+    /// Parquet files written, one per closed segment.
+    pub files: Vec<PathBuf>,
+    /// Segments with records that could not be read: where each was moved
+    /// (under [`DAMAGED_DIR`], after its readable records were compacted)
+    /// and what was wrong with it.
+    pub damaged: Vec<(PathBuf, String)>,
+}
+
+/// Compacts every closed segment of the log in `data_dir`. An error (a file
+/// that cannot be written, a disk that is full) stops the run, leaving that
+/// segment and the later ones for the next.
+pub fn compact(data_dir: &Path) -> Result<Compaction, CompactError> {
     compact_in_chunks(data_dir, CHUNK_SPANS)
 }
 
-fn compact_in_chunks(data_dir: &Path, chunk: usize) -> Result<Vec<PathBuf>, CompactError> {
-    let mut written = Vec::new();
+/// Moves a damaged segment to [`DAMAGED_DIR`]; returns its new path.
+fn set_aside(data_dir: &Path, segment: &Path) -> Result<PathBuf, CompactError> {
+    let dir = data_dir.join(DAMAGED_DIR);
+    fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
+    let moved = dir.join(segment.file_name().unwrap_or_default());
+    fs::rename(segment, &moved).map_err(|e| file_error(segment, e))?;
+    for d in [&dir, data_dir] {
+        fs::File::open(d).and_then(|d| d.sync_all()).map_err(|e| file_error(d, e))?;
+    }
+    Ok(moved)
+}
+
+fn compact_in_chunks(data_dir: &Path, chunk: usize) -> Result<Compaction, CompactError> {
+    let mut done = Compaction::default();
     for (sequence, segment) in closed_segments(data_dir)? {
         let closed_at = fs::metadata(&segment).and_then(|m| m.modified()).map_err(|e| file_error(&segment, e))?;
         let dir = partition(data_dir, closed_at);
         fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
         let target = dir.join(format!("wal-{sequence:020}.parquet"));
         let temp = dir.join(format!(".wal-{sequence:020}.parquet.tmp"));
-        if let Err(e) = write_segment(&segment, &temp, chunk) {
-            let _ = fs::remove_file(&temp);
-            return Err(e);
-        }
+        let damage = match write_segment(&segment, &temp, chunk) {
+            Ok(damage) => damage,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
         fs::rename(&temp, &target).map_err(|e| file_error(&target, e))?;
         fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| file_error(&dir, e))?;
-        fs::remove_file(&segment).map_err(|e| file_error(&segment, e))?;
-        written.push(target);
+        match damage {
+            None => fs::remove_file(&segment).map_err(|e| file_error(&segment, e))?,
+            Some(reason) => done.damaged.push((set_aside(data_dir, &segment)?, reason)),
+        }
+        done.files.push(target);
     }
-    Ok(written)
+    Ok(done)
 }
 
 /// Every compacted file, oldest partition first.
@@ -193,11 +244,18 @@ pub fn parquet_files(data_dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Deletes hour partitions that ended longer than `retention` ago.
+/// Deletes hour partitions that ended, and damaged segments last written,
+/// longer than `retention` ago; returns how many.
 pub fn expire(data_dir: &Path, retention: Duration) -> Result<usize, CompactError> {
     let horizon = SystemTime::now().checked_sub(retention).unwrap_or(UNIX_EPOCH);
     let oldest_kept = partition(data_dir, horizon);
     let mut removed = 0;
+    for entry in fs::read_dir(data_dir.join(DAMAGED_DIR)).into_iter().flatten().flatten() {
+        if entry.metadata().and_then(|m| m.modified()).is_ok_and(|written| written < horizon) {
+            fs::remove_file(entry.path()).map_err(|e| file_error(&entry.path(), e))?;
+            removed += 1;
+        }
+    }
     let root = data_dir.join(PARQUET_DIR);
     let Ok(days) = fs::read_dir(&root) else { return Ok(0) };
     for day in days.flatten() {
@@ -293,7 +351,7 @@ mod tests {
                 wal.append_parts_unsynced(&[&[tag], body]).unwrap();
             }
             drop(wal);
-            let files = compact_in_chunks(dir.path(), chunk).unwrap();
+            let files = compact_in_chunks(dir.path(), chunk).unwrap().files;
             assert!(files.len() >= 2, "several segments closed: {files:?}");
             assert!(closed_segments(dir.path()).unwrap().is_empty(), "compacted segments are deleted");
             let spans = compacted(dir.path());
@@ -316,7 +374,7 @@ mod tests {
             wal.append_parts_unsynced(&[&[0], &pb]).unwrap();
         }
         drop(wal);
-        let files = compact(dir.path()).unwrap();
+        let files = compact(dir.path()).unwrap().files;
         assert!(files.len() >= 3, "{files:?}");
         // polars refuses to scan files whose categoricals differ; written
         // as text, every file has the same schema.
@@ -348,7 +406,7 @@ mod tests {
         wal.append_parts_unsynced(&[&[1], request]).unwrap();
         drop(wal);
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the first segment
-        assert_eq!(compact(dir.path()).unwrap().len(), 1);
+        assert_eq!(compact(dir.path()).unwrap().files.len(), 1);
         assert_eq!(compacted(dir.path()), ["eee19b7ec3c1b174 a 0 (Unset, None)"]);
     }
 
@@ -415,7 +473,7 @@ mod tests {
         }
         drop(wal);
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the segment
-        let files = compact_in_chunks(dir.path(), 7).unwrap();
+        let files = compact_in_chunks(dir.path(), 7).unwrap().files;
         let got = ParquetReader::new(fs::File::open(&files[0]).unwrap()).finish().unwrap();
         // The same records decoded into the model, tabled as SQL sees them.
         let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
@@ -446,22 +504,69 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_record_leaves_the_segment_and_no_partial_file() {
+    fn damaged_segments_are_set_aside_and_compaction_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = WalConfig::new(dir.path());
-        config.segment_bytes = 4096;
-        let (mut wal, _) = Wal::open(config).unwrap();
         let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
-        wal.append_parts_unsynced(&[&[0], &pb]).unwrap();
-        wal.append_parts_unsynced(&[&[0], b"\x0a\xff\xff"]).unwrap();
-        wal.append_parts_unsynced(&[&[0], &vec![0u8; 5000]]).unwrap();
-        drop(wal);
-        let err = compact_in_chunks(dir.path(), 5).unwrap_err();
-        assert!(err.to_string().contains("wal-"), "{err}");
-        assert_eq!(closed_segments(dir.path()).unwrap().len(), 1, "the segment stays");
-        assert!(parquet_files(dir.path()).is_empty());
+        // Three segments (reopening the log closes one): a record that does
+        // not decode between two good ones; a good record, one whose bytes
+        // rot, a good one; two good ones.
+        for records in [&[&pb[..], b"\x0a\xff\xff", &pb][..], &[&pb, &pb, &pb], &[&pb, &pb]] {
+            let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+            for body in records {
+                wal.append_parts_unsynced(&[&[0], body]).unwrap();
+            }
+        }
+        Wal::open(WalConfig::new(dir.path())).unwrap();
+        let segments = closed_segments(dir.path()).unwrap();
+        assert_eq!(segments.len(), 3);
+        let rotten = &segments[1].1;
+        let mut bytes = fs::read(rotten).unwrap();
+        bytes[(8 + 1 + pb.len()) + 8 + 10] ^= 0xff; // inside the second record's payload
+        fs::write(rotten, &bytes).unwrap();
+        let sizes: Vec<u64> = segments.iter().map(|(_, p)| fs::metadata(p).unwrap().len()).collect();
+
+        let run = compact_in_chunks(dir.path(), 5).unwrap();
+        assert_eq!(run.files.len(), 3, "every segment compacted: {run:?}");
+        assert!(closed_segments(dir.path()).unwrap().is_empty());
+        let damaged: Vec<(String, &str)> = run
+            .damaged
+            .iter()
+            .map(|(p, why)| (p.strip_prefix(dir.path()).unwrap().display().to_string(), why.as_str()))
+            .collect();
+        assert_eq!(damaged.len(), 2, "{damaged:?}");
+        assert_eq!(damaged[0].0, format!("damaged/{}", segments[0].1.file_name().unwrap().to_str().unwrap()));
+        assert!(damaged[0].1.contains("record 2 cannot be decoded"), "{}", damaged[0].1);
+        assert!(damaged[1].1.contains("checksum mismatch"), "{}", damaged[1].1);
+        for ((moved, _), size) in run.damaged.iter().zip([sizes[0], sizes[1]]) {
+            assert_eq!(fs::metadata(moved).unwrap().len(), size, "kept whole");
+        }
+        // The readable records: two of the first segment, the one before the
+        // rotten record, both of the last; never a partial or temporary file.
+        assert_eq!(compacted(dir.path()).len(), 14 * (2 + 1 + 2));
         let leftovers: Vec<_> = walkdir(dir.path().join(PARQUET_DIR));
         assert!(leftovers.iter().all(|p| !p.ends_with(".tmp")), "{leftovers:?}");
+
+        // Damaged segments age out with the retention, like the partitions.
+        expire(dir.path(), Duration::from_secs(3600)).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join(DAMAGED_DIR)).unwrap().count(), 2);
+        expire(dir.path(), Duration::ZERO).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join(DAMAGED_DIR)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_segment_and_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
+        let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+        wal.append_parts_unsynced(&[&[0], &pb]).unwrap();
+        drop(wal);
+        Wal::open(WalConfig::new(dir.path())).unwrap();
+        // The partition cannot be created: a file stands where its parent goes.
+        fs::write(dir.path().join(PARQUET_DIR), b"in the way").unwrap();
+        let err = compact_in_chunks(dir.path(), 5).unwrap_err();
+        assert!(err.to_string().contains(PARQUET_DIR), "{err}");
+        assert_eq!(closed_segments(dir.path()).unwrap().len(), 1, "the segment stays for the next run");
+        assert!(!dir.path().join(DAMAGED_DIR).exists());
     }
 
     fn walkdir(dir: PathBuf) -> Vec<String> {

@@ -104,6 +104,8 @@ pub struct LogStats {
     pub bytes: std::sync::atomic::AtomicU64,
     /// Group commits (fsyncs).
     pub commits: std::sync::atomic::AtomicU64,
+    /// Closed segments compaction found damaged and set aside.
+    pub damaged_segments: std::sync::atomic::AtomicU64,
     /// Requests being decoded that will reach the log writer next: while
     /// there are any, it waits a moment for them before syncing.
     pub coming: std::sync::atomic::AtomicUsize,
@@ -834,9 +836,10 @@ async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
         let mut text = metrics_endpoint::render(&live);
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         text.push_str(&format!(
-            "# HELP tracelens_wal_bytes_total Request bytes appended to the write-ahead log.\n# TYPE tracelens_wal_bytes_total counter\ntracelens_wal_bytes_total {}\n# HELP tracelens_wal_commits_total Group commits (fsyncs) of the write-ahead log.\n# TYPE tracelens_wal_commits_total counter\ntracelens_wal_commits_total {}\n",
+            "# HELP tracelens_wal_bytes_total Request bytes appended to the write-ahead log.\n# TYPE tracelens_wal_bytes_total counter\ntracelens_wal_bytes_total {}\n# HELP tracelens_wal_commits_total Group commits (fsyncs) of the write-ahead log.\n# TYPE tracelens_wal_commits_total counter\ntracelens_wal_commits_total {}\n# HELP tracelens_wal_segments_damaged_total Closed log segments with unreadable records, compacted as far as readable and moved to damaged/.\n# TYPE tracelens_wal_segments_damaged_total counter\ntracelens_wal_segments_damaged_total {}\n",
             load(&shared.log.stats.bytes),
-            load(&shared.log.stats.commits)
+            load(&shared.log.stats.commits),
+            load(&shared.log.stats.damaged_segments)
         ));
         text
     };
@@ -943,16 +946,24 @@ pub async fn run(
     // Compacts closed log segments into Parquet and expires old partitions.
     let (compact_stop, compact_rx) = std::sync::mpsc::channel::<()>();
     let compactor = {
-        let (dir, interval) = (config.data_dir.clone(), config.compact_interval);
+        let (dir, interval, stats) = (config.data_dir.clone(), config.compact_interval, log_stats.clone());
         std::thread::Builder::new()
             .name("tracelens-compact".into())
             .spawn(move || {
                 loop {
                     match compact::compact(&dir) {
-                        Ok(files) if !files.is_empty() => {
-                            eprintln!("tracelens: compacted {} log segment(s) to Parquet", files.len());
+                        Ok(run) => {
+                            if !run.files.is_empty() {
+                                eprintln!("tracelens: compacted {} log segment(s) to Parquet", run.files.len());
+                            }
+                            for (moved, why) in &run.damaged {
+                                eprintln!(
+                                    "tracelens: error: damaged log segment: {why}; its readable records were compacted and the segment moved to {}",
+                                    moved.display()
+                                );
+                                stats.damaged_segments.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
                         }
-                        Ok(_) => {}
                         Err(e) => eprintln!("tracelens: warning: compacting the log: {e}"),
                     }
                     if let Err(e) = compact::expire(&dir, retention) {
