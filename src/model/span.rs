@@ -190,8 +190,8 @@ pub struct OriginalIds {
 }
 
 /// What most spans lack (a status message, a trace state, events, links,
-/// replaced ids), kept behind one pointer: a span stays ~110 bytes with
-/// its hot fields in two cache lines, and open traces cost less memory.
+/// replaced ids), kept behind one pointer: a span is 112 bytes instead of
+/// 200, so open traces take less memory and fewer cache lines.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SpanExtra {
     /// Status description, usually only on errors.
@@ -337,31 +337,48 @@ impl Span {
         self.extra().trace_state.as_deref()
     }
 
+    /// Stores `value` in one field of the extras, allocating them only
+    /// for a value that is not `empty`.
+    fn set_extra<T>(&mut self, value: T, empty: bool, field: fn(&mut SpanExtra) -> &mut T) {
+        if !empty || self.extra.0.is_some() {
+            *field(self.extra_mut()) = value;
+        }
+    }
+
     /// Sets the status message (no allocation for none).
     pub fn set_status_message(&mut self, message: Option<Box<str>>) {
-        if message.is_some() || self.extra.0.is_some() {
-            self.extra_mut().status_message = message;
-        }
+        let empty = message.is_none();
+        self.set_extra(message, empty, |x| &mut x.status_message);
     }
 
     /// Sets the trace state (no allocation for none).
     pub fn set_trace_state(&mut self, state: Option<Box<str>>) {
-        if state.is_some() || self.extra.0.is_some() {
-            self.extra_mut().trace_state = state;
-        }
+        let empty = state.is_none();
+        self.set_extra(state, empty, |x| &mut x.trace_state);
     }
 
     /// Sets the events (no allocation for none).
     pub fn set_events(&mut self, events: Vec<Event>) {
-        if !events.is_empty() || self.extra.0.is_some() {
-            self.extra_mut().events = events;
-        }
+        let empty = events.is_empty();
+        self.set_extra(events, empty, |x| &mut x.events);
     }
 
     /// Sets the links (no allocation for none).
     pub fn set_links(&mut self, links: Vec<Link>) {
-        if !links.is_empty() || self.extra.0.is_some() {
-            self.extra_mut().links = links;
+        let empty = links.is_empty();
+        self.set_extra(links, empty, |x| &mut x.links);
+    }
+
+    /// Keeps only the span, event and link attributes `keep` accepts.
+    pub fn retain_attributes(&mut self, mut keep: impl FnMut(&Attr) -> bool) {
+        self.attributes.retain(&mut keep);
+        if let Some(extra) = self.extra.0.as_deref_mut() {
+            for e in &mut extra.events {
+                e.attributes.retain(&mut keep);
+            }
+            for l in &mut extra.links {
+                l.attributes.retain(&mut keep);
+            }
         }
     }
 
@@ -379,6 +396,7 @@ impl Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Value;
 
     #[test]
     fn kind_and_status_names() {
@@ -406,6 +424,22 @@ mod tests {
         assert_ne!(touched, plain);
         assert_eq!(touched.status_message(), Some("boom"));
         assert_eq!(plain.events(), &[]);
+    }
+
+    #[test]
+    fn retained_attributes_include_events_and_links() {
+        let mut d = crate::model::Dictionary::default();
+        let (keep, drop) = (d.intern("keep"), d.intern("drop"));
+        let attrs = || vec![Attr { key: keep, value: Value::Int(1) }, Attr { key: drop, value: Value::Int(2) }];
+        let mut s = Span::new(TraceId([1; 16]), SpanId([1; 8]));
+        s.attributes = attrs();
+        s.set_events(vec![Event { time_ns: 1, name: keep, attributes: attrs() }]);
+        s.set_links(vec![Link { trace_id: TraceId([2; 16]), span_id: SpanId([2; 8]), attributes: attrs() }]);
+        s.retain_attributes(|a| a.key == keep);
+        let keys = |a: &[Attr]| a.iter().map(|a| a.key).collect::<Vec<_>>();
+        assert_eq!(keys(&s.attributes), [keep]);
+        assert_eq!(keys(&s.events()[0].attributes), [keep]);
+        assert_eq!(keys(&s.links()[0].attributes), [keep]);
     }
 
     #[test]

@@ -292,15 +292,7 @@ impl<'a> Emitter<'a> {
     /// Hands over a finished span.
     pub(crate) fn emit(&mut self, mut span: Span) {
         if let Some(keep) = &self.keep_attributes {
-            span.attributes.retain(|a| keep.contains(&a.key));
-            if let Some(extra) = span.extra_if_any_mut() {
-                for e in &mut extra.events {
-                    e.attributes.retain(|a| keep.contains(&a.key));
-                }
-                for l in &mut extra.links {
-                    l.attributes.retain(|a| keep.contains(&a.key));
-                }
-            }
+            span.retain_attributes(|a| keep.contains(&a.key));
         }
         match &mut self.sink {
             Sink::Vec(out) => {

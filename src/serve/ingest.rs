@@ -30,16 +30,7 @@ pub const LIVE_ATTRIBUTES: [&str; 12] = [
 /// Drops the span, event and link attributes the live analyses do not read
 /// (for spans read back from compacted files, which keep them all).
 pub fn keep_live_attributes(dict: &Dictionary, span: &mut Span) {
-    let keep = |a: &crate::model::Attr| LIVE_ATTRIBUTES.contains(&dict.resolve(a.key));
-    span.attributes.retain(keep);
-    if let Some(extra) = span.extra_if_any_mut() {
-        for e in &mut extra.events {
-            e.attributes.retain(keep);
-        }
-        for l in &mut extra.links {
-            l.attributes.retain(keep);
-        }
-    }
+    span.retain_attributes(|a| LIVE_ATTRIBUTES.contains(&dict.resolve(a.key)));
 }
 
 /// How a request body is encoded.
