@@ -21,7 +21,8 @@
 //! only after the record and the file length are on disk (`fdatasync`), so a
 //! request acknowledged after `append` survives `kill -9` and power loss. A
 //! new segment's directory entry is synced when the segment is created.
-//! Group commit: `append_unsynced` several records, then one `sync`, then
+//! Group commit: `append_unsynced` several records, then one `sync` (or a
+//! [`SyncHandle`] taken after them, synced while appends go on), then
 //! acknowledge them all.
 //!
 //! Recovery: in the newest segment, a record cut short by the end of the
@@ -131,11 +132,31 @@ pub struct ReplayReport {
 #[derive(Debug)]
 pub struct Wal {
     config: WalConfig,
-    file: File,
-    path: PathBuf,
+    file: Arc<File>,
+    path: Arc<Path>,
     sequence: u64,
     len: u64,
     preparer: Option<Preparer>,
+}
+
+/// The segment being appended to, for syncing it outside the log's lock
+/// ([`Wal::sync_handle`]).
+#[derive(Debug)]
+pub struct SyncHandle {
+    file: Arc<File>,
+    path: Arc<Path>,
+    sync: bool,
+}
+
+impl SyncHandle {
+    /// Makes every record appended before the handle was taken durable (per
+    /// the sync policy).
+    pub fn sync(&self) -> Result<(), WalError> {
+        if self.sync {
+            self.file.sync_data().map_err(io_err(&self.path))?;
+        }
+        Ok(())
+    }
 }
 
 fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
@@ -386,7 +407,7 @@ impl Wal {
 
     /// Starts segment `sequence`: the prepared zero-filled file when there
     /// is one (and the next is asked for), else a new empty file.
-    fn create_segment(config: &WalConfig, sequence: u64) -> Result<(File, PathBuf), WalError> {
+    fn create_segment(config: &WalConfig, sequence: u64) -> Result<(Arc<File>, Arc<Path>), WalError> {
         let path = segment_path(&config.dir, sequence);
         let ready = config.dir.join(READY);
         let file = if config.preallocate && fs::rename(&ready, &path).is_ok() {
@@ -398,7 +419,7 @@ impl Wal {
             // The new directory entry must survive a crash too.
             File::open(&config.dir).and_then(|d| d.sync_all()).map_err(io_err(&config.dir))?;
         }
-        Ok((file, path))
+        Ok((Arc::new(file), path.into()))
     }
 
     /// Appends one record; with [`SyncPolicy::EveryAppend`] it is on disk
@@ -447,7 +468,7 @@ impl Wal {
         slices.extend(parts.iter().map(|p| IoSlice::new(p)));
         let mut rest = &mut slices[..];
         while !rest.is_empty() {
-            let error = match self.file.write_vectored(rest) {
+            let error = match (&*self.file).write_vectored(rest) {
                 Ok(0) => io::ErrorKind::WriteZero.into(),
                 Ok(n) => {
                     IoSlice::advance_slices(&mut rest, n);
@@ -458,8 +479,8 @@ impl Wal {
             };
             // The next record goes where this one started: no partial
             // record is left between good ones.
-            let _ = self.file.seek(SeekFrom::Start(self.len));
-            return Err(WalError::Io { path: self.path.clone(), source: error });
+            let _ = (&*self.file).seek(SeekFrom::Start(self.len));
+            return Err(WalError::Io { path: self.path.to_path_buf(), source: error });
         }
         self.len += size;
         Ok(())
@@ -467,10 +488,19 @@ impl Wal {
 
     /// Makes every append so far durable (per the sync policy).
     pub fn sync(&mut self) -> Result<(), WalError> {
-        if self.config.sync == SyncPolicy::EveryAppend {
-            self.file.sync_data().map_err(io_err(&self.path))?;
+        self.sync_handle().sync()
+    }
+
+    /// What [`Self::sync`] does, detached from the log: syncing it makes
+    /// every append made so far durable, while appends go on (group commit
+    /// syncs outside the log's lock). Records appended to earlier segments
+    /// were synced when their segment was closed.
+    pub fn sync_handle(&self) -> SyncHandle {
+        SyncHandle {
+            file: self.file.clone(),
+            path: self.path.clone(),
+            sync: self.config.sync == SyncPolicy::EveryAppend,
         }
-        Ok(())
     }
 
     /// Deletes closed segments last written more than `retention` ago;
@@ -489,6 +519,11 @@ impl Wal {
             }
         }
         Ok(removed)
+    }
+
+    /// When appends reach the disk.
+    pub fn sync_policy(&self) -> SyncPolicy {
+        self.config.sync
     }
 
     /// The segment being appended to.
