@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 
+use tracelens::serve::commit::IdleHook;
 use tracelens::serve::live::LiveConfig;
 use tracelens::serve::server::{self, ServeConfig};
 use tracelens::serve::wal::SyncPolicy;
@@ -205,7 +206,15 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = resolve(args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The log's group commit syncs when the request threads run out of work.
+    let idle = IdleHook::default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_park({
+            let idle = idle.clone();
+            move || idle.idle()
+        })
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();
@@ -224,7 +233,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let security = if config.tls.is_some() { " (TLS)" } else { "" };
-        server::run(config, shutdown, move |[grpc, http, api], startup| {
+        server::run(config, Some(idle), shutdown, move |[grpc, http, api], startup| {
             if startup.parquet_files > 0 {
                 eprintln!(
                     "tracelens: read {} spans from {} compacted Parquet files",

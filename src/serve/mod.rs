@@ -1,10 +1,11 @@
 //! The live side of tracelens, `tracelens serve`: OTLP/gRPC and OTLP/HTTP
 //! receivers ([`server`]) over request conversion with partial success
 //! ([`ingest`]), the write-ahead log that makes an acknowledged request
-//! durable ([`wal`]), live analysis with the offline commands' code
+//! durable ([`wal`]) with group commit ([`commit`]), live analysis with the offline commands' code
 //! ([`live`]) and the Prometheus endpoint ([`metrics_endpoint`]).
 
 pub mod buckets;
+pub mod commit;
 pub mod compact;
 pub mod gate;
 pub mod ingest;

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tonic::codec::CompressionEncoding;
 
+use super::commit::{COMMIT_WAIT, CommitConfig, GroupCommit, IdleHook, LogFailure, LogStats};
 use super::compact;
 use super::gate::{self, DeploymentRequest, Deployments, FlaggerWebhook, VerdictRequest};
 use super::ingest::{Accepted, BodyEncoding, accept_bytes};
@@ -91,180 +92,11 @@ pub enum ServeError {
     Thread(&'static str, std::io::Error),
 }
 
-/// A record for the log writer and where to say it is durable.
-struct LogRequest {
-    record: LogRecord,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
-}
-
-/// What the log writer has done, for `/metrics`.
-#[derive(Default)]
-pub struct LogStats {
-    /// Record bytes appended (payloads).
-    pub bytes: std::sync::atomic::AtomicU64,
-    /// Group commits (fsyncs).
-    pub commits: std::sync::atomic::AtomicU64,
-    /// Closed segments compaction found damaged and set aside.
-    pub damaged_segments: std::sync::atomic::AtomicU64,
-    /// Requests being decoded that will reach the log writer next: while
-    /// there are any, it waits a moment for them before syncing.
-    pub coming: std::sync::atomic::AtomicUsize,
-}
-
-/// Marks a request on its way to the log writer (see [`LogStats::coming`])
-/// until it is handed over or refused.
-struct Coming<'a>(&'a LogStats);
-
-impl<'a> Coming<'a> {
-    fn new(stats: &'a LogStats) -> Coming<'a> {
-        stats.coming.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Coming(stats)
-    }
-}
-
-impl Drop for Coming<'_> {
-    fn drop(&mut self) {
-        self.0.coming.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// The write-ahead log as the handlers use it. With fsync (the default) a
-/// request goes to the group-commit thread ([`log_writer`]) and is
-/// acknowledged once a sync covers it; without fsync the handler appends
-/// it itself (no thread hand-off: nothing to wait for).
-struct Log {
-    wal: Arc<Mutex<Wal>>,
-    durable: bool,
-    commits: std::sync::mpsc::SyncSender<LogRequest>,
-    stats: Arc<LogStats>,
-}
-
-/// Why a record was not logged.
-enum LogRefusal {
-    /// The group-commit queue is full.
-    Busy,
-    /// Writing failed, or the writer stopped.
-    Failed(String),
-}
-
-impl Log {
-    async fn append(&self, record: LogRecord, coming: Coming<'_>) -> Result<(), LogRefusal> {
-        if !self.durable {
-            let result = self.wal.lock().expect("log lock").append_parts_unsynced(&record.parts());
-            result.map_err(|e| LogRefusal::Failed(e.to_string()))?;
-            self.stats.bytes.fetch_add(record.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            return Ok(());
-        }
-        let (done, durable) = tokio::sync::oneshot::channel();
-        let sent = self.commits.try_send(LogRequest { record, done });
-        drop(coming); // handed over, or not coming
-        match sent {
-            Ok(()) => {}
-            Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(LogRefusal::Busy),
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                return Err(LogRefusal::Failed("the log writer stopped".to_string()));
-            }
-        }
-        match durable.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(LogRefusal::Failed(e)),
-            Err(_) => Err(LogRefusal::Failed("the log writer stopped".to_string())),
-        }
-    }
-}
-
-/// How long the log writer waits for requests still being decoded before it
-/// syncs a batch without them. A sync costs tens of microseconds of CPU and
-/// a disk interrupt; a 100-span request decodes in about 100 µs.
-const COMMIT_WAIT: Duration = Duration::from_millis(1);
-
-/// The log writer: group commit. It takes every request waiting — and,
-/// while other requests are being decoded ([`LogStats::coming`]), waits up
-/// to [`COMMIT_WAIT`] for those too — appends them, syncs once, then
-/// answers them all; now and then it expires old segments. A lone sender
-/// never waits: nothing else is coming. Runs on its own thread (file I/O
-/// blocks).
-fn log_writer(
-    wal: Arc<Mutex<Wal>>,
-    rx: std::sync::mpsc::Receiver<LogRequest>,
-    retention: Duration,
-    stats: Arc<LogStats>,
-    commit_wait: Duration,
-) {
-    const MAX_BATCH: usize = 1024;
-    let expire = || {
-        if let Err(e) = wal.lock().expect("log lock").expire(retention) {
-            eprintln!("tracelens: warning: expiring old log segments: {e}");
-        }
-    };
-    let mut last_expiry = std::time::Instant::now();
-    loop {
-        let first = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(r) => r,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                expire();
-                last_expiry = std::time::Instant::now();
-                continue;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-        };
-        let mut batch = vec![first];
-        let deadline = std::time::Instant::now() + commit_wait;
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
-                Err(std::sync::mpsc::TryRecvError::Empty) => {
-                    if stats.coming.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                        break;
-                    }
-                    // Short waits: a request that is refused after all
-                    // never arrives, and the count says so.
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match rx.recv_timeout(left.min(Duration::from_micros(100))) {
-                        Ok(r) => batch.push(r),
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-            }
-        }
-        let mut result = Ok(());
-        {
-            let mut wal = wal.lock().expect("log lock");
-            for r in &batch {
-                if let Err(e) = wal.append_parts_unsynced(&r.record.parts()) {
-                    result = Err(e.to_string());
-                    break;
-                }
-            }
-            if result.is_ok() {
-                result = wal.sync().map_err(|e| e.to_string());
-            }
-        }
-        if result.is_ok() {
-            let bytes: usize = batch.iter().map(|r| r.record.len()).sum();
-            stats.bytes.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
-            stats.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        for r in batch {
-            let _ = r.done.send(result.clone());
-        }
-        if last_expiry.elapsed() > Duration::from_secs(60) {
-            expire();
-            last_expiry = std::time::Instant::now();
-        }
-    }
-}
-
 struct Shared {
     live: Arc<Mutex<Live>>,
     deployments: Arc<Mutex<Deployments>>,
     looks: Mutex<gate::LookBook>,
-    log: Log,
+    log: GroupCommit,
     in_flight: Semaphore,
     max_request_bytes: usize,
     auth_token: Option<String>,
@@ -370,7 +202,7 @@ impl Shared {
             self.live.lock().expect("live lock").counters.requests_refused += 1;
             return Err(Refusal::Overloaded);
         };
-        let coming = Coming::new(&self.log.stats);
+        let coming = self.log.coming();
         let mut accepted = {
             let mut live = self.live.lock().expect("live lock");
             match convert(&mut live) {
@@ -382,13 +214,9 @@ impl Shared {
             }
         };
         if !accepted.spans.is_empty() {
-            match self.log.append(wal_record(), coming).await {
-                Ok(()) => {}
-                Err(LogRefusal::Busy) => {
-                    self.live.lock().expect("live lock").counters.requests_refused += 1;
-                    return Err(Refusal::Overloaded);
-                }
-                Err(LogRefusal::Failed(e)) => return Err(Refusal::Storage(e)),
+            let record = wal_record();
+            if let Err(LogFailure(e)) = self.log.append(&record.parts(), coming).await {
+                return Err(Refusal::Storage(e));
             }
         } else {
             drop(coming); // nothing to log
@@ -410,10 +238,6 @@ struct LogRecord {
 impl LogRecord {
     fn parts(&self) -> [&[u8]; 2] {
         [&self.tag, &self.body]
-    }
-
-    fn len(&self) -> usize {
-        1 + self.body.len()
     }
 }
 
@@ -837,9 +661,9 @@ async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         text.push_str(&format!(
             "# HELP tracelens_wal_bytes_total Request bytes appended to the write-ahead log.\n# TYPE tracelens_wal_bytes_total counter\ntracelens_wal_bytes_total {}\n# HELP tracelens_wal_commits_total Group commits (fsyncs) of the write-ahead log.\n# TYPE tracelens_wal_commits_total counter\ntracelens_wal_commits_total {}\n# HELP tracelens_wal_segments_damaged_total Closed log segments with unreadable records, compacted as far as readable and moved to damaged/.\n# TYPE tracelens_wal_segments_damaged_total counter\ntracelens_wal_segments_damaged_total {}\n",
-            load(&shared.log.stats.bytes),
-            load(&shared.log.stats.commits),
-            load(&shared.log.stats.damaged_segments)
+            load(&shared.log.stats().bytes),
+            load(&shared.log.stats().commits),
+            load(&shared.log.stats().damaged_segments)
         ));
         text
     };
@@ -917,32 +741,22 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
     Ok((live, wal, startup))
 }
 
-/// Runs the server until `shutdown` resolves. `on_ready` is called with the
-/// bound addresses and what recovery found once everything listens.
+/// Runs the server until `shutdown` resolves. `idle` is the runtime's park
+/// hook, if it was built with one (see [`IdleHook`]). `on_ready` is called
+/// with the bound addresses and what recovery found once everything listens.
 pub async fn run(
     config: ServeConfig,
+    idle: Option<IdleHook>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce([SocketAddr; 3], &Startup),
 ) -> Result<(), ServeError> {
     let (live, wal, startup) = tokio::task::block_in_place(|| recover(&config))?;
     let (deployments, _) = Deployments::open(&config.data_dir).map_err(|e| ServeError::Grpc(e.to_string()))?;
-    let (log_tx, log_rx) = std::sync::mpsc::sync_channel(config.max_in_flight.max(1));
     let retention = config.retention;
     let log_stats = Arc::new(LogStats::default());
-    let wal = Arc::new(Mutex::new(wal));
-    let log = Log {
-        wal: wal.clone(),
-        durable: config.sync == SyncPolicy::EveryAppend,
-        commits: log_tx,
-        stats: log_stats.clone(),
-    };
-    let writer = {
-        let stats = log_stats.clone();
-        std::thread::Builder::new()
-            .name("tracelens-wal".into())
-            .spawn(move || log_writer(wal, log_rx, retention, stats, COMMIT_WAIT))
-            .map_err(|e| ServeError::Thread("log writer", e))?
-    };
+    let (log, syncer) =
+        GroupCommit::start(wal, CommitConfig { retention, commit_wait: COMMIT_WAIT }, log_stats.clone(), idle.as_ref())
+            .map_err(|e| ServeError::Thread("log sync", e))?;
     // Compacts closed log segments into Parquet and expires old partitions.
     let (compact_stop, compact_rx) = std::sync::mpsc::channel::<()>();
     let compactor = {
@@ -1076,75 +890,10 @@ pub async fn run(
         }
     }
     let _ = ticker.await;
-    // Every handler is done: dropping the last sender ends the log writer
-    // after it has synced what it holds.
+    // Every handler is done: sync what waits, close the log.
     drop(shared);
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    let _ = tokio::task::spawn_blocking(move || syncer.stop()).await;
     drop(compact_stop);
     let _ = tokio::task::spawn_blocking(move || compactor.join()).await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::Ordering;
-
-    fn request(body: &'static [u8]) -> (LogRequest, tokio::sync::oneshot::Receiver<Result<(), String>>) {
-        let (done, rx) = tokio::sync::oneshot::channel();
-        (
-            LogRequest {
-                record: LogRecord { tag: [BodyEncoding::Protobuf.wal_tag()], body: Bytes::from_static(body) },
-                done,
-            },
-            rx,
-        )
-    }
-
-    /// A request that arrives while another is announced as coming joins
-    /// its batch (one fsync for both); the batch goes as soon as nothing
-    /// more is coming, not at the end of the wait.
-    #[test]
-    fn the_log_writer_waits_for_requests_still_being_decoded() {
-        let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
-        let wal = Arc::new(Mutex::new(wal));
-        let stats = Arc::new(LogStats::default());
-        let (tx, rx) = std::sync::mpsc::sync_channel(8);
-        let writer = {
-            let (wal, stats) = (wal.clone(), stats.clone());
-            std::thread::spawn(move || log_writer(wal, rx, Duration::from_secs(3600), stats, Duration::from_secs(20)))
-        };
-        let started = std::time::Instant::now();
-        let coming = Coming::new(&stats);
-        let (a, a_done) = request(b"first");
-        tx.send(a).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(stats.commits.load(Ordering::SeqCst), 0, "synced without the request still coming");
-        let (b, b_done) = request(b"second");
-        tx.send(b).unwrap();
-        drop(coming);
-        assert_eq!(a_done.blocking_recv().unwrap(), Ok(()));
-        assert_eq!(b_done.blocking_recv().unwrap(), Ok(()));
-        assert_eq!(stats.commits.load(Ordering::SeqCst), 1);
-        // Nothing coming: a lone request is synced at once.
-        let (c, c_done) = request(b"third");
-        tx.send(c).unwrap();
-        assert_eq!(c_done.blocking_recv().unwrap(), Ok(()));
-        assert_eq!(stats.commits.load(Ordering::SeqCst), 2);
-        assert!(started.elapsed() < Duration::from_secs(10), "waited out the commit wait: {:?}", started.elapsed());
-        // A request announced but refused before the log ends the wait too.
-        let refused = Coming::new(&stats);
-        let (d, d_done) = request(b"fourth");
-        tx.send(d).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-        drop(refused);
-        assert_eq!(d_done.blocking_recv().unwrap(), Ok(()));
-        assert!(started.elapsed() < Duration::from_secs(10));
-        drop(tx);
-        writer.join().unwrap();
-        let mut records = Vec::new();
-        super::super::wal::replay(dir.path(), &mut |r| records.push(r[1..].to_vec())).unwrap();
-        assert_eq!(records, [&b"first"[..], b"second", b"third", b"fourth"]);
-    }
 }
