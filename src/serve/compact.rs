@@ -107,29 +107,39 @@ impl Record {
     }
 
     /// Adds the record's spans to the writer, but for those partial success
-    /// rejected: the log holds requests as they came.
-    fn write<W: Write>(&self, dict: &Dictionary, out: &mut SpansParquetWriter<W>) -> Result<(), TableError> {
+    /// rejected (the log holds requests as they came); returns how many.
+    fn write<W: Write>(&self, dict: &Dictionary, out: &mut SpansParquetWriter<W>) -> Result<u64, TableError> {
+        let mut added = 0;
         for (i, span) in self.spans.iter().enumerate() {
             if usable(span, dict).is_ok() {
                 out.add(dict, span, self.json.get(i))?;
+                added += 1;
             }
         }
-        Ok(())
+        Ok(added)
     }
+}
+
+/// What [`write_segment`] wrote.
+struct Written {
+    /// Spans in the file.
+    spans: u64,
+    /// The first record that could not be read (the segment is damaged).
+    damage: Option<String>,
 }
 
 /// Writes one log segment's spans, decoded with every attribute, as a
 /// Parquet file of the spans table at `temp` (synced), `chunk` spans per
 /// row group. Span attributes go from the wire to JSON text without being
-/// decoded into values. Records that cannot be read are left out: the
-/// first one's description is returned (the segment is then damaged).
-fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<Option<String>, CompactError> {
+/// decoded into values. Records that cannot be read are left out and
+/// reported.
+fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<Written, CompactError> {
     let file = fs::File::create(temp).map_err(|e| file_error(temp, e))?;
     let sink = std::io::BufWriter::with_capacity(1 << 20, &file);
     let mut writer = SpansParquetWriter::new(sink, ZSTD_LEVEL).map_err(|e| file_error(temp, e))?;
     let mut dict = Dictionary::default();
     let mut record = Record::default();
-    let (mut failed, mut damage, mut index) = (None, None, 0u64);
+    let (mut failed, mut damage, mut index, mut spans) = (None, None, 0u64, 0u64);
     let read = read_closed_segment(segment, &mut |bytes| {
         index += 1;
         if failed.is_some() {
@@ -140,7 +150,7 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<Option<Str
             damage.get_or_insert_with(|| format!("{}: record {index} cannot be decoded: {err}", segment.display()));
             return;
         }
-        let mut written = record.write(&dict, &mut writer);
+        let mut written = record.write(&dict, &mut writer).map(|added| spans += added);
         if written.is_ok() && writer.pending_rows() >= chunk {
             written = writer.write_row_group();
         }
@@ -157,12 +167,11 @@ fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<Option<Str
     if let Some(err) = failed {
         return Err(err);
     }
-    // The rest (a segment without spans makes a file of no rows).
     let mut sink = writer.finish().map_err(|e| file_error(temp, e))?;
     sink.flush().map_err(|e| file_error(temp, e))?;
     drop(sink);
     file.sync_all().map_err(|e| file_error(temp, e))?;
-    Ok(damage)
+    Ok(Written { spans, damage })
 }
 
 /// Directory under the data directory for the log segments compaction
@@ -172,7 +181,9 @@ pub const DAMAGED_DIR: &str = "damaged";
 /// What a compaction run did.
 #[derive(Debug, Default)]
 pub struct Compaction {
-    /// Parquet files written, one per closed segment.
+    /// Parquet files written, one per closed segment with spans (a
+    /// segment without any, such as the one each restart closes, is
+    /// deleted without a file).
     pub files: Vec<PathBuf>,
     /// Segments with records that could not be read: where each was moved
     /// (under [`DAMAGED_DIR`], after its readable records were compacted)
@@ -207,20 +218,24 @@ fn compact_in_chunks(data_dir: &Path, chunk: usize) -> Result<Compaction, Compac
         fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
         let target = dir.join(format!("wal-{sequence:020}.parquet"));
         let temp = dir.join(format!(".wal-{sequence:020}.parquet.tmp"));
-        let damage = match write_segment(&segment, &temp, chunk) {
-            Ok(damage) => damage,
+        let written = match write_segment(&segment, &temp, chunk) {
+            Ok(written) => written,
             Err(e) => {
                 let _ = fs::remove_file(&temp);
                 return Err(e);
             }
         };
-        fs::rename(&temp, &target).map_err(|e| file_error(&target, e))?;
-        fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| file_error(&dir, e))?;
-        match damage {
+        if written.spans == 0 {
+            fs::remove_file(&temp).map_err(|e| file_error(&temp, e))?;
+        } else {
+            fs::rename(&temp, &target).map_err(|e| file_error(&target, e))?;
+            fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| file_error(&dir, e))?;
+            done.files.push(target);
+        }
+        match written.damage {
             None => fs::remove_file(&segment).map_err(|e| file_error(&segment, e))?,
             Some(reason) => done.damaged.push((set_aside(data_dir, &segment)?, reason)),
         }
-        done.files.push(target);
     }
     Ok(done)
 }
@@ -361,6 +376,28 @@ mod tests {
         assert!(!results[0].is_empty());
         assert_eq!(results[0], results[2], "row groups of 5 spans read back as one table");
         assert_eq!(results[1], results[2]);
+    }
+
+    /// The segment each start of the receiver opens and the next start
+    /// closes may hold nothing: it goes without leaving an empty file.
+    #[test]
+    fn a_segment_without_spans_leaves_no_file() {
+        let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+        wal.append_parts_unsynced(&[&[0], &pb]).unwrap();
+        drop(wal);
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        assert_eq!(closed_segments(dir.path()).unwrap().len(), 2, "an empty one, then one with spans");
+        let run = compact(dir.path()).unwrap();
+        assert_eq!(run.files.len(), 1, "{:?}", run.files);
+        assert!(run.files[0].ends_with("wal-00000000000000000001.parquet"), "{:?}", run.files);
+        assert_eq!(parquet_files(dir.path()), run.files);
+        assert!(closed_segments(dir.path()).unwrap().is_empty(), "both deleted");
+        assert_eq!(compacted(dir.path()).len(), 14);
+        let temps = fs::read_dir(run.files[0].parent().unwrap()).unwrap().count();
+        assert_eq!(temps, 1, "no temporary file left");
     }
 
     #[test]
