@@ -312,15 +312,16 @@ impl Inner {
         loop {
             // Wait for a batch worth syncing.
             loop {
+                // Under load as well as when idle: now and then.
+                if last_expiry.elapsed() >= EXPIRY_INTERVAL {
+                    if let Err(e) = state.wal.expire(self.config.retention) {
+                        eprintln!("tracelens: warning: expiring old log segments: {e}");
+                    }
+                    last_expiry = Instant::now();
+                }
                 let Some(oldest) = state.waiters.front() else {
                     if state.stopping {
                         return;
-                    }
-                    if last_expiry.elapsed() >= EXPIRY_INTERVAL {
-                        if let Err(e) = state.wal.expire(self.config.retention) {
-                            eprintln!("tracelens: warning: expiring old log segments: {e}");
-                        }
-                        last_expiry = Instant::now();
                     }
                     state = self.sleep(state, EXPIRY_INTERVAL);
                     continue;
