@@ -16,8 +16,9 @@
 //! waiter came — as a request mid-decode would otherwise need a sync of its
 //! own right after this one. It is woken when the request threads run out
 //! of work ([`IdleHook`], the runtime's park hook: requests already read
-//! from their sockets join the batch too), or without a hook by the last
-//! request to arrive; a refused request that was coming wakes it as well.
+//! from their sockets join the batch too; at the latest the commit wait
+//! after the first request waiting), or without a hook by the last request
+//! to arrive; a refused request that was coming wakes it as well.
 //!
 //! Without fsync ([`SyncPolicy::Never`]) a handler appends and returns:
 //! there is nothing to wait for.
@@ -69,8 +70,10 @@ pub struct GroupCommit {
 /// (`on_thread_park`). The sync thread then waits for every request the
 /// runtime had ready (read from its socket, being decoded) to be appended,
 /// not only for those already announced as [`Coming`]: on the benchmark
-/// load a sync covers more requests and the request thread is woken less.
-/// Without a hook, the last request to arrive wakes the sync thread after
+/// load 1.8 requests per sync instead of 1.5-1.7 when the last request to
+/// arrive wakes it. A runtime that stays busy does not hold a sync back
+/// longer than the commit wait: the first request waiting then wakes the
+/// sync thread. Without a hook, the last request to arrive wakes it after
 /// yielding to the runtime once.
 #[derive(Clone, Default)]
 pub struct IdleHook(Arc<OnceLock<Weak<Inner>>>);
@@ -199,14 +202,27 @@ impl GroupCommit {
     /// Appends a record (given in parts) and returns once it is durable (per
     /// the sync policy).
     pub async fn append(&self, parts: &[&[u8]], coming: Coming<'_>) -> Result<(), LogFailure> {
-        let Some(pending) = self.submit(parts, coming)? else { return Ok(()) };
+        let Some(mut pending) = self.submit(parts, coming)? else { return Ok(()) };
         if pending.last && !self.idle_hooked {
             // Let the runtime take up requests that are ready before the
             // sync thread is woken: they join this sync.
             tokio::task::yield_now().await;
             self.inner.nudge();
         }
-        match pending.durable.await {
+        let answer = if pending.first && self.idle_hooked {
+            // The runtime's park hook starts the sync; should the runtime
+            // stay busy, the first waiter starts it after the commit wait.
+            match tokio::time::timeout(self.inner.config.commit_wait, &mut pending.durable).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    self.inner.wake_now();
+                    pending.durable.await
+                }
+            }
+        } else {
+            pending.durable.await
+        };
+        match answer {
             Ok(result) => result.map_err(LogFailure),
             Err(_) => Err(LogFailure("the log's sync thread stopped".to_string())),
         }
@@ -230,7 +246,7 @@ impl GroupCommit {
                 let (done, durable) = tokio::sync::oneshot::channel();
                 let record = state.appended;
                 state.waiters.push_back(Waiter { record, since: Instant::now(), done });
-                Ok(Some(Pending { durable, last: left == 0 }))
+                Ok(Some(Pending { durable, last: left == 0, first: state.waiters.len() == 1 }))
             }
         };
         // The first waiter while others are coming: the sync thread now
@@ -255,6 +271,8 @@ struct Pending {
     durable: tokio::sync::oneshot::Receiver<Result<(), String>>,
     /// Nothing else was coming: the sync thread is to be woken.
     last: bool,
+    /// No other request was waiting.
+    first: bool,
 }
 
 impl Syncer {
@@ -293,6 +311,15 @@ impl Inner {
         }
         let state = self.lock();
         if state.asleep && !state.waiters.is_empty() && self.coming.load(Ordering::SeqCst) == 0 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Wakes the sync thread if it sleeps while requests wait (it syncs
+    /// them if the oldest has waited the commit wait).
+    fn wake_now(&self) {
+        let state = self.lock();
+        if state.asleep && !state.waiters.is_empty() {
             self.wake.notify_one();
         }
     }
@@ -474,6 +501,29 @@ mod tests {
         other_syncer.stop();
         syncer.stop();
         assert_eq!(records(dir.path()), [&b"first"[..], b"second"]);
+    }
+
+    /// With a park hook that never fires (a runtime that stays busy), a
+    /// request is still synced, after the commit wait.
+    #[test]
+    fn with_an_idle_hook_a_busy_runtime_still_gets_its_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+        let config = CommitConfig { retention: Duration::from_secs(3600), commit_wait: Duration::from_millis(100) };
+        let hook = IdleHook::default();
+        let (log, syncer) = GroupCommit::start(wal, config, Arc::default(), Some(&hook)).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        while !log.inner.lock().asleep {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = Instant::now();
+        runtime.block_on(log.append(&[b"\x01", b"first"], log.coming())).unwrap();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(100), "synced before the commit wait: {waited:?}");
+        assert!(waited < Duration::from_secs(10), "{waited:?}");
+        assert_eq!(log.stats().commits.load(Ordering::SeqCst), 1);
+        syncer.stop();
+        assert_eq!(records(dir.path()), [b"first"]);
     }
 
     /// Records appended while a sync runs are covered by the next one, from
