@@ -91,7 +91,8 @@ impl IdleHook {
 /// The thread that syncs; [`Syncer::stop`] ends it.
 pub struct Syncer {
     inner: Arc<Inner>,
-    thread: std::thread::JoinHandle<()>,
+    /// Taken by [`Syncer::stop`].
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 struct Inner {
@@ -185,7 +186,7 @@ impl GroupCommit {
             std::thread::Builder::new().name("tracelens-wal".into()).spawn(move || inner.sync_loop())?
         };
         let idle_hooked = idle.is_some_and(|hook| hook.0.set(Arc::downgrade(&inner)).is_ok());
-        Ok((GroupCommit { inner: inner.clone(), idle_hooked }, Syncer { inner, thread }))
+        Ok((GroupCommit { inner: inner.clone(), idle_hooked }, Syncer { inner, thread: Some(thread) }))
     }
 
     /// Announces a request that will be appended (or refused) soon.
@@ -278,10 +279,26 @@ struct Pending {
 impl Syncer {
     /// Syncs and answers what is waiting, ends the thread and closes the log.
     /// Call once every handler is done.
-    pub fn stop(self) {
+    pub fn stop(mut self) {
+        self.signal_stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn signal_stop(&self) {
         self.inner.lock().stopping = true;
         self.inner.wake.notify_one();
-        let _ = self.thread.join();
+    }
+}
+
+impl Drop for Syncer {
+    /// Dropped without [`Syncer::stop`] (the server failed to start): the
+    /// thread still syncs what waits and ends, without being waited for.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.signal_stop();
+        }
     }
 }
 
@@ -523,6 +540,27 @@ mod tests {
         assert!(waited < Duration::from_secs(10), "{waited:?}");
         assert_eq!(log.stats().commits.load(Ordering::SeqCst), 1);
         syncer.stop();
+        assert_eq!(records(dir.path()), [b"first"]);
+    }
+
+    /// A syncer dropped without a stop still ends its thread, after syncing
+    /// what waits.
+    #[test]
+    fn a_dropped_syncer_ends_its_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, syncer) = open(dir.path(), Duration::from_secs(20));
+        let stuck = log.coming();
+        let a = submit(&log, b"first", log.coming());
+        let alive = Arc::downgrade(&syncer.inner);
+        drop(syncer);
+        assert_eq!(a.blocking_recv().unwrap(), Ok(()));
+        drop(stuck);
+        drop(log);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive.upgrade().is_some() {
+            assert!(Instant::now() < deadline, "the sync thread still holds the log");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(records(dir.path()), [b"first"]);
     }
 
