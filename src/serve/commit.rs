@@ -401,9 +401,22 @@ mod tests {
     use crate::serve::wal::{WalConfig, replay};
 
     fn open(dir: &std::path::Path, commit_wait: Duration) -> (GroupCommit, Syncer) {
+        open_hooked(dir, commit_wait, None)
+    }
+
+    fn open_hooked(dir: &std::path::Path, commit_wait: Duration, hook: Option<&IdleHook>) -> (GroupCommit, Syncer) {
         let (wal, _) = Wal::open(WalConfig::new(dir)).unwrap();
         let config = CommitConfig { retention: Duration::from_secs(3600), commit_wait };
-        GroupCommit::start(wal, config, Arc::default(), None).unwrap()
+        GroupCommit::start(wal, config, Arc::default(), hook).unwrap()
+    }
+
+    /// Lets the sync thread settle into its wait (it looks at what is
+    /// coming whenever it wakes).
+    fn settle(log: &GroupCommit) {
+        std::thread::sleep(Duration::from_millis(20));
+        while !log.inner.lock().asleep {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// [`GroupCommit::append`] up to its wait, from a thread.
@@ -481,25 +494,15 @@ mod tests {
     #[test]
     fn with_an_idle_hook_a_sync_waits_for_the_runtime_to_idle() {
         let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
-        let config = CommitConfig { retention: Duration::from_secs(3600), commit_wait: Duration::from_secs(20) };
         let hook = IdleHook::default();
-        let (log, syncer) = GroupCommit::start(wal, config, Arc::default(), Some(&hook)).unwrap();
+        let (log, syncer) = open_hooked(dir.path(), Duration::from_secs(20), Some(&hook));
         assert!(log.idle_hooked);
-        // The sync thread looks at what is coming whenever it wakes; the
-        // test lets it settle into its waits.
-        let settle = || {
-            std::thread::sleep(Duration::from_millis(20));
-            while !log.inner.lock().asleep {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        };
-        settle();
+        settle(&log);
         let started = Instant::now();
         let busy = log.coming();
         let pending = log.submit(&[b"\x01", b"first"], log.coming()).unwrap().expect("durable");
         assert!(!pending.last);
-        settle();
+        settle(&log);
         hook.idle(); // a request is still being decoded
         let second = log.submit(&[b"\x01", b"second"], busy).unwrap().expect("durable");
         assert!(second.last);
@@ -512,8 +515,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(10), "waited out the commit wait");
         // A second log cannot take the same hook.
         let other = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(WalConfig::new(other.path())).unwrap();
-        let (other_log, other_syncer) = GroupCommit::start(wal, config, Arc::default(), Some(&hook)).unwrap();
+        let (other_log, other_syncer) = open_hooked(other.path(), Duration::from_secs(20), Some(&hook));
         assert!(!other_log.idle_hooked);
         other_syncer.stop();
         syncer.stop();
@@ -525,14 +527,10 @@ mod tests {
     #[test]
     fn with_an_idle_hook_a_busy_runtime_still_gets_its_sync() {
         let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
-        let config = CommitConfig { retention: Duration::from_secs(3600), commit_wait: Duration::from_millis(100) };
         let hook = IdleHook::default();
-        let (log, syncer) = GroupCommit::start(wal, config, Arc::default(), Some(&hook)).unwrap();
+        let (log, syncer) = open_hooked(dir.path(), Duration::from_millis(100), Some(&hook));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        while !log.inner.lock().asleep {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        settle(&log);
         let started = Instant::now();
         runtime.block_on(log.append(&[b"\x01", b"first"], log.coming())).unwrap();
         let waited = started.elapsed();
