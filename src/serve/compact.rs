@@ -4,7 +4,7 @@
 //! `<data-dir>/parquet/date=YYYY-MM-DD/hour=HH/` (the hour the segment was
 //! closed; Hive-style, so polars, DuckDB or Spark read the directory as a
 //! dataset), written to a temporary name, synced and renamed before the
-//! segment is deleted. A crash in between leaves both, and replaying both
+//! segment is deleted (or kept for the log to reuse). A crash in between leaves both, and replaying both
 //! only repeats spans the assembler drops as exact duplicates. Retention
 //! deletes whole hour partitions. On start the receiver reads the Parquet
 //! files back before the log; trace look-ups fall back to them.
@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use polars::prelude::*;
 
 use super::ingest::{BodyEncoding, usable};
-use super::wal::{WalError, closed_segments, read_closed_segment};
+use super::wal::{WalError, closed_segments, read_closed_segment, retire_segment};
 use crate::model::{Dictionary, Span, TraceId, Warnings};
 use crate::read::{AttributesJson, Emitter, ReadOptions, read_spans};
 use crate::table::TableError;
@@ -133,14 +133,14 @@ struct Written {
 /// row group. Span attributes go from the wire to JSON text without being
 /// decoded into values. Records that cannot be read are left out and
 /// reported.
-fn write_segment(segment: &Path, temp: &Path, chunk: usize) -> Result<Written, CompactError> {
+fn write_segment(sequence: u64, segment: &Path, temp: &Path, chunk: usize) -> Result<Written, CompactError> {
     let file = fs::File::create(temp).map_err(|e| file_error(temp, e))?;
     let sink = std::io::BufWriter::with_capacity(1 << 20, &file);
     let mut writer = SpansParquetWriter::new(sink, ZSTD_LEVEL).map_err(|e| file_error(temp, e))?;
     let mut dict = Dictionary::default();
     let mut record = Record::default();
     let (mut failed, mut damage, mut index, mut spans) = (None, None, 0u64, 0u64);
-    let read = read_closed_segment(segment, &mut |bytes| {
+    let read = read_closed_segment(sequence, segment, &mut |bytes| {
         index += 1;
         if failed.is_some() {
             return;
@@ -183,7 +183,7 @@ pub const DAMAGED_DIR: &str = "damaged";
 pub struct Compaction {
     /// Parquet files written, one per closed segment with spans (a
     /// segment without any, such as the one each restart closes, is
-    /// deleted without a file).
+    /// retired without a file).
     pub files: Vec<PathBuf>,
     /// Segments with records that could not be read: where each was moved
     /// (under [`DAMAGED_DIR`], after its readable records were compacted)
@@ -191,11 +191,13 @@ pub struct Compaction {
     pub damaged: Vec<(PathBuf, String)>,
 }
 
-/// Compacts every closed segment of the log in `data_dir`. An error (a file
+/// Compacts every closed segment of the log in `data_dir`; compacted
+/// segments are kept for the log to reuse when `reuse` is set (the log
+/// preallocates, see [`retire_segment`]), else deleted. An error (a file
 /// that cannot be written, a disk that is full) stops the run, leaving that
 /// segment and the later ones for the next.
-pub fn compact(data_dir: &Path) -> Result<Compaction, CompactError> {
-    compact_in_chunks(data_dir, CHUNK_SPANS)
+pub fn compact(data_dir: &Path, reuse: bool) -> Result<Compaction, CompactError> {
+    compact_in_chunks(data_dir, CHUNK_SPANS, reuse)
 }
 
 /// Moves a damaged segment to [`DAMAGED_DIR`]; returns its new path.
@@ -210,7 +212,7 @@ fn set_aside(data_dir: &Path, segment: &Path) -> Result<PathBuf, CompactError> {
     Ok(moved)
 }
 
-fn compact_in_chunks(data_dir: &Path, chunk: usize) -> Result<Compaction, CompactError> {
+fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compaction, CompactError> {
     let mut done = Compaction::default();
     for (sequence, segment) in closed_segments(data_dir)? {
         let closed_at = fs::metadata(&segment).and_then(|m| m.modified()).map_err(|e| file_error(&segment, e))?;
@@ -218,7 +220,7 @@ fn compact_in_chunks(data_dir: &Path, chunk: usize) -> Result<Compaction, Compac
         fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
         let target = dir.join(format!("wal-{sequence:020}.parquet"));
         let temp = dir.join(format!(".wal-{sequence:020}.parquet.tmp"));
-        let written = match write_segment(&segment, &temp, chunk) {
+        let written = match write_segment(sequence, &segment, &temp, chunk) {
             Ok(written) => written,
             Err(e) => {
                 let _ = fs::remove_file(&temp);
@@ -233,7 +235,7 @@ fn compact_in_chunks(data_dir: &Path, chunk: usize) -> Result<Compaction, Compac
             done.files.push(target);
         }
         match written.damage {
-            None => fs::remove_file(&segment).map_err(|e| file_error(&segment, e))?,
+            None => retire_segment(data_dir, &segment, reuse)?,
             Some(reason) => done.damaged.push((set_aside(data_dir, &segment)?, reason)),
         }
     }
@@ -366,7 +368,7 @@ mod tests {
                 wal.append_parts_unsynced(&[&[tag], body]).unwrap();
             }
             drop(wal);
-            let files = compact_in_chunks(dir.path(), chunk).unwrap().files;
+            let files = compact_in_chunks(dir.path(), chunk, false).unwrap().files;
             assert!(files.len() >= 2, "several segments closed: {files:?}");
             assert!(closed_segments(dir.path()).unwrap().is_empty(), "compacted segments are deleted");
             let spans = compacted(dir.path());
@@ -390,7 +392,7 @@ mod tests {
         drop(wal);
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
         assert_eq!(closed_segments(dir.path()).unwrap().len(), 2, "an empty one, then one with spans");
-        let run = compact(dir.path()).unwrap();
+        let run = compact(dir.path(), false).unwrap();
         assert_eq!(run.files.len(), 1, "{:?}", run.files);
         assert!(run.files[0].ends_with("wal-00000000000000000001.parquet"), "{:?}", run.files);
         assert_eq!(parquet_files(dir.path()), run.files);
@@ -405,13 +407,14 @@ mod tests {
         let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut config = WalConfig::new(dir.path());
-        config.segment_bytes = 3 * (pb.len() as u64 + 16);
+        // Three records (a 16-byte header, a tag byte, the request) and the closing mark.
+        config.segment_bytes = 3 * (pb.len() as u64 + 17) + 16;
         let (mut wal, _) = Wal::open(config).unwrap();
         for _ in 0..10 {
             wal.append_parts_unsynced(&[&[0], &pb]).unwrap();
         }
         drop(wal);
-        let files = compact(dir.path()).unwrap().files;
+        let files = compact(dir.path(), false).unwrap().files;
         assert!(files.len() >= 3, "{files:?}");
         // polars refuses to scan files whose categoricals differ; written
         // as text, every file has the same schema.
@@ -443,7 +446,7 @@ mod tests {
         wal.append_parts_unsynced(&[&[1], request]).unwrap();
         drop(wal);
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the first segment
-        assert_eq!(compact(dir.path()).unwrap().files.len(), 1);
+        assert_eq!(compact(dir.path(), false).unwrap().files.len(), 1);
         assert_eq!(compacted(dir.path()), ["eee19b7ec3c1b174 a 0 (Unset, None)"]);
     }
 
@@ -510,7 +513,7 @@ mod tests {
         }
         drop(wal);
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the segment
-        let files = compact_in_chunks(dir.path(), 7).unwrap().files;
+        let files = compact_in_chunks(dir.path(), 7, false).unwrap().files;
         let got = ParquetReader::new(fs::File::open(&files[0]).unwrap()).finish().unwrap();
         // The same records decoded into the model, tabled as SQL sees them.
         let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
@@ -558,11 +561,11 @@ mod tests {
         assert_eq!(segments.len(), 3);
         let rotten = &segments[1].1;
         let mut bytes = fs::read(rotten).unwrap();
-        bytes[(8 + 1 + pb.len()) + 8 + 10] ^= 0xff; // inside the second record's payload
+        bytes[(16 + 1 + pb.len()) + 16 + 10] ^= 0xff; // inside the second record's payload
         fs::write(rotten, &bytes).unwrap();
         let sizes: Vec<u64> = segments.iter().map(|(_, p)| fs::metadata(p).unwrap().len()).collect();
 
-        let run = compact_in_chunks(dir.path(), 5).unwrap();
+        let run = compact_in_chunks(dir.path(), 5, false).unwrap();
         assert_eq!(run.files.len(), 3, "every segment compacted: {run:?}");
         assert!(closed_segments(dir.path()).unwrap().is_empty());
         let damaged: Vec<(String, &str)> = run
@@ -600,7 +603,7 @@ mod tests {
         Wal::open(WalConfig::new(dir.path())).unwrap();
         // The partition cannot be created: a file stands where its parent goes.
         fs::write(dir.path().join(PARQUET_DIR), b"in the way").unwrap();
-        let err = compact_in_chunks(dir.path(), 5).unwrap_err();
+        let err = compact_in_chunks(dir.path(), 5, false).unwrap_err();
         assert!(err.to_string().contains(PARQUET_DIR), "{err}");
         assert_eq!(closed_segments(dir.path()).unwrap().len(), 1, "the segment stays for the next run");
         assert!(!dir.path().join(DAMAGED_DIR).exists());

@@ -761,11 +761,12 @@ pub async fn run(
     let (compact_stop, compact_rx) = std::sync::mpsc::channel::<()>();
     let compactor = {
         let (dir, interval, stats) = (config.data_dir.clone(), config.compact_interval, log_stats.clone());
+        let reuse = config.preallocate;
         std::thread::Builder::new()
             .name("tracelens-compact".into())
             .spawn(move || {
                 loop {
-                    match compact::compact(&dir) {
+                    match compact::compact(&dir, reuse) {
                         Ok(run) => {
                             if !run.files.is_empty() {
                                 eprintln!("tracelens: compacted {} log segment(s) to Parquet", run.files.len());

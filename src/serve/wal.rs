@@ -2,20 +2,28 @@
 //! durable, before it is acknowledged; after a crash the log is replayed so
 //! no acknowledged span is lost.
 //!
-//! Layout: a directory of segment files `wal-<20-digit sequence>.log`, each
-//! a run of records `[u32 BE payload length][u32 BE CRC-32 of payload]
-//! [payload]`. A segment is closed when it would grow past
-//! [`WalConfig::segment_bytes`] and a new one is started.
+//! Layout: a directory of segment files `wal-<20-digit sequence>.wal`, each
+//! a run of records `[u32 BE payload length][u32 BE CRC-32][u64 BE segment
+//! tag][payload]`. The tag is derived from the segment's sequence and the
+//! CRC covers tag and payload, so a record belongs to one segment: bytes
+//! left in a reused file by its earlier life never read as records. A
+//! segment is closed, when the next record would grow it past
+//! [`WalConfig::segment_bytes`], by a closing mark (a header with no
+//! payload) and a sync; then the next one starts. Segments of the first
+//! format (`wal-<sequence>.log`, 8-byte headers without a tag, never reused)
+//! are still read, and compacted away like the others.
 //!
-//! Preallocation ([`WalConfig::preallocate`], on in the receiver): a
-//! background thread writes the next segment full of zeros and syncs it
-//! (`wal-next.ready`), and rotation renames it into place. Records then
-//! overwrite blocks the file system has already allocated, so a sync
-//! flushes data without journalling a new file length: on this machine kind
-//! a 15 KB write + `fdatasync` costs 42-46 µs of CPU instead of 76-83 (and
-//! half the wall time). The records end at the first all-zero header (no
-//! record has one: empty payloads are refused), or at a zero tail shorter
-//! than a header; only zeros may follow.
+//! Preallocation ([`WalConfig::preallocate`], on in the receiver): the next
+//! segment is a file whose blocks are already allocated and written, so a
+//! sync flushes data without journalling a new file length or extent: on
+//! this machine kind a 15 KB write + `fdatasync` costs 42-46 µs of CPU
+//! instead of 76-83 (and half the wall time). A background thread readies
+//! it (`wal-next.ready`) from a segment compaction has finished with
+//! (`wal-<sequence>.free`, at most [`FREE_SEGMENTS_KEPT`] kept, see
+//! [`retire_segment`]) or, when there is none, by writing a file full of
+//! zeros and syncing it; rotation renames it into place. The records of a
+//! segment end at its closing mark, at the end of the file, or at the first
+//! header without the segment's tag (zeros, or an earlier life's bytes).
 //!
 //! Fsync policy ([`SyncPolicy::EveryAppend`], the default): `append` returns
 //! only after the record and the file length are on disk (`fdatasync`), so a
@@ -26,18 +34,19 @@
 //! acknowledge them all.
 //!
 //! Recovery: in the newest segment, a record cut short by the end of the
-//! file, or a record failing its checksum with nothing but zeros after it
-//! (a last record, or the last before a preallocated tail), or non-zero
-//! bytes after the all-zero header that ends the records, is a torn write
-//! from a crash (an unsynced write can reach the disk partly, in any page
-//! order); [`Wal::open`] truncates it and reports it. Any other bad record
-//! (an impossible length, a checksum failure with data after it, anything
-//! in an older segment) is corruption: reading that segment stops there,
-//! the rest of the log is still read, and it is reported — never silently
-//! skipped, never truncated.
+//! file, or a record of the segment failing its checksum with no record of
+//! the segment after it, is a torn write from a crash (an unsynced write can
+//! reach the disk partly, in any page order); [`Wal::open`] truncates it and
+//! reports it, and marks the newest segment closed where its records end.
+//! Any other bad record (an impossible length, a checksum failure with a
+//! good record after it, anything in an older segment, an older segment
+//! whose records end before its closing mark) is corruption: reading that
+//! segment stops there, the rest of the log is still read, and it is
+//! reported — never silently skipped, never truncated.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -46,7 +55,36 @@ use std::time::{Duration, SystemTime};
 
 /// Largest record payload accepted (the receiver's request limit is lower).
 pub const MAX_RECORD_BYTES: u32 = 1 << 30;
-const HEADER_BYTES: u64 = 8;
+/// Header of a record: length, checksum, segment tag.
+const HEADER_BYTES: u64 = 16;
+/// Header of a record in a first-format (`.log`) segment: length, checksum.
+const V1_HEADER_BYTES: u64 = 8;
+/// Mixed into a segment's sequence to make its tag ("tracelen"): never zero
+/// for a real sequence, so zero-filled bytes never carry one.
+const TAG_BASE: u64 = u64::from_be_bytes(*b"tracelen");
+/// Compacted segments kept for reuse as the next segment (at the default
+/// size, 512 MiB the log used anyway before compaction).
+pub const FREE_SEGMENTS_KEPT: usize = 8;
+
+/// The tag every record of segment `sequence` carries.
+fn segment_tag(sequence: u64) -> [u8; 8] {
+    (sequence ^ TAG_BASE).to_be_bytes()
+}
+
+/// The header without a payload that closes segment `sequence`.
+fn closing_mark(sequence: u64) -> [u8; HEADER_BYTES as usize] {
+    let tag = segment_tag(sequence);
+    record_header(tag, 0, crc32fast::hash(&tag))
+}
+
+/// A record header: `len`, the CRC of tag and payload, the tag.
+fn record_header(tag: [u8; 8], len: u32, crc: u32) -> [u8; HEADER_BYTES as usize] {
+    let mut header = [0u8; HEADER_BYTES as usize];
+    header[..4].copy_from_slice(&len.to_be_bytes());
+    header[4..8].copy_from_slice(&crc.to_be_bytes());
+    header[8..].copy_from_slice(&tag);
+    header
+}
 
 /// When appended records reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +164,21 @@ pub struct ReplayReport {
     pub torn: Option<Damage>,
     /// Bad records before the end: corruption, reported, not skipped over.
     pub corrupt: Vec<Damage>,
+    /// Where the newest segment's records end when its file goes on past
+    /// them without a closing mark (a prepared or reused file; the normal
+    /// state after a stop): [`Wal::open`] writes the mark there.
+    pub open_end: Option<OpenEnd>,
+}
+
+/// The end of the records of a newest segment left without its closing mark.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenEnd {
+    /// The segment's sequence.
+    pub sequence: u64,
+    /// The segment file.
+    pub segment: PathBuf,
+    /// Where its records end.
+    pub offset: u64,
 }
 
 /// The write-ahead log, open for appending.
@@ -160,7 +213,7 @@ impl SyncHandle {
 }
 
 fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
-    dir.join(format!("wal-{sequence:020}.log"))
+    dir.join(format!("wal-{sequence:020}.wal"))
 }
 
 /// The next segment, zero-filled and synced, ready to be renamed into place.
@@ -208,12 +261,23 @@ impl Drop for Preparer {
     }
 }
 
-/// Writes `bytes` zeros to the next segment's file and syncs it, unless one
-/// is ready already; stops early (leaving no ready file) when `stop` is set.
+/// Readies the next segment's file, unless one is ready already: a free
+/// (compacted) segment of `bytes` bytes renamed, or else `bytes` zeros
+/// written and synced; stops early (leaving no ready file) when `stop` is
+/// set. Free segments of another size are deleted.
 fn prepare_segment(dir: &Path, bytes: u64, stop: &AtomicBool) -> Result<(), WalError> {
     let ready = dir.join(READY);
     if ready.exists() {
         return Ok(());
+    }
+    for (_, free) in free_segments(dir)? {
+        if fs::metadata(&free).is_ok_and(|m| m.len() == bytes) {
+            // Its blocks are allocated and written, and compaction has just
+            // read them into the page cache. The rename needs no sync of
+            // its own: the one renaming it into place syncs the directory.
+            return fs::rename(&free, &ready).map_err(io_err(&free));
+        }
+        let _ = fs::remove_file(&free);
     }
     let temp = dir.join(PREPARING);
     let fill = || -> io::Result<bool> {
@@ -243,18 +307,50 @@ fn prepare_segment(dir: &Path, bytes: u64, stop: &AtomicBool) -> Result<(), WalE
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
-/// Segments in the directory, by sequence.
-fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+/// Files in `dir` named `wal-<sequence>.<extension>`, by sequence.
+fn files_named(dir: &Path, extensions: &[&str]) -> Result<Vec<(u64, PathBuf)>, WalError> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
         let path = entry.map_err(io_err(dir))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if let Some(seq) = name.strip_prefix("wal-").and_then(|n| n.strip_suffix(".log")).and_then(|n| n.parse().ok()) {
+        let sequence = name.strip_prefix("wal-").and_then(|n| {
+            let (seq, ext) = n.split_once('.')?;
+            if extensions.contains(&ext) { seq.parse().ok() } else { None }
+        });
+        if let Some(seq) = sequence {
             out.push((seq, path));
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// Segments in the directory (both formats), by sequence.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    files_named(dir, &["wal", "log"])
+}
+
+/// Compacted segments waiting to be reused, oldest first.
+fn free_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    files_named(dir, &["free"])
+}
+
+/// Whether `path` is a segment of the first format (8-byte headers).
+fn is_first_format(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "log")
+}
+
+/// Ends a closed segment compaction has finished with: kept for reuse as
+/// the next segment (renamed `wal-<sequence>.free`) when `reuse` is set (the
+/// log preallocates), it is of the current format and fewer than
+/// [`FREE_SEGMENTS_KEPT`] are kept; deleted otherwise. Its records never
+/// read again: the segment that reuses it has another tag.
+pub fn retire_segment(dir: &Path, path: &Path, reuse: bool) -> Result<(), WalError> {
+    if reuse && !is_first_format(path) && free_segments(dir)?.len() < FREE_SEGMENTS_KEPT {
+        let free = path.with_extension("free");
+        return fs::rename(path, &free).map_err(io_err(path));
+    }
+    fs::remove_file(path).map_err(io_err(path))
 }
 
 /// A bad record: where, why, and whether a crash mid-append explains it
@@ -264,6 +360,19 @@ struct Bad {
     offset: u64,
     reason: String,
     crash_shaped: bool,
+}
+
+/// What reading one segment found.
+struct SegmentRead {
+    records: u64,
+    bytes: u64,
+    /// Where the good records end.
+    end: u64,
+    /// Whether they end at a closing mark or the end of the file (else at a
+    /// header without the segment's tag: the unused rest of a prepared or
+    /// reused file).
+    closed: bool,
+    bad: Option<Bad>,
 }
 
 /// Whether everything from the reader's position to the end of the file
@@ -281,53 +390,132 @@ fn zeros_to_end(r: &mut impl Read) -> io::Result<bool> {
     }
 }
 
-/// Reads one segment, passing each good record to `f`; returns the record
-/// and byte counts and the first bad record, if any.
-fn read_segment(path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<(u64, u64, Option<Bad>), WalError> {
+/// Reads one segment of either format, passing each good record to `f`.
+fn read_segment(sequence: u64, path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<SegmentRead, WalError> {
     let file = File::open(path).map_err(io_err(path))?;
     let size = file.metadata().map_err(io_err(path))?.len();
     let mut r = BufReader::with_capacity(1 << 20, file);
+    let read = if is_first_format(path) {
+        read_first_format(&mut r, size, f)
+    } else {
+        read_tagged(&mut r, size, segment_tag(sequence), f)
+    };
+    read.map_err(io_err(path))
+}
+
+/// Reads the records of a segment of the current format.
+fn read_tagged(r: &mut impl Read, size: u64, tag: [u8; 8], f: &mut dyn FnMut(&[u8])) -> io::Result<SegmentRead> {
+    let mut read = SegmentRead { records: 0, bytes: 0, end: 0, closed: false, bad: None };
+    let mut payload = Vec::new();
+    let mut header = [0u8; HEADER_BYTES as usize];
+    let stop = |read: &mut SegmentRead, reason: String, crash_shaped| {
+        read.bad = Some(Bad { offset: read.end, reason, crash_shaped });
+    };
+    loop {
+        let offset = read.end;
+        if offset == size {
+            read.closed = true;
+            return Ok(read);
+        }
+        if size - offset < HEADER_BYTES {
+            // Closing marks always fit: only an unfinished write ends here.
+            stop(&mut read, "record header cut short".to_string(), true);
+            return Ok(read);
+        }
+        r.read_exact(&mut header)?;
+        if header[8..] != tag {
+            // Zeros, or what the file held in an earlier life.
+            return Ok(read);
+        }
+        let len = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
+        let crc = u32::from_be_bytes(header[4..8].try_into().expect("4 bytes"));
+        if len > MAX_RECORD_BYTES {
+            stop(&mut read, format!("record length {len} is impossible"), false);
+            return Ok(read);
+        }
+        let end = offset + HEADER_BYTES + len as u64;
+        if end > size {
+            stop(&mut read, format!("record of {len} bytes cut short"), true);
+            return Ok(read);
+        }
+        payload.resize(len as usize, 0);
+        r.read_exact(&mut payload)?;
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&tag);
+        hasher.update(&payload);
+        if hasher.finalize() != crc {
+            // A crash can tear only the last record written: torn if no
+            // record of this segment follows.
+            let followed = size - end >= HEADER_BYTES && {
+                r.read_exact(&mut header)?;
+                header[8..] == tag
+            };
+            let reason = if len == 0 { "bad closing mark" } else { "checksum mismatch" };
+            stop(&mut read, reason.to_string(), !followed);
+            return Ok(read);
+        }
+        if len == 0 {
+            read.closed = true;
+            return Ok(read);
+        }
+        f(&payload);
+        read.end = end;
+        read.records += 1;
+        read.bytes += len as u64;
+    }
+}
+
+/// Reads the records of a first-format segment: 8-byte headers without a
+/// tag, ending at the end of the file or, in a zero-filled file, at the
+/// first all-zero header (only zeros may follow).
+fn read_first_format(r: &mut impl Read, size: u64, f: &mut dyn FnMut(&[u8])) -> io::Result<SegmentRead> {
     let (mut offset, mut records, mut bytes) = (0u64, 0u64, 0u64);
     let mut payload = Vec::new();
-    let bad = |offset, reason: String, crash_shaped| Some(Bad { offset, reason, crash_shaped });
+    let done = |offset, records, bytes, bad: Option<(String, bool)>| SegmentRead {
+        records,
+        bytes,
+        end: offset,
+        closed: bad.is_none(),
+        bad: bad.map(|(reason, crash_shaped)| Bad { offset, reason, crash_shaped }),
+    };
     loop {
         if offset == size {
-            return Ok((records, bytes, None));
+            return Ok(done(offset, records, bytes, None));
         }
-        let mut header = [0u8; HEADER_BYTES as usize];
-        if size - offset < HEADER_BYTES {
+        let mut header = [0u8; V1_HEADER_BYTES as usize];
+        if size - offset < V1_HEADER_BYTES {
             // A preallocated segment closes with fewer zeros left than a
             // header takes when the next record did not fit.
-            if zeros_to_end(&mut r).map_err(io_err(path))? {
-                return Ok((records, bytes, None));
+            if zeros_to_end(r)? {
+                return Ok(done(offset, records, bytes, None));
             }
-            return Ok((records, bytes, bad(offset, "record header cut short".to_string(), true)));
+            return Ok(done(offset, records, bytes, Some(("record header cut short".to_string(), true))));
         }
-        r.read_exact(&mut header).map_err(io_err(path))?;
-        if header == [0; HEADER_BYTES as usize] {
+        r.read_exact(&mut header)?;
+        if header == [0; V1_HEADER_BYTES as usize] {
             // The end of the records in a preallocated segment.
-            if zeros_to_end(&mut r).map_err(io_err(path))? {
-                return Ok((records, bytes, None));
+            if zeros_to_end(r)? {
+                return Ok(done(offset, records, bytes, None));
             }
-            return Ok((records, bytes, bad(offset, "data after the end of the records".to_string(), true)));
+            return Ok(done(offset, records, bytes, Some(("data after the end of the records".to_string(), true))));
         }
         let len = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
         let crc = u32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
         if len > MAX_RECORD_BYTES {
-            return Ok((records, bytes, bad(offset, format!("record length {len} is impossible"), false)));
+            return Ok(done(offset, records, bytes, Some((format!("record length {len} is impossible"), false))));
         }
-        let end = offset + HEADER_BYTES + len as u64;
+        let end = offset + V1_HEADER_BYTES + len as u64;
         if end > size {
-            return Ok((records, bytes, bad(offset, format!("record of {len} bytes cut short"), true)));
+            return Ok(done(offset, records, bytes, Some((format!("record of {len} bytes cut short"), true))));
         }
         payload.resize(len as usize, 0);
-        r.read_exact(&mut payload).map_err(io_err(path))?;
+        r.read_exact(&mut payload)?;
         if crc32fast::hash(&payload) != crc {
-            let last = end == size || zeros_to_end(&mut r).map_err(io_err(path))?;
-            return Ok((records, bytes, bad(offset, "checksum mismatch".to_string(), last)));
+            let last = end == size || zeros_to_end(r)?;
+            return Ok(done(offset, records, bytes, Some(("checksum mismatch".to_string(), last))));
         }
         f(&payload);
-        offset += HEADER_BYTES + len as u64;
+        offset = end;
         records += 1;
         bytes += len as u64;
     }
@@ -344,15 +532,20 @@ pub fn closed_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     Ok(all)
 }
 
-/// Reads the good records of one closed segment in order; the error names
-/// the first bad record, if any (after the good ones before it were read).
-pub fn read_closed_segment(path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<u64, WalError> {
-    let (records, _, bad) = read_segment(path, f)?;
-    match bad {
-        None => Ok(records),
-        Some(bad) => Err(WalError::Corrupt(format!("{} at byte {}: {}", path.display(), bad.offset, bad.reason))),
+/// Reads the good records of closed segment `sequence` in order; the error
+/// names the first bad record, if any (after the good ones before it were
+/// read), or where the records end before the segment's closing mark.
+pub fn read_closed_segment(sequence: u64, path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<u64, WalError> {
+    let read = read_segment(sequence, path, f)?;
+    match (read.bad, read.closed) {
+        (None, true) => Ok(read.records),
+        (Some(bad), _) => Err(WalError::Corrupt(format!("{} at byte {}: {}", path.display(), bad.offset, bad.reason))),
+        (None, false) => Err(WalError::Corrupt(format!("{} at byte {}: {UNCLOSED}", path.display(), read.end))),
     }
 }
+
+/// How an older segment whose records end early is reported.
+const UNCLOSED: &str = "the records end before the segment's closing mark";
 
 /// Reads every good record of the log at `dir` in order, without changing
 /// anything. A bad record at the very end of the last segment is reported as
@@ -363,17 +556,26 @@ pub fn replay(dir: &Path, f: &mut dyn FnMut(&[u8])) -> Result<ReplayReport, WalE
         return Ok(report);
     }
     let all = segments(dir)?;
-    for (i, (_, path)) in all.iter().enumerate() {
-        let (records, bytes, bad) = read_segment(path, f)?;
-        report.records += records;
-        report.bytes += bytes;
-        if let Some(bad) = bad {
+    for (i, (sequence, path)) in all.iter().enumerate() {
+        let read = read_segment(*sequence, path, f)?;
+        report.records += read.records;
+        report.bytes += read.bytes;
+        // Only the newest segment can end in a write a crash interrupted,
+        // or be left without its closing mark.
+        let newest = i + 1 == all.len();
+        if let Some(bad) = read.bad {
             let damage = Damage { segment: path.clone(), offset: bad.offset, reason: bad.reason };
-            // Only the newest segment can end in a write a crash interrupted.
-            if bad.crash_shaped && i + 1 == all.len() {
+            if bad.crash_shaped && newest {
                 report.torn = Some(damage);
             } else {
                 report.corrupt.push(damage);
+            }
+        } else if !read.closed {
+            if newest {
+                report.open_end = Some(OpenEnd { sequence: *sequence, segment: path.clone(), offset: read.end });
+            } else {
+                let reason = UNCLOSED.to_string();
+                report.corrupt.push(Damage { segment: path.clone(), offset: read.end, reason });
             }
         }
     }
@@ -391,6 +593,12 @@ impl Wal {
             file.set_len(torn.offset).map_err(io_err(&torn.segment))?;
             file.sync_all().map_err(io_err(&torn.segment))?;
         }
+        if let Some(end) = &report.open_end {
+            // Closed from now on, it must end at its mark like the others.
+            let mark = closing_mark(end.sequence);
+            let file = OpenOptions::new().write(true).open(&end.segment).map_err(io_err(&end.segment))?;
+            file.write_all_at(&mark, end.offset).and_then(|()| file.sync_data()).map_err(io_err(&end.segment))?;
+        }
         let next = segments(&config.dir)?.last().map_or(0, |(seq, _)| seq + 1);
         let _ = fs::remove_file(config.dir.join(PREPARING)); // from a run that stopped mid-way
         let ready = config.dir.join(READY);
@@ -400,13 +608,18 @@ impl Wal {
             // is off or the segment size changed; nor left behind.
             let _ = fs::remove_file(&ready);
         }
+        if !config.preallocate {
+            for (_, free) in free_segments(&config.dir)? {
+                let _ = fs::remove_file(free);
+            }
+        }
         let (file, path) = Wal::create_segment(&config, next)?;
         let preparer = if config.preallocate { Some(Preparer::start(&config)?) } else { None };
         Ok((Wal { config, file, path, sequence: next, len: 0, preparer }, report))
     }
 
-    /// Starts segment `sequence`: the prepared zero-filled file when there
-    /// is one (and the next is asked for), else a new empty file.
+    /// Starts segment `sequence`: the prepared file when there is one (and
+    /// the next is asked for), else a new empty file.
     fn create_segment(config: &WalConfig, sequence: u64) -> Result<(Arc<File>, Arc<Path>), WalError> {
         let path = segment_path(&config.dir, sequence);
         let ready = config.dir.join(READY);
@@ -448,7 +661,11 @@ impl Wal {
             return Err(WalError::Empty);
         }
         let size = HEADER_BYTES + len as u64;
-        if self.len > 0 && self.len + size > self.config.segment_bytes {
+        // Room is kept for the closing mark.
+        if self.len > 0 && self.len + size + HEADER_BYTES > self.config.segment_bytes {
+            let mark = closing_mark(self.sequence);
+            self.write(&mut [IoSlice::new(&mark)])?;
+            self.len += HEADER_BYTES;
             self.sync()?;
             let (file, path) = Wal::create_segment(&self.config, self.sequence + 1)?;
             (self.file, self.path, self.sequence, self.len) = (file, path, self.sequence + 1, 0);
@@ -456,17 +673,26 @@ impl Wal {
                 let _ = wake.send(());
             }
         }
+        let tag = segment_tag(self.sequence);
         let mut crc = crc32fast::Hasher::new();
+        crc.update(&tag);
         for p in parts {
             crc.update(p);
         }
-        let mut header = [0u8; HEADER_BYTES as usize];
-        header[..4].copy_from_slice(&(len as u32).to_be_bytes());
-        header[4..].copy_from_slice(&crc.finalize().to_be_bytes());
+        let header = record_header(tag, len as u32, crc.finalize());
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
         slices.push(IoSlice::new(&header));
         slices.extend(parts.iter().map(|p| IoSlice::new(p)));
-        let mut rest = &mut slices[..];
+        self.write(&mut slices)?;
+        self.len += size;
+        Ok(())
+    }
+
+    /// Writes `slices` at the end of the records; on failure the next write
+    /// goes where this one started, so no partial record is left between
+    /// good ones.
+    fn write(&mut self, slices: &mut [IoSlice<'_>]) -> Result<(), WalError> {
+        let mut rest = slices;
         while !rest.is_empty() {
             let error = match (&*self.file).write_vectored(rest) {
                 Ok(0) => io::ErrorKind::WriteZero.into(),
@@ -477,12 +703,9 @@ impl Wal {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => e,
             };
-            // The next record goes where this one started: no partial
-            // record is left between good ones.
             let _ = (&*self.file).seek(SeekFrom::Start(self.len));
             return Err(WalError::Io { path: self.path.to_path_buf(), source: error });
         }
-        self.len += size;
         Ok(())
     }
 
@@ -737,24 +960,27 @@ mod tests {
         assert_eq!(read, payloads);
         assert_eq!((report.torn, report.corrupt.len()), (None, 0));
         // Closed segments read the same way (compaction), zero tails and all.
-        let closed: u64 =
-            segs[..segs.len() - 1].iter().map(|(_, path)| read_closed_segment(path, &mut |_| {}).unwrap()).sum();
+        let closed: u64 = segs[..segs.len() - 1]
+            .iter()
+            .map(|(seq, path)| read_closed_segment(*seq, path, &mut |_| {}).unwrap())
+            .sum();
         assert!(closed >= 30, "{closed}");
     }
 
     #[test]
     fn torn_writes_in_a_preallocated_segment() {
-        // (damage at an offset after the records' start, torn?, reason)
+        // (damage at an offset after the records' start, damage reported: (torn?, reason))
         type Harm = dyn Fn(&mut Vec<u8>, usize);
-        let cases: [(&Harm, bool, &str); 3] = [
+        let cases: [(&Harm, Option<(bool, &str)>); 3] = [
             // The last record's payload only partly on disk.
-            (&|b, end| b[end - 2] ^= 0xff, true, "checksum mismatch"),
-            // A later page of an unsynced write on disk, its header not.
-            (&|b, end| b[end + 700] = 0x5a, true, "data after the end of the records"),
+            (&|b, end| b[end - 2] ^= 0xff, Some((true, "checksum mismatch"))),
+            // A later page of an unsynced write on disk, its header not:
+            // the records end at the header, nothing to report.
+            (&|b, end| b[end + 700] = 0x5a, None),
             // A middle record damaged, good records after it: corruption.
-            (&|b, _| b[HEADER_BYTES as usize + 1] ^= 0xff, false, "checksum mismatch"),
+            (&|b, _| b[HEADER_BYTES as usize + 1] ^= 0xff, Some((false, "checksum mismatch"))),
         ];
-        for (damage, torn, reason) in cases {
+        for (damage, reported) in cases {
             let dir = tempfile::tempdir().unwrap();
             let config = WalConfig { segment_bytes: 1 << 16, ..preallocated(dir.path()) };
             let (mut wal, _) = Wal::open(config.clone()).unwrap();
@@ -772,19 +998,24 @@ mod tests {
             damage(&mut bytes, end);
             fs::write(&path, &bytes).unwrap();
             let (read, report) = read_all(dir.path());
-            let damage = report.torn.clone().or(report.corrupt.first().cloned()).expect("damage found");
-            assert_eq!((report.torn.is_some(), damage.reason.as_str()), (torn, reason));
-            if torn {
-                assert_eq!(read.len(), 3 + (reason == "data after the end of the records") as usize);
-                // Opening cuts the torn tail off; the log reads clean after.
-                drop(Wal::open(config.clone()).unwrap());
-                let (_, report) = read_all(dir.path());
-                assert_eq!((report.torn, report.corrupt.len()), (None, 0));
-            } else {
-                assert_eq!(read.len(), 1, "reading the segment stops at corruption");
-                // In a closed segment the same damage is corruption too.
-                let (_, opened) = Wal::open(config.clone()).unwrap();
-                assert_eq!((opened.torn, opened.corrupt.len()), (None, 1));
+            let found = report.torn.clone().or(report.corrupt.first().cloned());
+            assert_eq!(found.as_ref().map(|d| (report.torn.is_some(), d.reason.as_str())), reported);
+            match reported {
+                None | Some((true, _)) => {
+                    assert_eq!(read.len(), 1 + 2 + reported.is_none() as usize);
+                    // Opening cuts the torn tail off, or marks where the
+                    // records end; the log reads clean after.
+                    drop(Wal::open(config.clone()).unwrap());
+                    let (again, report) = read_all(dir.path());
+                    assert_eq!(again, read);
+                    assert_eq!((report.torn, report.corrupt.len()), (None, 0));
+                }
+                Some((false, _)) => {
+                    assert_eq!(read.len(), 1, "reading the segment stops at corruption");
+                    // In a closed segment the same damage is corruption too.
+                    let (_, opened) = Wal::open(config.clone()).unwrap();
+                    assert_eq!((opened.torn, opened.corrupt.len()), (None, 1));
+                }
             }
         }
     }
@@ -816,19 +1047,19 @@ mod tests {
     }
 
     #[test]
-    fn a_prepared_segment_closed_with_a_few_zeros_left_reads_clean() {
+    fn a_prepared_segment_filled_to_its_last_byte_reads_clean() {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(preallocated(dir.path())).unwrap();
         wal.append(&[1; 4000]).unwrap(); // the first segment, an empty file at open
         wait_ready(dir.path());
-        // Into the prepared segment, leaving 5 zero bytes: less than a header.
-        wal.append(&[2; 4096 - HEADER_BYTES as usize - 5]).unwrap();
+        // Into the prepared segment, leaving just the room of its closing mark.
+        wal.append(&[2; 4096 - 2 * HEADER_BYTES as usize]).unwrap();
         let closed = wal.current_segment().to_path_buf();
         wal.append(&[3; 10]).unwrap(); // does not fit: rotates
         assert_ne!(wal.current_segment(), closed);
         drop(wal);
         assert_eq!(fs::metadata(&closed).unwrap().len(), 4096);
-        assert_eq!(read_closed_segment(&closed, &mut |_| {}).unwrap(), 1);
+        assert_eq!(read_closed_segment(1, &closed, &mut |_| {}).unwrap(), 1);
         let (read, report) = read_all(dir.path());
         assert_eq!(read.len(), 3);
         assert_eq!((report.torn, report.corrupt.len()), (None, 0));
@@ -838,12 +1069,159 @@ mod tests {
     fn garbage_segments_do_not_panic() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("wal-00000000000000000000.log"), [0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5]).unwrap();
+        let mut tagged = vec![0xff; 8];
+        tagged.extend_from_slice(&segment_tag(1));
+        tagged.extend_from_slice(&[7; 40]);
+        fs::write(dir.path().join("wal-00000000000000000001.wal"), &tagged).unwrap();
         fs::write(dir.path().join("not-a-segment.txt"), b"ignored").unwrap();
         let (read, report) = read_all(dir.path());
         assert!(read.is_empty());
         assert!(report.torn.is_none(), "an impossible length is corruption, not a torn write");
-        assert_eq!(report.corrupt.len(), 1);
+        assert_eq!(report.corrupt.len(), 2);
         let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
         wal.append(b"ok").unwrap();
+    }
+
+    /// Fills segments 0-2 of a preallocated log, retires segment 1 as
+    /// compaction does, and rotates into the reused file; returns the log
+    /// (appending to the reused segment 3) and the records kept in the log.
+    fn reuse_a_segment(dir: &Path) -> (Wal, Vec<Vec<u8>>) {
+        let config = preallocated(dir);
+        let (mut wal, _) = Wal::open(config).unwrap();
+        let mut kept = Vec::new();
+        for i in 0..3u8 {
+            wait_ready(dir);
+            let record = vec![10 + i; 4096 - 2 * HEADER_BYTES as usize];
+            wal.append(&record).unwrap(); // fills segment i
+            if i != 1 {
+                kept.push(record);
+            }
+        }
+        // Segment 1 is compacted; the file ready next is zeros, so it goes.
+        retire_segment(dir, &segment_path(dir, 1), true).unwrap();
+        assert!(dir.join("wal-00000000000000000001.free").exists());
+        wait_ready(dir);
+        fs::remove_file(dir.join(READY)).unwrap();
+        prepare_segment(dir, 4096, &AtomicBool::new(false)).unwrap();
+        assert!(free_segments(dir).unwrap().is_empty(), "the free segment was readied");
+        for p in [vec![1u8; 100], vec![2; 100]] {
+            wal.append(&p).unwrap(); // the first rotates into the reused file
+            kept.push(p);
+        }
+        assert_eq!(wal.sequence, 3);
+        (wal, kept)
+    }
+
+    #[test]
+    fn a_reused_segment_never_replays_its_earlier_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, kept) = reuse_a_segment(dir.path());
+        let path = wal.current_segment().to_path_buf();
+        drop(wal);
+        let bytes = fs::read(&path).unwrap();
+        let end = 2 * (HEADER_BYTES as usize + 100);
+        assert_eq!(bytes[end + 50], 11, "the earlier life's record is still in the file");
+        let (read, report) = read_all(dir.path());
+        assert_eq!(read, kept);
+        assert_eq!((report.torn, report.corrupt.len()), (None, 0));
+        let open_end = report.open_end.expect("the newest segment ends before its file");
+        assert_eq!((open_end.sequence, open_end.offset), (3, end as u64));
+        // Reopened, the segment is closed at its mark and reads the same.
+        let (mut wal, report) = Wal::open(preallocated(dir.path())).unwrap();
+        assert!(report.open_end.is_some());
+        wal.append(b"after").unwrap();
+        drop(wal);
+        assert_eq!(read_closed_segment(3, &path, &mut |_| {}).unwrap(), 2);
+        let (read, report) = read_all(dir.path());
+        assert_eq!(read.len(), kept.len() + 1);
+        assert_eq!((report.torn, report.corrupt.len()), (None, 0));
+    }
+
+    #[test]
+    fn a_torn_record_in_a_reused_segment_is_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, mut kept) = reuse_a_segment(dir.path());
+        let path = wal.current_segment().to_path_buf();
+        drop(wal);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = 2 * (HEADER_BYTES as usize + 100) - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let (read, report) = read_all(dir.path());
+        kept.pop();
+        assert_eq!(read, kept);
+        let torn = report.torn.expect("torn, though earlier bytes follow it");
+        assert_eq!((torn.offset, torn.reason.as_str()), (HEADER_BYTES + 100, "checksum mismatch"));
+        // Cut off at open; the log reads clean after.
+        drop(Wal::open(preallocated(dir.path())).unwrap());
+        let (again, report) = read_all(dir.path());
+        assert_eq!(again, kept);
+        assert_eq!((report.torn, report.corrupt.len()), (None, 0));
+    }
+
+    #[test]
+    fn an_older_segment_ending_before_its_mark_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = reuse_a_segment(dir.path());
+        drop(wal);
+        // Segment 2's closing mark lost: its records end at a foreign header.
+        let path = segment_path(dir.path(), 2);
+        let mut bytes = fs::read(&path).unwrap();
+        let mark = 4096 - HEADER_BYTES as usize;
+        bytes[mark..].fill(0);
+        fs::write(&path, &bytes).unwrap();
+        let (read, report) = read_all(dir.path());
+        assert_eq!(read.len(), 4, "its records are still read");
+        assert_eq!(report.corrupt.len(), 1);
+        assert_eq!((report.corrupt[0].offset, report.corrupt[0].reason.as_str()), (mark as u64, UNCLOSED));
+        assert!(read_closed_segment(2, &path, &mut |_| {}).is_err());
+    }
+
+    #[test]
+    fn retired_segments_are_kept_for_reuse_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WalConfig { segment_bytes: 16, ..WalConfig::new(dir.path()) };
+        let (mut wal, _) = Wal::open(config.clone()).unwrap();
+        for _ in 0..FREE_SEGMENTS_KEPT + 3 {
+            wal.append(b"one segment each").unwrap();
+        }
+        let closed = closed_segments(dir.path()).unwrap();
+        assert!(closed.len() > FREE_SEGMENTS_KEPT + 1);
+        retire_segment(dir.path(), &closed[0].1, false).unwrap();
+        assert!(free_segments(dir.path()).unwrap().is_empty(), "not kept unless the log preallocates");
+        for (_, path) in &closed[1..] {
+            retire_segment(dir.path(), path, true).unwrap();
+        }
+        assert_eq!(free_segments(dir.path()).unwrap().len(), FREE_SEGMENTS_KEPT);
+        assert_eq!(segments(dir.path()).unwrap().len(), 1, "every closed segment retired");
+        // A log that does not preallocate deletes what was kept.
+        drop(wal);
+        drop(Wal::open(config).unwrap());
+        assert!(free_segments(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn first_format_segments_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two records as the first format wrote them: [len][crc][payload].
+        let mut old = Vec::new();
+        for payload in [&b"written"[..], b"before"] {
+            old.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            old.extend_from_slice(&crc32fast::hash(payload).to_be_bytes());
+            old.extend_from_slice(payload);
+        }
+        let first = dir.path().join("wal-00000000000000000004.log");
+        fs::write(&first, &old).unwrap();
+        let (mut wal, report) = Wal::open(WalConfig::new(dir.path())).unwrap();
+        assert_eq!((report.records, report.torn, report.corrupt.len()), (2, None, 0));
+        assert_eq!(wal.current_segment(), segment_path(dir.path(), 5), "numbering goes on, in the new format");
+        wal.append(b"after").unwrap();
+        drop(wal);
+        let (read, _) = read_all(dir.path());
+        assert_eq!(read, [&b"written"[..], b"before", b"after"]);
+        assert_eq!(read_closed_segment(4, &first, &mut |_| {}).unwrap(), 2);
+        // Compacted, a first-format segment is deleted, never reused.
+        retire_segment(dir.path(), &first, true).unwrap();
+        assert!(!first.exists() && free_segments(dir.path()).unwrap().is_empty());
     }
 }
