@@ -599,17 +599,21 @@ impl Wal {
             let file = OpenOptions::new().write(true).open(&end.segment).map_err(io_err(&end.segment))?;
             file.write_all_at(&mark, end.offset).and_then(|()| file.sync_data()).map_err(io_err(&end.segment))?;
         }
-        let next = segments(&config.dir)?.last().map_or(0, |(seq, _)| seq + 1);
+        let newest = segments(&config.dir)?.last().map(|(seq, _)| *seq);
+        let next = newest.map_or(0, |seq| seq + 1);
         let _ = fs::remove_file(config.dir.join(PREPARING)); // from a run that stopped mid-way
         let ready = config.dir.join(READY);
         let fits = fs::metadata(&ready).is_ok_and(|m| m.len() == config.segment_bytes);
-        if !config.preallocate || !fits {
+        // A reused file's records carry the tag of its earlier sequence, which
+        // is below the newest segment's: with no segment left (an emptied
+        // directory) the numbering starts again and could meet it.
+        if !config.preallocate || !fits || newest.is_none() {
             // A file an earlier run prepared is not used when preallocation
             // is off or the segment size changed; nor left behind.
             let _ = fs::remove_file(&ready);
         }
-        if !config.preallocate {
-            for (_, free) in free_segments(&config.dir)? {
+        for (seq, free) in free_segments(&config.dir)? {
+            if !config.preallocate || seq >= next {
                 let _ = fs::remove_file(free);
             }
         }
@@ -1197,6 +1201,23 @@ mod tests {
         // A log that does not preallocate deletes what was kept.
         drop(wal);
         drop(Wal::open(config).unwrap());
+        assert!(free_segments(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn kept_files_are_dropped_when_the_numbering_starts_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = reuse_a_segment(dir.path());
+        drop(wal);
+        wait_ready(dir.path());
+        retire_segment(dir.path(), &segment_path(dir.path(), 0), true).unwrap();
+        // Every segment deleted by hand: segment 0 would start again.
+        for (_, path) in segments(dir.path()).unwrap() {
+            fs::remove_file(path).unwrap();
+        }
+        let (wal, report) = Wal::open(preallocated(dir.path())).unwrap();
+        assert_eq!((report.records, wal.sequence), (0, 0));
+        assert_eq!(fs::metadata(wal.current_segment()).unwrap().len(), 0, "a new file, not segment 0's old one");
         assert!(free_segments(dir.path()).unwrap().is_empty());
     }
 
