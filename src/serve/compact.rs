@@ -229,6 +229,12 @@ fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compa
         };
         if written.spans == 0 {
             fs::remove_file(&temp).map_err(|e| file_error(&temp, e))?;
+            // Nor an empty partition (removed only if nothing else is in it).
+            if fs::remove_dir(&dir).is_ok()
+                && let Some(day) = dir.parent()
+            {
+                let _ = fs::remove_dir(day);
+            }
         } else {
             fs::rename(&temp, &target).map_err(|e| file_error(&target, e))?;
             fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| file_error(&dir, e))?;
@@ -400,6 +406,13 @@ mod tests {
         assert_eq!(compacted(dir.path()).len(), 14);
         let temps = fs::read_dir(run.files[0].parent().unwrap()).unwrap().count();
         assert_eq!(temps, 1, "no temporary file left");
+        // An empty segment alone leaves no partition directory either.
+        let dir = tempfile::tempdir().unwrap();
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        assert!(compact(dir.path(), false).unwrap().files.is_empty());
+        let left: Vec<_> = fs::read_dir(dir.path().join(PARQUET_DIR)).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
