@@ -80,8 +80,9 @@ pub struct ServeArgs {
     /// compacted into Parquet under DATA_DIR/parquet [default: 67108864].
     #[arg(long, env = "TRACELENS_WAL_SEGMENT_BYTES")]
     wal_segment_bytes: Option<u64>,
-    /// Start log segments from files zero-filled ahead of time by a background thread:
-    /// cheaper fsyncs, at the price of writing each segment twice and holding its
+    /// Start log segments from files whose blocks are already written: compacted
+    /// segments reused (up to 8 kept), else files zero-filled ahead of time by a
+    /// background thread. Cheaper fsyncs, at the price of holding each segment's
     /// full size on disk [default: true].
     #[arg(long, env = "TRACELENS_WAL_PREALLOCATE")]
     wal_preallocate: Option<bool>,

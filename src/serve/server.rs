@@ -54,7 +54,8 @@ pub struct ServeConfig {
     pub live: LiveConfig,
     /// Fsync policy of the log.
     pub sync: SyncPolicy,
-    /// Start log segments zero-filled (see [`WalConfig::preallocate`]).
+    /// Start log segments from preallocated files, and keep compacted ones
+    /// for reuse (see [`WalConfig::preallocate`]).
     pub preallocate: bool,
     /// Bearer token every ingest and API request must carry, if set.
     pub auth_token: Option<String>,

@@ -104,8 +104,8 @@ pub struct WalConfig {
     pub segment_bytes: u64,
     /// Fsync policy.
     pub sync: SyncPolicy,
-    /// Start segments from zero-filled files prepared in the background
-    /// (see the module docs).
+    /// Start segments from files whose blocks are already written: reused
+    /// compacted segments, or zero-filled ones (see the module docs).
     pub preallocate: bool,
 }
 
@@ -216,12 +216,13 @@ fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
     dir.join(format!("wal-{sequence:020}.wal"))
 }
 
-/// The next segment, zero-filled and synced, ready to be renamed into place.
+/// The next segment (a reused one, or zero-filled and synced), ready to be
+/// renamed into place.
 const READY: &str = "wal-next.ready";
 /// The next segment while it is being zero-filled.
 const PREPARING: &str = "wal-next.prep";
 
-/// The background thread that zero-fills the next segment.
+/// The background thread that readies the next segment.
 #[derive(Debug)]
 struct Preparer {
     /// Asks for the next segment; dropped to end the thread.
