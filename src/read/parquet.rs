@@ -4,7 +4,8 @@
 //! `SpanKind`, `ServiceName`, `Duration`, `StatusCode`, `StatusMessage`,
 //! `ResourceAttributes`, `SpanAttributes`, …), so a ClickHouse query result
 //! exported to Parquet can be analysed. Parquet needs the whole file, so the
-//! input is read into memory first.
+//! input's bytes are read into memory first; its rows are decoded a row
+//! group at a time.
 
 use std::io::Cursor;
 
@@ -53,22 +54,45 @@ fn int_at(c: &Option<UInt64Chunked>, row: usize) -> Option<u64> {
     c.as_ref().and_then(|c| c.get(row))
 }
 
-/// Reads a Parquet file's spans.
+/// The span layouts read.
+#[derive(Clone, Copy)]
+enum Layout {
+    Own,
+    ClickHouse,
+}
+
+/// Reads a Parquet file's spans, a row group at a time (so the decoded
+/// columns of one row group are in memory, not the whole table's).
 pub(crate) fn read_parquet(bytes: Vec<u8>, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
-    let df =
-        ParquetReader::new(Cursor::new(bytes)).finish().map_err(|err| bad(format!("invalid Parquet file: {err}")))?;
-    let has = |name: &str| df.column(name).is_ok();
-    if has("trace_id") && has("span_id") {
-        read_own(&df, e)
+    let invalid = |err: PolarsError| bad(format!("invalid Parquet file: {err}"));
+    let mut reader = ParquetReader::new(Cursor::new(bytes.as_slice()));
+    let schema = reader.schema().map_err(invalid)?;
+    let metadata = reader.get_metadata().map_err(invalid)?.clone();
+    let has = |name: &str| schema.contains(name);
+    let layout = if has("trace_id") && has("span_id") {
+        Layout::Own
     } else if has("TraceId") && has("SpanId") {
-        read_clickhouse(&df, e)
+        Layout::ClickHouse
     } else {
-        let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
-        Err(bad(format!(
+        let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        return Err(bad(format!(
             "a Parquet file without span columns (found {}); expected tracelens's spans table (trace_id, span_id, ...) or the ClickHouse exporter's (TraceId, SpanId, ...)",
             names.join(", ")
-        )))
+        )));
+    };
+    let mut first = 0;
+    for group in &metadata.row_groups {
+        let rows = group.num_rows();
+        let mut reader = ParquetReader::new(Cursor::new(bytes.as_slice()));
+        reader.set_metadata(metadata.clone());
+        let df = reader.with_slice(Some((first, rows))).finish().map_err(invalid)?;
+        match layout {
+            Layout::Own => read_own(&df, first, e)?,
+            Layout::ClickHouse => read_clickhouse(&df, e)?,
+        }
+        first += rows;
     }
+    Ok(())
 }
 
 /// The columns both layouts share, by their names in one layout.
@@ -144,7 +168,9 @@ impl Common {
     }
 }
 
-fn read_own(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
+/// Emits the spans of `df`, rows of tracelens's spans table from row `first`
+/// of the file on.
+fn read_own(df: &DataFrame, first: usize, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
     let common = Common::read(
         df,
         [
@@ -169,7 +195,7 @@ fn read_own(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
     let events = strings(df, "events")?;
     let links = strings(df, "links")?;
     for row in 0..df.height() {
-        let at = |m: String| bad(format!("row {row}: {m}"));
+        let at = |m: String| bad(format!("row {}: {m}", first + row));
         let resource = match text_at(&resource_attributes, row) {
             Some(t) => json::parse_attributes(e.dict, t, "resource_attributes").map_err(at)?,
             None => Vec::new(),
@@ -244,4 +270,62 @@ fn read_clickhouse(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorK
         common.emit(row, span, start, end, e);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Dictionary, Span, Warnings};
+    use crate::read::{ReadOptions, read_spans};
+    use crate::table::json;
+    use crate::table::spans_parquet::SpansParquetWriter;
+
+    fn read(name: &str, bytes: &[u8], dict: &mut Dictionary) -> Result<Vec<Span>, crate::read::ReadError> {
+        let mut spans = Vec::new();
+        let mut warnings = Warnings::default();
+        read_spans(name, bytes, &ReadOptions::default(), dict, &mut warnings, &mut |_, s| spans.push(s))?;
+        Ok(spans)
+    }
+
+    /// The spans as a spans-table Parquet file of `row_group` rows per group;
+    /// `attributes` gives each span's attribute JSON.
+    fn parquet(dict: &Dictionary, spans: &[Span], row_group: usize, attributes: &dyn Fn(usize) -> String) -> Vec<u8> {
+        let mut out = SpansParquetWriter::new(Vec::new(), 1).unwrap();
+        for (i, s) in spans.iter().enumerate() {
+            out.add(dict, s, &attributes(i)).unwrap();
+            if out.pending_rows() == row_group {
+                out.write_row_group().unwrap();
+            }
+        }
+        out.finish().unwrap()
+    }
+
+    #[test]
+    fn every_row_group_is_read_in_order() {
+        let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.json")).unwrap();
+        let mut dict = Dictionary::default();
+        let spans = read("shop.otlp.json", &json, &mut dict).unwrap();
+        assert!(spans.len() > 10);
+        for row_group in [3, spans.len()] {
+            let bytes = parquet(&dict, &spans, row_group, &|i| json::attributes(&dict, &spans[i].attributes));
+            let mut back_dict = Dictionary::default();
+            let back = read("shop.parquet", &bytes, &mut back_dict).unwrap();
+            assert_eq!(back.len(), spans.len(), "row groups of {row_group}");
+            for (a, b) in spans.iter().zip(&back) {
+                assert_eq!((a.trace_id, a.span_id, a.parent_id), (b.trace_id, b.span_id, b.parent_id));
+                assert_eq!((a.start_ns, a.end_ns), (b.start_ns, b.end_ns));
+                assert_eq!(dict.resolve(a.name), back_dict.resolve(b.name));
+                assert_eq!(a.attributes.len(), b.attributes.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_row_in_a_later_row_group_is_named_by_its_row_in_the_file() {
+        let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.json")).unwrap();
+        let mut dict = Dictionary::default();
+        let spans = read("shop.otlp.json", &json, &mut dict).unwrap();
+        let bytes = parquet(&dict, &spans, 3, &|i| if i == 7 { "{not json".to_string() } else { "{}".to_string() });
+        let err = read("bad.parquet", &bytes, &mut Dictionary::default()).unwrap_err().to_string();
+        assert!(err.contains("row 7:"), "{err}");
+    }
 }
