@@ -319,15 +319,23 @@ pub fn find_trace(data_dir: &Path, id: &TraceId, dict: &mut Dictionary) -> Resul
     let mut found = Vec::new();
     let mut warnings = Warnings::default();
     for path in parquet_files(data_dir) {
-        let file = fs::File::open(&path).map_err(|e| file_error(&path, e))?;
-        let df = ParquetReader::new(file).finish().map_err(|e| file_error(&path, e))?;
+        let open = || fs::File::open(&path).map_err(|e| file_error(&path, e));
+        // The trace id column alone first: most files do not hold the trace.
+        let ids = ParquetReader::new(open()?)
+            .with_columns(Some(vec!["trace_id".to_string()]))
+            .finish()
+            .map_err(|e| file_error(&path, e))?;
         // Text as compaction writes it; cast in case another writer made it categorical.
-        let mask = df
+        let mask = ids
             .column("trace_id")
             .and_then(|c| c.cast(&DataType::String))
             .and_then(|c| c.str().cloned())
             .map_err(|e| file_error(&path, e))?
             .equal(hex.as_str());
+        if !mask.any() {
+            continue;
+        }
+        let df = ParquetReader::new(open()?).finish().map_err(|e| file_error(&path, e))?;
         let mut rows = df.filter(&mask).map_err(|e| file_error(&path, e))?;
         if rows.height() == 0 {
             continue;
@@ -413,6 +421,34 @@ mod tests {
         assert!(compact(dir.path(), false).unwrap().files.is_empty());
         let left: Vec<_> = fs::read_dir(dir.path().join(PARQUET_DIR)).unwrap().flatten().map(|e| e.path()).collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_trace_is_found_in_the_files_that_hold_it() {
+        let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
+        let edges = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/graph-edges.otlp.jsonl")).unwrap();
+        let line = edges.split(|&b| b == b'\n').next().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // Two segments, two files: the shop request (protobuf), then one
+        // JSON request of other traces.
+        for (tag, body) in [(0u8, &pb[..]), (1, line)] {
+            let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+            wal.append_parts_unsynced(&[&[tag], body]).unwrap();
+        }
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        assert_eq!(compact(dir.path(), false).unwrap().files.len(), 2);
+        let (mut dict, mut warnings) = (Dictionary::default(), Warnings::default());
+        let mut by_trace = std::collections::BTreeMap::<TraceId, usize>::new();
+        read_all(dir.path(), &mut dict, &mut warnings, &mut |_, s| *by_trace.entry(s.trace_id).or_default() += 1)
+            .unwrap();
+        assert!(by_trace.len() >= 2, "{by_trace:?}");
+        for (id, spans) in &by_trace {
+            let found = find_trace(dir.path(), id, &mut dict).unwrap();
+            assert_eq!(found.len(), *spans, "{}", id.to_hex());
+            assert!(found.iter().all(|s| s.trace_id == *id));
+        }
+        let absent = TraceId::from_text("0123456789abcdef0123456789abcdef").id().unwrap();
+        assert!(find_trace(dir.path(), &absent, &mut dict).unwrap().is_empty());
     }
 
     #[test]
