@@ -39,7 +39,7 @@
 //! reach the disk partly, in any page order); [`Wal::open`] truncates it and
 //! reports it, and marks the newest segment closed where its records end.
 //! Any other bad record (an impossible length, a checksum failure with a
-//! good record after it, anything in an older segment, an older segment
+//! record of the segment after it, anything in an older segment, an older segment
 //! whose records end before its closing mark) is corruption: reading that
 //! segment stops there, the rest of the log is still read, and it is
 //! reported — never silently skipped, never truncated.
