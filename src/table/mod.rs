@@ -74,23 +74,6 @@ fn text(name: &str) -> StringChunkedBuilder {
     StringChunkedBuilder::new(name.into(), 0)
 }
 
-/// Rows per Parquet row group when a whole table is written (polars' default).
-const ROW_GROUP_ROWS: usize = 512 * 512;
-
-/// Writes a table as Parquet to `sink`, in row groups of 262,144 rows.
-pub fn write_parquet<W: std::io::Write>(
-    df: &DataFrame,
-    sink: W,
-    compression: ParquetCompression,
-) -> Result<(), TableError> {
-    let mut writer = ParquetWriter::new(sink).with_compression(compression).batched(df.schema())?;
-    for start in (0..df.height()).step_by(ROW_GROUP_ROWS) {
-        writer.write_batch(&df.slice(start as i64, ROW_GROUP_ROWS))?;
-    }
-    writer.finish()?;
-    Ok(())
-}
-
 /// Rows of the `spans` table, built trace by trace straight into column
 /// builders (no string per cell).
 pub struct SpanRows {
@@ -449,6 +432,13 @@ impl Tables {
         }
     }
 
+    /// Rows added so far, over every table being built.
+    pub fn rows(&self) -> usize {
+        self.spans.as_ref().map_or(0, SpanRows::len)
+            + self.edges.as_ref().map_or(0, |t| t.trace_id.len())
+            + self.path.as_ref().map_or(0, |t| t.trace_id.len())
+    }
+
     /// The finished tables, by name.
     pub fn finish(self) -> Result<Vec<(Table, DataFrame)>, TableError> {
         let mut out = Vec::new();
@@ -500,7 +490,7 @@ mod tests {
         let services = table.column("service").unwrap().str().unwrap().clone();
         assert!(services.iter().any(|s| s == Some("frontend")), "{services:?}");
         let mut parquet = Vec::new();
-        write_parquet(&table, &mut parquet, ParquetCompression::Zstd(None)).unwrap();
+        ParquetWriter::new(&mut parquet).finish(&mut table.clone()).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(parquet)).finish().unwrap();
         assert_eq!(back.schema(), table.schema());
         assert_eq!(as_text(&back), as_text(&table));
