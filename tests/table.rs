@@ -285,3 +285,26 @@ fn damaged_parquet_is_an_input_error_not_a_crash() {
         }
     }
 }
+
+#[test]
+fn a_table_piped_into_a_reader_that_stops_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    // Megabytes of edges: more than a pipe holds.
+    let input = common::generate(dir.path(), "shop.pb", &["--traces", "3000", "--format", "otlp-protobuf-stream"]);
+    for format in ["ndjson", "csv"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tracelens"))
+            .args(["export", input.to_str().unwrap(), "--table", "edges", "-o", "-", "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap(); // then closed, like `| head -1`
+        let out = child.wait_with_output().unwrap();
+        assert!(first.starts_with(if format == "csv" { "trace_id," } else { "{\"trace_id\"" }), "{first}");
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    }
+}

@@ -162,15 +162,17 @@ fn write_table(
     piece_rows: usize,
 ) -> anyhow::Result<(u64, tracelens::pipeline::RunReport)> {
     let mut sink = TableSink::create(path, format)?;
-    let writing = |e: &dyn std::fmt::Display| anyhow::anyhow!("writing {}: {e}", path.display());
+    // Context, not a new message: the error keeps its cause (a closed pipe
+    // ends the program quietly).
+    let writing = |e: anyhow::Error| e.context(format!("writing {}", path.display()));
     let (mut rows, mut pieces, mut failed) = (0u64, 0u64, None::<anyhow::Error>);
     let mut piece = |tables: Tables, sink: &mut TableSink| -> anyhow::Result<()> {
-        let (_, mut df) = tables.finish().map_err(|e| writing(&e))?.remove(0);
+        let (_, mut df) = tables.finish().map_err(|e| writing(e.into()))?.remove(0);
         // An empty last piece only when nothing came before: the header or schema.
         if df.height() > 0 || pieces == 0 {
             rows += df.height() as u64;
             pieces += 1;
-            sink.write(&mut df).map_err(|e| writing(&e))?;
+            sink.write(&mut df).map_err(|e| writing(e.into()))?;
         }
         Ok(())
     };
@@ -189,7 +191,7 @@ fn write_table(
         return Err(e);
     }
     piece(tables, &mut sink)?;
-    sink.finish().map_err(|e| writing(&e))?;
+    sink.finish().map_err(writing)?;
     Ok((rows, report))
 }
 
