@@ -4,10 +4,11 @@
 //! `<data-dir>/parquet/date=YYYY-MM-DD/hour=HH/` (the hour the segment was
 //! closed; Hive-style, so polars, DuckDB or Spark read the directory as a
 //! dataset), written to a temporary name, synced and renamed before the
-//! segment is deleted (or kept for the log to reuse). A crash in between leaves both, and replaying both
-//! only repeats spans the assembler drops as exact duplicates. Retention
-//! deletes whole hour partitions. On start the receiver reads the Parquet
-//! files back before the log; trace look-ups fall back to them.
+//! segment is deleted (or kept for the log to reuse). A crash in between
+//! leaves both, and replaying both only repeats spans the assembler drops
+//! as exact duplicates. Retention deletes whole hour partitions. On start
+//! the receiver reads the Parquet files back before the log; trace look-ups
+//! fall back to them (reading a file whole only if it holds the trace).
 //!
 //! A segment with records that cannot be read (a checksum failure, or a
 //! record that does not decode) does not stop compaction: its readable
