@@ -85,6 +85,45 @@ impl Deployments {
         Ok(())
     }
 
+    /// Drops the markers older than `horizon_ns` (unix ns) except each
+    /// service's latest (the default deploy of its verdicts), rewriting the
+    /// file (to a temporary name, synced, renamed); returns how many went.
+    pub fn expire(&mut self, horizon_ns: u64) -> Result<usize, GateError> {
+        let mut latest = BTreeMap::<&str, u64>::new();
+        for d in &self.list {
+            let t = latest.entry(&d.service).or_insert(d.time_unix_nano);
+            *t = (*t).max(d.time_unix_nano);
+        }
+        let keep: Vec<bool> = self
+            .list
+            .iter()
+            .map(|d| d.time_unix_nano >= horizon_ns || d.time_unix_nano == latest[&*d.service])
+            .collect();
+        let gone = keep.iter().filter(|&&k| !k).count();
+        if gone == 0 {
+            return Ok(0);
+        }
+        let kept: Vec<Deployment> = self.list.iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| d.clone()).collect();
+        let temp = self.path.with_extension("jsonl.tmp");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| GateError::Io { path, source }
+        };
+        let mut text = Vec::new();
+        for d in &kept {
+            text.extend(serde_json::to_vec(d).expect("a deployment serializes"));
+            text.push(b'\n');
+        }
+        let mut file = std::fs::File::create(&temp).map_err(io(&temp))?;
+        file.write_all(&text).and_then(|()| file.sync_all()).map_err(io(&temp))?;
+        std::fs::rename(&temp, &self.path).map_err(io(&self.path))?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        }
+        self.list = kept;
+        Ok(gone)
+    }
+
     /// Every marker, in recording order.
     pub fn all(&self) -> &[Deployment] {
         &self.list
@@ -347,5 +386,26 @@ mod tests {
         assert_eq!(cohorts, Cohorts::DeployTime { deploy_ns: 1_795_860_000_500_000_000, warmup_ns: 120_000_000_000 });
         let r = VerdictRequest { service: Some("other".into()), ..Default::default() };
         assert!(r.resolve(&d).unwrap_err().to_string().contains("record a deployment of other"));
+    }
+
+    #[test]
+    fn old_markers_expire_but_each_services_latest_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut d, _) = Deployments::open(dir.path()).unwrap();
+        for (service, time) in [("api", 10), ("api", 20), ("db", 5), ("api", 40), ("web", 50)] {
+            let version = time.to_string();
+            d.record(Deployment { service: service.into(), version, time_unix_nano: time }).unwrap();
+        }
+        assert_eq!(d.expire(0).unwrap(), 0, "nothing before the horizon");
+        // Before 30: api's 10 and 20 go; db's 5 is its latest and stays.
+        assert_eq!(d.expire(30).unwrap(), 2);
+        let times = |d: &Deployments| d.all().iter().map(|m| (m.service.clone(), m.time_unix_nano)).collect::<Vec<_>>();
+        let want = vec![("db".to_string(), 5), ("api".to_string(), 40), ("web".to_string(), 50)];
+        assert_eq!(times(&d), want);
+        // The file says the same, and reads back whole.
+        let (again, bad) = Deployments::open(dir.path()).unwrap();
+        assert_eq!((times(&again), bad), (want, 0));
+        assert!(!dir.path().join("deployments.jsonl.tmp").exists());
+        assert_eq!(d.expire(u64::MAX).unwrap(), 0, "the latest of each service always stays");
     }
 }

@@ -103,6 +103,7 @@ struct Shared {
     auth_token: Option<String>,
     rate_limit: Option<RateLimit>,
     data_dir: PathBuf,
+    retention: Duration,
 }
 
 /// Which listener a request came to, for the shape of an auth refusal.
@@ -638,8 +639,15 @@ async fn api_record_deployment(State(shared): State<Arc<Shared>>, body: Bytes) -
         Ok(d) => d,
         Err(e) => return http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e.to_string()),
     };
-    let recorded =
-        tokio::task::block_in_place(|| shared.deployments.lock().expect("deployments lock").record(deployment.clone()));
+    let recorded = tokio::task::block_in_place(|| {
+        let mut markers = shared.deployments.lock().expect("deployments lock");
+        markers.record(deployment.clone())?;
+        // Markers older than the data they would judge go (each service's latest stays).
+        if let Err(e) = markers.expire(marker_horizon(shared.retention)) {
+            eprintln!("tracelens: warning: expiring deployment markers: {e}");
+        }
+        Ok::<(), gate::GateError>(())
+    });
     match recorded {
         Ok(()) => {
             let mut response = json(&deployment);
@@ -648,6 +656,11 @@ async fn api_record_deployment(State(shared): State<Arc<Shared>>, body: Bytes) -
         }
         Err(e) => http_error(StatusCode::INTERNAL_SERVER_ERROR, BodyEncoding::Json, 13, &e.to_string()),
     }
+}
+
+/// Markers recorded before this (unix ns) are older than the retention.
+fn marker_horizon(retention: Duration) -> u64 {
+    now_ms().saturating_mul(1_000_000).saturating_sub(retention.as_nanos().min(u64::MAX as u128) as u64)
 }
 
 async fn api_deployments(State(shared): State<Arc<Shared>>) -> Response {
@@ -752,8 +765,11 @@ pub async fn run(
     on_ready: impl FnOnce([SocketAddr; 3], &Startup),
 ) -> Result<(), ServeError> {
     let (live, wal, startup) = tokio::task::block_in_place(|| recover(&config))?;
-    let (deployments, _) = Deployments::open(&config.data_dir).map_err(|e| ServeError::Grpc(e.to_string()))?;
+    let (mut deployments, _) = Deployments::open(&config.data_dir).map_err(|e| ServeError::Grpc(e.to_string()))?;
     let retention = config.retention;
+    if let Err(e) = deployments.expire(marker_horizon(retention)) {
+        eprintln!("tracelens: warning: expiring deployment markers: {e}");
+    }
     let log_stats = Arc::new(LogStats::default());
     let (log, syncer) =
         GroupCommit::start(wal, CommitConfig { retention, commit_wait: COMMIT_WAIT }, log_stats.clone(), idle.as_ref())
@@ -802,6 +818,7 @@ pub async fn run(
         auth_token: config.auth_token.clone(),
         rate_limit: config.max_requests_per_second.map(RateLimit::new),
         data_dir: config.data_dir.clone(),
+        retention,
     });
 
     let grpc_listener = bind(config.grpc_addr).await?;
