@@ -466,6 +466,19 @@ mod tests {
         drop(wal);
         let files = compact(dir.path(), false).unwrap().files;
         assert!(files.len() >= 3, "{files:?}");
+        // Beside them, the same table as polars writes it from a DataFrame
+        // (files of builds before the page writer).
+        let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
+        read_spans("shop.otlp.pb", &pb[..], &ReadOptions::default(), &mut dict, &mut warnings, &mut |_, s| {
+            spans.push(s)
+        })
+        .unwrap();
+        let mut rows = crate::table::SpanRows::default();
+        rows.add_spans(&dict, &spans);
+        let mut table = rows.finish().unwrap();
+        let by_polars = files[0].with_file_name("by-polars.parquet");
+        ParquetWriter::new(fs::File::create(&by_polars).unwrap()).finish(&mut table).unwrap();
+        assert_eq!(compacted(dir.path()).len(), 14 * 10, "both kinds read back");
         // polars refuses to scan files whose categoricals differ; written
         // as text, every file has the same schema.
         let pattern = format!("{}/parquet/*/*/*.parquet", dir.path().display());
@@ -474,7 +487,7 @@ mod tests {
         let hive_options = HiveOptions { enabled: Some(true), try_parse_dates: false, ..HiveOptions::default() };
         let args = ScanArgsParquet { hive_options, ..ScanArgsParquet::default() };
         let df = LazyFrame::scan_parquet(PlRefPath::new(pattern.as_str()), args).unwrap().collect().unwrap();
-        assert_eq!(df.height(), 14 * 9, "three closed segments of three requests");
+        assert_eq!(df.height(), 14 * 10, "three closed segments of three requests, and the polars file");
         for name in ["trace_id", "service", "operation", "kind", "status_code", "resource_attributes"] {
             assert_eq!(df.column(name).unwrap().dtype(), &DataType::String, "{name}");
         }
