@@ -192,6 +192,15 @@ impl Assembler {
         self.warnings
     }
 
+    /// Ends assembly without closing anything: the spans of the traces
+    /// still open (trace by trace, in order of first appearance), to be
+    /// continued by another assembler, and the warnings counted.
+    pub fn into_open(mut self) -> (Vec<Span>, Warnings) {
+        let mut rest: Vec<(u64, OpenTrace)> = self.open.drain().map(|(_, t)| (t.first_seq, t)).collect();
+        rest.sort_unstable_by_key(|(first, _)| *first);
+        (rest.into_iter().flat_map(|(_, t)| t.spans).collect(), self.warnings)
+    }
+
     /// Number of traces currently open.
     pub fn open_traces(&self) -> usize {
         self.open.len()
@@ -417,6 +426,21 @@ mod tests {
         a.close_idle(20, 5, &mut |t| closed.push(t));
         assert_eq!((a.open_spans(), a.open_traces()), (0, 0));
         assert_eq!(closed.iter().map(|t| t.len()).sum::<usize>(), 5);
+    }
+
+    #[test]
+    fn open_traces_are_handed_over_unrepaired_in_order_of_first_appearance() {
+        let mut d = Dictionary::default();
+        let mut a = Assembler::new(AssemblerConfig { idle_spans: 3 });
+        let mut closed = Vec::new();
+        for (trace, id) in [(1, 1), (2, 1), (3, 1), (3, 2), (2, 2), (4, 1), (2, 2)] {
+            a.push(span(&mut d, trace, id, None, "svc"), &mut |t| closed.push(t));
+        }
+        // Traces 1 and 3 went idle; 2's duplicate span is still there, unrepaired.
+        assert_eq!(closed.iter().map(|t| t.trace_id.0[0]).collect::<Vec<_>>(), [1, 3]);
+        let (open, _) = a.into_open();
+        let ids: Vec<(u8, u8)> = open.iter().map(|s| (s.trace_id.0[0], s.span_id.0[7])).collect();
+        assert_eq!(ids, [(2, 1), (2, 2), (2, 2), (4, 1)]);
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub struct ServeArgs {
     /// A trace is complete once no span arrived for this many milliseconds [default: 10000].
     #[arg(long, env = "TRACELENS_TRACE_IDLE_MS")]
     trace_idle_ms: Option<u64>,
-    /// Spans held in incomplete traces before the oldest are closed early [default: 1000000].
+    /// Spans held in incomplete traces before the oldest are closed early; on
+    /// start, spans read back from Parquet complete their traces once this
+    /// many later spans were read [default: 1000000].
     #[arg(long, env = "TRACELENS_MAX_OPEN_SPANS")]
     max_open_spans: Option<usize>,
     /// File holding a bearer token that every ingest and API request must carry

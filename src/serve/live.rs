@@ -72,6 +72,20 @@ impl Recent {
     }
 }
 
+/// Spans read back from compacted storage at start, in the order they were
+/// received (the order of the log the files were compacted from). Their
+/// traces complete once as many spans as live analysis may hold open
+/// ([`LiveConfig::max_open_spans`]) arrived after their last, so memory is
+/// bounded by that cap and not by the data kept; a trace still open at the
+/// end continues in the live assembler. Each trace goes to the time bucket
+/// of its start, as when it was received live (or to the current bucket,
+/// for a start outside the retention period or in the future).
+pub struct Loader {
+    assembler: Assembler,
+    now_ms: u64,
+    spans: u64,
+}
+
 /// Counters reported on `/metrics` and the API.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct LiveCounters {
@@ -160,10 +174,14 @@ impl Live {
     /// Analyses completed traces and keeps them for look-up.
     fn complete(&mut self, traces: Vec<Trace>, now_ms: u64) {
         for trace in traces {
-            self.counters.traces_completed += 1;
-            self.buckets.add_trace(&trace, now_ms);
-            self.recent.keep(trace, self.config.keep_traces);
+            self.complete_one(trace, now_ms);
         }
+    }
+
+    fn complete_one(&mut self, trace: Trace, now_ms: u64) {
+        self.counters.traces_completed += 1;
+        self.buckets.add_trace(&trace, now_ms);
+        self.recent.keep(trace, self.config.keep_traces);
     }
 
     /// A recently completed trace.
@@ -212,10 +230,102 @@ impl Live {
         self.buckets.len()
     }
 
+    /// Starts reloading spans kept in compacted storage (see [`Loader`]).
+    pub fn loader(&self, now_ms: u64) -> Loader {
+        Loader {
+            assembler: Assembler::new(AssemblerConfig { idle_spans: self.config.max_open_spans.max(1) as u64 }),
+            now_ms,
+            spans: 0,
+        }
+    }
+
+    /// Adds a span read back from compacted storage (see [`Loader`]).
+    pub fn load(&mut self, loader: &mut Loader, span: Span) {
+        loader.spans += 1;
+        if loader.spans % CLOSED_IDS_REMEMBERED as u64 == 0 {
+            loader.assembler.forget_closed_over(CLOSED_IDS_REMEMBERED);
+        }
+        self.counters.spans_accepted += 1;
+        let now_ms = loader.now_ms;
+        loader.assembler.push(span, &mut |trace| self.complete_one(trace, now_ms));
+    }
+
+    /// Ends a reload: the traces still open continue in the live
+    /// assembler, where the log replayed next, or new spans, may add to
+    /// them before their idle timeout. Returns the spans loaded.
+    pub fn end_load(&mut self, loader: Loader) -> u64 {
+        let (spans, warnings) = loader.assembler.into_open();
+        self.warnings.merge(&warnings);
+        let mut done = Vec::new();
+        for span in spans {
+            self.assembler.push_at(span, loader.now_ms, &mut |t| done.push(t));
+        }
+        self.complete(done, loader.now_ms);
+        loader.spans
+    }
+
     /// Warnings counted while converting and assembling.
     pub fn warnings(&self) -> Warnings {
         let mut w = self.warnings.clone();
         w.merge(self.assembler.warnings());
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SpanId, SpanKind};
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    /// Span `id` of trace `trace`, a child of `parent`, from `service`.
+    fn span(dict: &mut Dictionary, trace: u8, id: u8, parent: Option<u8>, service: &str) -> Span {
+        let mut s = Span::new(TraceId([trace; 16]), SpanId([id; 8]));
+        (s.service, s.name) = (dict.intern(service), dict.intern("op"));
+        s.parent_id = parent.map(|p| SpanId([p; 8]));
+        s.kind = if parent.is_some() { SpanKind::Server } else { SpanKind::Client };
+        s.start_ns = (NOW - 30_000) * 1_000_000 + u64::from(id);
+        s.end_ns = s.start_ns + 1_000_000;
+        s
+    }
+
+    fn edges(live: &Live) -> Vec<(String, String, u64)> {
+        let graph = live.cumulative().graph;
+        let mut out: Vec<_> = graph.edges(&live.dict).into_iter().map(|(from, to, _, e)| (from, to, e.calls)).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_reload_holds_at_most_the_open_span_cap_and_hands_open_traces_on() {
+        let config = LiveConfig { max_open_spans: 4, idle_ms: 1_000, ..LiveConfig::default() };
+        let mut live = Live::new(config);
+        let mut dict = std::mem::take(&mut live.dict);
+        let mut loader = live.loader(NOW);
+        // Ten traces of a -> b, one after the other, then the first half
+        // of an eleventh whose second half is in the log.
+        let mut most_open = 0;
+        for t in 1..=10 {
+            live.load(&mut loader, span(&mut dict, t, 1, None, "a"));
+            live.load(&mut loader, span(&mut dict, t, 2, Some(1), "b"));
+            most_open = most_open.max(loader.assembler.open_spans());
+        }
+        live.load(&mut loader, span(&mut dict, 11, 1, None, "a"));
+        assert!(most_open <= 5, "the loader held {most_open} spans open");
+        // A trace closes once 4 spans came after its last.
+        assert_eq!(live.counters.traces_completed, 8);
+        live.dict = dict;
+        assert_eq!(live.end_load(loader), 21);
+        assert_eq!(live.open_spans(), 5, "traces 9, 10 and 11 continue live");
+        let (dict, _) = live.convert_parts();
+        let rest = span(dict, 11, 2, Some(1), "b");
+        live.ingest(vec![rest], NOW);
+        live.tick(NOW + 1_000);
+        assert_eq!(live.open_spans(), 0);
+        assert_eq!(live.counters.traces_completed, 11);
+        assert_eq!(edges(&live), [("a".to_string(), "b".to_string(), 11)]);
+        assert_eq!(live.counters.spans_accepted, 22);
+        assert_eq!(live.warnings().get(crate::model::WarningKind::SplitTrace), 0);
     }
 }

@@ -709,19 +709,22 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
     let mut startup = Startup::default();
     let mut replay_error = None;
     let now = now_ms();
-    // Compacted spans first, then the log written after them.
-    let mut batch = Vec::new();
+    // Compacted spans first, then the log written after them: partitions
+    // past the retention period are not read.
+    if let Err(e) = compact::expire(&config.data_dir, config.retention) {
+        eprintln!("tracelens: warning: expiring Parquet partitions: {e}");
+    }
     let mut warnings = crate::model::Warnings::default();
     let mut dict = std::mem::take(&mut live.dict);
+    let mut loader = live.loader(now);
     let files = compact::read_all(&config.data_dir, &mut dict, &mut warnings, &mut |d, mut span| {
         super::ingest::keep_live_attributes(d, &mut span);
-        batch.push(span);
+        live.load(&mut loader, span);
     })
     .map_err(|e| ServeError::Grpc(format!("reading compacted spans: {e}")))?;
     live.dict = dict;
     startup.parquet_files = files;
-    startup.parquet_spans = batch.len() as u64;
-    live.ingest(batch, now);
+    startup.parquet_spans = live.end_load(loader);
     let report = replay(&config.data_dir, &mut |record| {
         let Some((&tag, body)) = record.split_first() else { return };
         let Some(encoding) = BodyEncoding::from_wal_tag(tag) else {
