@@ -7,13 +7,15 @@
 //! input's bytes are read into memory first; its rows are decoded a row
 //! group at a time.
 
+use std::collections::hash_map::Entry;
 use std::io::Cursor;
 
 use polars::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::emit::{Emitter, RawId};
 use super::error::ReadErrorKind;
-use crate::model::{Attr, Dictionary, Span, SpanId, SpanKind, StatusCode, TraceId, Value};
+use crate::model::{Attr, Dictionary, ResourceId, Span, SpanId, SpanKind, StatusCode, TraceId, Value};
 use crate::table::json;
 
 /// Parquet's magic, at both ends of a file.
@@ -131,17 +133,22 @@ impl Common {
         })
     }
 
-    /// The span of `row` with its resource (given `service` when the
-    /// resource names none), name, kind, status and scope.
-    fn span(&self, row: usize, mut resource: Vec<Attr>, e: &mut Emitter<'_>) -> Span {
+    /// The resource of `row`: its attributes, given `service` when they
+    /// name none.
+    fn resource(&self, row: usize, mut resource: Vec<Attr>, e: &mut Emitter<'_>) -> ResourceId {
         let service_name = e.dict.keys().service_name;
         if !resource.iter().any(|a| a.key == service_name)
             && let Some(s) = text_at(&self.service, row)
         {
             resource.push(Attr { key: service_name, value: Value::Str(s.into()) });
         }
+        e.dict.resource(resource)
+    }
+
+    /// The span of `row` with its resource, name, kind, status and scope.
+    fn span(&self, row: usize, resource: ResourceId, e: &mut Emitter<'_>) -> Span {
         let mut span = Span::new(TraceId::default(), SpanId::default());
-        span.resource = e.dict.resource(resource);
+        span.resource = resource;
         span.service = e.dict.resource_of(span.resource).service;
         span.name = e.dict.intern(text_at(&self.name, row).unwrap_or(""));
         span.kind = text_at(&self.kind, row).and_then(SpanKind::from_name).unwrap_or(SpanKind::Unspecified);
@@ -194,11 +201,20 @@ fn read_own(df: &DataFrame, first: usize, e: &mut Emitter<'_>) -> Result<(), Rea
     let span_attributes = strings(df, "span_attributes")?;
     let events = strings(df, "events")?;
     let links = strings(df, "links")?;
+    // Rows share a few resources: each distinct one is parsed once.
+    let mut resources: FxHashMap<(Option<&str>, Option<&str>), ResourceId> = FxHashMap::default();
     for row in 0..df.height() {
         let at = |m: String| bad(format!("row {}: {m}", first + row));
-        let resource = match text_at(&resource_attributes, row) {
-            Some(t) => json::parse_attributes(e.dict, t, "resource_attributes").map_err(at)?,
-            None => Vec::new(),
+        let text = text_at(&resource_attributes, row);
+        let resource = match resources.entry((text, text_at(&common.service, row))) {
+            Entry::Occupied(id) => *id.get(),
+            Entry::Vacant(slot) => {
+                let attributes = match text {
+                    Some(t) => json::parse_attributes(e.dict, t, "resource_attributes").map_err(at)?,
+                    None => Vec::new(),
+                };
+                *slot.insert(common.resource(row, attributes, e))
+            }
         };
         let mut span = common.span(row, resource, e);
         span.flags = int_at(&flags, row).unwrap_or(0) as u32;
@@ -263,6 +279,7 @@ fn read_clickhouse(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorK
     let span_attributes = column(df, "SpanAttributes");
     for row in 0..df.height() {
         let resource = map_at(resource_attributes, row, e.dict);
+        let resource = common.resource(row, resource, e);
         let mut span = common.span(row, resource, e);
         span.attributes = map_at(span_attributes, row, e.dict);
         let start = int_at(&timestamp, row).map(|t| t.saturating_mul(scale));
