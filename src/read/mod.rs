@@ -29,6 +29,7 @@ use std::io::{BufReader, Cursor, Read};
 pub use emit::{AttributesJson, Emitter};
 pub use error::{ReadError, ReadErrorKind};
 pub use input::{Input, expand_inputs};
+pub use parquet::{ParquetSpans, RowGroup};
 
 use crate::model::{Dictionary, Span, Warnings};
 

@@ -66,35 +66,86 @@ enum Layout {
 /// Reads a Parquet file's spans, a row group at a time (so the decoded
 /// columns of one row group are in memory, not the whole table's).
 pub(crate) fn read_parquet(bytes: Vec<u8>, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
-    let invalid = |err: PolarsError| bad(format!("invalid Parquet file: {err}"));
-    let mut reader = ParquetReader::new(Cursor::new(bytes.as_slice()));
-    let schema = reader.schema().map_err(invalid)?;
-    let metadata = reader.get_metadata().map_err(invalid)?.clone();
-    let has = |name: &str| schema.contains(name);
-    let layout = if has("trace_id") && has("span_id") {
-        Layout::Own
-    } else if has("TraceId") && has("SpanId") {
-        Layout::ClickHouse
-    } else {
-        let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-        return Err(bad(format!(
-            "a Parquet file without span columns (found {}); expected tracelens's spans table (trace_id, span_id, ...) or the ClickHouse exporter's (TraceId, SpanId, ...)",
-            names.join(", ")
-        )));
-    };
-    let mut first = 0;
-    for group in &metadata.row_groups {
-        let rows = group.num_rows();
-        let mut reader = ParquetReader::new(Cursor::new(bytes.as_slice()));
-        reader.set_metadata(metadata.clone());
-        let df = reader.with_slice(Some((first, rows))).finish().map_err(invalid)?;
-        match layout {
-            Layout::Own => read_own(&df, first, e)?,
-            Layout::ClickHouse => read_clickhouse(&df, e)?,
-        }
-        first += rows;
+    let file = ParquetSpans::open(bytes)?;
+    for index in 0..file.row_groups() {
+        let group = file.row_group(index)?;
+        group.emit(0..group.rows(), e)?;
     }
     Ok(())
+}
+
+/// A Parquet file of spans, in memory, whose row groups are decoded one at
+/// a time and emitted in slices: a caller can decode without holding the
+/// dictionary and take it only to emit.
+pub struct ParquetSpans {
+    bytes: Vec<u8>,
+    metadata: std::sync::Arc<polars_parquet::parquet::metadata::FileMetadata>,
+    layout: Layout,
+}
+
+impl ParquetSpans {
+    /// Reads the file's metadata and finds its layout.
+    pub fn open(bytes: Vec<u8>) -> Result<ParquetSpans, ReadErrorKind> {
+        let mut reader = ParquetReader::new(Cursor::new(bytes.as_slice()));
+        let schema = reader.schema().map_err(invalid)?;
+        let metadata = reader.get_metadata().map_err(invalid)?.clone();
+        let has = |name: &str| schema.contains(name);
+        let layout = if has("trace_id") && has("span_id") {
+            Layout::Own
+        } else if has("TraceId") && has("SpanId") {
+            Layout::ClickHouse
+        } else {
+            let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+            return Err(bad(format!(
+                "a Parquet file without span columns (found {}); expected tracelens's spans table (trace_id, span_id, ...) or the ClickHouse exporter's (TraceId, SpanId, ...)",
+                names.join(", ")
+            )));
+        };
+        Ok(ParquetSpans { bytes, metadata, layout })
+    }
+
+    /// Row groups in the file.
+    pub fn row_groups(&self) -> usize {
+        self.metadata.row_groups.len()
+    }
+
+    /// Decodes row group `index` (no dictionary needed).
+    pub fn row_group(&self, index: usize) -> Result<RowGroup, ReadErrorKind> {
+        let first = self.metadata.row_groups[..index].iter().map(|g| g.num_rows()).sum();
+        let rows = self.metadata.row_groups[index].num_rows();
+        let mut reader = ParquetReader::new(Cursor::new(self.bytes.as_slice()));
+        reader.set_metadata(self.metadata.clone());
+        let df = reader.with_slice(Some((first, rows))).finish().map_err(invalid)?;
+        Ok(RowGroup { df, first, layout: self.layout })
+    }
+}
+
+/// A decoded row group of a [`ParquetSpans`] file.
+pub struct RowGroup {
+    df: DataFrame,
+    first: usize,
+    layout: Layout,
+}
+
+impl RowGroup {
+    /// Rows in the row group.
+    pub fn rows(&self) -> usize {
+        self.df.height()
+    }
+
+    /// Emits the spans of `rows` (of this row group).
+    pub fn emit(&self, rows: std::ops::Range<usize>, e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
+        let (offset, len) = (rows.start, rows.end.min(self.rows()).saturating_sub(rows.start));
+        let df = if offset == 0 && len == self.rows() { self.df.clone() } else { self.df.slice(offset as i64, len) };
+        match self.layout {
+            Layout::Own => read_own(&df, self.first + offset, e),
+            Layout::ClickHouse => read_clickhouse(&df, e),
+        }
+    }
+}
+
+fn invalid(err: PolarsError) -> ReadErrorKind {
+    bad(format!("invalid Parquet file: {err}"))
 }
 
 /// The columns both layouts share, by their names in one layout.
@@ -334,6 +385,29 @@ mod tests {
                 assert_eq!(a.attributes.len(), b.attributes.len());
             }
         }
+    }
+
+    #[test]
+    fn row_groups_emitted_in_slices_give_the_file_s_spans() {
+        let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.json")).unwrap();
+        let mut dict = Dictionary::default();
+        let spans = read("shop.otlp.json", &json, &mut dict).unwrap();
+        let bytes = parquet(&dict, &spans, 5, &|i| json::attributes(&dict, &spans[i].attributes));
+        let whole = read("shop.parquet", &bytes, &mut Dictionary::default()).unwrap();
+        let file = super::ParquetSpans::open(bytes).unwrap();
+        assert_eq!(file.row_groups(), spans.len().div_ceil(5));
+        let (mut back_dict, mut warnings, mut back) = (Dictionary::default(), Warnings::default(), Vec::new());
+        for index in 0..file.row_groups() {
+            let group = file.row_group(index).unwrap();
+            for start in (0..group.rows()).step_by(2) {
+                let mut sink = |_: &Dictionary, s| back.push(s);
+                let mut e = crate::read::Emitter::new("shop.parquet", &mut back_dict, &mut warnings, &mut sink);
+                group.emit(start..start + 2, &mut e).unwrap();
+            }
+        }
+        let ids = |v: &[Span]| v.iter().map(|s| (s.trace_id, s.span_id, s.parent_id, s.start_ns)).collect::<Vec<_>>();
+        assert_eq!(ids(&back), ids(&whole));
+        assert_eq!(back.len(), spans.len());
     }
 
     #[test]
