@@ -29,7 +29,15 @@ struct Server {
     log: Vec<String>,
 }
 
+/// Starts a server and returns once it listens and has restored what the
+/// data directory kept.
 fn start(data_dir: &Path, extra: &[&str]) -> Server {
+    start_until(data_dir, extra, |line| line.starts_with("tracelens: replayed "))
+}
+
+/// Starts a server and returns once it listens and has printed a line
+/// `until` accepts (the listening line itself, at the earliest).
+fn start_until(data_dir: &Path, extra: &[&str], until: fn(&str) -> bool) -> Server {
     let mut args = vec![
         "serve",
         "--grpc-addr",
@@ -56,6 +64,7 @@ fn start(data_dir: &Path, extra: &[&str]) -> Server {
     );
     let mut lines = BufReader::new(proc.0.stderr.take().unwrap()).lines();
     let mut log = Vec::new();
+    let mut addrs = None;
     loop {
         let line = lines.next().expect("serve printed its addresses").unwrap();
         log.push(line.clone());
@@ -64,10 +73,12 @@ fn start(data_dir: &Path, extra: &[&str]) -> Server {
                 let part = rest.split(", ").find_map(|p| p.strip_prefix(label)).unwrap();
                 part.trim_end_matches(" (TLS)").trim().parse().unwrap()
             };
-            let server = Server { grpc: addr("otlp-grpc "), http: addr("otlp-http "), api: addr("api "), proc, log };
+            addrs = Some((addr("otlp-grpc "), addr("otlp-http "), addr("api ")));
+        }
+        if let Some((grpc, http, api)) = addrs.filter(|_| until(&line)) {
             // Keep draining stderr so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            return server;
+            return Server { grpc, http, api, proc, log };
         }
     }
 }
@@ -1155,4 +1166,66 @@ fn a_damaged_log_segment_is_set_aside_and_compaction_goes_on() {
     assert!(server.log.iter().any(|l| l.contains("compacted Parquet files")), "{:?}", server.log);
     let t = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c");
     assert_eq!(t["spans"].as_array().unwrap().len(), 11, "{t}");
+}
+
+#[test]
+fn requests_are_taken_while_stored_spans_are_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A compacted file of generated shop traffic, in this hour's partition
+    // (so retention keeps it), big enough to take a while to restore.
+    let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let stamp = tracelens::render::rfc3339(now_ns);
+    let partition =
+        data.join("parquet").join(format!("date={}", &stamp[..10])).join(format!("hour={}", &stamp[11..13]));
+    std::fs::create_dir_all(&partition).unwrap();
+    let dump = dir.path().join("shop.pb");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tracelens")).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["generate", "--spans", "300000", "--format", "otlp-protobuf-stream", "-o", dump.to_str().unwrap()]);
+    let file = partition.join("wal-00000000000000000001.parquet");
+    run(&["export", dump.to_str().unwrap(), "--table", "spans", "--format", "parquet", "-o", file.to_str().unwrap()]);
+    let stored = {
+        use polars::prelude::SerReader;
+        polars::prelude::ParquetReader::new(std::fs::File::open(&file).unwrap()).finish().unwrap().height() as u64
+    };
+
+    let server = start_until(&data, &[], |line| line.starts_with("tracelens: listening: "));
+    let (status, _, body) = http(server.api, "GET", "/readyz", &[], b"");
+    let ready = String::from_utf8(body).unwrap();
+    assert_eq!(status, 200, "ready to take requests while restoring");
+    assert!(ready.starts_with("ready; restoring stored spans: 0 of 1 Parquet files"), "{ready}");
+    assert!(metrics(server.api).contains("\ntracelens_restore_in_progress 1\n"));
+    // A sender is answered at once, not after the restore.
+    let shop = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], &shop).0, 200);
+    // A deploy gate gets no pass or fail from half the data.
+    let v = get_json(server.api, "/api/v1/verdict?service=checkout&baseline_version=1.9.0&candidate_version=1.10.0");
+    assert_eq!((v["verdict"].as_str(), v["rollback"].as_bool()), (Some("inconclusive"), Some(false)), "{v:#}");
+    assert!(v["reason"].as_str().unwrap().starts_with("restoring stored spans"), "{v:#}");
+
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while http(server.api, "GET", "/readyz", &[], b"").2 != b"ready" {
+        assert!(Instant::now() < deadline, "the restore did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = metrics(server.api);
+    let counter = |name: &str| -> u64 {
+        m.lines().find_map(|l| l.strip_prefix(name).and_then(|n| n.trim().parse().ok())).unwrap()
+    };
+    assert_eq!(counter("tracelens_restore_in_progress "), 0);
+    assert_eq!(counter("tracelens_restored_spans "), stored);
+    assert_eq!(counter("tracelens_spans_accepted_total "), stored + 14, "every stored span and the shop's 14");
+    // The restored traffic is in the graph beside what came during the restore.
+    let graph = wait_for_graph(server.api, |g| {
+        let edges = g["edges"].as_array().unwrap();
+        let calls = |client: &str, server: &str| {
+            edges.iter().find(|e| e["client"] == client && e["server"] == server).map(|e| e["calls"].as_u64().unwrap())
+        };
+        calls("checkout", "payments").is_some_and(|n| n > 1_000) && calls("frontend", "checkout").is_some()
+    });
+    let edges = graph["edges"].as_array().unwrap();
+    assert!(edges.len() > 9, "{graph:#}");
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use tracelens::serve::commit::IdleHook;
 use tracelens::serve::live::LiveConfig;
+use tracelens::serve::restore;
 use tracelens::serve::server::{self, ServeConfig};
 use tracelens::serve::wal::SyncPolicy;
 
@@ -20,7 +21,7 @@ use super::UsageError;
 /// Flags of `tracelens serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  tracelens serve --config /etc/tracelens.toml\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nthe log is replayed. Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each\nwith ?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz.\n\nSettings: flags, then TRACELENS_* environment variables, then the --config TOML file (keys are the\nflag names with underscores, e.g. grpc_addr = \"0.0.0.0:4317\"), then the defaults shown."
+    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  tracelens serve --config /etc/tracelens.toml\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nit listens at once and restores what the data directory kept in the background. Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each\nwith ?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz.\n\nSettings: flags, then TRACELENS_* environment variables, then the --config TOML file (keys are the\nflag names with underscores, e.g. grpc_addr = \"0.0.0.0:4317\"), then the defaults shown."
 )]
 pub struct ServeArgs {
     /// TOML file with any of the settings below.
@@ -236,14 +237,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let security = if config.tls.is_some() { " (TLS)" } else { "" };
-        server::run(config, Some(idle), shutdown, move |[grpc, http, api], startup| {
-            if startup.parquet_files > 0 {
-                eprintln!(
-                    "tracelens: read {} spans from {} compacted Parquet files",
-                    startup.parquet_spans, startup.parquet_files
-                );
-            }
-            eprintln!("tracelens: replayed {} requests from the write-ahead log", startup.replayed_requests);
+        let on_ready = move |[grpc, http, api]: [SocketAddr; 3], startup: &server::Startup| {
             if let Some(torn) = &startup.torn {
                 eprintln!("tracelens: warning: dropped a torn last log record ({torn})");
             }
@@ -251,8 +245,33 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 eprintln!("tracelens: warning: corrupt log record: {c}");
             }
             eprintln!("tracelens: listening: otlp-grpc {grpc}, otlp-http {http}, api {api}{security}");
-        })
-        .await
+            if startup.parquet_files + startup.log_segments > 0 {
+                eprintln!(
+                    "tracelens: restoring {} compacted Parquet files and {} log segments in the background",
+                    startup.parquet_files, startup.log_segments
+                );
+            }
+        };
+        let on_restored = |restored: &restore::Restored| {
+            for e in &restored.errors {
+                eprintln!("tracelens: error: restoring: {e}");
+            }
+            if restored.stopped {
+                eprintln!("tracelens: stopped restoring stored spans: the next start reads them again");
+                return;
+            }
+            if restored.parquet_files > 0 {
+                eprintln!(
+                    "tracelens: read {} spans from {} compacted Parquet files",
+                    restored.parquet_spans, restored.parquet_files
+                );
+            }
+            eprintln!(
+                "tracelens: replayed {} requests from the write-ahead log (restored in {:.1} s)",
+                restored.replayed_requests, restored.seconds
+            );
+        };
+        server::run(config, Some(idle), shutdown, on_ready, on_restored).await
     })?;
     eprintln!("tracelens: stopped");
     Ok(())

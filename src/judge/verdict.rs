@@ -278,6 +278,16 @@ impl Verdict {
             _ => 3,
         }
     }
+
+    /// Makes the verdict inconclusive because of `why` (the data is known
+    /// to be incomplete), keeping the statistics and saying what they alone
+    /// would have said.
+    pub fn withhold(&mut self, why: &str) {
+        self.reason = format!("{why}; withheld until then (the data so far: {}, {})", self.verdict, self.reason);
+        self.verdict = "inconclusive";
+        self.rollback = false;
+        self.classification = "Marginal";
+    }
 }
 
 /// Per scope and arm: per-trace values, spans and errors.

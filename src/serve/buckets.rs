@@ -239,6 +239,16 @@ impl TimeBuckets {
 
     /// Adds a completed trace at clock time `now_ms`.
     pub fn add_trace(&mut self, trace: &Trace, now_ms: u64) {
+        self.add(trace, now_ms, true);
+    }
+
+    /// Adds a trace restored from storage at start: one whose bucket was
+    /// sealed is folded in as late traces are, but not counted as late.
+    pub fn add_restored(&mut self, trace: &Trace, now_ms: u64) {
+        self.add(trace, now_ms, false);
+    }
+
+    fn add(&mut self, trace: &Trace, now_ms: u64, count_late: bool) {
         let start_ms = trace.spans.iter().map(|s| s.start_ns).min().unwrap_or(0) / 1_000_000;
         let oldest = now_ms.saturating_sub(self.config.retention_ms);
         let time = if start_ms < oldest || start_ms > now_ms.saturating_add(self.config.bucket_ms) {
@@ -254,7 +264,7 @@ impl TimeBuckets {
             late: None,
         });
         if bucket.sealed {
-            self.counters.late += 1;
+            self.counters.late += u64::from(count_late);
             let late = bucket.late.get_or_insert_with(|| self.empty.clone());
             Arc::make_mut(late).add_trace(trace);
         } else {
@@ -265,9 +275,18 @@ impl TimeBuckets {
     /// Seals buckets that are done, compacts late-touched ones and drops
     /// those past the retention.
     pub fn tick(&mut self, now_ms: u64) {
+        self.tick_restoring(now_ms, now_ms);
+    }
+
+    /// [`Self::tick`] while traces are being restored from storage, which
+    /// have reached `restored_ms`: only buckets done by then are sealed, so
+    /// that the restore's traces are not folded in as late ones, bucket by
+    /// bucket and tick by tick.
+    pub fn tick_restoring(&mut self, now_ms: u64, restored_ms: u64) {
+        let seal_ms = now_ms.min(restored_ms);
         let (width, seal_after) = (self.config.bucket_ms, self.config.seal_after_ms);
         for (&start, bucket) in self.buckets.iter_mut() {
-            if !bucket.sealed && start.saturating_add(width).saturating_add(seal_after) <= now_ms {
+            if !bucket.sealed && start.saturating_add(width).saturating_add(seal_after) <= seal_ms {
                 Arc::make_mut(&mut bucket.analyses).seal();
                 self.sealed_total.merge(&bucket.analyses);
                 bucket.sealed = true;
@@ -405,6 +424,30 @@ mod tests {
             coarse_ms: 60 * MIN,
             max_operations: 100,
         }
+    }
+
+    #[test]
+    fn a_restore_seals_only_the_buckets_it_has_passed_and_counts_nothing_late() {
+        let mut dict = Dictionary::default();
+        let mut b = TimeBuckets::new(config(), &dict);
+        let t0 = 1_800_000_000_000 - 1_800_000_000_000 % MIN;
+        let now = t0 + 30 * MIN;
+        // Restored traces of minute 0, then of minute 5, long sealable by
+        // the clock; the restore has only reached the start of minute 5.
+        b.add_restored(&trace(&mut dict, 1, t0 + 5, 10), now);
+        b.add_restored(&trace(&mut dict, 2, t0 + 5 * MIN, 10), now);
+        b.tick_restoring(now, t0 + 5 * MIN);
+        assert_eq!(b.len(), (2, 1, 0), "minute 0 is behind the restore by more than seal_after");
+        // More of minute 5 is restored: added, not late.
+        b.add_restored(&trace(&mut dict, 3, t0 + 5 * MIN + 7, 10), now);
+        b.tick(now);
+        assert_eq!(b.len(), (2, 2, 0));
+        assert_eq!(b.counters.late, 0);
+        assert_eq!(b.cumulative().traces, 3);
+        // A straggler into a sealed bucket is folded in, still not late.
+        b.add_restored(&trace(&mut dict, 4, t0 + 9, 10), now);
+        b.tick(now);
+        assert_eq!((b.counters.late, b.cumulative().traces), (0, 4));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! segment is deleted (or kept for the log to reuse). A crash in between
 //! leaves both, and replaying both only repeats spans the assembler drops
 //! as exact duplicates. Retention deletes whole hour partitions. On start
-//! the receiver reads the Parquet files back before the log; trace look-ups
-//! fall back to them (reading a file whole only if it holds the trace).
+//! the receiver restores the Parquet files, then the log, into live
+//! analysis ([`super::restore`]); trace look-ups fall back to them (reading
+//! a file whole only if it holds the trace).
 //!
 //! A segment with records that cannot be read (a checksum failure, or a
 //! record that does not decode) does not stop compaction: its readable

@@ -48,9 +48,13 @@ impl Default for LiveConfig {
 }
 
 /// The most recent completed traces, by id, bounded (shared, so the judge
-/// can read a snapshot outside the lock).
+/// can read a snapshot outside the lock). Traces restored from storage
+/// are older than every trace received since the start, whenever the
+/// restore reaches them: they are kept apart, before those, and let go
+/// first.
 #[derive(Default)]
 struct Recent {
+    restored: VecDeque<TraceId>,
     order: VecDeque<TraceId>,
     traces: FxHashMap<TraceId, Arc<Trace>>,
 }
@@ -64,22 +68,44 @@ impl Recent {
         if self.traces.insert(id, Arc::new(trace)).is_none() {
             self.order.push_back(id);
         }
-        while self.order.len() > cap {
-            if let Some(old) = self.order.pop_front() {
+        self.trim(cap);
+    }
+
+    /// Keeps a restored trace (not one with the id of a trace kept since).
+    fn keep_restored(&mut self, trace: Trace, cap: usize) {
+        if self.order.len() >= cap || self.traces.contains_key(&trace.trace_id) {
+            return;
+        }
+        self.restored.push_back(trace.trace_id);
+        self.traces.insert(trace.trace_id, Arc::new(trace));
+        self.trim(cap);
+    }
+
+    fn trim(&mut self, cap: usize) {
+        while self.restored.len() + self.order.len() > cap {
+            if let Some(old) = self.restored.pop_front().or_else(|| self.order.pop_front()) {
                 self.traces.remove(&old);
             }
         }
     }
+
+    /// Kept ids, oldest first.
+    fn ids(&self) -> impl Iterator<Item = &TraceId> {
+        self.restored.iter().chain(&self.order)
+    }
 }
 
-/// Spans read back from compacted storage at start, in the order they were
-/// received (the order of the log the files were compacted from). Their
-/// traces complete once as many spans as live analysis may hold open
-/// ([`LiveConfig::max_open_spans`]) arrived after their last, so memory is
-/// bounded by that cap and not by the data kept; a trace still open at the
-/// end continues in the live assembler. Each trace goes to the time bucket
-/// of its start, as when it was received live (or to the current bucket,
-/// for a start outside the retention period or in the future).
+/// Spans restored from the data directory at start (see
+/// [`super::restore`]), in the order they were received: the compacted
+/// files, then the log written after them. Their traces complete once as
+/// many spans as live analysis may hold open ([`LiveConfig::max_open_spans`])
+/// arrived after their last, so memory is bounded by that cap and not by
+/// the data kept; a trace still open at the end continues in the live
+/// assembler. Each trace goes to the time bucket of its start, as when it
+/// was received live (or to the current bucket, for a start outside the
+/// retention period or in the future); while the restore runs, buckets it
+/// has not passed yet stay unsealed. Restored traces are kept for look-up
+/// behind those received since the start.
 pub struct Loader {
     assembler: Assembler,
     now_ms: u64,
@@ -110,6 +136,8 @@ pub struct Live {
     assembler: Assembler,
     buckets: TimeBuckets,
     recent: Recent,
+    /// While a restore runs: the latest start of a trace it restored.
+    restored_ms: Option<u64>,
     last_trim_ms: u64,
     /// Counters.
     pub counters: LiveCounters,
@@ -140,6 +168,7 @@ impl Live {
             warnings: Warnings::default(),
             assembler: Assembler::new(AssemblerConfig { idle_spans: u64::MAX }),
             recent: Recent::default(),
+            restored_ms: None,
             last_trim_ms: 0,
             counters: LiveCounters::default(),
             config,
@@ -191,14 +220,17 @@ impl Live {
 
     /// Every recently completed trace, oldest first, shared.
     pub fn recent_traces(&self) -> Vec<Arc<Trace>> {
-        self.recent.order.iter().filter_map(|id| self.recent.traces.get(id).cloned()).collect()
+        self.recent.ids().filter_map(|id| self.recent.traces.get(id).cloned()).collect()
     }
 
     /// Completes traces idle for the configured time, seals and expires
     /// time buckets, and once a minute trims the memory of closed trace ids.
     pub fn tick(&mut self, now_ms: u64) {
         self.close(now_ms, self.config.idle_ms);
-        self.buckets.tick(now_ms);
+        match self.restored_ms {
+            Some(restored_ms) => self.buckets.tick_restoring(now_ms, restored_ms),
+            None => self.buckets.tick(now_ms),
+        }
         if now_ms.saturating_sub(self.last_trim_ms) >= TRIM_CLOSED_IDS_MS {
             self.last_trim_ms = now_ms;
             self.assembler.forget_closed_over(CLOSED_IDS_REMEMBERED);
@@ -230,8 +262,10 @@ impl Live {
         self.buckets.len()
     }
 
-    /// Starts reloading spans kept in compacted storage (see [`Loader`]).
-    pub fn loader(&self, now_ms: u64) -> Loader {
+    /// Starts a restore of spans the data directory kept (see [`Loader`]);
+    /// its traces are analysed at clock time `now_ms`.
+    pub fn loader(&mut self, now_ms: u64) -> Loader {
+        self.restored_ms = Some(0);
         Loader {
             assembler: Assembler::new(AssemblerConfig { idle_spans: self.config.max_open_spans.max(1) as u64 }),
             now_ms,
@@ -239,7 +273,7 @@ impl Live {
         }
     }
 
-    /// Adds a span read back from compacted storage (see [`Loader`]).
+    /// Adds a restored span (see [`Loader`]).
     pub fn load(&mut self, loader: &mut Loader, span: Span) {
         loader.spans += 1;
         if loader.spans % CLOSED_IDS_REMEMBERED as u64 == 0 {
@@ -247,20 +281,27 @@ impl Live {
         }
         self.counters.spans_accepted += 1;
         let now_ms = loader.now_ms;
-        loader.assembler.push(span, &mut |trace| self.complete_one(trace, now_ms));
+        loader.assembler.push(span, &mut |trace| {
+            let start_ms = trace.spans.iter().map(|s| s.start_ns).min().unwrap_or(0) / 1_000_000;
+            self.restored_ms = self.restored_ms.max(Some(start_ms.min(now_ms)));
+            self.counters.traces_completed += 1;
+            self.buckets.add_restored(&trace, now_ms);
+            self.recent.keep_restored(trace, self.config.keep_traces);
+        });
     }
 
-    /// Ends a reload: the traces still open continue in the live
-    /// assembler, where the log replayed next, or new spans, may add to
-    /// them before their idle timeout. Returns the spans loaded.
-    pub fn end_load(&mut self, loader: Loader) -> u64 {
+    /// Ends a restore at `now_ms`: the traces still open continue in the
+    /// live assembler, where new spans may add to them before their idle
+    /// timeout. Returns the spans loaded.
+    pub fn end_load(&mut self, loader: Loader, now_ms: u64) -> u64 {
+        self.restored_ms = None;
         let (spans, warnings) = loader.assembler.into_open();
         self.warnings.merge(&warnings);
         let mut done = Vec::new();
         for span in spans {
-            self.assembler.push_at(span, loader.now_ms, &mut |t| done.push(t));
+            self.assembler.push_at(span, now_ms, &mut |t| done.push(t));
         }
-        self.complete(done, loader.now_ms);
+        self.complete(done, now_ms);
         loader.spans
     }
 
@@ -316,7 +357,7 @@ mod tests {
         // A trace closes once 4 spans came after its last.
         assert_eq!(live.counters.traces_completed, 8);
         live.dict = dict;
-        assert_eq!(live.end_load(loader), 21);
+        assert_eq!(live.end_load(loader, NOW), 21);
         assert_eq!(live.open_spans(), 5, "traces 9, 10 and 11 continue live");
         let (dict, _) = live.convert_parts();
         let rest = span(dict, 11, 2, Some(1), "b");

@@ -14,6 +14,7 @@ pub mod metrics_endpoint;
 pub mod query;
 pub mod query_grpc;
 pub mod query_proto;
+pub mod restore;
 pub mod server;
 pub mod tls;
 pub mod wal;

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,8 +32,9 @@ use super::metrics_endpoint;
 use super::query::{self, Filter, QueryError};
 use super::query_grpc::QueryApi;
 use super::query_proto::query_service_server::{QueryServiceServer, SERVICE_NAME as QUERY_SERVICE_NAME};
+use super::restore;
 use super::tls::Incoming;
-use super::wal::{SyncPolicy, Wal, WalConfig, WalError, replay};
+use super::wal::{SyncPolicy, Wal, WalConfig, WalError};
 use crate::judge::{JudgeConfig, Verdict};
 
 /// Server settings.
@@ -95,6 +97,8 @@ pub enum ServeError {
 
 struct Shared {
     live: Arc<Mutex<Live>>,
+    /// The restore of what the data directory kept, running at start.
+    restoring: Arc<restore::Progress>,
     deployments: Arc<Mutex<Deployments>>,
     looks: Mutex<gate::LookBook>,
     log: GroupCommit,
@@ -150,7 +154,7 @@ fn is_grpc(headers: &HeaderMap) -> bool {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/grpc"))
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -569,10 +573,18 @@ async fn judge(shared: &Shared, request: &VerdictRequest) -> Result<Verdict, Res
         if let Some(frozen) = book.frozen(id) {
             return Ok(frozen);
         }
-        this_look = Some(book.next(id));
+        if shared.restoring.describe().is_none() {
+            this_look = Some(book.next(id));
+        }
         config = config.for_looks(*planned);
     }
     let mut verdict = query::verdict(&shared.live, service, cohorts, config).await.map_err(query_error)?;
+    if let Some(restoring) = shared.restoring.describe() {
+        // Traces from before the start are still coming in: no verdict,
+        // and no look taken, until they are.
+        verdict.withhold(&restoring);
+        return Ok(verdict);
+    }
     if let (Some((id, planned)), Some(look)) = (looks, this_look) {
         let frozen = look >= planned;
         verdict.looks = Some(crate::judge::verdict::Looks { analysis_id: id.clone(), look, planned, frozen });
@@ -679,6 +691,11 @@ async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
             load(&shared.log.stats().commits),
             load(&shared.log.stats().damaged_segments)
         ));
+        text.push_str(&format!(
+            "# HELP tracelens_restore_in_progress 1 while the spans the data directory kept are being restored into live analysis at start.\n# TYPE tracelens_restore_in_progress gauge\ntracelens_restore_in_progress {}\n# HELP tracelens_restored_spans Spans restored from the data directory since the start.\n# TYPE tracelens_restored_spans gauge\ntracelens_restored_spans {}\n",
+            u8::from(!shared.restoring.is_done()),
+            shared.restoring.spans()
+        ));
         text
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
@@ -688,62 +705,25 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr).await.map_err(|source| ServeError::Listen { addr, source })
 }
 
-/// What replaying the log at start found.
+/// What opening the log at start found, and what is left to restore.
 #[derive(Clone, Debug, Default)]
 pub struct Startup {
-    /// Compacted Parquet files read.
+    /// Compacted Parquet files to restore, in the background.
     pub parquet_files: u64,
-    /// Spans read from them.
-    pub parquet_spans: u64,
-    /// Requests replayed.
-    pub replayed_requests: u64,
+    /// Log segments of earlier runs to replay, in the background.
+    pub log_segments: u64,
     /// A torn last record cut off.
     pub torn: Option<String>,
     /// Corrupt records reported.
     pub corrupt: Vec<String>,
 }
 
-/// Replays the log into a fresh live state, then opens it for appending.
-fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
-    let mut live = Live::new(config.live);
-    let mut startup = Startup::default();
-    let mut replay_error = None;
-    let now = now_ms();
-    // Compacted spans first, then the log written after them: partitions
-    // past the retention period are not read.
+/// Opens the log (closing the previous run's last segment) and lists what
+/// the data directory keeps, for [`restore::run`] to read.
+fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup, restore::Plan), ServeError> {
+    // Partitions past the retention period are not read.
     if let Err(e) = compact::expire(&config.data_dir, config.retention) {
         eprintln!("tracelens: warning: expiring Parquet partitions: {e}");
-    }
-    let mut warnings = crate::model::Warnings::default();
-    let mut dict = std::mem::take(&mut live.dict);
-    let mut loader = live.loader(now);
-    let files = compact::read_all(&config.data_dir, &mut dict, &mut warnings, &mut |d, mut span| {
-        super::ingest::keep_live_attributes(d, &mut span);
-        live.load(&mut loader, span);
-    })
-    .map_err(|e| ServeError::Grpc(format!("reading compacted spans: {e}")))?;
-    live.dict = dict;
-    startup.parquet_files = files;
-    startup.parquet_spans = live.end_load(loader);
-    let report = replay(&config.data_dir, &mut |record| {
-        let Some((&tag, body)) = record.split_first() else { return };
-        let Some(encoding) = BodyEncoding::from_wal_tag(tag) else {
-            replay_error.get_or_insert_with(|| format!("record with unknown tag {tag}"));
-            return;
-        };
-        let (dict, warnings) = live.convert_parts();
-        match accept_bytes(body, encoding, dict, warnings) {
-            Ok(a) => {
-                startup.replayed_requests += 1;
-                live.ingest(a.spans, now);
-            }
-            Err(e) => {
-                replay_error.get_or_insert(e.0);
-            }
-        }
-    })?;
-    if let Some(e) = replay_error {
-        startup.corrupt.push(e);
     }
     let (wal, opened) = Wal::open(WalConfig {
         sync: config.sync,
@@ -751,23 +731,38 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup), ServeError> {
         preallocate: config.preallocate,
         ..WalConfig::new(&config.data_dir)
     })?;
-    startup.torn = opened.torn.map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason));
-    startup
-        .corrupt
-        .extend(report.corrupt.iter().map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason)));
-    Ok((live, wal, startup))
+    let plan = restore::Plan::new(&config.data_dir)?;
+    let startup = Startup {
+        parquet_files: plan.files.len() as u64,
+        log_segments: plan.segments.len() as u64,
+        torn: opened.torn.map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason)),
+        corrupt: opened
+            .corrupt
+            .iter()
+            .map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason))
+            .collect(),
+    };
+    Ok((Live::new(config.live), wal, startup, plan))
 }
 
 /// Runs the server until `shutdown` resolves. `idle` is the runtime's park
 /// hook, if it was built with one (see [`IdleHook`]). `on_ready` is called
-/// with the bound addresses and what recovery found once everything listens.
+/// with the bound addresses and what opening the log found once everything
+/// listens; `on_restored`, on the restore's thread, once what the data
+/// directory kept is restored into live analysis (or the restore stopped).
 pub async fn run(
     config: ServeConfig,
     idle: Option<IdleHook>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce([SocketAddr; 3], &Startup),
+    on_restored: impl FnOnce(&restore::Restored) + Send + 'static,
 ) -> Result<(), ServeError> {
-    let (live, wal, startup) = tokio::task::block_in_place(|| recover(&config))?;
+    let (live, wal, startup, plan) = tokio::task::block_in_place(|| recover(&config))?;
+    let restoring = Arc::new(restore::Progress::of(&plan));
+    let stop_restore = Arc::new(AtomicBool::new(false));
+    let live = Arc::new(Mutex::new(live));
+    // Compaction starts once the restore has read the segments it would move.
+    let (restored_tx, restored_rx) = std::sync::mpsc::channel::<()>();
     let (mut deployments, _) = Deployments::open(&config.data_dir).map_err(|e| ServeError::Grpc(e.to_string()))?;
     let retention = config.retention;
     if let Err(e) = deployments.expire(marker_horizon(retention)) {
@@ -785,6 +780,16 @@ pub async fn run(
         std::thread::Builder::new()
             .name("tracelens-compact".into())
             .spawn(move || {
+                // Until the restore ends (its sender dropped), or a shutdown.
+                use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+                while restored_rx.recv_timeout(Duration::from_millis(100)) == Err(RecvTimeoutError::Timeout) {
+                    if compact_rx.try_recv() != Err(TryRecvError::Empty) {
+                        return;
+                    }
+                }
+                if compact_rx.try_recv() != Err(TryRecvError::Empty) {
+                    return;
+                }
                 loop {
                     match compact::compact(&dir, reuse) {
                         Ok(run) => {
@@ -812,7 +817,8 @@ pub async fn run(
             .map_err(|e| ServeError::Thread("compactor", e))?
     };
     let shared = Arc::new(Shared {
-        live: Arc::new(Mutex::new(live)),
+        live: live.clone(),
+        restoring: restoring.clone(),
         deployments: Arc::new(Mutex::new(deployments)),
         looks: Mutex::new(gate::LookBook::default()),
         log,
@@ -896,13 +902,28 @@ pub async fn run(
         .route("/metrics", get(api_metrics))
         .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Api), require_token))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
+        .route("/readyz", get(readyz))
         .with_state(shared.clone());
     let api_task =
         tokio::spawn(axum::serve(api_listener, api).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
 
     on_ready(addrs, &startup);
+    // Restores live analysis while requests are already taken.
+    let restorer = {
+        let (live, progress, stop) = (live.clone(), restoring.clone(), stop_restore.clone());
+        std::thread::Builder::new()
+            .name("tracelens-restore".into())
+            .spawn(move || {
+                let restored = restore::run(&plan, &live, now_ms(), &progress, &stop);
+                drop(live);
+                on_restored(&restored);
+                drop(restored_tx);
+            })
+            .map_err(|e| ServeError::Thread("restore", e))?
+    };
     shutdown.await;
+    stop_restore.store(true, Ordering::Relaxed);
+    drop(compact_stop);
     let _ = stop_tx.send(true);
     for task in [grpc_task, http_task, api_task] {
         match task.await {
@@ -915,7 +936,16 @@ pub async fn run(
     // Every handler is done: sync what waits, close the log.
     drop(shared);
     let _ = tokio::task::spawn_blocking(move || syncer.stop()).await;
-    drop(compact_stop);
-    let _ = tokio::task::spawn_blocking(move || compactor.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = restorer.join();
+        compactor.join()
+    })
+    .await;
     Ok(())
+}
+
+/// Ready as soon as it listens: requests are taken while stored spans are
+/// still being restored, which the body says.
+async fn readyz(State(shared): State<Arc<Shared>>) -> String {
+    shared.restoring.describe().map_or_else(|| "ready".to_string(), |r| format!("ready; {r}"))
 }
