@@ -1205,6 +1205,18 @@ fn requests_are_taken_while_stored_spans_are_restored() {
     let v = get_json(server.api, "/api/v1/verdict?service=checkout&baseline_version=1.9.0&candidate_version=1.10.0");
     assert_eq!((v["verdict"].as_str(), v["rollback"].as_bool()), (Some("inconclusive"), Some(false)), "{v:#}");
     assert!(v["reason"].as_str().unwrap().starts_with("restoring stored spans"), "{v:#}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let reply = rt.block_on(async {
+        let request = pb::VerdictQuery {
+            service: "checkout".into(),
+            baseline_version: "1.9.0".into(),
+            candidate_version: "1.10.0".into(),
+            ..Default::default()
+        };
+        query_client(server.api).await.get_verdict(request).await.unwrap().into_inner()
+    });
+    assert_eq!((reply.verdict.as_str(), reply.rollback), ("inconclusive", false), "over gRPC too");
+    assert!(reply.reason.starts_with("restoring stored spans"), "{}", reply.reason);
 
     let deadline = Instant::now() + Duration::from_secs(300);
     while http(server.api, "GET", "/readyz", &[], b"").2 != b"ready" {

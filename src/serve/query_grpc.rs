@@ -20,6 +20,7 @@ pub struct QueryApi {
     live: Arc<Mutex<Live>>,
     deployments: Arc<Mutex<Deployments>>,
     data_dir: Option<std::path::PathBuf>,
+    restoring: Option<Arc<super::restore::Progress>>,
     now_ms: fn() -> u64,
 }
 
@@ -27,7 +28,14 @@ impl QueryApi {
     /// Answers from `live` (and the deployment markers), with `now_ms` as
     /// the clock for relative times.
     pub fn new(live: Arc<Mutex<Live>>, deployments: Arc<Mutex<Deployments>>, now_ms: fn() -> u64) -> QueryApi {
-        QueryApi { live, deployments, data_dir: None, now_ms }
+        QueryApi { live, deployments, data_dir: None, restoring: None, now_ms }
+    }
+
+    /// Withholds verdicts while `progress` says stored spans are still
+    /// being restored.
+    pub fn with_restore(mut self, progress: Arc<super::restore::Progress>) -> QueryApi {
+        self.restoring = Some(progress);
+        self
     }
 
     /// Also looks up traces in the compacted files under `data_dir`.
@@ -220,7 +228,10 @@ impl pb::query_service_server::QueryService for QueryApi {
         let resolved = req.resolve(&self.deployments.lock().expect("deployments lock"));
         let (service, cohorts, canary_weight) = resolved.map_err(|e| Status::invalid_argument(e.to_string()))?;
         let config = crate::judge::JudgeConfig { canary_weight, ..Default::default() };
-        let v = query::verdict(&self.live, service, cohorts, config).await.map_err(status)?;
+        let mut v = query::verdict(&self.live, service, cohorts, config).await.map_err(status)?;
+        if let Some(restoring) = self.restoring.as_ref().and_then(|p| p.describe()) {
+            v.withhold(&restoring);
+        }
         Ok(Response::new(pb::VerdictReply {
             verdict: v.verdict.to_string(),
             rollback: v.rollback,

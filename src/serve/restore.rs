@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use super::compact::parquet_files;
 use super::ingest::{BodyEncoding, LIVE_ATTRIBUTES, accept_bytes};
-use super::live::Live;
+use super::live::{Live, Loader};
 use super::wal::{WalError, closed_segments, read_closed_segment};
 use crate::model::Span;
 use crate::read::{Emitter, ParquetSpans};
@@ -113,68 +113,26 @@ pub struct Restored {
 }
 
 /// Reads `plan` into `live`, updating `progress`, until done or `stop` is
-/// set. A file that cannot be read is reported and skipped; a segment's
-/// damage was reported when the log was opened, so only its readable
-/// records count here.
-/// `now_ms` is the clock time restored traces are analysed at.
+/// set; restored traces are analysed at clock time `now_ms`. A file that
+/// cannot be read is reported and skipped; a segment's damage was reported
+/// when the log was opened, so only its readable records count here.
 pub fn run(plan: &Plan, live: &Mutex<Live>, now_ms: u64, progress: &Progress, stop: &AtomicBool) -> Restored {
     let started = Instant::now();
     let mut restored = Restored::default();
     let mut loader = live.lock().expect("live lock").loader(now_ms);
     let mut batch: Vec<Span> = Vec::with_capacity(ROWS_PER_LOCK);
-    'files: for path in &plan.files {
+    for path in &plan.files {
         if stop.load(Ordering::Relaxed) {
             restored.stopped = true;
             break;
         }
-        let name = path.display().to_string();
-        let file = match std::fs::read(path) {
-            Ok(bytes) => ParquetSpans::open(bytes).map_err(|e| e.to_string()),
-            // Expired by retention since the plan was made.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => Err(e.to_string()),
-        };
-        let file = match file {
-            Ok(file) => file,
-            Err(e) => {
-                restored.errors.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        for index in 0..file.row_groups() {
-            let group = match file.row_group(index) {
-                Ok(group) => group,
-                Err(e) => {
-                    restored.errors.push(format!("{name}: {e}"));
-                    continue 'files;
-                }
-            };
-            for start in (0..group.rows()).step_by(ROWS_PER_LOCK) {
-                let mut live = live.lock().expect("live lock");
-                let emitted = {
-                    let (dict, warnings) = live.convert_parts();
-                    let mut e =
-                        Emitter::collecting(&name, dict, warnings, &mut batch).keep_only_attributes(&LIVE_ATTRIBUTES);
-                    group.emit(start..start + ROWS_PER_LOCK, &mut e)
-                };
-                let spans = batch.len() as u64;
-                for span in batch.drain(..) {
-                    live.load(&mut loader, span);
-                }
-                drop(live);
-                restored.parquet_spans += spans;
-                progress.spans.fetch_add(spans, Ordering::Relaxed);
-                if let Err(e) = emitted {
-                    restored.errors.push(format!("{name}: {e}"));
-                    continue 'files;
-                }
-                if stop.load(Ordering::Relaxed) {
-                    restored.stopped = true;
-                    break 'files;
-                }
-            }
+        let mut spans = 0;
+        let read = restore_file(path, live, &mut loader, &mut batch, &mut spans, progress, stop);
+        restored.parquet_spans += spans;
+        match read {
+            Ok(()) => restored.parquet_files += 1,
+            Err(e) => restored.errors.push(format!("{}: {e}", path.display())),
         }
-        restored.parquet_files += 1;
         progress.files_read.fetch_add(1, Ordering::Relaxed);
     }
     for (sequence, path) in &plan.segments {
@@ -184,6 +142,9 @@ pub fn run(plan: &Plan, live: &Mutex<Live>, now_ms: u64, progress: &Progress, st
         }
         let mut first_error = None;
         let read = read_closed_segment(*sequence, path, &mut |record| {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             let Some((&tag, body)) = record.split_first() else { return };
             let Some(encoding) = BodyEncoding::from_wal_tag(tag) else {
                 first_error.get_or_insert_with(|| format!("a record with unknown tag {tag}"));
@@ -218,4 +179,47 @@ pub fn run(plan: &Plan, live: &Mutex<Live>, now_ms: u64, progress: &Progress, st
     restored.seconds = started.elapsed().as_secs_f64();
     progress.done.store(true, Ordering::Release);
     restored
+}
+
+/// Restores one compacted file, a slice of rows per hold of the live lock,
+/// counting its spans into `spans` and `progress` as they go; stops between
+/// slices when `stop` is set. A file expired since the plan was made is
+/// skipped.
+fn restore_file(
+    path: &Path,
+    live: &Mutex<Live>,
+    loader: &mut Loader,
+    batch: &mut Vec<Span>,
+    spans: &mut u64,
+    progress: &Progress,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let name = path.display().to_string();
+    let file = ParquetSpans::open(bytes).map_err(|e| e.to_string())?;
+    for index in 0..file.row_groups() {
+        let group = file.row_group(index).map_err(|e| e.to_string())?;
+        for start in (0..group.rows()).step_by(ROWS_PER_LOCK) {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let mut live = live.lock().expect("live lock");
+            let emitted = {
+                let (dict, warnings) = live.convert_parts();
+                let mut e = Emitter::collecting(&name, dict, warnings, batch).keep_only_attributes(&LIVE_ATTRIBUTES);
+                group.emit(start..start + ROWS_PER_LOCK, &mut e)
+            };
+            *spans += batch.len() as u64;
+            progress.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            for span in batch.drain(..) {
+                live.load(loader, span);
+            }
+            emitted.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }

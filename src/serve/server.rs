@@ -887,7 +887,9 @@ pub async fn run(
         tokio::spawn(axum::serve(http_listener, http).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
 
     let query_service = QueryServiceServer::new(
-        QueryApi::new(shared.live.clone(), shared.deployments.clone(), now_ms).with_data_dir(config.data_dir.clone()),
+        QueryApi::new(shared.live.clone(), shared.deployments.clone(), now_ms)
+            .with_data_dir(config.data_dir.clone())
+            .with_restore(restoring.clone()),
     );
     let api = Router::new()
         .route_service(&format!("/{}/{{*method}}", QUERY_SERVICE_NAME), query_service)
