@@ -27,12 +27,6 @@ pub const LIVE_ATTRIBUTES: [&str; 12] = [
     "exception.message",
 ];
 
-/// Drops the span, event and link attributes the live analyses do not read
-/// (for spans read back from compacted files, which keep them all).
-pub fn keep_live_attributes(dict: &Dictionary, span: &mut Span) {
-    span.retain_attributes(|a| LIVE_ATTRIBUTES.contains(&dict.resolve(a.key)));
-}
-
 /// How a request body is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyEncoding {
