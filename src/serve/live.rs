@@ -339,6 +339,26 @@ mod tests {
     }
 
     #[test]
+    fn restored_traces_are_kept_behind_live_ones_and_let_go_first() {
+        let mut dict = Dictionary::default();
+        let trace = |dict: &mut Dictionary, id: u8| {
+            crate::assemble::repair(TraceId([id; 16]), vec![span(dict, id, 1, None, "a")], &mut Warnings::default())
+        };
+        let mut recent = Recent::default();
+        recent.keep(trace(&mut dict, 1), 3);
+        recent.keep_restored(trace(&mut dict, 10), 3);
+        recent.keep(trace(&mut dict, 2), 3);
+        recent.keep_restored(trace(&mut dict, 11), 3);
+        let ids = |r: &Recent| r.ids().map(|t| t.0[0]).collect::<Vec<_>>();
+        assert_eq!(ids(&recent), [11, 1, 2], "the older restored trace went first");
+        recent.keep(trace(&mut dict, 3), 3);
+        assert_eq!(ids(&recent), [1, 2, 3]);
+        recent.keep_restored(trace(&mut dict, 12), 3);
+        assert_eq!(ids(&recent), [1, 2, 3], "no room is made for restored traces");
+        assert_eq!(recent.traces.len(), 3);
+    }
+
+    #[test]
     fn a_reload_holds_at_most_the_open_span_cap_and_hands_open_traces_on() {
         let config = LiveConfig { max_open_spans: 4, idle_ms: 1_000, ..LiveConfig::default() };
         let mut live = Live::new(config);
