@@ -62,13 +62,6 @@ impl Progress {
         progress
     }
 
-    /// A restore that has nothing to do (or is over).
-    pub fn finished() -> Progress {
-        let progress = Progress::default();
-        progress.done.store(true, Ordering::Release);
-        progress
-    }
-
     /// Whether the restore is over (finished or stopped).
     pub fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
