@@ -1229,6 +1229,7 @@ fn requests_are_taken_while_stored_spans_are_restored() {
     };
     assert_eq!(counter("tracelens_restore_in_progress "), 0);
     assert_eq!(counter("tracelens_restored_spans "), stored);
+    assert_eq!(counter("tracelens_trace_index_files "), 1, "the restored file's traces are indexed");
     assert_eq!(counter("tracelens_spans_accepted_total "), stored + 14, "every stored span and the shop's 14");
     // The restored traffic is in the graph beside what came during the restore.
     let graph = wait_for_graph(server.api, |g| {

@@ -126,6 +126,8 @@ impl Record {
 struct Written {
     /// Spans in the file.
     spans: u64,
+    /// Their trace ids (a trace in more than one row group more than once).
+    trace_ids: Vec<TraceId>,
     /// The first record that could not be read (the segment is damaged).
     damage: Option<String>,
 }
@@ -138,7 +140,7 @@ struct Written {
 fn write_segment(sequence: u64, segment: &Path, temp: &Path, chunk: usize) -> Result<Written, CompactError> {
     let file = fs::File::create(temp).map_err(|e| file_error(temp, e))?;
     let sink = std::io::BufWriter::with_capacity(1 << 20, &file);
-    let mut writer = SpansParquetWriter::new(sink, ZSTD_LEVEL).map_err(|e| file_error(temp, e))?;
+    let mut writer = SpansParquetWriter::new(sink, ZSTD_LEVEL).map_err(|e| file_error(temp, e))?.keeping_trace_ids();
     let mut dict = Dictionary::default();
     let mut record = Record::default();
     let (mut failed, mut damage, mut index, mut spans) = (None, None, 0u64, 0u64);
@@ -169,11 +171,13 @@ fn write_segment(sequence: u64, segment: &Path, temp: &Path, chunk: usize) -> Re
     if let Some(err) = failed {
         return Err(err);
     }
+    writer.write_row_group().map_err(|e| file_error(temp, e))?;
+    let trace_ids = writer.trace_ids().to_vec();
     let mut sink = writer.finish().map_err(|e| file_error(temp, e))?;
     sink.flush().map_err(|e| file_error(temp, e))?;
     drop(sink);
     file.sync_all().map_err(|e| file_error(temp, e))?;
-    Ok(Written { spans, damage })
+    Ok(Written { spans, trace_ids, damage })
 }
 
 /// Directory under the data directory for the log segments compaction
@@ -187,6 +191,8 @@ pub struct Compaction {
     /// segment without any, such as the one each restart closes, is
     /// retired without a file).
     pub files: Vec<PathBuf>,
+    /// The trace ids in each of `files`, in the same order.
+    pub trace_ids: Vec<Vec<TraceId>>,
     /// Segments with records that could not be read: where each was moved
     /// (under [`DAMAGED_DIR`], after its readable records were compacted)
     /// and what was wrong with it.
@@ -241,6 +247,7 @@ fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compa
             fs::rename(&temp, &target).map_err(|e| file_error(&target, e))?;
             fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| file_error(&dir, e))?;
             done.files.push(target);
+            done.trace_ids.push(written.trace_ids);
         }
         match written.damage {
             None => retire_segment(data_dir, &segment, reuse)?,
@@ -316,11 +323,17 @@ pub fn read_all(
 }
 
 /// The spans of one trace in the compacted files (empty if none).
-pub fn find_trace(data_dir: &Path, id: &TraceId, dict: &mut Dictionary) -> Result<Vec<Span>, CompactError> {
+/// Files `may_hold` rules out are not read (see [`super::trace_index`]).
+pub fn find_trace(
+    data_dir: &Path,
+    id: &TraceId,
+    dict: &mut Dictionary,
+    may_hold: &dyn Fn(&Path) -> bool,
+) -> Result<Vec<Span>, CompactError> {
     let hex = id.to_hex();
     let mut found = Vec::new();
     let mut warnings = Warnings::default();
-    for path in parquet_files(data_dir) {
+    for path in parquet_files(data_dir).into_iter().filter(|p| may_hold(p)) {
         let open = || fs::File::open(&path).map_err(|e| file_error(&path, e));
         // The trace id column alone first: most files do not hold the trace.
         let ids = ParquetReader::new(open()?)
@@ -438,19 +451,34 @@ mod tests {
             wal.append_parts_unsynced(&[&[tag], body]).unwrap();
         }
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
-        assert_eq!(compact(dir.path(), false).unwrap().files.len(), 2);
+        let run = compact(dir.path(), false).unwrap();
+        assert_eq!(run.files.len(), 2);
         let (mut dict, mut warnings) = (Dictionary::default(), Warnings::default());
         let mut by_trace = std::collections::BTreeMap::<TraceId, usize>::new();
         read_all(dir.path(), &mut dict, &mut warnings, &mut |_, s| *by_trace.entry(s.trace_id).or_default() += 1)
             .unwrap();
         assert!(by_trace.len() >= 2, "{by_trace:?}");
+        // Compaction names each file's traces, for the look-up index.
+        let mut named: Vec<TraceId> = run.trace_ids.concat();
+        named.sort();
+        assert_eq!(named, by_trace.keys().copied().collect::<Vec<_>>());
+        let mut index = super::super::trace_index::TraceIndex::default();
+        for (file, ids) in run.files.iter().zip(&run.trace_ids) {
+            index.add(file.clone(), ids);
+        }
+        // A file the index rules out is not read: here, one that is not Parquet.
+        let garbage = run.files[0].with_file_name("garbage.parquet");
+        std::fs::write(&garbage, b"not parquet").unwrap();
+        let indexed = |file: &Path, id: &TraceId| file != garbage && index.may_hold(file, id);
         for (id, spans) in &by_trace {
-            let found = find_trace(dir.path(), id, &mut dict).unwrap();
+            let found = find_trace(dir.path(), id, &mut dict, &|f| indexed(f, id)).unwrap();
             assert_eq!(found.len(), *spans, "{}", id.to_hex());
             assert!(found.iter().all(|s| s.trace_id == *id));
         }
         let absent = TraceId::from_text("0123456789abcdef0123456789abcdef").id().unwrap();
-        assert!(find_trace(dir.path(), &absent, &mut dict).unwrap().is_empty());
+        assert!(find_trace(dir.path(), &absent, &mut dict, &|f| indexed(f, &absent)).unwrap().is_empty());
+        let unindexed = find_trace(dir.path(), &absent, &mut dict, &|_| true).unwrap_err().to_string();
+        assert!(unindexed.contains("garbage.parquet"), "{unindexed}");
     }
 
     #[test]

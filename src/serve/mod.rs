@@ -17,4 +17,5 @@ pub mod query_proto;
 pub mod restore;
 pub mod server;
 pub mod tls;
+pub mod trace_index;
 pub mod wal;

@@ -3,12 +3,13 @@
 //! workers, narrowed to a service, and one recent trace with its critical
 //! path. Each answers with the same view types the offline commands print.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
 use super::buckets::{Analyses, Range};
 use super::live::Live;
+use super::trace_index::TraceIndex;
 use crate::analysis::bottleneck::BottleneckView;
 use crate::analysis::critical_path::critical_path;
 use crate::analysis::graph::GraphView;
@@ -136,9 +137,18 @@ pub struct TraceOut {
     pub critical_path: Vec<SectionOut>,
 }
 
-/// A recently completed trace by id, else one in the compacted Parquet
-/// files under `data_dir`.
-pub fn trace(live: &Mutex<Live>, id: &str, data_dir: Option<&std::path::Path>) -> Result<TraceOut, QueryError> {
+/// The compacted Parquet files trace look-ups fall back to, with the index
+/// of which files may hold a trace.
+#[derive(Clone, Debug)]
+pub struct Compacted {
+    /// The data directory.
+    pub dir: std::path::PathBuf,
+    /// Filled by compaction and the restore.
+    pub index: Arc<RwLock<TraceIndex>>,
+}
+
+/// A recently completed trace by id, else one in the compacted files.
+pub fn trace(live: &Mutex<Live>, id: &str, compacted: Option<&Compacted>) -> Result<TraceOut, QueryError> {
     let Some(trace_id) = TraceId::from_text(id).id() else {
         return Err(QueryError::BadRequest(format!("{id:?} is not a trace id")));
     };
@@ -148,10 +158,11 @@ pub fn trace(live: &Mutex<Live>, id: &str, data_dir: Option<&std::path::Path>) -
             return Ok(trace_out(&live.dict, trace));
         }
     }
-    if let Some(dir) = data_dir {
+    if let Some(compacted) = compacted {
         let mut dict = crate::model::Dictionary::default();
-        let spans =
-            super::compact::find_trace(dir, &trace_id, &mut dict).map_err(|e| QueryError::Internal(e.to_string()))?;
+        let may_hold = |file: &std::path::Path| compacted.index.read().expect("index lock").may_hold(file, &trace_id);
+        let spans = super::compact::find_trace(&compacted.dir, &trace_id, &mut dict, &may_hold)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
         if let Some(trace) = crate::assemble::assemble_all(spans).0.into_iter().next() {
             return Ok(trace_out(&dict, &trace));
         }

@@ -19,7 +19,7 @@ use crate::analysis::metrics::OperationView;
 pub struct QueryApi {
     live: Arc<Mutex<Live>>,
     deployments: Arc<Mutex<Deployments>>,
-    data_dir: Option<std::path::PathBuf>,
+    compacted: Option<query::Compacted>,
     restoring: Option<Arc<super::restore::Progress>>,
     now_ms: fn() -> u64,
 }
@@ -28,7 +28,7 @@ impl QueryApi {
     /// Answers from `live` (and the deployment markers), with `now_ms` as
     /// the clock for relative times.
     pub fn new(live: Arc<Mutex<Live>>, deployments: Arc<Mutex<Deployments>>, now_ms: fn() -> u64) -> QueryApi {
-        QueryApi { live, deployments, data_dir: None, restoring: None, now_ms }
+        QueryApi { live, deployments, compacted: None, restoring: None, now_ms }
     }
 
     /// Withholds verdicts while `progress` says stored spans are still
@@ -38,9 +38,9 @@ impl QueryApi {
         self
     }
 
-    /// Also looks up traces in the compacted files under `data_dir`.
-    pub fn with_data_dir(mut self, data_dir: std::path::PathBuf) -> QueryApi {
-        self.data_dir = Some(data_dir);
+    /// Also looks up traces in the compacted files.
+    pub fn with_compacted(mut self, compacted: query::Compacted) -> QueryApi {
+        self.compacted = Some(compacted);
         self
     }
 }
@@ -242,7 +242,7 @@ impl pb::query_service_server::QueryService for QueryApi {
     }
 
     async fn get_trace(&self, request: Request<pb::TraceQuery>) -> Result<Response<pb::Trace>, Status> {
-        let t = query::trace(&self.live, &request.into_inner().trace_id, self.data_dir.as_deref()).map_err(status)?;
+        let t = query::trace(&self.live, &request.into_inner().trace_id, self.compacted.as_ref()).map_err(status)?;
         Ok(Response::new(trace(t)))
     }
 }

@@ -10,15 +10,16 @@
 //! would move the segments being read.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use super::compact::parquet_files;
 use super::ingest::{BodyEncoding, LIVE_ATTRIBUTES, accept_bytes};
 use super::live::{Live, Loader};
+use super::trace_index::TraceIndex;
 use super::wal::{WalError, closed_segments, read_closed_segment};
-use crate::model::Span;
+use crate::model::{Span, TraceId};
 use crate::read::{Emitter, ParquetSpans};
 
 /// Rows turned into spans per hold of the live lock.
@@ -109,7 +110,14 @@ pub struct Restored {
 /// set; restored traces are analysed at clock time `now_ms`. A file that
 /// cannot be read is reported and skipped; a segment's damage was reported
 /// when the log was opened, so only its readable records count here.
-pub fn run(plan: &Plan, live: &Mutex<Live>, now_ms: u64, progress: &Progress, stop: &AtomicBool) -> Restored {
+pub fn run(
+    plan: &Plan,
+    live: &Mutex<Live>,
+    index: &RwLock<TraceIndex>,
+    now_ms: u64,
+    progress: &Progress,
+    stop: &AtomicBool,
+) -> Restored {
     let started = Instant::now();
     let mut restored = Restored::default();
     let mut loader = live.lock().expect("live lock").loader(now_ms);
@@ -120,10 +128,16 @@ pub fn run(plan: &Plan, live: &Mutex<Live>, now_ms: u64, progress: &Progress, st
             break;
         }
         let mut spans = 0;
-        let read = restore_file(path, live, &mut loader, &mut batch, &mut spans, progress, stop);
+        let mut ids = Vec::new();
+        let read = restore_file(path, live, &mut loader, &mut batch, (&mut spans, &mut ids), progress, stop);
         restored.parquet_spans += spans;
         match read {
-            Ok(()) => restored.parquet_files += 1,
+            Ok(()) => {
+                restored.parquet_files += 1;
+                if !stop.load(Ordering::Relaxed) {
+                    index.write().expect("index lock").add(path.clone(), &ids);
+                }
+            }
             Err(e) => restored.errors.push(format!("{}: {e}", path.display())),
         }
         progress.files_read.fetch_add(1, Ordering::Relaxed);
@@ -175,15 +189,15 @@ pub fn run(plan: &Plan, live: &Mutex<Live>, now_ms: u64, progress: &Progress, st
 }
 
 /// Restores one compacted file, a slice of rows per hold of the live lock,
-/// counting its spans into `spans` and `progress` as they go; stops between
-/// slices when `stop` is set. A file expired since the plan was made is
-/// skipped.
+/// counting its spans into `spans` and `progress` and its traces into `ids`
+/// as they go; stops between slices when `stop` is set. A file expired
+/// since the plan was made is skipped.
 fn restore_file(
     path: &Path,
     live: &Mutex<Live>,
     loader: &mut Loader,
     batch: &mut Vec<Span>,
-    spans: &mut u64,
+    (spans, ids): (&mut u64, &mut Vec<TraceId>),
     progress: &Progress,
     stop: &AtomicBool,
 ) -> Result<(), String> {
@@ -207,6 +221,12 @@ fn restore_file(
                 group.emit(start..start + ROWS_PER_LOCK, &mut e)
             };
             *spans += batch.len() as u64;
+            // A trace's spans mostly come together: one id per run of them.
+            for span in batch.iter() {
+                if ids.last() != Some(&span.trace_id) {
+                    ids.push(span.trace_id);
+                }
+            }
             progress.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
             for span in batch.drain(..) {
                 live.load(loader, span);

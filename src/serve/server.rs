@@ -106,7 +106,8 @@ struct Shared {
     max_request_bytes: usize,
     auth_token: Option<String>,
     rate_limit: Option<RateLimit>,
-    data_dir: PathBuf,
+    /// Trace look-ups past the recent traces.
+    compacted: query::Compacted,
     retention: Duration,
 }
 
@@ -554,7 +555,7 @@ async fn api_bottlenecks(State(shared): State<Arc<Shared>>, Query(filter): Query
 }
 
 async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    let found = tokio::task::block_in_place(|| query::trace(&shared.live, &id, Some(&shared.data_dir)));
+    let found = tokio::task::block_in_place(|| query::trace(&shared.live, &id, Some(&shared.compacted)));
     found.map_or_else(query_error, |v| json(&v))
 }
 
@@ -696,6 +697,13 @@ async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
             u8::from(!shared.restoring.is_done()),
             shared.restoring.spans()
         ));
+        let index = shared.compacted.index.read().expect("index lock");
+        text.push_str(&format!(
+            "# HELP tracelens_trace_index_files Compacted files with a filter of their trace ids (files without one are read by trace look-ups).\n# TYPE tracelens_trace_index_files gauge\ntracelens_trace_index_files {}\n# HELP tracelens_trace_index_bytes Memory of those filters.\n# TYPE tracelens_trace_index_bytes gauge\ntracelens_trace_index_bytes {}\n",
+            index.len(),
+            index.bytes()
+        ));
+        drop(index);
         text
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
@@ -772,10 +780,12 @@ pub async fn run(
     let (log, syncer) =
         GroupCommit::start(wal, CommitConfig { retention, commit_wait: COMMIT_WAIT }, log_stats.clone(), idle.as_ref())
             .map_err(|e| ServeError::Thread("log sync", e))?;
+    let compacted = query::Compacted { dir: config.data_dir.clone(), index: Arc::default() };
     // Compacts closed log segments into Parquet and expires old partitions.
     let (compact_stop, compact_rx) = std::sync::mpsc::channel::<()>();
     let compactor = {
         let (dir, interval, stats) = (config.data_dir.clone(), config.compact_interval, log_stats.clone());
+        let index = compacted.index.clone();
         let reuse = config.preallocate;
         std::thread::Builder::new()
             .name("tracelens-compact".into())
@@ -793,6 +803,11 @@ pub async fn run(
                 loop {
                     match compact::compact(&dir, reuse) {
                         Ok(run) => {
+                            let mut index = index.write().expect("index lock");
+                            for (file, ids) in run.files.iter().zip(&run.trace_ids) {
+                                index.add(file.clone(), ids);
+                            }
+                            drop(index);
                             if !run.files.is_empty() {
                                 eprintln!("tracelens: compacted {} log segment(s) to Parquet", run.files.len());
                             }
@@ -806,8 +821,10 @@ pub async fn run(
                         }
                         Err(e) => eprintln!("tracelens: warning: compacting the log: {e}"),
                     }
-                    if let Err(e) = compact::expire(&dir, retention) {
-                        eprintln!("tracelens: warning: expiring Parquet partitions: {e}");
+                    match compact::expire(&dir, retention) {
+                        Ok(0) => {}
+                        Ok(_) => index.write().expect("index lock").retain(&compact::parquet_files(&dir)),
+                        Err(e) => eprintln!("tracelens: warning: expiring Parquet partitions: {e}"),
                     }
                     if compact_rx.recv_timeout(interval) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
                         return;
@@ -826,7 +843,7 @@ pub async fn run(
         max_request_bytes: config.max_request_bytes,
         auth_token: config.auth_token.clone(),
         rate_limit: config.max_requests_per_second.map(RateLimit::new),
-        data_dir: config.data_dir.clone(),
+        compacted: compacted.clone(),
         retention,
     });
 
@@ -888,7 +905,7 @@ pub async fn run(
 
     let query_service = QueryServiceServer::new(
         QueryApi::new(shared.live.clone(), shared.deployments.clone(), now_ms)
-            .with_data_dir(config.data_dir.clone())
+            .with_compacted(shared.compacted.clone())
             .with_restore(restoring.clone()),
     );
     let api = Router::new()
@@ -913,10 +930,11 @@ pub async fn run(
     // Restores live analysis while requests are already taken.
     let restorer = {
         let (live, progress, stop) = (live.clone(), restoring.clone(), stop_restore.clone());
+        let index = compacted.index.clone();
         std::thread::Builder::new()
             .name("tracelens-restore".into())
             .spawn(move || {
-                let restored = restore::run(&plan, &live, now_ms(), &progress, &stop);
+                let restored = restore::run(&plan, &live, &index, now_ms(), &progress, &stop);
                 drop(live);
                 on_restored(&restored);
                 drop(restored_tx);

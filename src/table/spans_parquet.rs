@@ -426,6 +426,8 @@ pub struct SpansParquetWriter<W: Write> {
     /// Resource index -> its attributes' JSON (for the writer's lifetime:
     /// one dictionary's resources).
     resource_json: Vec<Option<String>>,
+    /// Each row group's trace ids, when asked for ([`Self::keeping_trace_ids`]).
+    trace_ids: Option<Vec<TraceId>>,
 }
 
 fn non_empty(dict: &Dictionary, sym: Sym) -> Option<&str> {
@@ -459,7 +461,20 @@ impl<W: Write> SpansParquetWriter<W> {
             columns: Columns::default(),
             traces: FxHashMap::default(),
             resource_json: Vec::new(),
+            trace_ids: None,
         })
+    }
+
+    /// Also keeps the trace ids of the rows written (see [`Self::trace_ids`]).
+    pub fn keeping_trace_ids(mut self) -> Self {
+        self.trace_ids = Some(Vec::new());
+        self
+    }
+
+    /// The trace ids of the row groups written so far, each row group's
+    /// once, if [`Self::keeping_trace_ids`] asked for them.
+    pub fn trace_ids(&self) -> &[TraceId] {
+        self.trace_ids.as_deref().unwrap_or_default()
     }
 
     /// Rows added since the last row group was written.
@@ -530,6 +545,9 @@ impl<W: Write> SpansParquetWriter<W> {
             Ok(DynStreamingIterator::new(compressed))
         });
         self.writer.write(rows as u64, DynIter::new(columns))?;
+        if let Some(ids) = &mut self.trace_ids {
+            ids.extend(self.traces.keys());
+        }
         self.clear();
         Ok(())
     }
