@@ -111,8 +111,11 @@ impl ParquetSpans {
 
     /// Decodes row group `index` (no dictionary needed).
     pub fn row_group(&self, index: usize) -> Result<RowGroup, ReadErrorKind> {
+        let Some(group) = self.metadata.row_groups.get(index) else {
+            return Err(bad(format!("no row group {index}: the file has {}", self.row_groups())));
+        };
         let first = self.metadata.row_groups[..index].iter().map(|g| g.num_rows()).sum();
-        let rows = self.metadata.row_groups[index].num_rows();
+        let rows = group.num_rows();
         let mut reader = ParquetReader::new(Cursor::new(self.bytes.as_slice()));
         reader.set_metadata(self.metadata.clone());
         let df = reader.with_slice(Some((first, rows))).finish().map_err(invalid)?;
@@ -408,6 +411,7 @@ mod tests {
         let ids = |v: &[Span]| v.iter().map(|s| (s.trace_id, s.span_id, s.parent_id, s.start_ns)).collect::<Vec<_>>();
         assert_eq!(ids(&back), ids(&whole));
         assert_eq!(back.len(), spans.len());
+        assert!(file.row_group(file.row_groups()).is_err());
     }
 
     #[test]
