@@ -7,7 +7,7 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 pub enum ReadErrorKind {
     /// The input could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// Bad data at a byte offset (after decompression).
     #[error("byte offset {offset}: {message}")]

@@ -38,7 +38,7 @@ pub const PARQUET_DIR: &str = "parquet";
 #[derive(Debug, thiserror::Error)]
 pub enum CompactError {
     /// The log could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Wal(#[from] WalError),
     /// A Parquet file could not be written or read.
     #[error("{path}: {message}")]

@@ -77,7 +77,7 @@ pub struct ServeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The log could not be opened or replayed.
-    #[error("write-ahead log: {0}")]
+    #[error("write-ahead log")]
     Wal(#[from] WalError),
     /// A listener could not be bound or failed.
     #[error("{addr}: {source}")]
