@@ -136,6 +136,52 @@ pub enum WalError {
     /// An empty payload (its header would read as the end of the records).
     #[error("empty record")]
     Empty,
+    /// The directory holds data this build cannot read.
+    #[error(
+        "{path}: {found}; this build reads data format {DATA_FORMAT} and earlier. Use the build that wrote it (or a newer one), or another data directory"
+    )]
+    Format {
+        /// The directory's format file.
+        path: PathBuf,
+        /// What the file says.
+        found: String,
+    },
+}
+
+/// The format of the data directory this build writes, recorded in its
+/// [`FORMAT_FILE`] so that a build that cannot read it refuses it instead of
+/// leaving records out: 2 since records carry their segment's tag (`.wal`
+/// segments); 1 was the first log format (`.log`), still read.
+pub const DATA_FORMAT: u32 = 2;
+/// The file under the data directory that names its format.
+pub const FORMAT_FILE: &str = "FORMAT";
+
+/// Refuses `dir` if it was written in a newer format than [`DATA_FORMAT`],
+/// else records that format (written to a temporary name, synced, renamed).
+pub fn claim_format(dir: &Path) -> Result<(), WalError> {
+    let path = dir.join(FORMAT_FILE);
+    let line = format!("tracelens data format {DATA_FORMAT}\n");
+    match fs::read_to_string(&path) {
+        Ok(text) if text == line => return Ok(()),
+        Ok(text) => {
+            let found = text.trim().strip_prefix("tracelens data format ").and_then(|v| v.parse::<u32>().ok());
+            match found {
+                Some(format) if format <= DATA_FORMAT => {}
+                Some(format) => return Err(WalError::Format { path, found: format!("data format {format}") }),
+                None => {
+                    let found = format!("not a tracelens format line: {:?}", text.chars().take(60).collect::<String>());
+                    return Err(WalError::Format { path, found });
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(WalError::Io { path, source: e }),
+    }
+    let temp = dir.join(format!(".{FORMAT_FILE}.tmp"));
+    let mut file = File::create(&temp).map_err(io_err(&temp))?;
+    file.write_all(line.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&temp))?;
+    fs::rename(&temp, &path).map_err(io_err(&path))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
@@ -588,6 +634,7 @@ impl Wal {
     /// torn last record off. Replay first with [`replay`] to recover data.
     pub fn open(config: WalConfig) -> Result<(Wal, ReplayReport), WalError> {
         fs::create_dir_all(&config.dir).map_err(io_err(&config.dir))?;
+        claim_format(&config.dir)?;
         let report = replay(&config.dir, &mut |_| {})?;
         if let Some(torn) = &report.torn {
             let file = OpenOptions::new().write(true).open(&torn.segment).map_err(io_err(&torn.segment))?;
@@ -1023,6 +1070,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_directory_of_a_newer_format_is_refused_and_others_are_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        let format = dir.path().join(FORMAT_FILE);
+        assert_eq!(fs::read_to_string(&format).unwrap(), "tracelens data format 2\n");
+        // The first format's directories had no file: claimed as they are opened.
+        fs::write(&format, "tracelens data format 1\n").unwrap();
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        assert_eq!(fs::read_to_string(&format).unwrap(), "tracelens data format 2\n");
+        fs::write(&format, "tracelens data format 3\n").unwrap();
+        let err = Wal::open(WalConfig::new(dir.path())).map(drop).expect_err("a newer format is refused").to_string();
+        assert!(err.contains("FORMAT: data format 3; this build reads data format 2 and earlier"), "{err}");
+        fs::write(&format, "garbage").unwrap();
+        let err =
+            Wal::open(WalConfig::new(dir.path())).map(drop).expect_err("an unreadable format is refused").to_string();
+        assert!(err.contains("not a tracelens format line: \"garbage\""), "{err}");
+        assert_eq!(fs::read_to_string(&format).unwrap(), "garbage", "left as found");
     }
 
     #[test]
