@@ -1198,6 +1198,11 @@ fn requests_are_taken_while_stored_spans_are_restored() {
     assert_eq!(status, 200, "ready to take requests while restoring");
     assert!(ready.starts_with("ready; restoring stored spans: 0 of 1 Parquet files"), "{ready}");
     assert!(metrics(server.api).contains("\ntracelens_restore_in_progress 1\n"));
+    // Answers say they are partial.
+    for path in ["/api/v1/graph", "/api/v1/operations", "/api/v1/bottlenecks"] {
+        let answer = get_json(server.api, path);
+        assert!(answer["restoring"].as_str().unwrap().starts_with("restoring stored spans"), "{path}: {answer}");
+    }
     // A sender is answered at once, not after the restore.
     let shop = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
     assert_eq!(http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], &shop).0, 200);
@@ -1228,6 +1233,7 @@ fn requests_are_taken_while_stored_spans_are_restored() {
         m.lines().find_map(|l| l.strip_prefix(name).and_then(|n| n.trim().parse().ok())).unwrap()
     };
     assert_eq!(counter("tracelens_restore_in_progress "), 0);
+    assert!(get_json(server.api, "/api/v1/graph").get("restoring").is_none(), "complete: no flag");
     assert_eq!(counter("tracelens_restored_spans "), stored);
     assert_eq!(counter("tracelens_trace_index_files "), 1, "the restored file's traces are indexed");
     assert_eq!(counter("tracelens_spans_accepted_total "), stored + 14, "every stored span and the shop's 14");

@@ -540,18 +540,30 @@ fn query_error(e: QueryError) -> Response {
     http_error(status, BodyEncoding::Json, code, &e.to_string())
 }
 
+/// An analysis answer; while stored spans are still being restored it
+/// says so in a `restoring` field (absent otherwise), since what it shows
+/// is partial.
+fn analysis_json<T: serde::Serialize>(shared: &Shared, value: &T) -> Response {
+    let Some(restoring) = shared.restoring.describe() else { return json(value) };
+    let mut value = serde_json::to_value(value).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("restoring".into(), restoring.into());
+    }
+    json(&value)
+}
+
 async fn api_graph(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
-    query::graph(&shared.live, &filter, now_ms()).await.map_or_else(query_error, |v| json(&v))
+    query::graph(&shared.live, &filter, now_ms()).await.map_or_else(query_error, |v| analysis_json(&shared, &v))
 }
 
 async fn api_operations(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
     query::operations(&shared.live, &filter, now_ms())
         .await
-        .map_or_else(query_error, |ops| json(&serde_json::json!({ "operations": ops })))
+        .map_or_else(query_error, |ops| analysis_json(&shared, &serde_json::json!({ "operations": ops })))
 }
 
 async fn api_bottlenecks(State(shared): State<Arc<Shared>>, Query(filter): Query<Filter>) -> Response {
-    query::bottlenecks(&shared.live, &filter, now_ms()).await.map_or_else(query_error, |v| json(&v))
+    query::bottlenecks(&shared.live, &filter, now_ms()).await.map_or_else(query_error, |v| analysis_json(&shared, &v))
 }
 
 async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
