@@ -21,7 +21,7 @@ use super::UsageError;
 /// Flags of `tracelens serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  tracelens serve --config /etc/tracelens.toml\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nit listens at once and restores what the data directory kept in the background. Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each\nwith ?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz.\n\nSettings: flags, then TRACELENS_* environment variables, then the --config TOML file (keys are the\nflag names with underscores, e.g. grpc_addr = \"0.0.0.0:4317\"), then the defaults shown."
+    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  tracelens serve --config /etc/tracelens.toml\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nit listens at once and restores what the data directory kept in the background (/readyz says\nhow far). Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each with\n?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz.\n\nSettings: flags, then TRACELENS_* environment variables, then the --config TOML file (keys are the\nflag names with underscores, e.g. grpc_addr = \"0.0.0.0:4317\"), then the defaults shown."
 )]
 pub struct ServeArgs {
     /// TOML file with any of the settings below.
@@ -49,8 +49,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TRACELENS_TRACE_IDLE_MS")]
     trace_idle_ms: Option<u64>,
     /// Spans held in incomplete traces before the oldest are closed early; on
-    /// start, spans read back from Parquet complete their traces once this
-    /// many later spans were read [default: 1000000].
+    /// start, restored spans complete their traces once this many later spans
+    /// were restored [default: 1000000].
     #[arg(long, env = "TRACELENS_MAX_OPEN_SPANS")]
     max_open_spans: Option<usize>,
     /// File holding a bearer token that every ingest and API request must carry
