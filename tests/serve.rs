@@ -1184,7 +1184,7 @@ fn requests_are_taken_while_stored_spans_are_restored() {
         let out = Command::new(env!("CARGO_BIN_EXE_tracelens")).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
-    run(&["generate", "--spans", "300000", "--format", "otlp-protobuf-stream", "-o", dump.to_str().unwrap()]);
+    run(&["generate", "--spans", "500000", "--format", "otlp-protobuf-stream", "-o", dump.to_str().unwrap()]);
     let file = partition.join("wal-00000000000000000001.parquet");
     run(&["export", dump.to_str().unwrap(), "--table", "spans", "--format", "parquet", "-o", file.to_str().unwrap()]);
     let stored = {
