@@ -1221,6 +1221,10 @@ fn requests_are_taken_while_stored_spans_are_restored() {
         query_client(server.api).await.get_verdict(request).await.unwrap().into_inner()
     });
     assert_eq!((reply.verdict.as_str(), reply.rollback), ("inconclusive", false), "over gRPC too");
+    let graph = rt.block_on(async {
+        query_client(server.api).await.get_graph(pb::RangeQuery::default()).await.unwrap().into_inner()
+    });
+    assert!(graph.restoring.starts_with("restoring stored spans"), "gRPC answers say so too: {:?}", graph.restoring);
     assert!(reply.reason.starts_with("restoring stored spans"), "{}", reply.reason);
 
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -1234,6 +1238,10 @@ fn requests_are_taken_while_stored_spans_are_restored() {
     };
     assert_eq!(counter("tracelens_restore_in_progress "), 0);
     assert!(get_json(server.api, "/api/v1/graph").get("restoring").is_none(), "complete: no flag");
+    let graph = rt.block_on(async {
+        query_client(server.api).await.get_graph(pb::RangeQuery::default()).await.unwrap().into_inner()
+    });
+    assert_eq!(graph.restoring, "");
     assert_eq!(counter("tracelens_restored_spans "), stored);
     assert_eq!(counter("tracelens_trace_index_files "), 1, "the restored file's traces are indexed");
     assert_eq!(counter("tracelens_spans_accepted_total "), stored + 14, "every stored span and the shop's 14");

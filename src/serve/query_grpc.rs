@@ -38,6 +38,11 @@ impl QueryApi {
         self
     }
 
+    /// How far a restore running got, or empty.
+    fn restoring(&self) -> String {
+        self.restoring.as_ref().and_then(|p| p.describe()).unwrap_or_default()
+    }
+
     /// Also looks up traces in the compacted files.
     pub fn with_compacted(mut self, compacted: query::Compacted) -> QueryApi {
         self.compacted = Some(compacted);
@@ -76,6 +81,7 @@ pub fn latency(s: &LatencySummary) -> pb::LatencySummary {
 pub fn graph(v: &GraphView) -> pb::Graph {
     let u = v.unpaired;
     pb::Graph {
+        restoring: String::new(),
         nodes: v.nodes.iter().map(|n| pb::Node { name: n.name.clone(), r#type: n.kind.as_str().to_string() }).collect(),
         edges: v
             .edges
@@ -104,6 +110,7 @@ pub fn graph(v: &GraphView) -> pb::Graph {
 /// Span metrics as a message.
 pub fn operations(ops: &[OperationView]) -> pb::Operations {
     pb::Operations {
+        restoring: String::new(),
         operations: ops
             .iter()
             .map(|o| pb::Operation {
@@ -152,6 +159,7 @@ fn pattern(p: &Pattern) -> pb::Pattern {
 /// Bottlenecks as a message.
 pub fn bottlenecks(v: &BottleneckView) -> pb::Bottlenecks {
     pb::Bottlenecks {
+        restoring: String::new(),
         traces_analyzed: v.traces_analyzed,
         total_duration_ns: v.total_duration_ns,
         operations: v.operations.iter().map(operation_bottleneck).collect(),
@@ -197,19 +205,19 @@ pub fn trace(t: query::TraceOut) -> pb::Trace {
 impl pb::query_service_server::QueryService for QueryApi {
     async fn get_graph(&self, request: Request<pb::RangeQuery>) -> Result<Response<pb::Graph>, Status> {
         let view = query::graph(&self.live, &filter(request.into_inner()), (self.now_ms)()).await.map_err(status)?;
-        Ok(Response::new(graph(&view)))
+        Ok(Response::new(pb::Graph { restoring: self.restoring(), ..graph(&view) }))
     }
 
     async fn get_operations(&self, request: Request<pb::RangeQuery>) -> Result<Response<pb::Operations>, Status> {
         let ops =
             query::operations(&self.live, &filter(request.into_inner()), (self.now_ms)()).await.map_err(status)?;
-        Ok(Response::new(operations(&ops)))
+        Ok(Response::new(pb::Operations { restoring: self.restoring(), ..operations(&ops) }))
     }
 
     async fn get_bottlenecks(&self, request: Request<pb::RangeQuery>) -> Result<Response<pb::Bottlenecks>, Status> {
         let view =
             query::bottlenecks(&self.live, &filter(request.into_inner()), (self.now_ms)()).await.map_err(status)?;
-        Ok(Response::new(bottlenecks(&view)))
+        Ok(Response::new(pb::Bottlenecks { restoring: self.restoring(), ..bottlenecks(&view) }))
     }
 
     async fn get_verdict(&self, request: Request<pb::VerdictQuery>) -> Result<Response<pb::VerdictReply>, Status> {
