@@ -211,6 +211,8 @@ pub struct TimeBuckets {
     coarse: BTreeMap<u64, (Arc<Analyses>, u64)>,
     /// Every sealed bucket ever, merged (expired ones included).
     sealed_total: Analyses,
+    /// While traces are restored from storage: the latest start among them.
+    restoring: Option<u64>,
     /// Counters.
     pub counters: BucketCounters,
 }
@@ -228,6 +230,7 @@ impl TimeBuckets {
             empty: Arc::new(empty),
             buckets: BTreeMap::new(),
             coarse: BTreeMap::new(),
+            restoring: None,
             counters: Default::default(),
         }
     }
@@ -242,19 +245,35 @@ impl TimeBuckets {
         self.add(trace, now_ms, true);
     }
 
+    /// Starts a restore of traces from storage: until [`Self::end_restore`]
+    /// only the buckets the restored traces have passed are sealed, so that
+    /// the restore's traces are not folded in as late ones, bucket by
+    /// bucket and tick by tick.
+    pub fn begin_restore(&mut self) {
+        self.restoring = Some(0);
+    }
+
+    /// Ends a restore: buckets are sealed by the clock alone again.
+    pub fn end_restore(&mut self) {
+        self.restoring = None;
+    }
+
     /// Adds a trace restored from storage at start: one whose bucket was
     /// sealed is folded in as late traces are, but not counted as late.
     pub fn add_restored(&mut self, trace: &Trace, now_ms: u64) {
         self.add(trace, now_ms, false);
     }
 
-    fn add(&mut self, trace: &Trace, now_ms: u64, count_late: bool) {
+    fn add(&mut self, trace: &Trace, now_ms: u64, live: bool) {
         let start_ms = trace.spans.iter().map(|s| s.start_ns).min().unwrap_or(0) / 1_000_000;
         let oldest = now_ms.saturating_sub(self.config.retention_ms);
         let time = if start_ms < oldest || start_ms > now_ms.saturating_add(self.config.bucket_ms) {
             self.counters.out_of_window += 1;
             now_ms
         } else {
+            if let Some(restored_ms) = self.restoring.as_mut().filter(|_| !live) {
+                *restored_ms = (*restored_ms).max(start_ms);
+            }
             start_ms
         };
         let key = time - time % self.config.bucket_ms;
@@ -264,7 +283,7 @@ impl TimeBuckets {
             late: None,
         });
         if bucket.sealed {
-            self.counters.late += u64::from(count_late);
+            self.counters.late += u64::from(live);
             let late = bucket.late.get_or_insert_with(|| self.empty.clone());
             Arc::make_mut(late).add_trace(trace);
         } else {
@@ -272,18 +291,10 @@ impl TimeBuckets {
         }
     }
 
-    /// Seals buckets that are done, compacts late-touched ones and drops
-    /// those past the retention.
+    /// Seals buckets that are done (during a restore, those it has passed),
+    /// compacts late-touched ones and drops those past the retention.
     pub fn tick(&mut self, now_ms: u64) {
-        self.tick_restoring(now_ms, now_ms);
-    }
-
-    /// [`Self::tick`] while traces are being restored from storage, which
-    /// have reached `restored_ms`: only buckets done by then are sealed, so
-    /// that the restore's traces are not folded in as late ones, bucket by
-    /// bucket and tick by tick.
-    pub fn tick_restoring(&mut self, now_ms: u64, restored_ms: u64) {
-        let seal_ms = now_ms.min(restored_ms);
+        let seal_ms = self.restoring.map_or(now_ms, |restored_ms| restored_ms.min(now_ms));
         let (width, seal_after) = (self.config.bucket_ms, self.config.seal_after_ms);
         for (&start, bucket) in self.buckets.iter_mut() {
             if !bucket.sealed && start.saturating_add(width).saturating_add(seal_after) <= seal_ms {
@@ -434,12 +445,14 @@ mod tests {
         let now = t0 + 30 * MIN;
         // Restored traces of minute 0, then of minute 5, long sealable by
         // the clock; the restore has only reached the start of minute 5.
+        b.begin_restore();
         b.add_restored(&trace(&mut dict, 1, t0 + 5, 10), now);
         b.add_restored(&trace(&mut dict, 2, t0 + 5 * MIN, 10), now);
-        b.tick_restoring(now, t0 + 5 * MIN);
+        b.tick(now);
         assert_eq!(b.len(), (2, 1, 0), "minute 0 is behind the restore by more than seal_after");
         // More of minute 5 is restored: added, not late.
         b.add_restored(&trace(&mut dict, 3, t0 + 5 * MIN + 7, 10), now);
+        b.end_restore();
         b.tick(now);
         assert_eq!(b.len(), (2, 2, 0));
         assert_eq!(b.counters.late, 0);

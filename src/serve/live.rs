@@ -136,8 +136,6 @@ pub struct Live {
     assembler: Assembler,
     buckets: TimeBuckets,
     recent: Recent,
-    /// While a restore runs: the latest start of a trace it restored.
-    restored_ms: Option<u64>,
     last_trim_ms: u64,
     /// Counters.
     pub counters: LiveCounters,
@@ -168,7 +166,6 @@ impl Live {
             warnings: Warnings::default(),
             assembler: Assembler::new(AssemblerConfig { idle_spans: u64::MAX }),
             recent: Recent::default(),
-            restored_ms: None,
             last_trim_ms: 0,
             counters: LiveCounters::default(),
             config,
@@ -227,10 +224,7 @@ impl Live {
     /// time buckets, and once a minute trims the memory of closed trace ids.
     pub fn tick(&mut self, now_ms: u64) {
         self.close(now_ms, self.config.idle_ms);
-        match self.restored_ms {
-            Some(restored_ms) => self.buckets.tick_restoring(now_ms, restored_ms),
-            None => self.buckets.tick(now_ms),
-        }
+        self.buckets.tick(now_ms);
         if now_ms.saturating_sub(self.last_trim_ms) >= TRIM_CLOSED_IDS_MS {
             self.last_trim_ms = now_ms;
             self.assembler.forget_closed_over(CLOSED_IDS_REMEMBERED);
@@ -265,7 +259,7 @@ impl Live {
     /// Starts a restore of spans the data directory kept (see [`Loader`]);
     /// its traces are analysed at clock time `now_ms`.
     pub fn loader(&mut self, now_ms: u64) -> Loader {
-        self.restored_ms = Some(0);
+        self.buckets.begin_restore();
         Loader {
             assembler: Assembler::new(AssemblerConfig { idle_spans: self.config.max_open_spans.max(1) as u64 }),
             now_ms,
@@ -282,8 +276,6 @@ impl Live {
         self.counters.spans_accepted += 1;
         let now_ms = loader.now_ms;
         loader.assembler.push(span, &mut |trace| {
-            let start_ms = trace.spans.iter().map(|s| s.start_ns).min().unwrap_or(0) / 1_000_000;
-            self.restored_ms = self.restored_ms.max(Some(start_ms.min(now_ms)));
             self.counters.traces_completed += 1;
             self.buckets.add_restored(&trace, now_ms);
             self.recent.keep_restored(trace, self.config.keep_traces);
@@ -294,7 +286,7 @@ impl Live {
     /// live assembler, where new spans may add to them before their idle
     /// timeout. Returns the spans loaded.
     pub fn end_load(&mut self, loader: Loader, now_ms: u64) -> u64 {
-        self.restored_ms = None;
+        self.buckets.end_restore();
         let (spans, warnings) = loader.assembler.into_open();
         self.warnings.merge(&warnings);
         let mut done = Vec::new();
