@@ -304,24 +304,6 @@ pub fn expire(data_dir: &Path, retention: Duration) -> Result<usize, CompactErro
     Ok(removed)
 }
 
-/// Reads the spans of every compacted file into `dict`, passing them to
-/// `sink` file by file.
-pub fn read_all(
-    data_dir: &Path,
-    dict: &mut Dictionary,
-    warnings: &mut Warnings,
-    sink: &mut dyn FnMut(&Dictionary, Span),
-) -> Result<u64, CompactError> {
-    let mut files = 0;
-    for path in parquet_files(data_dir) {
-        let file = fs::File::open(&path).map_err(|e| file_error(&path, e))?;
-        read_spans(&path.display().to_string(), file, &ReadOptions::default(), dict, warnings, sink)
-            .map_err(|e| file_error(&path, e))?;
-        files += 1;
-    }
-    Ok(files)
-}
-
 /// The spans of one trace in the compacted files (empty if none).
 /// Files `may_hold` rules out are not read (see [`super::trace_index`]).
 pub fn find_trace(
@@ -370,6 +352,24 @@ mod tests {
     use super::*;
     use crate::serve::wal::{Wal, WalConfig};
     use crate::table::SpanRows;
+
+    /// Reads the spans of every compacted file into `dict`, passing them to
+    /// `sink` file by file.
+    fn read_all(
+        data_dir: &Path,
+        dict: &mut Dictionary,
+        warnings: &mut Warnings,
+        sink: &mut dyn FnMut(&Dictionary, Span),
+    ) -> Result<u64, CompactError> {
+        let mut files = 0;
+        for path in parquet_files(data_dir) {
+            let file = fs::File::open(&path).map_err(|e| file_error(&path, e))?;
+            read_spans(&path.display().to_string(), file, &ReadOptions::default(), dict, warnings, sink)
+                .map_err(|e| file_error(&path, e))?;
+            files += 1;
+        }
+        Ok(files)
+    }
 
     /// Every span of the closed segments, as text, in file order.
     fn compacted(data_dir: &Path) -> Vec<String> {
