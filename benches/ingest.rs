@@ -162,6 +162,27 @@ fn main() {
         clients(),
         if pinned { "; server pinned to core 1, clients to core 0" } else { "" }
     );
+    // A figure of the machine rather than of the receiver: the same
+    // requests decoded in this process (one thread, best of 3). Machines of
+    // this kind differ by a third in speed; this says which one ran the
+    // figures below.
+    let reference = {
+        use tracelens::serve::ingest::{BodyEncoding, accept_bytes};
+        let bodies: Vec<Vec<u8>> = requests.iter().map(|r| r.encode_to_vec()).collect();
+        (0..3)
+            .map(|_| {
+                let (mut dict, mut warnings) = (tracelens::model::Dictionary::default(), Default::default());
+                let t = Instant::now();
+                let decoded: usize = bodies
+                    .iter()
+                    .map(|b| accept_bytes(b, BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap().spans.len())
+                    .sum();
+                assert_eq!(decoded, spans);
+                t.elapsed().as_secs_f64() * 1e6 / spans as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    println!("ingest: machine reference: these requests decoded in the bench's process, {reference:.3} µs/span");
     let traces = requests
         .iter()
         .flat_map(|r| &r.resource_spans)
