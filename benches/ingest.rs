@@ -75,8 +75,10 @@ fn start(data: &std::path::Path, no_fsync: bool, pinned: bool) -> (Proc, SocketA
     let idle = std::env::var("INGEST_IDLE_MS").unwrap_or_else(|_| "1000".into());
     args.extend(["--data-dir", data.to_str().unwrap(), "--max-in-flight", "1024", "--trace-idle-ms", &idle]);
     // Closed log segments are compacted into Parquet within a second, so
-    // that work (the compactor and polars threads) is counted too.
-    args.extend(["--compact-interval-seconds", "1"]);
+    // that work (the compactor and polars threads) is counted too
+    // (INGEST_COMPACT_SECONDS sets another interval; `serve`'s default is 30).
+    let compact = std::env::var("INGEST_COMPACT_SECONDS").unwrap_or_else(|_| "1".into());
+    args.extend(["--compact-interval-seconds", &compact]);
     if no_fsync {
         args.push("--no-fsync");
     }

@@ -25,7 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use polars::prelude::*;
 
 use super::ingest::{BodyEncoding, usable};
-use super::wal::{WalError, closed_segments, read_closed_segment, retire_segment};
+use super::wal::{
+    WalError, closed_segments, free_segments_to_keep, read_closed_segment, retire_segment, trim_free_segments,
+};
 use crate::model::{Dictionary, Span, TraceId, Warnings};
 use crate::read::{AttributesJson, Emitter, ReadOptions, read_spans};
 use crate::table::TableError;
@@ -201,7 +203,8 @@ pub struct Compaction {
 
 /// Compacts every closed segment of the log in `data_dir`; compacted
 /// segments are kept for the log to reuse when `reuse` is set (the log
-/// preallocates, see [`retire_segment`]), else deleted. An error (a file
+/// preallocates), as many as this run compacted within bounds (see
+/// [`free_segments_to_keep`]), else deleted. An error (a file
 /// that cannot be written, a disk that is full) stops the run, leaving that
 /// segment and the later ones for the next.
 pub fn compact(data_dir: &Path, reuse: bool) -> Result<Compaction, CompactError> {
@@ -222,7 +225,9 @@ fn set_aside(data_dir: &Path, segment: &Path) -> Result<PathBuf, CompactError> {
 
 fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compaction, CompactError> {
     let mut done = Compaction::default();
-    for (sequence, segment) in closed_segments(data_dir)? {
+    let closed = closed_segments(data_dir)?;
+    let keep = if reuse { free_segments_to_keep(closed.len()) } else { 0 };
+    for (sequence, segment) in closed {
         let closed_at = fs::metadata(&segment).and_then(|m| m.modified()).map_err(|e| file_error(&segment, e))?;
         let dir = partition(data_dir, closed_at);
         fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
@@ -250,9 +255,12 @@ fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compa
             done.trace_ids.push(written.trace_ids);
         }
         match written.damage {
-            None => retire_segment(data_dir, &segment, reuse)?,
+            None => retire_segment(data_dir, &segment, keep)?,
             Some(reason) => done.damaged.push((set_aside(data_dir, &segment)?, reason)),
         }
+    }
+    if reuse {
+        trim_free_segments(data_dir, keep)?;
     }
     Ok(done)
 }
@@ -407,6 +415,32 @@ mod tests {
         assert!(!results[0].is_empty());
         assert_eq!(results[0], results[2], "row groups of 5 spans read back as one table");
         assert_eq!(results[1], results[2]);
+    }
+
+    /// A busy interval's segments are all kept for the log to reuse, and a
+    /// quieter run gives the surplus back.
+    #[test]
+    fn compaction_keeps_as_many_segments_for_reuse_as_it_retired() {
+        use super::super::wal::FREE_SEGMENTS_KEPT;
+        let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/shop.otlp.pb")).unwrap();
+        let free = |dir: &Path| {
+            fs::read_dir(dir).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "free")).count()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = WalConfig::new(dir.path());
+        config.segment_bytes = pb.len() as u64 + 16;
+        let (mut wal, _) = Wal::open(config).unwrap();
+        let busy = FREE_SEGMENTS_KEPT + 4;
+        for _ in 0..=busy {
+            wal.append_parts_unsynced(&[&[0], &pb]).unwrap(); // one segment each
+        }
+        drop(wal);
+        assert_eq!(closed_segments(dir.path()).unwrap().len(), busy, "the last one is still open");
+        assert_eq!(compact(dir.path(), true).unwrap().files.len(), busy);
+        assert_eq!(free(dir.path()), busy, "every retired segment kept");
+        // A run with nothing to compact: the pool shrinks to the floor.
+        assert!(compact(dir.path(), true).unwrap().files.is_empty());
+        assert_eq!(free(dir.path()), FREE_SEGMENTS_KEPT);
     }
 
     /// The segment each start of the receiver opens and the next start
