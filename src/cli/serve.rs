@@ -84,9 +84,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TRACELENS_WAL_SEGMENT_BYTES")]
     wal_segment_bytes: Option<u64>,
     /// Start log segments from files whose blocks are already written: compacted
-    /// segments reused (as many kept as a compaction run retires, 8 to 64), else
-    /// files zero-filled ahead of time by a background thread. Cheaper fsyncs, at
-    /// the price of holding each segment's full size on disk [default: true].
+    /// segments reused (as many kept as the last compaction run retired: at least
+    /// 8, more up to 4 GiB), else files zero-filled ahead of time by a background
+    /// thread. Cheaper fsyncs, at the price of holding each segment's full size on
+    /// disk [default: true].
     #[arg(long, env = "TRACELENS_WAL_PREALLOCATE")]
     wal_preallocate: Option<bool>,
     /// How often closed log segments are compacted into Parquet, in seconds [default: 30].

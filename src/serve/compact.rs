@@ -226,7 +226,17 @@ fn set_aside(data_dir: &Path, segment: &Path) -> Result<PathBuf, CompactError> {
 fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compaction, CompactError> {
     let mut done = Compaction::default();
     let closed = closed_segments(data_dir)?;
-    let keep = if reuse { free_segments_to_keep(closed.len()) } else { 0 };
+    let keep = if reuse {
+        // A preallocated segment has the log's segment size (one cut short
+        // by a restart or a failed preparation, less).
+        let mut bytes = 0;
+        for (_, segment) in &closed {
+            bytes = bytes.max(fs::metadata(segment).map_err(|e| file_error(segment, e))?.len());
+        }
+        free_segments_to_keep(closed.len(), bytes)
+    } else {
+        0
+    };
     for (sequence, segment) in closed {
         let closed_at = fs::metadata(&segment).and_then(|m| m.modified()).map_err(|e| file_error(&segment, e))?;
         let dir = partition(data_dir, closed_at);

@@ -66,18 +66,21 @@ const TAG_BASE: u64 = u64::from_be_bytes(*b"tracelen");
 /// the default size, 512 MiB the log used anyway before compaction); more
 /// when a compaction run retired more (see [`free_segments_to_keep`]).
 pub const FREE_SEGMENTS_KEPT: usize = 8;
-/// Compacted segments kept for reuse, at most (4 GiB at the default size).
-pub const FREE_SEGMENTS_MAX: usize = 64;
+/// Bytes of compacted segments kept for reuse, at most, beyond the
+/// [`FREE_SEGMENTS_KEPT`] always kept (64 segments at the default size).
+pub const FREE_BYTES_MAX: u64 = 4 << 30;
 
-/// How many compacted segments to keep for reuse after a compaction run
-/// over `compacted` segments: as many as the log went through since the
-/// previous run, so that the segments of the next interval are all reused
-/// ones. With `serve`'s 30 s compaction interval a busy receiver closes
-/// ~30 segments per run; keeping only 8 had the preparer zero-fill most of
-/// them (0.06-0.22 µs of CPU per span, and those segments written twice).
-/// Within [`FREE_SEGMENTS_KEPT`]..=[`FREE_SEGMENTS_MAX`].
-pub fn free_segments_to_keep(compacted: usize) -> usize {
-    compacted.clamp(FREE_SEGMENTS_KEPT, FREE_SEGMENTS_MAX)
+/// How many compacted segments of `segment_bytes` to keep for reuse after a
+/// compaction run over `compacted` segments: as many as the log went
+/// through since the previous run, so that the segments of the next
+/// interval are all reused ones. With `serve`'s 30 s compaction interval a
+/// busy receiver closes ~30 segments per run; keeping only 8 had the
+/// preparer zero-fill most of them (0.06-0.22 µs of CPU per span, and those
+/// segments written twice). At least [`FREE_SEGMENTS_KEPT`], at most
+/// [`FREE_BYTES_MAX`] of them.
+pub fn free_segments_to_keep(compacted: usize, segment_bytes: u64) -> usize {
+    let most = usize::try_from(FREE_BYTES_MAX / segment_bytes.max(1)).unwrap_or(usize::MAX);
+    compacted.min(most).max(FREE_SEGMENTS_KEPT)
 }
 
 /// The tag every record of segment `sequence` carries.
@@ -1279,10 +1282,13 @@ mod tests {
 
     #[test]
     fn the_pool_of_reused_segments_follows_what_a_compaction_run_retired() {
-        assert_eq!(free_segments_to_keep(0), FREE_SEGMENTS_KEPT);
-        assert_eq!(free_segments_to_keep(3), FREE_SEGMENTS_KEPT);
-        assert_eq!(free_segments_to_keep(30), 30, "a busy 30 s interval: all of it");
-        assert_eq!(free_segments_to_keep(1000), FREE_SEGMENTS_MAX, "a backlog: bounded");
+        const MIB: u64 = 1 << 20;
+        assert_eq!(free_segments_to_keep(0, 64 * MIB), FREE_SEGMENTS_KEPT);
+        assert_eq!(free_segments_to_keep(3, 64 * MIB), FREE_SEGMENTS_KEPT);
+        assert_eq!(free_segments_to_keep(30, 64 * MIB), 30, "a busy 30 s interval: all of it");
+        assert_eq!(free_segments_to_keep(1000, 64 * MIB), 64, "a backlog: 4 GiB");
+        assert_eq!(free_segments_to_keep(30, 1024 * MIB), FREE_SEGMENTS_KEPT, "large segments: the floor");
+        assert_eq!(free_segments_to_keep(30, 0), 30, "no size known: not a division by zero");
     }
 
     #[test]
