@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{fixture, stderr, stdout, tracelens};
+use common::{fixture, public, stderr, stdout, tracelens};
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = tracelens(args, None);
@@ -213,4 +213,74 @@ fn analyze_includes_the_top_bottlenecks() {
     assert_eq!(b["operations"][0]["critical_path_ns_total"], 46_000_000);
     let text = stdout(&tracelens(&["analyze", fixture("shop.otlp.json").to_str().unwrap()], None));
     assert!(text.contains("Bottlenecks over 2 traces"), "{text}");
+}
+
+#[test]
+fn real_dumps_paths_never_exceed_their_trace() {
+    // messaging2: a root and two groups of orphans (their parents are not in
+    // the file), 3.50 s from first start to last end.
+    let v = json(&["critical-path", "--format", "json", public("zipkin/messaging2.json").to_str().unwrap()]);
+    let t = &v["traces"][0];
+    assert_eq!(t["duration_ns"], 3_501_696_000u64);
+    assert_eq!(t["fragments"], 3);
+    let sections = t["critical_path"].as_array().unwrap();
+    let total: u64 = sections.iter().map(|s| s["duration_ns"].as_u64().unwrap()).sum();
+    assert_eq!(total + t["gap_ns"].as_u64().unwrap(), 3_501_696_000);
+    assert!(
+        sections.windows(2).all(|w| w[0]["end_unix_nano"].as_u64() <= w[1]["start_unix_nano"].as_u64()),
+        "sections overlap: {sections:?}"
+    );
+    assert_eq!(sections.last().unwrap()["operation"], "send-confirm-transfer");
+
+    // Every public dump: path time never exceeds the trace's interval.
+    for file in ["zipkin/", "jaeger/", "otlp/", "tempo/"] {
+        let v = json(&["critical-path", "--all", "--format", "json", public(file).to_str().unwrap()]);
+        for t in v["traces"].as_array().unwrap() {
+            let total: u64 =
+                t["critical_path"].as_array().unwrap().iter().map(|s| s["duration_ns"].as_u64().unwrap()).sum();
+            assert!(total <= t["duration_ns"].as_u64().unwrap(), "{file} {}", t["trace_id"]);
+        }
+    }
+}
+
+#[test]
+fn asynchronous_spans_are_named_in_a_warning() {
+    // smartthings-oauth: a 1.43 ms root whose redirect child starts after it
+    // ended and carries the rest of the 1m40s flow.
+    let input = public("zipkin/smartthings-oauth-authorization.json");
+    let v = json(&["critical-path", "--format", "json", input.to_str().unwrap()]);
+    let t = &v["traces"][0];
+    assert_eq!(t["duration_ns"], 1_429_000);
+    let outside = t["outside_parent"].as_array().unwrap();
+    assert_eq!(outside[0]["span_id"], "d70bbce77a790a35");
+    assert_eq!(outside[0]["operation"], "redirect");
+    assert!(outside[0]["outside_ns"].as_u64().unwrap() > 100_000_000_000, "{outside:?}");
+    let table = stdout(&tracelens(&["critical-path", input.to_str().unwrap()], None));
+    assert!(
+        table.contains("warning: 1 span runs outside its parent (asynchronous work or clock skew), not on the path: datamgmt redirect [d70bbce77a790a35] 1m40s outside"),
+        "{table}"
+    );
+}
+
+#[test]
+fn critical_path_lists_the_slowest_traces_unless_asked_for_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = three_tier(dir.path(), "many", 3.0, 1);
+    let top = json(&["critical-path", "--format", "json", input.to_str().unwrap()]);
+    let traces = top["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 10);
+    assert_eq!(top["traces_in_input"], 500);
+    let durations: Vec<u64> = traces.iter().map(|t| t["duration_ns"].as_u64().unwrap()).collect();
+    assert!(durations.windows(2).all(|w| w[0] >= w[1]), "slowest first: {durations:?}");
+    let all = json(&["critical-path", "--format", "json", "--all", input.to_str().unwrap()]);
+    let every: Vec<u64> =
+        all["traces"].as_array().unwrap().iter().map(|t| t["duration_ns"].as_u64().unwrap()).collect();
+    assert_eq!(every.len(), 500);
+    let mut sorted = every.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(durations, sorted[..10]);
+    let three = json(&["critical-path", "--format", "json", "--top", "3", input.to_str().unwrap()]);
+    assert_eq!(three["traces"].as_array().unwrap().len(), 3);
+    let table = stdout(&tracelens(&["critical-path", input.to_str().unwrap()], None));
+    assert!(table.contains("The 10 slowest of 500 traces (--top N for more, --all for every trace)."), "{table}");
 }

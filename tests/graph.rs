@@ -340,3 +340,34 @@ fn analyze_reports_operations_and_the_graph() {
     assert!(v["operations"].as_array().unwrap().iter().any(|o| o["operation"] == "(overflow)"));
     assert!(stderr(&capped).contains("had operation names past the first 1"), "{}", stderr(&capped));
 }
+
+#[test]
+fn spans_without_a_duration_are_not_zero_latency_samples() {
+    // smartthings-oauth: 19 spans have no duration (8 CLIENT, 11 shared
+    // SERVER); none of them may pull a percentile towards 0.
+    let input = public("zipkin/smartthings-oauth-authorization.json");
+    let out = tracelens(&["analyze", "--format", "json", input.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["warnings"]["missing_duration"], 19);
+    let ops = v["operations"].as_array().unwrap();
+    let untimed: u64 = ops.iter().map(|o| o["without_duration"].as_u64().unwrap()).sum();
+    assert_eq!(untimed, 19);
+    for o in ops {
+        let (calls, count) = (o["calls"].as_u64().unwrap(), o["latency"]["count"].as_u64().unwrap());
+        assert_eq!(calls, count + o["without_duration"].as_u64().unwrap(), "{o}");
+        if count > 0 {
+            assert!(o["latency"]["min_ns"].as_u64().unwrap() > 0, "a 0 ns sample: {o}");
+        }
+    }
+    // datamgmt's redirect CLIENT spans: 6 calls, none timed.
+    let redirect = ops.iter().find(|o| o["service"] == "datamgmt" && o["operation"] == "redirect").unwrap();
+    assert_eq!((redirect["calls"].as_u64(), redirect["latency"]["count"].as_u64()), (Some(6), Some(0)));
+    for e in v["graph"]["edges"].as_array().unwrap() {
+        if e["server_latency"]["count"].as_u64().unwrap() > 0 {
+            assert!(e["server_latency"]["min_ns"].as_u64().unwrap() > 0, "a 0 ns sample: {e}");
+        }
+    }
+    let table = stdout(&tracelens(&["analyze", input.to_str().unwrap()], None));
+    assert!(table.contains("19 spans without a duration: counted in CALLS, left out of P50 and P99"), "{table}");
+}

@@ -163,6 +163,12 @@ pub struct Bottlenecks {
     value_cap: Option<usize>,
     traces: u64,
     total_duration: u128,
+    /// Path time in no known span (missing parents, gaps between fragments).
+    gap: u128,
+    /// Traces in more than one fragment.
+    fragmented: u64,
+    /// Traces with spans running outside their parent.
+    asynchronous: u64,
     operations: FxHashMap<Key, Agg>,
     /// Call-path trie: node -> (parent node or u32::MAX, key).
     path_nodes: Vec<(u32, Key)>,
@@ -247,6 +253,9 @@ impl Bottlenecks {
         let id = trace.trace_id;
         self.traces += 1;
         self.total_duration += path.duration_ns as u128;
+        self.gap += path.gap_ns as u128;
+        self.fragmented += u64::from(path.fragments > 1);
+        self.asynchronous += u64::from(!path.outside.is_empty());
         let per_span = path.time_per_span(spans.len());
 
         // Per operation: a trace's time for a key is the sum over its spans.
@@ -358,6 +367,9 @@ impl Bottlenecks {
     pub fn merge(&mut self, other: &Bottlenecks) {
         self.traces += other.traces;
         self.total_duration += other.total_duration;
+        self.gap += other.gap;
+        self.fragmented += other.fragmented;
+        self.asynchronous += other.asynchronous;
         for (k, a) in &other.operations {
             self.operations.entry(*k).or_default().merge(a, self.value_cap);
         }
@@ -447,11 +459,11 @@ impl Bottlenecks {
             .map(|(&(parent, child), p)| Pattern {
                 kind: "n_plus_one",
                 description: format!(
-                    "{} calls {} sequentially up to {} times per span; running them concurrently would save {:.1} ms in total",
+                    "{} calls {} sequentially up to {} times per span; running them concurrently would save {} in total",
                     key_text(parent),
                     key_text(child),
                     p.max_count,
-                    p.savings as f64 / 1e6
+                    crate::render::duration(p.savings.min(u64::MAX as u128) as u64)
                 ),
                 service: dict.resolve(child.0).to_string(),
                 operation: dict.resolve(child.1).to_string(),
@@ -465,10 +477,10 @@ impl Bottlenecks {
             .chain(self.dominant.iter().map(|(&key, p)| Pattern {
                 kind: "dominant_self_time",
                 description: format!(
-                    "{}'s own work is over {:.0}% of the critical path in {} traces",
+                    "{}'s own work is over {:.0}% of the critical path in {}",
                     key_text(key),
                     100.0 * self.config.dominant_share,
-                    p.traces
+                    crate::render::count(p.traces, "trace")
                 ),
                 service: dict.resolve(key.0).to_string(),
                 operation: dict.resolve(key.1).to_string(),
@@ -492,6 +504,9 @@ impl Bottlenecks {
         BottleneckView {
             traces_analyzed: self.traces,
             total_duration_ns: self.total_duration.min(u64::MAX as u128) as u64,
+            gap_ns: self.gap.min(u64::MAX as u128) as u64,
+            traces_fragmented: self.fragmented,
+            traces_with_spans_outside_parent: self.asynchronous,
             operations,
             call_paths,
             patterns,
@@ -585,6 +600,15 @@ pub struct BottleneckView {
     pub traces_analyzed: u64,
     /// Sum of their durations, ns.
     pub total_duration_ns: u64,
+    /// Critical-path time in no known span (missing parents, gaps between
+    /// a trace's fragments), ns: not in any operation's share.
+    pub gap_ns: u64,
+    /// Traces in several fragments (orphans whose parent is missing, or
+    /// several roots), each walked under one reconstructed root.
+    pub traces_fragmented: u64,
+    /// Traces with spans running outside their parent (asynchronous work
+    /// or clock skew): their time outside is on no critical path.
+    pub traces_with_spans_outside_parent: u64,
     /// Per (service, operation), by total critical-path time.
     pub operations: Vec<OperationBottleneck>,
     /// Per call path, by total critical-path time.

@@ -1,31 +1,48 @@
 //! Critical path per trace, with the semantics of Jaeger's critical-path
 //! view, and exclusive (self) time per span.
 //!
-//! Per root (spans without a parent in the trace, orphans included; ordered
-//! by start, then span id):
-//! 1. Build the blocking tree parents first; a CONSUMER child of a PRODUCER
+//! 1. The trace's fragments hang under one reconstructed root: spans without
+//!    a parent (and orphans whose parent is missing) are its children, and
+//!    orphans naming the same missing parent are grouped under a
+//!    reconstructed span for that parent. A trace with one root is walked
+//!    exactly as that root.
+//! 2. Build the blocking tree parents first; a CONSUMER child of a PRODUCER
 //!    does not block its caller and is pruned with its subtree; spans
 //!    without usable timing are pruned too.
-//! 2. Sanitize children against their already-sanitized parent: drop those
+//! 3. Sanitize children against their already-sanitized parent: drop those
 //!    entirely outside, truncate those that end late, clamp those that start
-//!    early (both ends when they cover the parent).
-//! 3. Order children by end descending, start ascending, span id ascending.
-//! 4. Walk back from the root's end: at each span, the last-finishing child
-//!    that ends strictly before the cursor is on the path; time not covered
-//!    by such a child belongs to the span itself.
+//!    early (both ends when they cover the parent). Spans running past
+//!    their parent (asynchronous work) are reported as outside the path.
+//! 4. Order children by end descending, start ascending, span id ascending.
+//! 5. Walk back from the end: at each span, the last-finishing child that
+//!    ends at or before the cursor and starts before it is on the path (a
+//!    child ending exactly when the next one starts blocked its parent);
+//!    time not covered by such a child belongs to the span itself. Time on
+//!    the path inside a reconstructed span (a missing parent, or a gap
+//!    between fragments) is a gap: no known span owns it.
 //!
-//! Sections tile each root's interval exactly once; zero-length sections
-//! are not emitted. Everything is iterative (deep traces cannot overflow the
-//! stack) and O(n log n).
+//! Sections and gaps tile the trace's interval exactly once, so a path never
+//! exceeds its trace; zero-length sections are not emitted. Everything is
+//! iterative (deep traces cannot overflow the stack) and O(n log n).
 
-use crate::model::{SpanKind, Trace};
+use crate::model::{SpanId, SpanKind, SpanQuality, Trace};
 
 /// Critical-path settings.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CriticalPathConfig {
     /// Siblings overlapping by less than this fraction of their parent's
     /// duration count as sequential (CRISP uses 0.01). Default 0.
     pub sibling_overlap_tolerance: f64,
+    /// A child that ends exactly when the next span on the path starts
+    /// blocked its parent and is on the path (default). `false` is Jaeger's
+    /// strict rule, which charges that child's time to its parent.
+    pub link_back_to_back: bool,
+}
+
+impl Default for CriticalPathConfig {
+    fn default() -> Self {
+        CriticalPathConfig { sibling_overlap_tolerance: 0.0, link_back_to_back: true }
+    }
 }
 
 /// A stretch of time on the critical path charged to one span.
@@ -46,15 +63,37 @@ impl Section {
     }
 }
 
+/// A span that runs (partly) outside its parent: asynchronous work, or a
+/// clock skewed against its parent's. The time outside is not on the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outside {
+    /// Index of the span in [`Trace::spans`].
+    pub span: usize,
+    /// How long it runs outside its parent's (sanitized) interval, ns.
+    pub outside_ns: u64,
+}
+
 /// The critical path of one trace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CriticalPath {
-    /// Indices of the roots walked, in order.
+    /// Indices of the fragments' top spans (roots and orphans), by start.
     pub roots: Vec<usize>,
-    /// Sections in time order, root after root.
+    /// Fragments joined under the reconstructed root: roots, plus one per
+    /// missing parent that orphans name (1 for a whole trace).
+    pub fragments: usize,
+    /// Sections in time order.
     pub sections: Vec<Section>,
-    /// Total length of the roots' intervals (= the sum of the sections).
+    /// Start of the trace's interval, unix ns.
+    pub start_ns: u64,
+    /// The trace's interval: from the earliest fragment's start to the
+    /// latest fragment's end (= the sections plus the gaps).
     pub duration_ns: u64,
+    /// Time on the path that no span of the trace covers: the own time of
+    /// missing parents and the gaps between fragments.
+    pub gap_ns: u64,
+    /// Spans running past their parent's end or before its start, by time
+    /// outside, longest first. Their descendants are left out too.
+    pub outside: Vec<Outside>,
 }
 
 impl CriticalPath {
@@ -65,6 +104,11 @@ impl CriticalPath {
             out[s.span] += s.len_ns();
         }
         out
+    }
+
+    /// The time outside their parents of every span in [`Self::outside`].
+    pub fn outside_ns(&self) -> u64 {
+        self.outside.iter().map(|o| o.outside_ns).sum()
     }
 }
 
@@ -106,105 +150,194 @@ impl Children {
 pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath {
     let spans = &trace.spans;
     let n = spans.len();
-    let children = Children::of(trace);
-    let mut roots: Vec<usize> = trace.roots().filter(|&i| spans[i].has_timing()).collect();
-    roots.sort_by_key(|&i| (spans[i].start_ns, spans[i].span_id));
-
-    // Sanitized working copies of the times, and each span's blocking children.
-    let mut start: Vec<u64> = spans.iter().map(|s| s.start_ns).collect();
-    let mut end: Vec<u64> = spans.iter().map(|s| s.end_ns).collect();
-    // Each span's blocking children, in its slot of `children` (a subset).
-    let mut kids = vec![0usize; children.items.len()];
-    let mut kid_count = vec![0usize; n];
-    let kids_of = |p: usize, count: usize| children.offsets[p]..children.offsets[p] + count;
-    let mut next = vec![0usize; n];
-    let mut stack = Vec::new();
-    let mut visited: Vec<usize> = Vec::new();
-    let mut emitted: Vec<Section> = Vec::new();
     let mut out = CriticalPath::default();
-    for &root in &roots {
-        // 1-3: blocking tree, sanitized parents first (explicit stack).
-        visited.clear();
-        stack.push(root);
-        while let Some(p) = stack.pop() {
-            visited.push(p);
-            let (ps, pe) = (start[p], end[p]);
-            for &c in children.get(p) {
-                let child = &spans[c];
-                if !child.has_timing() || (spans[p].kind == SpanKind::Producer && child.kind == SpanKind::Consumer) {
-                    continue;
-                }
-                let (cs, ce) = (start[c], end[c]);
-                if cs >= pe || (cs < ps && ce <= ps) {
-                    continue; // entirely outside the parent: dropped with its subtree
-                }
-                start[c] = cs.max(ps);
-                end[c] = ce.min(pe);
-                kids[children.offsets[p] + kid_count[p]] = c;
-                kid_count[p] += 1;
-                stack.push(c);
-            }
-            kids[kids_of(p, kid_count[p])].sort_by(|&a, &b| {
-                end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(spans[a].span_id.cmp(&spans[b].span_id))
-            });
-        }
+    let mut roots: Vec<usize> = trace.roots().filter(|&i| spans[i].has_timing()).collect();
+    if roots.is_empty() {
+        return out;
+    }
+    roots.sort_by_key(|&i| (spans[i].start_ns, spans[i].span_id));
+    let children = Children::of(trace);
 
-        // 4: walk back from the root's end; sections come out newest first.
-        // `upper` is the cursor; `entered` means we just stepped into `s`
-        // (Jaeger's "no returning child"), where any child ending by `upper`
-        // qualifies; after returning from a child, only children ending
-        // strictly before that child's start do.
-        emitted.clear();
-        let mut s = root;
-        let mut upper = end[root];
-        let mut entered = true;
-        loop {
-            // With a tolerance, a sibling ending a little after the cursor
-            // still counts as having finished before it (CRISP's allowance).
-            let tolerance = (config.sibling_overlap_tolerance * (end[s] - start[s]) as f64) as u64;
-            let limit = upper.saturating_add(tolerance);
-            let list = &kids[kids_of(s, kid_count[s])];
-            let mut k = next[s];
-            // The cursor only moves back, so a skipped child stays skipped.
-            while k < list.len() {
-                let c = list[k];
-                let ok = if entered { end[c] <= upper } else { end[c] < limit && start[c] < upper };
-                if ok {
-                    break;
-                }
-                k += 1;
-            }
-            if let Some(&c) = list.get(k) {
-                let child_end = end[c].min(upper);
-                if child_end < upper {
-                    emitted.push(Section { span: s, start_ns: child_end, end_ns: upper });
-                }
-                next[s] = k + 1;
-                s = c;
-                upper = child_end;
-                entered = true;
-            } else {
-                next[s] = k;
-                if start[s] < upper {
-                    emitted.push(Section { span: s, start_ns: start[s], end_ns: upper });
-                }
-                if s == root {
-                    break;
-                }
-                upper = start[s];
-                entered = false;
-                s = trace.parent(s).expect("spans on the path below a root have a parent");
-            }
-        }
-        out.duration_ns += end[root] - start[root];
-        out.roots.push(root);
-        out.sections.extend(emitted.drain(..).rev());
-        for &v in &visited {
-            kid_count[v] = 0;
-            next[v] = 0;
+    // Nodes 0..n are the spans; node n is the reconstructed root and nodes
+    // n+1.. the reconstructed missing parents, one per missing parent id
+    // that orphans name.
+    let top = n;
+    let mut missing: Vec<(SpanId, usize)> = roots
+        .iter()
+        .filter_map(|&r| spans[r].parent_id.filter(|_| spans[r].quality.contains(SpanQuality::ORPHAN)).map(|p| (p, r)))
+        .collect();
+    missing.sort_unstable();
+    // Each reconstructed node's id (for tie-breaks) and children.
+    let mut virtual_ids: Vec<SpanId> = vec![SpanId([0; 8])];
+    let mut virtual_kids: Vec<Vec<usize>> = vec![Vec::new()];
+    for &r in &roots {
+        if spans[r].parent_id.is_none() || !spans[r].quality.contains(SpanQuality::ORPHAN) {
+            virtual_kids[0].push(r);
         }
     }
+    for group in missing.chunk_by(|a, b| a.0 == b.0) {
+        let node = n + virtual_kids.len();
+        virtual_kids[0].push(node);
+        virtual_ids.push(group[0].0);
+        virtual_kids.push(group.iter().map(|&(_, r)| r).collect());
+    }
+    let nodes = n + virtual_kids.len();
+
+    // Sanitized working copies of the times (reconstructed nodes get the
+    // hull of their children), and each node's parent.
+    let mut start: Vec<u64> = Vec::with_capacity(nodes);
+    let mut end: Vec<u64> = Vec::with_capacity(nodes);
+    start.extend(spans.iter().map(|s| s.start_ns));
+    end.extend(spans.iter().map(|s| s.end_ns));
+    start.resize(nodes, u64::MAX);
+    end.resize(nodes, 0);
+    let mut up: Vec<usize> = (0..n).map(|i| trace.parent(i).unwrap_or(top)).collect();
+    up.resize(nodes, top);
+    for (v, kids) in virtual_kids.iter().enumerate().skip(1) {
+        for &r in kids {
+            up[r] = n + v;
+            start[n + v] = start[n + v].min(start[r]);
+            end[n + v] = end[n + v].max(end[r]);
+        }
+    }
+    for &k in &virtual_kids[0] {
+        start[top] = start[top].min(start[k]);
+        end[top] = end[top].max(end[k]);
+    }
+    let id = |i: usize| if i < n { spans[i].span_id } else { virtual_ids[i - n] };
+    let order = |start: &[u64], end: &[u64], a: usize, b: usize| {
+        end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(id(a).cmp(&id(b)))
+    };
+    for kids in &mut virtual_kids {
+        kids.sort_by(|&a, &b| order(&start, &end, a, b));
+    }
+
+    // 2-4: blocking tree, sanitized parents first (explicit stack). Each
+    // span's blocking children go in its slot of `children` (a subset).
+    let mut kids = vec![0usize; children.items.len()];
+    let mut kid_count = vec![0usize; n];
+    let mut stack: Vec<usize> = roots.clone();
+    // (entry of `out.outside`, parent) of each dropped span.
+    let mut subtree_pending: Vec<(usize, usize)> = Vec::new();
+    while let Some(p) = stack.pop() {
+        let (ps, pe) = (start[p], end[p]);
+        for &c in children.get(p) {
+            let child = &spans[c];
+            if !child.has_timing() || (spans[p].kind == SpanKind::Producer && child.kind == SpanKind::Consumer) {
+                continue;
+            }
+            let (cs, ce) = (start[c], end[c]);
+            let dropped = cs >= pe || (cs < ps && ce <= ps);
+            // Measured against the parent's own interval: a child is not
+            // outside only because its parent was truncated. A dropped
+            // child's subtree is measured below.
+            let (os, oe) = (spans[p].start_ns, spans[p].end_ns);
+            let (rs, re) = (child.start_ns, child.end_ns);
+            if re > oe || rs < os {
+                if dropped {
+                    subtree_pending.push((out.outside.len(), p));
+                }
+                out.outside.push(Outside { span: c, outside_ns: outside_of((os, oe), (rs, re)) });
+            }
+            if dropped {
+                continue; // entirely outside the parent: dropped with its subtree
+            }
+            start[c] = cs.max(ps);
+            end[c] = ce.min(pe);
+            kids[children.offsets[p] + kid_count[p]] = c;
+            kid_count[p] += 1;
+            stack.push(c);
+        }
+        let range = children.offsets[p]..children.offsets[p] + kid_count[p];
+        kids[range].sort_by(|&a, &b| order(&start, &end, a, b));
+    }
+    // A dropped span's time outside is its whole subtree's: asynchronous
+    // work hangs off a span that may itself be short.
+    for &(o, p) in &subtree_pending {
+        let c = out.outside[o].span;
+        let mut hull = (spans[c].start_ns, spans[c].end_ns);
+        stack.push(c);
+        while let Some(i) = stack.pop() {
+            for &d in children.get(i) {
+                if spans[d].has_timing() {
+                    hull = (hull.0.min(spans[d].start_ns), hull.1.max(spans[d].end_ns));
+                    stack.push(d);
+                }
+            }
+        }
+        out.outside[o].outside_ns = outside_of((spans[p].start_ns, spans[p].end_ns), hull);
+    }
+    out.outside.sort_by(|a, b| b.outside_ns.cmp(&a.outside_ns).then(a.span.cmp(&b.span)));
+
+    // 5: walk back from the end; sections come out newest first. `upper` is
+    // the cursor; `entered` means we just stepped into `s`, where any child
+    // ending by `upper` qualifies; after returning from a child, the
+    // overlap tolerance applies too.
+    let mut next = vec![0usize; nodes];
+    let mut s = top;
+    let mut upper = end[top];
+    let mut entered = true;
+    loop {
+        let list: &[usize] =
+            if s < n { &kids[children.offsets[s]..children.offsets[s] + kid_count[s]] } else { &virtual_kids[s - n] };
+        // With a tolerance, a sibling ending a little after the cursor
+        // still counts as having finished before it (CRISP's allowance).
+        let tolerance = (config.sibling_overlap_tolerance * (end[s] - start[s]) as f64) as u64;
+        let limit = upper.saturating_add(tolerance);
+        let mut k = next[s];
+        // The cursor only moves back, so a skipped child stays skipped.
+        while k < list.len() {
+            let c = list[k];
+            let ends_in_time = if entered {
+                end[c] <= upper
+            } else if config.link_back_to_back {
+                end[c] <= upper || end[c] < limit
+            } else {
+                end[c] < limit
+            };
+            if ends_in_time && start[c] < upper && start[c] < end[c] {
+                break;
+            }
+            k += 1;
+        }
+        let own = |from: u64, to: u64, out: &mut CriticalPath| {
+            if from < to {
+                if s < n {
+                    out.sections.push(Section { span: s, start_ns: from, end_ns: to });
+                } else {
+                    out.gap_ns += to - from;
+                }
+            }
+        };
+        if let Some(&c) = list.get(k) {
+            let child_end = end[c].min(upper);
+            own(child_end, upper, &mut out);
+            next[s] = k + 1;
+            s = c;
+            upper = child_end;
+            entered = true;
+        } else {
+            next[s] = k;
+            own(start[s], upper, &mut out);
+            if s == top {
+                break;
+            }
+            upper = start[s];
+            entered = false;
+            s = up[s];
+        }
+    }
+    out.sections.reverse();
+    out.start_ns = start[top];
+    out.duration_ns = end[top] - start[top];
+    out.fragments = virtual_kids[0].len();
+    out.roots = roots;
     out
+}
+
+/// How long `[s, e]` runs outside `[ps, pe]`: after its end plus before its start.
+fn outside_of((ps, pe): (u64, u64), (s, e): (u64, u64)) -> u64 {
+    e.saturating_sub(pe.max(s)) + ps.min(e).saturating_sub(s)
 }
 
 /// Exclusive (self) time per span: its duration minus the union of its
@@ -285,9 +418,10 @@ mod tests {
 
     /// Sections as (span id byte, start, end).
     fn path_of(t: &Trace, tolerance: f64) -> Vec<(u8, u64, u64)> {
-        let cp = critical_path(t, &CriticalPathConfig { sibling_overlap_tolerance: tolerance });
+        let config = CriticalPathConfig { sibling_overlap_tolerance: tolerance, ..CriticalPathConfig::default() };
+        let cp = critical_path(t, &config);
         let covered: u64 = cp.sections.iter().map(Section::len_ns).sum();
-        assert_eq!(covered, cp.duration_ns, "sections tile the roots");
+        assert_eq!(covered + cp.gap_ns, cp.duration_ns, "sections and gaps tile the trace");
         cp.sections.iter().map(|s| (t.spans[s.span].span_id.0[7], s.start_ns, s.end_ns)).collect()
     }
 
@@ -350,10 +484,18 @@ mod tests {
 
     #[test]
     fn back_to_back_siblings_and_equal_ends() {
-        // B ends 90; A ends exactly when B starts: not strictly before, so P owns 0..50.
+        // A ends exactly when B starts: A blocked P, so it is on the path.
+        let rows = [(1, 0, 0, 100, S), (2, 1, 10, 50, S), (3, 1, 50, 90, S)];
+        assert_eq!(path(&rows), vec![(1, 0, 10), (2, 10, 50), (3, 50, 90), (1, 90, 100)]);
+        // Jaeger's strict rule charges A's time to P.
+        let strict = CriticalPathConfig { link_back_to_back: false, ..CriticalPathConfig::default() };
+        let cp = critical_path(&build(&rows), &strict);
+        let got: Vec<(u64, u64)> = cp.sections.iter().map(|s| (s.start_ns, s.end_ns)).collect();
+        assert_eq!(got, vec![(0, 50), (50, 90), (90, 100)]);
+        // A chain of back-to-back calls, each starting when the last ended.
         assert_eq!(
-            path(&[(1, 0, 0, 100, S), (2, 1, 10, 50, S), (3, 1, 50, 90, S)]),
-            vec![(1, 0, 50), (3, 50, 90), (1, 90, 100)]
+            path(&[(1, 0, 0, 40, S), (2, 1, 0, 10, S), (3, 1, 10, 20, S), (4, 1, 20, 30, S), (5, 1, 30, 40, S)]),
+            vec![(2, 0, 10), (3, 10, 20), (4, 20, 30), (5, 30, 40)]
         );
         // Equal ends: the earliest start wins, then the smaller id.
         assert_eq!(
@@ -367,6 +509,28 @@ mod tests {
     }
 
     #[test]
+    fn zero_duration_and_same_instant_children() {
+        // A zero-length child never splits its parent's section, wherever it sits.
+        assert_eq!(
+            path(&[(1, 0, 0, 100, S), (2, 1, 30, 30, S), (3, 1, 50, 50, S), (4, 1, 100, 100, S), (5, 1, 0, 0, S)]),
+            vec![(1, 0, 100)]
+        );
+        // Between two back-to-back siblings, at their common instant.
+        assert_eq!(
+            path(&[(1, 0, 0, 100, S), (2, 1, 10, 50, S), (3, 1, 50, 50, S), (4, 1, 50, 90, S)]),
+            vec![(1, 0, 10), (2, 10, 50), (4, 50, 90), (1, 90, 100)]
+        );
+        // Siblings starting at the same instant: the one ending last is on the path.
+        assert_eq!(
+            path(&[(1, 0, 0, 100, S), (2, 1, 20, 60, S), (3, 1, 20, 70, S), (4, 1, 20, 40, S)]),
+            vec![(1, 0, 20), (3, 20, 70), (1, 70, 100)]
+        );
+        // A zero-length root: an empty path, no panic.
+        let cp = critical_path(&build(&[(1, 0, 5, 5, S), (2, 1, 5, 5, S)]), &CriticalPathConfig::default());
+        assert_eq!((cp.sections.len(), cp.duration_ns, cp.gap_ns), (0, 0, 0));
+    }
+
+    #[test]
     fn overlap_tolerance_treats_slight_overlaps_as_sequential() {
         let t = build(&[(1, 0, 0, 100, S), (2, 1, 10, 51, S), (3, 1, 50, 90, S)]);
         assert_eq!(path_of(&t, 0.0), vec![(1, 0, 50), (3, 50, 90), (1, 90, 100)]);
@@ -375,13 +539,43 @@ mod tests {
 
     #[test]
     fn several_roots_orphans_and_cycles() {
-        // Two roots, an orphan (parent 9 missing) and a two-span cycle.
+        // Two roots, an orphan (parent 9 missing) and a two-span cycle, joined
+        // under one reconstructed root: 0..60 (the cycle is cut at 5, whose
+        // child 4 is clamped to it), the gaps in no span.
         let t = build(&[(1, 0, 0, 10, S), (2, 0, 5, 20, S), (3, 9, 30, 40, S), (4, 5, 50, 70, S), (5, 4, 55, 60, S)]);
-        let p = path_of(&t, 0.0);
-        assert_eq!(p[0], (1, 0, 10));
-        assert_eq!(p[1], (2, 5, 20));
-        assert_eq!(p[2], (3, 30, 40));
-        assert_eq!(critical_path(&t, &CriticalPathConfig::default()).roots.len(), 4);
+        let cp = critical_path(&t, &CriticalPathConfig::default());
+        assert_eq!(cp.roots.len(), 4);
+        assert_eq!((cp.start_ns, cp.duration_ns), (0, 60));
+        // Root 1 overlaps root 2, which ends later: only 2 is on the path.
+        assert_eq!(path_of(&t, 0.0), vec![(2, 5, 20), (3, 30, 40), (4, 55, 60)]);
+        assert_eq!(cp.gap_ns, 5 + 10 + 15);
+    }
+
+    #[test]
+    fn orphans_of_one_missing_parent_share_a_reconstructed_parent() {
+        // The root 0..30 and, under missing parent 9, sequential orphans
+        // 40..60, 60..90 and an overlapped one 45..55: one timeline, 0..90.
+        let t = build(&[(1, 0, 0, 30, S), (2, 9, 40, 60, S), (3, 9, 60, 90, S), (4, 9, 45, 55, S)]);
+        let cp = critical_path(&t, &CriticalPathConfig::default());
+        assert_eq!((cp.fragments, cp.duration_ns, cp.gap_ns), (2, 90, 10));
+        assert_eq!(path_of(&t, 0.0), vec![(1, 0, 30), (2, 40, 60), (3, 60, 90)]);
+        // Sections never overlap and never exceed the trace.
+        assert!(cp.sections.windows(2).all(|w| w[0].end_ns <= w[1].start_ns));
+    }
+
+    #[test]
+    fn spans_outside_their_parent_are_reported() {
+        // Root 0..10; child 2 starts after it ended (async), with a child of
+        // its own until 500; child 3 outlives the root by 5; child 4 inside.
+        let t = build(&[(1, 0, 0, 10, S), (2, 1, 20, 20, S), (5, 2, 30, 500, S), (3, 1, 8, 15, S), (4, 1, 2, 4, S)]);
+        let cp = critical_path(&t, &CriticalPathConfig::default());
+        let outside: Vec<(u8, u64)> = cp.outside.iter().map(|o| (t.spans[o.span].span_id.0[7], o.outside_ns)).collect();
+        assert_eq!(outside, vec![(2, 480), (3, 5)]);
+        assert_eq!(cp.duration_ns, 10);
+        // A child outside a truncated parent but inside the parent's own interval is not named.
+        let t = build(&[(1, 0, 0, 10, S), (2, 1, 5, 30, S), (3, 2, 20, 25, S)]);
+        let cp = critical_path(&t, &CriticalPathConfig::default());
+        assert_eq!(cp.outside.iter().map(|o| t.spans[o.span].span_id.0[7]).collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]

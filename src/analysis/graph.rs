@@ -583,6 +583,7 @@ impl ServiceGraph {
                     inferred: stats.inferred,
                     server_latency: stats.server_latency.summary(),
                     client_latency: (stats.client_latency.count() > 0).then(|| stats.client_latency.summary()),
+                    without_duration: stats.calls.saturating_sub(stats.server_latency.count()),
                 }
             })
             .collect();
@@ -626,6 +627,9 @@ pub struct EdgeView {
     pub server_latency: LatencySummary,
     /// Client-side latency, when clients were seen.
     pub client_latency: Option<LatencySummary>,
+    /// Calls whose server side has no duration (or unusable timing):
+    /// counted in `calls`, left out of `server_latency`.
+    pub without_duration: u64,
 }
 
 /// The graph as reports show it.

@@ -191,6 +191,7 @@ impl SpanMetrics {
                 errors: stats.errors,
                 error_rate: stats.error_rate(),
                 latency: stats.latency.summary(),
+                without_duration: stats.calls - stats.latency.count(),
             })
             .collect();
         out.sort_by(|a, b| (&a.service, &a.operation, a.kind).cmp(&(&b.service, &b.operation, b.kind)));
@@ -215,6 +216,9 @@ pub struct OperationView {
     pub error_rate: f64,
     /// Latency of spans with usable timing.
     pub latency: LatencySummary,
+    /// Spans without a duration (or with unusable timing): counted in
+    /// `calls`, left out of `latency`.
+    pub without_duration: u64,
 }
 
 #[cfg(test)]

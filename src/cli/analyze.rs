@@ -49,7 +49,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS_PER_SERVICE)]
     max_operations: usize,
     /// Operations listed in the table's slowest and most-failing sections.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_TOP)]
     top: usize,
 }
 
@@ -250,33 +250,46 @@ fn write_table(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<
 }
 
 fn write_operations(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<()> {
-    let line = |w: &mut dyn Write, o: &OperationView| {
-        writeln!(
-            w,
-            "  {:<40} {:<9} {:>9} {:>7} {:>7.2}% {:>10} {:>10}",
-            format!("{} {}", o.service, o.operation),
-            o.kind,
-            o.calls,
-            o.errors,
-            100.0 * o.error_rate,
-            render::duration(o.latency.p50_ns),
-            render::duration(o.latency.p99_ns)
-        )
-    };
-    let header = |w: &mut dyn Write, title: &str| {
+    let section = |w: &mut dyn Write, title: &str, rows: &[&OperationView]| {
         writeln!(w)?;
         writeln!(w, "{title}")?;
-        writeln!(
-            w,
-            "  {:<40} {:<9} {:>9} {:>7} {:>8} {:>10} {:>10}",
-            "OPERATION", "KIND", "CALLS", "ERRORS", "RATE", "P50", "P99"
-        )
+        let mut t = render::TextTable::new(&[
+            ("SERVICE", render::Align::Left),
+            ("OPERATION", render::Align::Left),
+            ("KIND", render::Align::Left),
+            ("CALLS", render::Align::Right),
+            ("ERRORS", render::Align::Right),
+            ("RATE", render::Align::Right),
+            ("P50", render::Align::Right),
+            ("P99", render::Align::Right),
+        ])
+        .indent(2);
+        for o in rows {
+            let latency = |ns: u64| if o.latency.count > 0 { render::duration(ns) } else { "-".to_string() };
+            t.row(vec![
+                o.service.clone(),
+                o.operation.clone(),
+                o.kind.to_string(),
+                o.calls.to_string(),
+                o.errors.to_string(),
+                format!("{:.2}%", 100.0 * o.error_rate),
+                latency(o.latency.p50_ns),
+                latency(o.latency.p99_ns),
+            ]);
+        }
+        t.write(w)
     };
     let mut slowest: Vec<&OperationView> = r.operations.iter().filter(|o| o.latency.count > 0).collect();
     slowest.sort_by(|a, b| b.latency.p99_ns.cmp(&a.latency.p99_ns).then(b.calls.cmp(&a.calls)));
-    header(w, &format!("Slowest operations (by p99, top {top})"))?;
-    for o in slowest.into_iter().take(top) {
-        line(w, o)?;
+    slowest.truncate(top);
+    section(w, &format!("Slowest operations (by p99, top {top})"), &slowest)?;
+    let untimed: u64 = r.operations.iter().map(|o| o.without_duration).sum();
+    if untimed > 0 {
+        writeln!(
+            w,
+            "  {} without a duration: counted in CALLS, left out of P50 and P99",
+            render::count(untimed, "span")
+        )?;
     }
     let mut failing: Vec<&OperationView> = r.operations.iter().filter(|o| o.errors > 0).collect();
     failing.sort_by(|a, b| b.error_rate.total_cmp(&a.error_rate).then(b.errors.cmp(&a.errors)));
@@ -284,10 +297,8 @@ fn write_operations(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Re
         writeln!(w)?;
         writeln!(w, "Most failing operations: none (no span has status ERROR)")?;
     } else {
-        header(w, &format!("Most failing operations (by error rate, top {top})"))?;
-        for o in failing.into_iter().take(top) {
-            line(w, o)?;
-        }
+        failing.truncate(top);
+        section(w, &format!("Most failing operations (by error rate, top {top})"), &failing)?;
     }
     Ok(())
 }

@@ -28,7 +28,7 @@ pub struct BottlenecksArgs {
     #[arg(long, value_enum, default_value_t = PathFormat::Table)]
     format: PathFormat,
     /// Rows per table section (JSON always has every row).
-    #[arg(long, value_name = "N", default_value_t = 15)]
+    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_TOP)]
     top: usize,
     /// Sequential calls from one parent to one operation that make an N+1 pattern.
     #[arg(long, value_name = "N", default_value_t = BottleneckConfig::default().n_plus_one_min)]
@@ -65,33 +65,32 @@ pub fn run(args: BottlenecksArgs) -> anyhow::Result<()> {
 
 fn rows(w: &mut dyn Write, title: &str, items: &[OperationBottleneck], top: usize, path: bool) -> io::Result<()> {
     writeln!(w, "{title}")?;
-    writeln!(
-        w,
-        "  {:>7} {:>12} {:>8} {:>10} {:>10} {:>10}  {}",
-        "SHARE",
-        "CP TOTAL",
-        "TRACES",
-        "P50",
-        "P95",
-        "P99",
-        if path { "CALL PATH" } else { "OPERATION" }
-    )?;
+    let mut t = render::TextTable::new(&[
+        ("SHARE", render::Align::Right),
+        ("CP TOTAL", render::Align::Right),
+        ("TRACES", render::Align::Right),
+        ("P50", render::Align::Right),
+        ("P95", render::Align::Right),
+        ("P99", render::Align::Right),
+        (if path { "CALL PATH" } else { "OPERATION" }, render::Align::Left),
+    ])
+    .indent(2);
     for o in items.iter().take(top) {
         let name =
             if path { o.call_path.clone().unwrap_or_default() } else { format!("{} {}", o.service, o.operation) };
-        writeln!(
-            w,
-            "  {:>6.2}% {:>12} {:>8} {:>10} {:>10} {:>10}  {name}",
-            100.0 * o.share,
+        t.row(vec![
+            format!("{:.2}%", 100.0 * o.share),
             render::duration(o.critical_path_ns_total),
-            o.traces_on_path,
+            o.traces_on_path.to_string(),
             render::duration(o.p50_ns),
             render::duration(o.p95_ns),
             render::duration(o.p99_ns),
-        )?;
+            name,
+        ]);
     }
+    t.write(w)?;
     if items.len() > top {
-        writeln!(w, "  … {} more", items.len() - top)?;
+        writeln!(w, "  … {} more (--top N)", items.len() - top)?;
     }
     Ok(())
 }
@@ -100,10 +99,27 @@ fn rows(w: &mut dyn Write, title: &str, items: &[OperationBottleneck], top: usiz
 pub fn write_table(w: &mut dyn Write, v: &BottleneckView, top: usize) -> io::Result<()> {
     writeln!(
         w,
-        "Bottlenecks over {} traces ({} of critical path)",
-        v.traces_analyzed,
+        "Bottlenecks over {} ({} of critical path)",
+        render::count(v.traces_analyzed, "trace"),
         render::duration(v.total_duration_ns)
     )?;
+    if v.traces_fragmented > 0 {
+        writeln!(
+            w,
+            "  note: {} in several fragments (orphans whose parent is missing); {} of their paths is in no \
+             known span",
+            render::count(v.traces_fragmented, "trace"),
+            render::duration(v.gap_ns)
+        )?;
+    }
+    if v.traces_with_spans_outside_parent > 0 {
+        writeln!(
+            w,
+            "  warning: {} with spans running outside their parent (asynchronous work or clock skew): that \
+             time is on no critical path (`tracelens critical-path` names the spans)",
+            render::count(v.traces_with_spans_outside_parent, "trace")
+        )?;
+    }
     rows(w, "By operation", &v.operations, top, false)?;
     writeln!(w)?;
     rows(w, "By call path", &v.call_paths, top, true)?;
@@ -112,8 +128,18 @@ pub fn write_table(w: &mut dyn Write, v: &BottleneckView, top: usize) -> io::Res
         writeln!(w, "Patterns: none found")?;
     } else {
         writeln!(w, "Patterns")?;
+        let mut t = render::TextTable::new(&[
+            ("KIND", render::Align::Left),
+            ("FINDING", render::Align::Left),
+            ("EXAMPLE TRACE", render::Align::Left),
+        ])
+        .indent(2);
         for p in v.patterns.iter().take(top) {
-            writeln!(w, "  {:<18} {}  (e.g. trace {})", p.kind, p.description, p.example_trace_id)?;
+            t.row(vec![p.kind.to_string(), p.description.clone(), p.example_trace_id.clone()]);
+        }
+        t.write(w)?;
+        if v.patterns.len() > top {
+            writeln!(w, "  … {} more (--top N)", v.patterns.len() - top)?;
         }
     }
     Ok(())

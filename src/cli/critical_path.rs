@@ -30,6 +30,10 @@ pub struct PathArgs {
     /// sequential (CRISP uses 0.01).
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     sibling_overlap_tolerance: f64,
+    /// Jaeger's strict rule: a child that ends exactly when the next span on the path starts is not
+    /// on the path (its time goes to its parent). By default it is: it blocked its parent.
+    #[arg(long)]
+    strict_sibling_order: bool,
     /// Apply Jaeger's clock-skew adjuster (by host) before the analysis.
     #[arg(long)]
     adjust_clock_skew: bool,
@@ -54,7 +58,10 @@ impl PathArgs {
             return Err(UsageError("--max-clock-skew must be zero or more milliseconds".to_string()).into());
         }
         Ok(PathSettings {
-            config: CriticalPathConfig { sibling_overlap_tolerance: self.sibling_overlap_tolerance },
+            config: CriticalPathConfig {
+                sibling_overlap_tolerance: self.sibling_overlap_tolerance,
+                link_back_to_back: !self.strict_sibling_order,
+            },
             max_skew_ns: self.adjust_clock_skew.then_some((self.max_clock_skew * 1e6) as u64),
         })
     }
@@ -75,8 +82,9 @@ impl PathSettings {
 pub fn print_skew(settings: &PathSettings, skew: &SkewReport) {
     if settings.max_skew_ns.is_some() {
         eprintln!(
-            "tracelens: note: clock skew: {} spans shifted, {} shifts over --max-clock-skew not applied",
-            skew.adjusted, skew.over_limit
+            "tracelens: note: clock skew: {} shifted, {} over --max-clock-skew not applied",
+            render::count(skew.adjusted, "span"),
+            render::count(skew.over_limit, "shift")
         );
     }
 }
@@ -84,7 +92,7 @@ pub fn print_skew(settings: &PathSettings, skew: &SkewReport) {
 /// Flags of `tracelens critical-path`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens critical-path dump.jsonl --trace-id 0af7651916cd43dd8448eb211c80319c\n  tracelens critical-path --format json --adjust-clock-skew traces/\n\nThe critical path is the chain of work that decided the trace's duration: walking back from the\nroot's end, the last child to finish before the current point is on the path; time no child\ncovers belongs to the span itself (Jaeger's semantics). Consumers of producers do not block."
+    after_help = "Examples:\n  tracelens critical-path dump.jsonl\n  tracelens critical-path dump.jsonl --trace-id 0af7651916cd43dd8448eb211c80319c\n  tracelens critical-path --format json --top 50 --adjust-clock-skew traces/\n\nThe critical path is the chain of work that decided the trace's duration: walking back from the\nend, the last child to finish at or before the current point (and to start before it) is on the\npath; time no child covers belongs to the span itself (Jaeger's semantics, with back-to-back\nchildren on the path). Consumers of producers do not block. A trace in several fragments (orphans\nwhose parent is missing) gets one path over a reconstructed root: time in no known span is a gap.\nSpans running past their parent (asynchronous work) are named in a warning."
 )]
 pub struct CriticalPathArgs {
     #[command(flatten)]
@@ -92,18 +100,24 @@ pub struct CriticalPathArgs {
     #[command(flatten)]
     path: PathArgs,
     /// Only this trace (32 hex digits).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["top", "all"])]
     trace_id: Option<String>,
+    /// How many traces to print: the slowest first.
+    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_TOP)]
+    top: usize,
+    /// Print every trace, in input order.
+    #[arg(long, conflicts_with = "top")]
+    all: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PathFormat::Table)]
     format: PathFormat,
 }
 
 #[derive(Serialize)]
-struct SectionView<'a> {
+struct SectionView {
     span_id: String,
-    service: &'a str,
-    operation: &'a str,
+    service: String,
+    operation: String,
     start_unix_nano: u64,
     end_unix_nano: u64,
     duration_ns: u64,
@@ -114,27 +128,54 @@ struct SectionView<'a> {
 }
 
 #[derive(Serialize)]
-struct TraceView<'a> {
-    trace_id: String,
-    duration_ns: u64,
-    critical_path: Vec<SectionView<'a>>,
+struct OutsideView {
+    span_id: String,
+    service: String,
+    operation: String,
+    /// How long the span runs outside its parent.
+    outside_ns: u64,
 }
 
-fn view<'a>(dict: &'a Dictionary, trace: &Trace, cp: &CriticalPath) -> TraceView<'a> {
+#[derive(Serialize)]
+struct TraceView {
+    trace_id: String,
+    /// Start of the interval the path covers.
+    start_unix_nano: u64,
+    /// The interval the path covers: from the earliest fragment's start to the latest fragment's end.
+    duration_ns: u64,
+    /// Fragments joined under one reconstructed root: spans without a parent, plus one per missing
+    /// parent that orphans name (1 for a whole trace).
+    fragments: usize,
+    /// Time on the path in no known span (missing parents, gaps between fragments).
+    gap_ns: u64,
+    critical_path: Vec<SectionView>,
+    /// Spans running past their parent's end or before its start (asynchronous work or clock
+    /// skew), longest outside first; their time outside is not on the path.
+    outside_parent: Vec<OutsideView>,
+}
+
+fn view(dict: &Dictionary, trace: &Trace, cp: &CriticalPath) -> TraceView {
     let own = self_times(trace);
     let on_path = cp.time_per_span(trace.len());
+    let name = |i: usize| {
+        let span = &trace.spans[i];
+        (span.span_id.to_hex(), dict.resolve(span.service).to_string(), dict.resolve(span.name).to_string())
+    };
     TraceView {
         trace_id: trace.trace_id.to_hex(),
         duration_ns: cp.duration_ns,
+        start_unix_nano: cp.start_ns,
+        fragments: cp.fragments,
+        gap_ns: cp.gap_ns,
         critical_path: cp
             .sections
             .iter()
             .map(|s| {
-                let span = &trace.spans[s.span];
+                let (span_id, service, operation) = name(s.span);
                 SectionView {
-                    span_id: span.span_id.to_hex(),
-                    service: dict.resolve(span.service),
-                    operation: dict.resolve(span.name),
+                    span_id,
+                    service,
+                    operation,
                     start_unix_nano: s.start_ns,
                     end_unix_nano: s.end_ns,
                     duration_ns: s.len_ns(),
@@ -143,37 +184,98 @@ fn view<'a>(dict: &'a Dictionary, trace: &Trace, cp: &CriticalPath) -> TraceView
                 }
             })
             .collect(),
+        outside_parent: cp
+            .outside
+            .iter()
+            .map(|o| {
+                let (span_id, service, operation) = name(o.span);
+                OutsideView { span_id, service, operation, outside_ns: o.outside_ns }
+            })
+            .collect(),
     }
 }
 
-fn write_table(w: &mut dyn Write, v: &TraceView<'_>) -> io::Result<()> {
+/// Spans named in the table's warning about spans outside their parent.
+const OUTSIDE_NAMED: usize = 5;
+
+fn write_table(w: &mut dyn Write, v: &TraceView) -> io::Result<()> {
     writeln!(
         w,
-        "Trace {}  critical path {} in {} sections",
+        "Trace {}  critical path {} in {}",
         v.trace_id,
         render::duration(v.duration_ns),
-        v.critical_path.len()
+        render::count(v.critical_path.len() as u64, "section")
     )?;
-    let origin = v.critical_path.first().map_or(0, |s| s.start_unix_nano);
-    let width = v.critical_path.iter().map(|s| s.service.chars().count()).max().unwrap_or(7).max(7);
-    writeln!(w, "  {:>12} {:>10} {:>6}  {:<width$}  OPERATION", "AT", "DURATION", "SHARE", "SERVICE")?;
-    for s in &v.critical_path {
+    if v.fragments > 1 {
         writeln!(
             w,
-            "  {:>12} {:>10} {:>5.1}%  {:<width$}  {}",
-            format!("+{}", render::duration(s.start_unix_nano - origin)),
-            render::duration(s.duration_ns),
-            100.0 * s.duration_ns as f64 / v.duration_ns.max(1) as f64,
-            s.service,
-            s.operation
+            "  note: {} (several roots, or orphans whose parent is missing) joined under one \
+             reconstructed root; {} of the path is in no known span",
+            render::count(v.fragments as u64, "fragment"),
+            render::duration(v.gap_ns)
         )?;
     }
+    if !v.outside_parent.is_empty() {
+        let named: Vec<String> = v
+            .outside_parent
+            .iter()
+            .take(OUTSIDE_NAMED)
+            .map(|o| {
+                format!("{} {} [{}] {} outside", o.service, o.operation, o.span_id, render::duration(o.outside_ns))
+            })
+            .collect();
+        let more = v.outside_parent.len().saturating_sub(OUTSIDE_NAMED);
+        writeln!(
+            w,
+            "  warning: {} {} outside {} parent (asynchronous work or clock skew), not on the path: {}{}",
+            v.outside_parent.len(),
+            if v.outside_parent.len() == 1 { "span runs" } else { "spans run" },
+            if v.outside_parent.len() == 1 { "its" } else { "their" },
+            named.join(", "),
+            if more > 0 { format!(", and {more} more") } else { String::new() }
+        )?;
+    }
+    let origin = v.start_unix_nano;
+    let mut table = render::TextTable::new(&[
+        ("AT", render::Align::Right),
+        ("DURATION", render::Align::Right),
+        ("SHARE", render::Align::Right),
+        ("SERVICE", render::Align::Left),
+        ("OPERATION", render::Align::Left),
+    ])
+    .indent(2);
+    for s in &v.critical_path {
+        table.row(vec![
+            format!("+{}", render::duration(s.start_unix_nano - origin)),
+            render::duration(s.duration_ns),
+            format!("{:.1}%", 100.0 * s.duration_ns as f64 / v.duration_ns.max(1) as f64),
+            s.service.clone(),
+            s.operation.clone(),
+        ]);
+    }
+    table.write(w)?;
     writeln!(w)
+}
+
+fn write_one(out: &mut dyn Write, format: PathFormat, v: &TraceView, first: bool) -> io::Result<()> {
+    match format {
+        PathFormat::Json => {
+            if !first {
+                out.write_all(b",")?;
+            }
+            out.write_all(b"\n")?;
+            serde_json::to_writer(&mut *out, v).map_err(io::Error::other)
+        }
+        PathFormat::Table => write_table(out, v),
+    }
 }
 
 pub fn run(args: CriticalPathArgs) -> anyhow::Result<()> {
     let inputs = args.input.validate()?;
     let settings = args.path.validate()?;
+    if args.top == 0 {
+        return Err(UsageError("--top must be at least 1".to_string()).into());
+    }
     let wanted = match &args.trace_id {
         None => None,
         Some(text) => match TraceId::from_text(text) {
@@ -181,8 +283,13 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<()> {
             _ => return Err(UsageError(format!("--trace-id {text:?} is not a trace id")).into()),
         },
     };
+    // Every trace in input order (--all, --trace-id), or the slowest kept
+    // aside: (duration, trace id) ascending, so the first is let go first.
+    let stream = args.all || wanted.is_some();
+    let mut slowest: Vec<(u64, TraceId, TraceView)> = Vec::new();
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut written = 0u64;
+    let mut traces = 0u64;
     let mut skew = SkewReport::default();
     let mut failure: Option<io::Error> = None;
     if args.format == PathFormat::Json {
@@ -192,28 +299,41 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<()> {
         if failure.is_some() || wanted.is_some_and(|id| id != trace.trace_id) {
             return;
         }
+        traces += 1;
         let cp = settings.path(dict, &mut trace, &mut skew);
-        let v = view(dict, &trace, &cp);
-        let result = match args.format {
-            PathFormat::Json => (|| {
-                if written > 0 {
-                    out.write_all(b",")?;
-                }
-                out.write_all(b"\n")?;
-                serde_json::to_writer(&mut out, &v).map_err(io::Error::other)
-            })(),
-            PathFormat::Table => write_table(&mut out, &v),
-        };
-        written += 1;
-        if let Err(e) = result {
-            failure = Some(e);
+        if stream {
+            if let Err(e) = write_one(&mut out, args.format, &view(dict, &trace, &cp), written == 0) {
+                failure = Some(e);
+            }
+            written += 1;
+            return;
+        }
+        let key = (cp.duration_ns, std::cmp::Reverse(trace.trace_id));
+        if slowest.len() == args.top && key <= (slowest[0].0, std::cmp::Reverse(slowest[0].1)) {
+            return;
+        }
+        let at = slowest.partition_point(|(d, id, _)| (*d, std::cmp::Reverse(*id)) < key);
+        slowest.insert(at, (cp.duration_ns, trace.trace_id, view(dict, &trace, &cp)));
+        if slowest.len() > args.top {
+            slowest.remove(0);
         }
     })?;
     if let Some(e) = failure {
         return Err(e).context("writing the critical paths");
     }
+    for (_, _, v) in slowest.iter().rev() {
+        write_one(&mut out, args.format, v, written == 0).context("writing the critical paths")?;
+        written += 1;
+    }
     if args.format == PathFormat::Json {
-        out.write_all(b"\n]}\n")?;
+        write!(out, "\n],\"traces_in_input\":{traces}}}\n")?;
+    } else if !stream && traces > written {
+        writeln!(
+            out,
+            "The {} slowest of {} (--top N for more, --all for every trace).",
+            written,
+            render::count(traces, "trace")
+        )?;
     }
     out.flush()?;
     if let Some(id) = wanted

@@ -19,6 +19,9 @@ use clap_complete::Shell;
 
 use tracelens::read::ReadError;
 
+/// Rows, traces or operations a table lists unless `--top` says otherwise.
+pub const DEFAULT_TOP: usize = 10;
+
 /// Exit code for usage and input errors.
 pub const EXIT_INPUT: u8 = 2;
 /// Exit code for everything else that failed.

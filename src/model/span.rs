@@ -291,9 +291,11 @@ impl Span {
         !self.quality.contains(SpanQuality::MISSING_START) && !self.quality.contains(SpanQuality::NEGATIVE_DURATION)
     }
 
-    /// Duration in nanoseconds, when the timing is usable.
+    /// Duration in nanoseconds, when the timing is usable and a duration
+    /// (or end) was given: a span without one is not a 0 ns sample.
     pub fn duration_ns(&self) -> Option<u64> {
-        self.has_timing().then(|| self.end_ns.saturating_sub(self.start_ns))
+        (self.has_timing() && !self.quality.contains(SpanQuality::MISSING_DURATION))
+            .then(|| self.end_ns.saturating_sub(self.start_ns))
     }
 
     /// Whether the span failed.

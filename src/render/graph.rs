@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 
 use crate::analysis::graph::{EdgeView, GraphView, NodeKind};
 
-use super::duration;
+use super::{Align, TextTable, count, duration};
 
 fn edge_label(e: &EdgeView) -> String {
-    let mut label = format!("{} call{}", e.calls, if e.calls == 1 { "" } else { "s" });
+    let mut label = count(e.calls, "call");
     if e.failed > 0 {
         let _ = write!(label, ", {} failed ({:.1}%)", e.failed, 100.0 * e.failed as f64 / e.calls as f64);
     }
@@ -79,14 +79,24 @@ pub fn mermaid(view: &GraphView) -> String {
 /// An aligned text table.
 pub fn table(view: &GraphView) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Service graph: {} nodes, {} edges", view.nodes.len(), view.edges.len());
-    let cw = view.edges.iter().map(|e| e.client.chars().count()).max().unwrap_or(6).max(6);
-    let sw = view.edges.iter().map(|e| e.server.chars().count()).max().unwrap_or(6).max(6);
     let _ = writeln!(
         out,
-        "  {:<cw$}    {:<sw$}  {:<16} {:>9} {:>7} {:>10} {:>10} {:>10}",
-        "CLIENT", "SERVER", "TYPE", "CALLS", "FAILED", "P50", "P99", "MAX"
+        "Service graph: {}, {}",
+        count(view.nodes.len() as u64, "node"),
+        count(view.edges.len() as u64, "edge")
     );
+    // "client -> server" in one column, the arrows aligned.
+    let cw = view.edges.iter().map(|e| e.client.chars().count()).max().unwrap_or(0).max("CLIENT".len());
+    let mut t = TextTable::new(&[
+        (&format!("{:<cw$}    SERVER", "CLIENT"), Align::Left),
+        ("TYPE", Align::Left),
+        ("CALLS", Align::Right),
+        ("FAILED", Align::Right),
+        ("P50", Align::Right),
+        ("P99", Align::Right),
+        ("MAX", Align::Right),
+    ])
+    .indent(2);
     for e in &view.edges {
         let ty = match (e.connection_type, e.inferred > 0) {
             ("", true) => "inferred",
@@ -99,10 +109,25 @@ pub fn table(view: &GraphView) -> String {
         } else {
             ("-".to_string(), "-".to_string(), "-".to_string())
         };
+        t.row(vec![
+            format!("{:<cw$} -> {}", e.client, e.server),
+            ty.to_string(),
+            e.calls.to_string(),
+            e.failed.to_string(),
+            p50,
+            p99,
+            max,
+        ]);
+    }
+    let mut text = Vec::new();
+    let _ = t.write(&mut text);
+    out.push_str(&String::from_utf8_lossy(&text));
+    let untimed: u64 = view.edges.iter().map(|e| e.without_duration).sum();
+    if untimed > 0 {
         let _ = writeln!(
             out,
-            "  {:<cw$} -> {:<sw$}  {:<16} {:>9} {:>7} {:>10} {:>10} {:>10}",
-            e.client, e.server, ty, e.calls, e.failed, p50, p99, max
+            "  {} without a duration: counted in CALLS, left out of the latencies",
+            count(untimed, "call")
         );
     }
     let u = &view.unpaired;
@@ -139,6 +164,7 @@ mod tests {
                 inferred: 0,
                 server_latency: LatencySummary { count: 3, p99_ns: 2_500_000, ..Default::default() },
                 client_latency: None,
+                without_duration: 0,
             }],
             unpaired: Unpaired::default(),
         }
