@@ -1,6 +1,7 @@
 //! The `tracelens` command: parses arguments, runs one command, and maps
-//! errors to exit codes (0 success, 1 internal failure, 2 usage or input
-//! error).
+//! the outcome to the exit code: 0 success, 2 any failure (bad flags,
+//! unreadable or empty input, a write error); `verdict` answers 1 (fail) and
+//! 3 (inconclusive), `diff` 1 (something regressed).
 
 mod cli;
 
@@ -28,7 +29,14 @@ fn main() -> ExitCode {
     // SAFETY: sets a process-wide allocator option; mimalloc options may be
     // set at any time and take a plain integer.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // Help and version are answers; every other parse error is a usage error.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { cli::EXIT_ERROR } else { 0 });
+        }
+    };
     if args.is_serve() {
         // The receiver holds spans for the trace idle timeout (10 s by
         // default) before freeing them: keep freed pages as long, or every
@@ -40,13 +48,12 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // A closed pipe (`tracelens … | head`) is not a failure.
-            if err.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
-            {
+            if cli::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
             let _ = io::stdout().flush();
             eprintln!("tracelens: error: {err:#}");
-            ExitCode::from(cli::exit_code(&err))
+            ExitCode::from(cli::EXIT_ERROR)
         }
     }
 }

@@ -168,3 +168,170 @@ fn directories_pass_over_files_without_trace_data_but_named_files_fail() {
     assert_eq!(v["spans"], 14);
     assert!(v["skipped"][0]["reason"].as_str().unwrap().contains("no trace data"), "{v}");
 }
+
+/// Runs the binary with standard output closed before it writes (as
+/// `| head -0` does) and returns its exit code.
+fn exit_code_with_stdout_closed(args: &[&str]) -> Option<i32> {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tracelens"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait().unwrap().code()
+}
+
+/// Runs the binary with standard output on /dev/full (a full disk).
+fn exit_code_with_stdout_full(args: &[&str]) -> (Option<i32>, String) {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracelens"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn verdict_exit_codes_survive_a_closed_or_full_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let regressed = common::generate(
+        dir.path(),
+        "regressed.pb",
+        &[
+            "--format",
+            "otlp-protobuf-stream",
+            "--traces",
+            "4000",
+            "--scenario",
+            "canary",
+            "--change",
+            "errors",
+            "--magnitude",
+            "0.3",
+        ],
+    );
+    let thin = common::generate(
+        dir.path(),
+        "thin.pb",
+        &["--format", "otlp-protobuf-stream", "--traces", "200", "--scenario", "canary", "--change", "none"],
+    );
+    let verdict = |input: &std::path::Path, format: &'static str| {
+        vec![
+            "verdict".to_string(),
+            input.to_str().unwrap().to_string(),
+            "--service".into(),
+            "checkout".into(),
+            "--baseline-version".into(),
+            "1.9.0".into(),
+            "--candidate-version".into(),
+            "1.10.0".into(),
+            "--format".into(),
+            format.into(),
+        ]
+    };
+    for format in ["table", "json"] {
+        let fail = verdict(&regressed, format);
+        let fail: Vec<&str> = fail.iter().map(String::as_str).collect();
+        let inconclusive = verdict(&thin, format);
+        let inconclusive: Vec<&str> = inconclusive.iter().map(String::as_str).collect();
+        assert_eq!(tracelens(&fail, None).status.code(), Some(1), "{format}");
+        assert_eq!(tracelens(&inconclusive, None).status.code(), Some(3), "{format}");
+        assert_eq!(exit_code_with_stdout_closed(&fail), Some(1), "a closed stdout keeps fail: {format}");
+        assert_eq!(exit_code_with_stdout_closed(&inconclusive), Some(3), "keeps inconclusive: {format}");
+        let (code, err) = exit_code_with_stdout_full(&fail);
+        assert_eq!(code, Some(2), "a write error is not an answer: {err}");
+        assert!(err.contains("writing to standard output"), "{err}");
+    }
+    // diff: 1 when something regressed, also with stdout closed; 2 on a full disk.
+    let base = common::generate(dir.path(), "base.pb", &["--format", "otlp-protobuf-stream", "--traces", "4000"]);
+    let diff = ["diff", base.to_str().unwrap(), regressed.to_str().unwrap()];
+    assert_eq!(tracelens(&diff, None).status.code(), Some(1));
+    assert_eq!(exit_code_with_stdout_closed(&diff), Some(1));
+    assert_eq!(exit_code_with_stdout_full(&diff).0, Some(2));
+    // Other commands: a reader closing the pipe is not a failure; a full disk is.
+    let analyze = ["analyze", base.to_str().unwrap()];
+    assert_eq!(exit_code_with_stdout_closed(&analyze), Some(0));
+    assert_eq!(exit_code_with_stdout_full(&analyze).0, Some(2));
+}
+
+#[test]
+fn what_the_input_does_not_hold_is_a_usage_error_listing_what_it_does() {
+    let shop = fixture("shop.otlp.json");
+    let shop = shop.to_str().unwrap();
+    let out = tracelens(&["verdict", shop, "--service", "chekout", "--deploy-time", "2026-11-01T10:00:00.1Z"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "service \"chekout\" is not in the input; services present: cart, checkout, frontend, payments, shipping"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = tracelens(
+        &["verdict", shop, "--service", "checkout", "--baseline-version", "1.8.0", "--candidate-version", "2.0.0"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "checkout version \"1.8.0\" and \"2.0.0\" are not in the input; versions of checkout present: 1.9.0"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = tracelens(&["verdict", shop, "--service", "checkout", "--deploy-time", "2026-11-02T10:00:00Z"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "deploy time 2026-11-02T10:00:00.000000Z is outside the input, which runs from 2026-11-01T10:00:00.000000Z to 2026-11-01T10:00:00.230000Z"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_input_without_spans_is_an_error_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let no_spans = dir.path().join("no-spans.json");
+    std::fs::write(&no_spans, r#"{"resourceSpans": []}"#).unwrap();
+    let all_bad = dir.path().join("all-bad.jsonl");
+    std::fs::write(&all_bad, "{\"resourceSpans\": []}\n{\"resourceSpans\": 7}\n{\"resourceSpans\": \"x\"}\n").unwrap();
+    let out_file = dir.path().join("out.parquet");
+    for (input, why) in [
+        (empty.to_str().unwrap(), "it is empty"),
+        (no_spans.to_str().unwrap(), "it holds no spans"),
+        (all_bad.to_str().unwrap(), "no span in it could be read (first bad record: line 2"),
+        ("-", "it is empty"),
+    ] {
+        for command in [
+            &["analyze"][..],
+            &["graph"],
+            &["critical-path"],
+            &["critical-path", "--format", "json"],
+            &["bottlenecks"],
+            &["export", "--output", out_file.to_str().unwrap()],
+            &["sql", "SELECT count(*) FROM spans"],
+            &["verdict", "--service", "a", "--deploy-time", "2026-11-01T10:00:00Z"],
+        ] {
+            let mut args = command.to_vec();
+            args.push(input);
+            let out = tracelens(&args, Some(b""));
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+            let err = stderr(&out);
+            let name = if input == "-" { "<stdin>" } else { input };
+            assert!(err.contains(&format!("no spans to analyse: {name}: {why}")), "{args:?}: {err}");
+        }
+        let out = tracelens(&["diff", input, fixture("shop.otlp.json").to_str().unwrap()], Some(b""));
+        assert_eq!(out.status.code(), Some(2), "diff {input}");
+        assert!(!out_file.exists(), "nothing written for {input}");
+    }
+}

@@ -306,7 +306,7 @@ fn diff_lists_what_regressed() {
         ],
     );
     let (code, out, err) = tracelens(&["diff", before.to_str().unwrap(), after.to_str().unwrap(), "--format", "json"]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 1, "something regressed: {err}");
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     let regressed: Vec<&str> = r["changes"]
         .as_array()
@@ -323,4 +323,98 @@ fn diff_lists_what_regressed() {
     );
     let (_, table, _) = tracelens(&["diff", before.to_str().unwrap(), after.to_str().unwrap()]);
     assert!(table.contains("regressed") && table.contains("checkout PlaceOrder latency_p50"), "{table}");
+    // The other way round, only improvements: exit 0.
+    let (code, out, err) = tracelens(&["diff", after.to_str().unwrap(), before.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(r["changes"].as_array().unwrap().iter().all(|c| c["direction"] == "improved"), "{r:#}");
+    assert!(!r["changes"].as_array().unwrap().is_empty());
+}
+
+/// OTLP JSON lines of a canary of `a` (1.0 beside 2.0): a calls b and, in
+/// parallel, c; b (version 7.0 in both arms) queries a database. In a's
+/// 2.0 traces b's own work takes 1.6 times as long.
+fn downstream_canary(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    let t0: u64 = 1_793_527_200_000_000_000;
+    let mut rng: u64 = 7;
+    let mut jitter = |scale: u64| {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (rng >> 33) % scale
+    };
+    for i in 0..2000u64 {
+        let candidate = i % 2 == 1;
+        let trace = format!("{:032x}", i + 1);
+        let id = |k: u64| format!("{:016x}", 8 * i + k);
+        let start = t0 + i * 10_000_000;
+        let a_own = 3_000_000 + jitter(1_000_000);
+        let b_own = (if candidate { 16_000_000 } else { 10_000_000 }) + jitter(2_000_000);
+        let db = 4_000_000 + jitter(500_000);
+        let (b_start, b_end) = (start + a_own + 200_000, start + a_own + 200_000 + b_own + db);
+        let c_end = start + a_own + 8_000_000;
+        let end = b_end.max(c_end) + 500_000;
+        let span = |id: String, parent: Option<String>, name: &str, kind: u8, s: u64, e: u64| {
+            let parent = parent.map(|p| format!(r#""parentSpanId":"{p}","#)).unwrap_or_default();
+            format!(
+                r#"{{"traceId":"{trace}","spanId":"{id}",{parent}"name":"{name}","kind":{kind},"startTimeUnixNano":"{s}","endTimeUnixNano":"{e}"}}"#
+            )
+        };
+        let resource = |service: &str, version: &str, spans: Vec<String>| {
+            format!(
+                r#"{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}},{{"key":"service.version","value":{{"stringValue":"{version}"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}"#,
+                spans.join(",")
+            )
+        };
+        let a = resource(
+            "a",
+            if candidate { "2.0" } else { "1.0" },
+            vec![
+                span(id(1), None, "GET /a", 2, start, end),
+                span(id(2), Some(id(1)), "call b", 3, start + a_own, b_end + 100_000),
+                span(id(3), Some(id(1)), "call c", 3, start + a_own, c_end),
+            ],
+        );
+        let b = resource(
+            "b",
+            "7.0",
+            vec![
+                span(id(4), Some(id(2)), "GET /b", 2, b_start, b_end),
+                span(id(5), Some(id(4)), "SELECT", 3, b_start + b_own / 2, b_start + b_own / 2 + db),
+            ],
+        );
+        let c =
+            resource("c", "3.1", vec![span(id(6), Some(id(3)), "GET /c", 2, start + a_own + 100_000, c_end - 100_000)]);
+        text.push_str(&format!("{{\"resourceSpans\":[{a},{b},{c}]}}\n"));
+    }
+    let path = dir.join("downstream-canary.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_canary_whose_calls_get_slower_blames_the_callee() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = downstream_canary(dir.path());
+    let (code, out, err) = tracelens(&[
+        "verdict",
+        input.to_str().unwrap(),
+        "--service",
+        "a",
+        "--baseline-version",
+        "1.0",
+        "--candidate-version",
+        "2.0",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!((code, v["verdict"].as_str()), (1, Some("fail")), "{v:#}");
+    assert_eq!(first_blamed(&v), ("b".to_string(), "GET /b".to_string()), "{:#}", v["attribution"]);
+    let b = &v["attribution"][0];
+    let delta = b["delta_ns"].as_i64().unwrap();
+    assert!((5_500_000..6_500_000).contains(&delta), "b's own work grew by 6 ms: {b}");
+    // a's own work and the database call did not change.
+    for a in v["attribution"].as_array().unwrap().iter().skip(1) {
+        assert!(a["delta_ns"].as_i64().unwrap().abs() < 300_000, "{a}");
+    }
 }

@@ -963,6 +963,27 @@ fn deploy_gates_get_the_answers_argo_and_flagger_expect() {
     // A malformed request is a 400 (Argo counts it as a measurement error).
     assert_eq!(http(server.api, "GET", "/api/v1/verdict?service=checkout", &[], b"").0, 400);
     assert_eq!(http(server.api, "GET", "/api/v1/verdict?baseline_version=1", &[], b"").0, 400);
+    // A service or versions the receiver never saw, a deploy time in the future: 400, saying what is there.
+    let (status, _, body) =
+        http(server.api, "GET", "/api/v1/verdict?service=chekout&baseline_version=1&candidate_version=2", &[], b"");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains(r#"service \"chekout\" is not in the input; services present: "#), "{body}");
+    assert!(body.contains("checkout"), "{body}");
+    let (status, _, body) = http(
+        server.api,
+        "GET",
+        "/api/v1/verdict?service=checkout&baseline_version=1.8&candidate_version=2.0",
+        &[],
+        b"",
+    );
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("versions of checkout present: 1.10.0, 1.9.0"), "{body}");
+    let (status, _, body) =
+        http(server.api, "GET", "/api/v1/verdict?service=checkout&deploy_time=2100-01-01T00:00:00Z", &[], b"");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("is in the future"));
 
     // Flagger: the payload its webhooks POST.
     let hook = |metadata: serde_json::Value| {
@@ -1009,18 +1030,22 @@ fn deploy_gates_get_the_answers_argo_and_flagger_expect() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut q = query_client(server.api).await;
-        let request = pb::VerdictQuery {
+        let request_for_checkout = || pb::VerdictQuery {
             service: "checkout".into(),
             baseline_version: "1.9.0".into(),
             candidate_version: "1.10.0".into(),
             ..Default::default()
         };
-        let reply = q.get_verdict(request).await.unwrap().into_inner();
+        let reply = q.get_verdict(request_for_checkout()).await.unwrap().into_inner();
         assert_eq!((reply.verdict.as_str(), reply.rollback), ("fail", true));
         let full: serde_json::Value = serde_json::from_str(&reply.verdict_json).unwrap();
         assert_eq!(full["service"], "checkout");
         let err = q.get_verdict(pb::VerdictQuery::default()).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        let typo = pb::VerdictQuery { service: "chekout".into(), ..request_for_checkout() };
+        let err = q.get_verdict(typo).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().contains("services present"), "{}", err.message());
     });
 }
 

@@ -260,9 +260,9 @@ fn write_table(w: &mut dyn Write, v: &TraceView) -> io::Result<()> {
 fn write_one(out: &mut dyn Write, format: PathFormat, v: &TraceView, first: bool) -> io::Result<()> {
     match format {
         PathFormat::Json => {
-            if !first {
-                out.write_all(b",")?;
-            }
+            // The opening comes with the first trace, so that a run that
+            // fails before any trace writes nothing.
+            out.write_all(if first { b"{\"traces\":[" as &[u8] } else { b"," })?;
             out.write_all(b"\n")?;
             serde_json::to_writer(&mut *out, v).map_err(io::Error::other)
         }
@@ -292,9 +292,6 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<()> {
     let mut traces = 0u64;
     let mut skew = SkewReport::default();
     let mut failure: Option<io::Error> = None;
-    if args.format == PathFormat::Json {
-        out.write_all(b"{\"traces\":[")?;
-    }
     let report = inputs.run(&mut |dict, mut trace| {
         if failure.is_some() || wanted.is_some_and(|id| id != trace.trace_id) {
             return;
@@ -326,6 +323,9 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<()> {
         written += 1;
     }
     if args.format == PathFormat::Json {
+        if written == 0 {
+            out.write_all(b"{\"traces\":[")?;
+        }
         write!(out, "\n],\"traces_in_input\":{traces}}}\n")?;
     } else if !stream && traces > written {
         writeln!(

@@ -16,7 +16,7 @@ use super::verdict::{JudgeArgs, JudgeFormat};
 /// Flags of `tracelens diff`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens diff before.jsonl after.jsonl\n  tracelens diff --format json yesterday/ today/\n\nEach service's latency median, p99 and error rate, overall, per operation and per downstream edge,\nare tested as `verdict` tests them; regressions are listed first, then improvements."
+    after_help = "Examples:\n  tracelens diff before.jsonl after.jsonl\n  tracelens diff --format json yesterday/ today/\n\nEach service's latency median, p99 and error rate, overall, per operation and per downstream edge,\nare tested as `verdict` tests them; regressions are listed first, then improvements (only rows whose\nwhole interval lies on the better side of no change).\n\nExit code: 1 when anything regressed, 0 otherwise, 2 usage or input error."
 )]
 pub struct DiffArgs {
     /// The baseline input (file, directory or -).
@@ -35,7 +35,8 @@ pub struct DiffArgs {
     judge: JudgeArgs,
 }
 
-pub fn run(args: DiffArgs) -> anyhow::Result<()> {
+/// Runs the diff; the exit code is 1 when anything regressed, 0 otherwise.
+pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     let config = args.judge.validate()?;
     let mut diff = Diff::new();
     for (path, arm) in [(&args.baseline, Arm::Baseline), (&args.candidate, Arm::Candidate)] {
@@ -44,43 +45,55 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
         input::print_notes(&report);
     }
     let report = diff.report(&config);
-    let mut out = io::stdout().lock();
-    match args.format {
+    super::write_answer(|out| match args.format {
         JudgeFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)
         }
-        JudgeFormat::Table => write_table(&mut out, &report)?,
-    }
-    out.flush()?;
-    Ok(())
+        JudgeFormat::Table => write_table(out, &report),
+    })?;
+    Ok(u8::from(report.changes.iter().any(|c| c.direction == "regressed")))
 }
 
 fn write_table(w: &mut dyn Write, r: &DiffReport) -> io::Result<()> {
-    let regressed = r.changes.iter().filter(|c| c.direction == "regressed").count();
-    writeln!(w, "{} metrics tested: {} regressed, {} improved", r.tested, regressed, r.changes.len() - regressed)?;
+    let regressed = r.changes.iter().filter(|c| c.direction == "regressed").count() as u64;
+    writeln!(
+        w,
+        "{} tested: {} regressed, {} improved",
+        render::count(r.tested, "metric"),
+        regressed,
+        r.changes.len() as u64 - regressed
+    )?;
     if !r.changes.is_empty() {
-        writeln!(w, "{:<10} {:>10} {:>10} {:>8} {:>17}  METRIC", "CHANGE", "BASELINE", "CANDIDATE", "RATIO", "CI")?;
-    }
-    for c in &r.changes {
-        let m = &c.metric;
-        let value = |v: f64| {
-            if m.signal == "error_rate" {
-                format!("{:.2}%", v * 100.0)
-            } else {
-                render::duration(v.round().max(0.0) as u64)
-            }
-        };
-        writeln!(
-            w,
-            "{:<10} {:>10} {:>10} {:>8.3} {:>17}  {}",
-            c.direction,
-            value(m.baseline_value),
-            value(m.candidate_value),
-            m.estimate,
-            format!("{:.3}-{:.3}", m.ci[0], m.ci[1]),
-            m.name
-        )?;
+        let mut t = render::TextTable::new(&[
+            ("CHANGE", render::Align::Left),
+            ("BASELINE", render::Align::Right),
+            ("CANDIDATE", render::Align::Right),
+            ("RATIO", render::Align::Right),
+            ("CI", render::Align::Right),
+            ("P", render::Align::Right),
+            ("METRIC", render::Align::Left),
+        ]);
+        for c in &r.changes {
+            let m = &c.metric;
+            let value = |v: f64| {
+                if m.signal == "error_rate" {
+                    format!("{:.2}%", v * 100.0)
+                } else {
+                    render::duration(v.round().max(0.0) as u64)
+                }
+            };
+            t.row(vec![
+                c.direction.to_string(),
+                value(m.baseline_value),
+                value(m.candidate_value),
+                format!("{:.3}", m.estimate),
+                format!("{:.3}-{:.3}", m.ci[0], m.ci[1]),
+                render::p_value(m.p_adjusted.unwrap_or(m.p_value)),
+                m.name.clone(),
+            ]);
+        }
+        t.write(w)?;
     }
     for a in &r.appeared {
         writeln!(w, "appeared: {a}")?;

@@ -8,7 +8,7 @@ use clap::Args;
 use tracelens::assemble::AssemblerConfig;
 use tracelens::model::{Dictionary, Trace};
 use tracelens::pipeline::{self, PipelineConfig, RunReport};
-use tracelens::read::{Input, ReadOptions, expand_inputs};
+use tracelens::read::{Encoding, Input, ReadOptions, expand_inputs};
 
 use super::{UsageError, progress};
 
@@ -29,6 +29,8 @@ pub struct InputArgs {
 
 /// Validated inputs and pipeline settings.
 pub struct Inputs {
+    /// The inputs as given (files, directories, -).
+    given: Vec<PathBuf>,
     inputs: Vec<Input>,
     config: PipelineConfig,
 }
@@ -54,6 +56,7 @@ fn inputs_with(paths: &[PathBuf], strict: bool, trace_window: u64) -> anyhow::Re
         return Err(UsageError("standard input (-) can be named only once".to_string()).into());
     }
     Ok(Inputs {
+        given: paths.to_vec(),
         inputs,
         config: PipelineConfig { read: ReadOptions { strict }, assemble: AssemblerConfig { idle_spans: trace_window } },
     })
@@ -71,8 +74,37 @@ impl Inputs {
             on_trace,
         )?;
         bar.finish_and_clear();
+        no_spans_check(&self.given, &report)?;
         Ok(report)
     }
+}
+
+/// An input named on the command line that held no span (an empty file,
+/// empty standard input, a document without spans, only bad records), or
+/// inputs that held none at all, is an error naming them: an answer over
+/// nothing would read as "all is well".
+fn no_spans_check(given: &[PathBuf], report: &RunReport) -> Result<(), UsageError> {
+    let why = |r: &tracelens::read::InputReport| match (&r.format.encoding, r.bad_records.first()) {
+        (Encoding::Empty, _) => "it is empty".to_string(),
+        (_, Some(first)) => format!("no span in it could be read (first bad record: {first})"),
+        _ => format!("it holds no spans ({})", r.format.name()),
+    };
+    let mut empty: Vec<String> = report
+        .inputs
+        .iter()
+        .filter(|(input, r)| r.spans == 0 && !matches!(input, Input::Found(_)))
+        .map(|(input, r)| format!("{}: {}", input.name(), why(r)))
+        .collect();
+    if empty.is_empty() && report.spans_read() == 0 {
+        let names: Vec<String> = given.iter().map(|p| p.display().to_string()).collect();
+        let found = report.inputs.len() + report.skipped.len();
+        empty.push(format!(
+            "{}: no spans in {}",
+            names.join(", "),
+            if found == 0 { "it (no files)".to_string() } else { format!("any of its {found} files") }
+        ));
+    }
+    if empty.is_empty() { Ok(()) } else { Err(UsageError(format!("no spans to analyse: {}", empty.join("; ")))) }
 }
 
 /// Notes on stderr for what a run passed over.

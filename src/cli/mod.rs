@@ -14,18 +14,18 @@ mod serve;
 mod sql;
 mod verdict;
 
+use std::io::{self, Write};
+
 use clap::{Parser, Subcommand};
 use clap_complete::Shell;
-
-use tracelens::read::ReadError;
 
 /// Rows, traces or operations a table lists unless `--top` says otherwise.
 pub const DEFAULT_TOP: usize = 10;
 
-/// Exit code for usage and input errors.
-pub const EXIT_INPUT: u8 = 2;
-/// Exit code for everything else that failed.
-pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for every failure: bad flags, unreadable or empty input, a
+/// write error. 1 and 3 are answers (`verdict`: fail, inconclusive; `diff`:
+/// something regressed), never failures.
+pub const EXIT_ERROR: u8 = 2;
 
 /// tracelens turns distributed traces into answers.
 #[derive(Debug, Parser)]
@@ -56,7 +56,7 @@ enum Command {
     Generate(Box<generate::GenerateArgs>),
     /// Judge a deploy: should the new version of a service be rolled back? (exit 0 pass, 1 fail, 3 inconclusive)
     Verdict(Box<verdict::VerdictArgs>),
-    /// Every operation and edge that regressed or improved between two inputs.
+    /// Every operation and edge that regressed or improved between two inputs (exit 1 if any regressed).
     Diff(Box<diff::DiffArgs>),
     /// Write spans, edges or critical-path sections as a Parquet, CSV or NDJSON table.
     Export(Box<export::ExportArgs>),
@@ -90,7 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::CriticalPath(args) => critical_path::run(args).map(|()| 0),
         Command::Bottlenecks(args) => bottlenecks::run(args).map(|()| 0),
         Command::Verdict(args) => verdict::run(*args),
-        Command::Diff(args) => diff::run(*args).map(|()| 0),
+        Command::Diff(args) => diff::run(*args),
         Command::Export(args) => export::run(*args).map(|()| 0),
         Command::Sql(args) => sql::run(*args).map(|()| 0),
         Command::Completions { shell } => {
@@ -101,11 +101,25 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Maps an error to the process exit code.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let input_error =
-        err.chain().any(|c| c.downcast_ref::<ReadError>().is_some() || c.downcast_ref::<UsageError>().is_some());
-    if input_error { EXIT_INPUT } else { EXIT_FAILURE }
+/// Whether an error is standard output closed by its reader (`| head`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+    })
+}
+
+/// Writes a command's answer to standard output; a reader that closed it
+/// early (`| head`) does not change the answer, any other write error
+/// (a full disk) is a failure.
+pub fn write_answer(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+        Ok(()) => Ok(()),
+    }
 }
 
 /// A usage error found after parsing (flag combinations clap cannot check).

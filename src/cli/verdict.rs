@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use clap::{Args, ValueEnum};
 
-use tracelens::judge::{Cohorts, Judge, JudgeConfig, Verdict};
+use tracelens::judge::{Cohorts, Judge, JudgeConfig, Presence, Verdict};
 use tracelens::render;
 
 use super::UsageError;
@@ -142,16 +142,15 @@ pub fn run(args: VerdictArgs) -> anyhow::Result<u8> {
     let inputs = args.input.validate()?;
     let mut judge = Judge::new(&args.service, cohorts);
     let report = inputs.run(&mut |dict, trace| judge.add_trace(dict, &trace))?;
+    judge.check(Presence::Offline).map_err(|e| UsageError(e.to_string()))?;
     let verdict = judge.verdict(&config);
-    let mut out = io::stdout().lock();
-    match args.format {
+    super::write_answer(|out| match args.format {
         JudgeFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &verdict)?;
-            writeln!(out)?;
+            serde_json::to_writer_pretty(&mut *out, &verdict)?;
+            writeln!(out)
         }
-        JudgeFormat::Table => write_table(&mut out, &verdict)?,
-    }
-    out.flush()?;
+        JudgeFormat::Table => write_table(out, &verdict),
+    })?;
     input::print_notes(&report);
     Ok(verdict.exit_code() as u8)
 }
@@ -189,70 +188,76 @@ pub fn write_table(w: &mut dyn Write, v: &Verdict) -> io::Result<()> {
     writeln!(w, "reason:  {}", v.reason)?;
     let arm = |a: &tracelens::judge::verdict::ArmSummary| {
         format!(
-            "{}{} traces, {} requests, {} hosts",
+            "{}{}, {}, {}",
             a.version.as_ref().map(|v| format!("{v}: ")).unwrap_or_default(),
-            a.traces,
-            a.requests,
-            a.hosts
+            render::count(a.traces, "trace"),
+            render::count(a.requests, "request"),
+            render::count(a.hosts, "host")
         )
     };
     writeln!(w, "service: {}   baseline {}   candidate {}", v.service, arm(&v.baseline), arm(&v.candidate))?;
     if let Some(s) = &v.traffic_split {
         writeln!(
             w,
-            "traffic: candidate {:.1}% of requests, {:.1}% expected (p = {:.3})",
+            "traffic: candidate {:.1}% of requests, {:.1}% expected (p = {})",
             s.observed * 100.0,
             s.expected * 100.0,
-            s.p_value
+            render::p_value(s.p_value)
         )?;
     }
     writeln!(w)?;
-    writeln!(
-        w,
-        "{:<9} {:>10} {:>10} {:>8} {:>17} {:>9} {:>7} {:>7}  METRIC",
-        "CLASS", "BASELINE", "CANDIDATE", "RATIO", "CI", "P", "N BASE", "N CAND"
-    )?;
+    let mut t = render::TextTable::new(&[
+        ("CLASS", render::Align::Left),
+        ("BASELINE", render::Align::Right),
+        ("CANDIDATE", render::Align::Right),
+        ("RATIO", render::Align::Right),
+        ("CI", render::Align::Right),
+        ("P", render::Align::Right),
+        ("N BASE", render::Align::Right),
+        ("N CAND", render::Align::Right),
+        ("METRIC", render::Align::Left),
+    ]);
     for m in &v.metrics {
-        writeln!(
-            w,
-            "{:<9} {:>10} {:>10} {:>8} {:>17} {:>9} {:>7} {:>7}  {}{}",
-            m.classification,
+        t.row(vec![
+            m.classification.to_string(),
             value(m.signal, m.baseline_value),
             value(m.signal, m.candidate_value),
             number(m.estimate),
             format!("{}-{}", number(m.ci[0]), number(m.ci[1])),
-            if m.p_value.is_nan() { "-".to_string() } else { format!("{:.2e}", m.p_value) },
-            m.n_baseline,
-            m.n_candidate,
-            m.name,
-            if m.critical { " (critical)" } else { "" }
-        )?;
+            render::p_value(m.p_value),
+            m.n_baseline.to_string(),
+            m.n_candidate.to_string(),
+            format!("{}{}", m.name, if m.critical { " (critical)" } else { "" }),
+        ]);
     }
+    t.write(w)?;
     if !v.attribution.is_empty() {
         writeln!(w)?;
         writeln!(w, "critical-path time per trace, by operation (own time; callees beside):")?;
-        writeln!(
-            w,
-            "  {:>10} {:>10} {:>7} {:>10} {:>10}  OPERATION",
-            "DELTA", "CALLEES", "SHARE", "BASELINE", "CANDIDATE"
-        )?;
+        let mut t = render::TextTable::new(&[
+            ("DELTA", render::Align::Right),
+            ("CALLEES", render::Align::Right),
+            ("SHARE", render::Align::Right),
+            ("BASELINE", render::Align::Right),
+            ("CANDIDATE", render::Align::Right),
+            ("OPERATION", render::Align::Left),
+        ])
+        .indent(2);
+        let signed = |ns: i64| format!("{}{}", if ns < 0 { "-" } else { "+" }, render::duration(ns.unsigned_abs()));
         for a in &v.attribution {
-            let signed = |ns: i64| format!("{}{}", if ns < 0 { "-" } else { "+" }, render::duration(ns.unsigned_abs()));
-            writeln!(
-                w,
-                "  {:>10} {:>10} {:>6.1}% {:>10} {:>10}  {} {}",
+            t.row(vec![
                 signed(a.delta_ns),
                 signed(a.callee_delta_ns),
-                a.share * 100.0,
+                format!("{:.1}%", a.share * 100.0),
                 render::duration(a.baseline_ns),
                 render::duration(a.candidate_ns),
-                a.service,
-                a.operation
-            )?;
+                format!("{} {}", a.service, a.operation),
+            ]);
         }
+        t.write(w)?;
     }
     for e in &v.new_error_types {
-        writeln!(w, "new error: {} {}: {} ({} traces)", e.service, e.operation, e.error, e.traces)?;
+        writeln!(w, "new error: {} {}: {} ({})", e.service, e.operation, e.error, render::count(e.traces, "trace"))?;
     }
     for a in &v.appeared {
         writeln!(w, "appeared: {a}")?;

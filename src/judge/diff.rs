@@ -94,3 +94,56 @@ impl Diff {
         report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assemble::assemble_all;
+    use crate::model::{Span, SpanId, SpanKind, StatusCode, TraceId};
+
+    /// `n` one-span traces of service `svc`, `errors` of them failed.
+    fn traces(dict: &mut Dictionary, first: u32, n: u32, errors: u32) -> Vec<Trace> {
+        let resource = dict.resource(Vec::new());
+        let spans: Vec<Span> = (first..first + n)
+            .map(|i| {
+                let mut trace = [0u8; 16];
+                trace[..4].copy_from_slice(&i.to_be_bytes());
+                let mut s = Span::new(TraceId(trace), SpanId([1; 8]));
+                s.resource = resource;
+                s.service = dict.intern("svc");
+                s.name = dict.intern("op");
+                s.kind = SpanKind::Server;
+                s.start_ns = 1_000_000_000 + u64::from(i) * 1_000_000;
+                s.end_ns = s.start_ns + 5_000_000 + u64::from(i % 7) * 100_000;
+                if i - first < errors {
+                    s.status = StatusCode::Error;
+                }
+                s
+            })
+            .collect();
+        assemble_all(spans).0
+    }
+
+    fn error_rate_change(baseline_errors: u32, candidate_errors: u32) -> Option<&'static str> {
+        let mut dict = Dictionary::default();
+        let mut diff = Diff::new();
+        for t in traces(&mut dict, 0, 100, baseline_errors) {
+            diff.add_trace(&dict, &t, Arm::Baseline);
+        }
+        for t in traces(&mut dict, 1000, 100, candidate_errors) {
+            diff.add_trace(&dict, &t, Arm::Candidate);
+        }
+        let report = diff.report(&JudgeConfig::default());
+        report.changes.iter().find(|c| c.metric.name == "svc error_rate").map(|c| c.direction)
+    }
+
+    #[test]
+    fn improved_only_when_the_whole_interval_is_better() {
+        // 10% -> 2%: significant by Fisher, but the rate ratio's interval
+        // reaches above 1, so it is not an improvement.
+        assert_eq!(error_rate_change(10, 2), None);
+        // 40% -> 2%: the whole interval is below 1.
+        assert_eq!(error_rate_change(40, 2), Some("improved"));
+        assert_eq!(error_rate_change(2, 40), Some("regressed"));
+    }
+}

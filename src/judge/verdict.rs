@@ -710,6 +710,7 @@ fn evaluate(
             m.classification = if m.p_value < c.error_alpha && pc - pb >= c.error_absolute_floor && ratio_ok && ec > 0 {
                 "High"
             } else if pb > 0.0
+                && m.ci[1] < 1.0
                 && stats::fisher_greater(ec, nc, eb, nb) < c.error_alpha
                 && pb - pc >= c.error_absolute_floor
             {

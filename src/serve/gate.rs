@@ -236,7 +236,7 @@ impl VerdictRequest {
 
     /// The service and cohorts, using the latest marker when the request
     /// names neither versions nor a deploy time.
-    pub fn resolve(&self, deployments: &Deployments) -> Result<(String, Cohorts, Option<f64>), GateError> {
+    pub fn resolve(&self, deployments: &Deployments, now_ns: u64) -> Result<(String, Cohorts, Option<f64>), GateError> {
         let bad = |m: String| GateError::BadRequest(m);
         let service =
             self.service.clone().filter(|s| !s.is_empty()).ok_or_else(|| bad("service is required".into()))?;
@@ -258,6 +258,12 @@ impl VerdictRequest {
             (None, None, Some(t)) => {
                 let deploy_ns = time_ns(&serde_json::Value::String(t.clone()))
                     .ok_or_else(|| bad(format!("deploy_time {t:?} is neither RFC 3339 nor unix seconds")))?;
+                if deploy_ns > now_ns.saturating_add(FUTURE_DEPLOY_GRACE_NS) {
+                    return Err(bad(format!(
+                        "deploy_time {t:?} is in the future (now is {})",
+                        render::rfc3339(now_ns)
+                    )));
+                }
                 Cohorts::DeployTime { deploy_ns, warmup_ns }
             }
             (None, None, None) => match deployments.latest(&service) {
@@ -279,6 +285,9 @@ impl VerdictRequest {
 }
 
 /// Flagger's webhook payload (`pkg/controller/webhook.go`).
+/// How far past the receiver's clock a deploy time may lie (clocks differ).
+const FUTURE_DEPLOY_GRACE_NS: u64 = 60_000_000_000;
+
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct FlaggerWebhook {
     /// The canary's name.
@@ -382,10 +391,10 @@ mod tests {
         assert_eq!(d.all().len(), 2);
         assert_eq!(d.latest("api").unwrap().time_unix_nano, 1_795_860_000_500_000_000);
         let r = VerdictRequest { service: Some("api".into()), ..Default::default() };
-        let (_, cohorts, _) = r.resolve(&d).unwrap();
+        let (_, cohorts, _) = r.resolve(&d, 10_000_000_000_000).unwrap();
         assert_eq!(cohorts, Cohorts::DeployTime { deploy_ns: 1_795_860_000_500_000_000, warmup_ns: 120_000_000_000 });
         let r = VerdictRequest { service: Some("other".into()), ..Default::default() };
-        assert!(r.resolve(&d).unwrap_err().to_string().contains("record a deployment of other"));
+        assert!(r.resolve(&d, 10_000_000_000_000).unwrap_err().to_string().contains("record a deployment of other"));
     }
 
     #[test]

@@ -212,6 +212,7 @@ pub async fn verdict(
     service: String,
     cohorts: crate::judge::Cohorts,
     config: crate::judge::JudgeConfig,
+    complete: bool,
 ) -> Result<crate::judge::Verdict, QueryError> {
     let (traces, dict) = {
         let live = live.lock().expect("live lock");
@@ -222,8 +223,13 @@ pub async fn verdict(
         for trace in &traces {
             judge.add_trace(&dict, trace);
         }
-        judge.verdict(&config)
+        // A service or versions never seen is a mistake in the request,
+        // unless stored traces are still being restored.
+        if complete {
+            judge.check(crate::judge::Presence::Live).map_err(|e| QueryError::BadRequest(e.to_string()))?;
+        }
+        Ok(judge.verdict(&config))
     })
     .await
-    .map_err(|e| QueryError::Internal(e.to_string()))
+    .map_err(|e| QueryError::Internal(e.to_string()))?
 }

@@ -233,11 +233,13 @@ impl pb::query_service_server::QueryService for QueryApi {
             analysis_id: None,
             planned_looks: None,
         };
-        let resolved = req.resolve(&self.deployments.lock().expect("deployments lock"));
+        let now_ns = (self.now_ms)().saturating_mul(1_000_000);
+        let resolved = req.resolve(&self.deployments.lock().expect("deployments lock"), now_ns);
         let (service, cohorts, canary_weight) = resolved.map_err(|e| Status::invalid_argument(e.to_string()))?;
         let config = crate::judge::JudgeConfig { canary_weight, ..Default::default() };
-        let mut v = query::verdict(&self.live, service, cohorts, config).await.map_err(status)?;
-        if let Some(restoring) = self.restoring.as_ref().and_then(|p| p.describe()) {
+        let restoring = self.restoring.as_ref().and_then(|p| p.describe());
+        let mut v = query::verdict(&self.live, service, cohorts, config, restoring.is_none()).await.map_err(status)?;
+        if let Some(restoring) = restoring {
             v.withhold(&restoring);
         }
         Ok(Response::new(pb::VerdictReply {

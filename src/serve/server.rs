@@ -576,7 +576,8 @@ async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
 /// frozen.
 async fn judge(shared: &Shared, request: &VerdictRequest) -> Result<Verdict, Response> {
     let bad = |e: gate::GateError| http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e.to_string());
-    let resolved = request.resolve(&shared.deployments.lock().expect("deployments lock"));
+    let now_ns = now_ms().saturating_mul(1_000_000);
+    let resolved = request.resolve(&shared.deployments.lock().expect("deployments lock"), now_ns);
     let (service, cohorts, canary_weight) = resolved.map_err(bad)?;
     let looks = request.looks().map_err(bad)?;
     let mut config = JudgeConfig { canary_weight, ..JudgeConfig::default() };
@@ -591,7 +592,8 @@ async fn judge(shared: &Shared, request: &VerdictRequest) -> Result<Verdict, Res
         }
         config = config.for_looks(*planned);
     }
-    let mut verdict = query::verdict(&shared.live, service, cohorts, config).await.map_err(query_error)?;
+    let complete = shared.restoring.describe().is_none();
+    let mut verdict = query::verdict(&shared.live, service, cohorts, config, complete).await.map_err(query_error)?;
     if let Some(restoring) = shared.restoring.describe() {
         // Traces from before the start are still coming in: no verdict,
         // and no look taken, until they are.
