@@ -206,10 +206,37 @@ fn usage_errors_exit_2() {
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = tracelens(&["verdict", "x.pb", "--service", "a", "--deploy-time", "yesterday"]);
     assert_eq!(code, 2);
-    assert!(err.contains("not RFC 3339"), "{err}");
+    assert!(err.contains("neither RFC 3339"), "{err}");
     let (code, _, _) =
         tracelens(&["verdict", "x.pb", "--service", "a", "--baseline-version", "1", "--candidate-version", "1"]);
     assert_eq!(code, 2);
+}
+
+#[test]
+fn deploy_times_read_as_the_receiver_reads_them() {
+    // RFC 3339, unix seconds and unix milliseconds (Spinnaker's buildInfo.timestamp) agree.
+    let shop = common::fixture("shop.otlp.json");
+    let run = |time: &str| {
+        let (code, out, err) = tracelens(&[
+            "verdict",
+            shop.to_str().unwrap(),
+            "--service",
+            "checkout",
+            "--deploy-time",
+            time,
+            "--warmup",
+            "0s",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 3, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (v["baseline"]["traces"].as_u64(), v["candidate"]["traces"].as_u64())
+    };
+    let rfc = run("2026-11-01T10:00:00.1Z");
+    assert_eq!(run("1793527200.1"), rfc);
+    assert_eq!(run("1793527200100"), rfc);
+    assert_eq!(rfc, (Some(1), Some(0)));
 }
 
 #[test]

@@ -49,8 +49,8 @@ fn start_until(data_dir: &Path, extra: &[&str], until: fn(&str) -> bool) -> Serv
         "--data-dir",
         data_dir.to_str().unwrap(),
     ];
-    if !extra.contains(&"--trace-idle-ms") {
-        args.extend_from_slice(&["--trace-idle-ms", "200"]);
+    if !extra.contains(&"--trace-idle-ms") && !extra.contains(&"--trace-idle") {
+        args.extend_from_slice(&["--trace-idle", "200ms"]);
     }
     args.extend_from_slice(extra);
     let mut proc = Proc(
@@ -243,7 +243,7 @@ fn python_sdk_exporters_over_grpc_and_http() {
         // The SDK's batch processors send each service's spans on their own
         // schedule (billing's only at the final flush), so traces must stay
         // open longer than the whole run.
-        let server = start(dir.path(), &["--trace-idle-ms", "5000"]);
+        let server = start(dir.path(), &["--trace-idle", "5s"]);
         let endpoint = match protocol {
             "grpc" => format!("http://{}", server.grpc),
             _ => format!("http://{}", server.http),
@@ -413,7 +413,7 @@ fn every_acknowledged_span_survives_kill_9() {
     // into segments the preparer zero-filled or took back from compaction
     // (their earlier records still in them), and each crash leaves one half
     // written.
-    let flags = ["--wal-segment-bytes", "16384", "--compact-interval-seconds", "0.2"];
+    let flags = ["--wal-segment-bytes", "16384", "--compact-interval", "200ms"];
     let dir = tempfile::tempdir().unwrap();
     // One span per request: spans compacted to Parquet (segments closed
     // before a restart are compacted after it) plus requests replayed.
@@ -619,10 +619,30 @@ fn settings_from_a_config_file_with_flags_winning() {
     assert_eq!(http(server.api, "GET", "/api/v1/graph", &[], b"").0, 401);
     assert_eq!(http(server.api, "GET", "/api/v1/graph", &[("Authorization", "Bearer from-file")], b"").0, 200);
 
+    drop(server);
+
     std::fs::write(&config, "grpc_adr = \"127.0.0.1:1\"\n").unwrap();
     let out = common::tracelens(&["serve", "--config", config.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(common::stderr(&out).contains("unknown field `grpc_adr`"), "{}", common::stderr(&out));
+    std::fs::write(&config, "trace_idle = \"10 seconds\"\n").unwrap();
+    let out = common::tracelens(&["serve", "--config", config.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("trace_idle: \"10 seconds\" is not a duration"), "{}", common::stderr(&out));
+    let out = common::tracelens(&["serve", "--retention", "24"], None);
+    assert_eq!(out.status.code(), Some(2), "a duration needs its unit");
+
+    // The printed example is a valid configuration, comments and all.
+    let out = common::tracelens(&["serve", "--print-config"], None);
+    assert!(out.status.success());
+    let example = common::stdout(&out);
+    for key in ["grpc_addr", "trace_idle = \"10s\"", "retention = \"1d\"", "bucket_width = \"1m\"", "compact_interval"]
+    {
+        assert!(example.contains(key), "{key}: {example}");
+    }
+    std::fs::write(&config, &example).unwrap();
+    let server = start(&dir.path().join("data2"), &["--config", config.to_str().unwrap()]);
+    assert_eq!(http(server.api, "GET", "/readyz", &[], b"").0, 200);
 }
 
 #[test]
@@ -772,7 +792,7 @@ fn since_and_until_pick_time_buckets_and_survive_a_restart() {
             .unwrap_or_default()
     };
     for restart in [false, true] {
-        let server = start(dir.path(), &["--bucket-seconds", "60"]);
+        let server = start(dir.path(), &["--bucket-width", "1m"]);
         if !restart {
             assert_eq!(http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/json")], &body).0, 200);
         }
@@ -1068,7 +1088,7 @@ fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
 fn compacted_parquet_answers_queries_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let flags = ["--wal-segment-bytes", "4096", "--compact-interval-seconds", "0.2", "--keep-traces", "1"];
+    let flags = ["--wal-segment-bytes", "4096", "--compact-interval", "200ms", "--keep-traces", "1"];
     let server = start(&data, &flags);
     let json = ("Content-Type", "application/json");
     let shop = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
@@ -1166,7 +1186,7 @@ fn a_damaged_log_segment_is_set_aside_and_compaction_goes_on() {
     std::fs::write(&segment, &bytes).unwrap();
 
     // No 64 MiB segments prepared in the background: not needed here.
-    let flags = ["--compact-interval-seconds", "0.2", "--wal-preallocate", "false"];
+    let flags = ["--compact-interval", "200ms", "--wal-preallocate", "false"];
     let server = start(&data, &flags);
     assert!(server.log.iter().any(|l| l.contains("corrupt log record") && l.contains("checksum")), "{:?}", server.log);
     let deadline = Instant::now() + Duration::from_secs(30);

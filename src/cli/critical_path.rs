@@ -37,9 +37,10 @@ pub struct PathArgs {
     /// Apply Jaeger's clock-skew adjuster (by host) before the analysis.
     #[arg(long)]
     adjust_clock_skew: bool,
-    /// With --adjust-clock-skew: largest shift applied, in milliseconds (larger ones are only counted).
-    #[arg(long, value_name = "MS", default_value_t = 1000.0)]
-    max_clock_skew: f64,
+    /// With --adjust-clock-skew: largest shift applied (larger ones are only counted); a bare
+    /// number is milliseconds.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = super::duration_or_ms_arg)]
+    max_clock_skew: std::time::Duration,
 }
 
 /// Validated path settings.
@@ -54,15 +55,12 @@ impl PathArgs {
         if !(0.0..1.0).contains(&self.sibling_overlap_tolerance) {
             return Err(UsageError("--sibling-overlap-tolerance must be in [0, 1)".to_string()).into());
         }
-        if !(self.max_clock_skew >= 0.0 && self.max_clock_skew.is_finite()) {
-            return Err(UsageError("--max-clock-skew must be zero or more milliseconds".to_string()).into());
-        }
         Ok(PathSettings {
             config: CriticalPathConfig {
                 sibling_overlap_tolerance: self.sibling_overlap_tolerance,
                 link_back_to_back: !self.strict_sibling_order,
             },
-            max_skew_ns: self.adjust_clock_skew.then_some((self.max_clock_skew * 1e6) as u64),
+            max_skew_ns: self.adjust_clock_skew.then_some(self.max_clock_skew.as_nanos().min(u64::MAX as u128) as u64),
         })
     }
 }

@@ -117,9 +117,9 @@ pub struct GenerateArgs {
     /// Traces started per second of simulated time.
     #[arg(long, default_value_t = 100.0, value_name = "TRACES_PER_S")]
     rate: f64,
-    /// Hosts' clocks disagree by up to this many milliseconds.
-    #[arg(long, default_value_t = 0.0, value_name = "MS")]
-    clock_skew: f64,
+    /// Hosts' clocks disagree by up to this much (a bare number is milliseconds).
+    #[arg(long, default_value = "0ms", value_name = "DURATION", value_parser = super::duration_or_ms_arg)]
+    clock_skew: std::time::Duration,
     /// deployment.environment.name of every service.
     #[arg(long, default_value = "production")]
     environment: String,
@@ -172,9 +172,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let start_ns = render::parse_rfc3339(&args.start).ok_or_else(|| {
         UsageError(format!("--start {:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z", args.start))
     })?;
-    if !(args.clock_skew >= 0.0 && args.clock_skew.is_finite()) {
-        return Err(UsageError("--clock-skew must be zero or more milliseconds".to_string()).into());
-    }
     let change = match args.change {
         ChangeArg::None => Change::None,
         ChangeArg::Latency => Change::Latency,
@@ -208,7 +205,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         seed: args.seed,
         start_ns,
         traces_per_second: args.rate,
-        clock_skew_ns: (args.clock_skew * 1e6) as u64,
+        clock_skew_ns: args.clock_skew.as_nanos().min(u64::MAX as u128) as u64,
         environment: args.environment.clone(),
         deploy,
     };

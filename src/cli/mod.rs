@@ -122,6 +122,25 @@ pub fn write_answer(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> any
     }
 }
 
+/// Parses a duration flag: a whole number and a unit (`500ms`, `90s`,
+/// `15m`, `2h`, `1d`; also `ns`, `us`), the one syntax of every duration
+/// flag and setting.
+pub fn duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    tracelens::render::parse_duration(text)
+        .map(std::time::Duration::from_nanos)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 500ms, 90s, 15m, 2h or 1d"))
+}
+
+/// A duration flag that was once a number of milliseconds: a duration
+/// (`1s`, `250ms`), or a bare number still read as milliseconds.
+pub fn duration_or_ms_arg(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ms) if ms >= 0.0 && ms.is_finite() && ms < 1e15 => Ok(std::time::Duration::from_secs_f64(ms / 1e3)),
+        Ok(_) => Err(format!("{text:?} must be zero or more")),
+        Err(_) => duration_arg(text),
+    }
+}
+
 /// A usage error found after parsing (flag combinations clap cannot check).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
@@ -21,7 +22,7 @@ use super::UsageError;
 /// Flags of `tracelens serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  tracelens serve --config /etc/tracelens.toml\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nit listens at once and restores what the data directory kept in the background (/readyz says\nhow far). Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each with\n?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz.\n\nSettings: flags, then TRACELENS_* environment variables, then the --config TOML file (keys are the\nflag names with underscores, e.g. grpc_addr = \"0.0.0.0:4317\"), then the defaults shown."
+    after_help = "Examples:\n  tracelens serve\n  tracelens serve --grpc-addr 0.0.0.0:4317 --http-addr 0.0.0.0:4318 --data-dir /var/lib/tracelens\n  tracelens serve --config /etc/tracelens.toml\n  curl -s localhost:7070/api/v1/graph | jq .edges\n\nPoint an OpenTelemetry Collector's otlp exporter (or an SDK) at the gRPC or HTTP address. Every\naccepted request is written to the write-ahead log and synced before it is acknowledged; on start\nit listens at once and restores what the data directory kept in the background (/readyz says\nhow far). Query API: /api/v1/graph, /api/v1/operations, /api/v1/bottlenecks (each with\n?service=NAME), /api/v1/traces/{trace_id}, /metrics (Tempo's metric names), /healthz, /readyz.\n\nSettings: flags, then TRACELENS_* environment variables, then the --config TOML file (keys are the\nflag names with underscores, e.g. grpc_addr = \"0.0.0.0:4317\"), then the defaults shown;\n--print-config prints a commented example. Durations: 500ms, 90s, 15m, 2h, 1d."
 )]
 pub struct ServeArgs {
     /// TOML file with any of the settings below.
@@ -45,8 +46,11 @@ pub struct ServeArgs {
     /// Requests handled at once; more are told to retry (UNAVAILABLE / 503) [default: 64].
     #[arg(long, env = "TRACELENS_MAX_IN_FLIGHT")]
     max_in_flight: Option<usize>,
-    /// A trace is complete once no span arrived for this many milliseconds [default: 10000].
-    #[arg(long, env = "TRACELENS_TRACE_IDLE_MS")]
+    /// A trace is complete once no span arrived for this long [default: 10s].
+    #[arg(long, env = "TRACELENS_TRACE_IDLE", value_name = "DURATION", value_parser = super::duration_arg)]
+    trace_idle: Option<Duration>,
+    /// Old spelling of --trace-idle, in milliseconds.
+    #[arg(long, env = "TRACELENS_TRACE_IDLE_MS", hide = true, conflicts_with = "trace_idle")]
     trace_idle_ms: Option<u64>,
     /// Spans held in incomplete traces before the oldest are closed early; on
     /// start, restored spans complete their traces once this many later spans
@@ -57,9 +61,12 @@ pub struct ServeArgs {
     /// (`Authorization: Bearer <token>`; health checks are exempt).
     #[arg(long, env = "TRACELENS_AUTH_TOKEN_FILE", value_name = "FILE")]
     auth_token_file: Option<PathBuf>,
-    /// Width of a live-analysis time bucket in seconds; queries with since/until merge
-    /// whole buckets [default: 60].
-    #[arg(long, env = "TRACELENS_BUCKET_SECONDS")]
+    /// Width of a live-analysis time bucket; queries with since/until merge whole buckets
+    /// [default: 1m].
+    #[arg(long, env = "TRACELENS_BUCKET_WIDTH", value_name = "DURATION", value_parser = super::duration_arg)]
+    bucket_width: Option<Duration>,
+    /// Old spelling of --bucket-width, in seconds.
+    #[arg(long, env = "TRACELENS_BUCKET_SECONDS", hide = true, conflicts_with = "bucket_width")]
     bucket_seconds: Option<u64>,
     /// PEM certificate chain (leaf first): every listener then speaks TLS only.
     /// Needs --tls-key-file.
@@ -68,9 +75,12 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert-file (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "TRACELENS_TLS_KEY_FILE", value_name = "FILE", requires = "tls_cert_file")]
     tls_key_file: Option<PathBuf>,
-    /// Closed write-ahead-log segments and live-analysis time buckets older than this
-    /// many hours are deleted [default: 24].
-    #[arg(long, env = "TRACELENS_RETENTION_HOURS")]
+    /// Closed write-ahead-log segments, compacted files and live-analysis time buckets
+    /// older than this are deleted [default: 1d].
+    #[arg(long, env = "TRACELENS_RETENTION", value_name = "DURATION", value_parser = super::duration_arg)]
+    retention: Option<Duration>,
+    /// Old spelling of --retention, in hours.
+    #[arg(long, env = "TRACELENS_RETENTION_HOURS", hide = true, conflicts_with = "retention")]
     retention_hours: Option<f64>,
     /// Completed traces kept for GET /api/v1/traces/{id} [default: 10000].
     #[arg(long, env = "TRACELENS_KEEP_TRACES")]
@@ -90,9 +100,15 @@ pub struct ServeArgs {
     /// disk [default: true].
     #[arg(long, env = "TRACELENS_WAL_PREALLOCATE")]
     wal_preallocate: Option<bool>,
-    /// How often closed log segments are compacted into Parquet, in seconds [default: 30].
-    #[arg(long, env = "TRACELENS_COMPACT_INTERVAL_SECONDS")]
+    /// How often closed log segments are compacted into Parquet [default: 30s].
+    #[arg(long, env = "TRACELENS_COMPACT_INTERVAL", value_name = "DURATION", value_parser = super::duration_arg)]
+    compact_interval: Option<Duration>,
+    /// Old spelling of --compact-interval, in seconds.
+    #[arg(long, env = "TRACELENS_COMPACT_INTERVAL_SECONDS", hide = true, conflicts_with = "compact_interval")]
     compact_interval_seconds: Option<f64>,
+    /// Print a commented example --config file (every setting with its default) and exit.
+    #[arg(long)]
+    print_config: bool,
     /// Do not fsync the log before acknowledging (benchmarks only: a crash loses data).
     #[arg(long, hide = true)]
     no_fsync: bool,
@@ -108,19 +124,97 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     max_request_bytes: Option<usize>,
     max_in_flight: Option<usize>,
+    trace_idle: Option<String>,
     trace_idle_ms: Option<u64>,
     max_open_spans: Option<usize>,
+    bucket_width: Option<String>,
     bucket_seconds: Option<u64>,
     auth_token_file: Option<PathBuf>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     wal_segment_bytes: Option<u64>,
     wal_preallocate: Option<bool>,
+    compact_interval: Option<String>,
     compact_interval_seconds: Option<f64>,
+    retention: Option<String>,
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
     max_requests_per_second: Option<f64>,
 }
+
+impl FileSettings {
+    /// A duration setting: `key = "15m"`, or the old key in `unit`s.
+    fn duration(
+        &self,
+        key: &str,
+        text: &Option<String>,
+        old: Option<f64>,
+        unit: f64,
+    ) -> anyhow::Result<Option<Duration>> {
+        match (text, old) {
+            (Some(_), Some(_)) => {
+                Err(UsageError(format!("--config: give {key} only, not also its old spelling")).into())
+            }
+            (Some(t), None) => {
+                super::duration_arg(t).map(Some).map_err(|e| UsageError(format!("--config: {key}: {e}")).into())
+            }
+            (None, Some(v)) => {
+                seconds(v * unit).map(Some).ok_or_else(|| UsageError(format!("--config: {key} must be above 0")).into())
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// A positive, finite number of seconds as a duration.
+fn seconds(s: f64) -> Option<Duration> {
+    (s > 0.0 && s.is_finite() && s < 1e12).then(|| Duration::from_secs_f64(s))
+}
+
+/// The commented example configuration `--print-config` prints.
+const EXAMPLE_CONFIG: &str = r#"# tracelens serve --config FILE: every setting, with its default.
+# Flags and TRACELENS_* environment variables (the key in upper case, e.g.
+# TRACELENS_GRPC_ADDR) take precedence over this file.
+
+# OTLP/gRPC, OTLP/HTTP (POST /v1/traces) and query API listen addresses.
+grpc_addr = "127.0.0.1:4317"
+http_addr = "127.0.0.1:4318"
+api_addr = "127.0.0.1:7070"
+
+# Write-ahead log, compacted Parquet files and deployment markers.
+data_dir = "./tracelens-data"
+# Closed log segments, compacted files and time buckets older than this go.
+retention = "1d"
+
+# Largest request accepted, in bytes after decompression.
+max_request_bytes = 67108864
+# Requests handled at once; more are told to retry (UNAVAILABLE / 503).
+max_in_flight = 64
+# Export requests accepted per second over both protocols (no limit when absent).
+# max_requests_per_second = 5000.0
+
+# A trace is complete once no span arrived for this long.
+trace_idle = "10s"
+# Spans held in incomplete traces before the oldest are closed early.
+max_open_spans = 1000000
+# Completed traces kept for GET /api/v1/traces/{id} and for verdicts.
+keep_traces = 10000
+# Width of a live-analysis time bucket (since/until merge whole buckets).
+bucket_width = "1m"
+
+# Size at which a log segment is closed, and how often closed segments are
+# compacted into Parquet.
+wal_segment_bytes = 67108864
+compact_interval = "30s"
+# Start segments from reused or zero-filled files (cheaper fsyncs).
+wal_preallocate = true
+
+# A bearer token every ingest and API request must carry (health checks exempt).
+# auth_token_file = "/etc/tracelens/token"
+# TLS on every listener (PEM; chain leaf first; PKCS#8, PKCS#1 or SEC1 key).
+# tls_cert_file = "/etc/tracelens/tls.crt"
+# tls_key_file = "/etc/tracelens/tls.key"
+"#;
 
 fn read_settings(path: &Path) -> anyhow::Result<FileSettings> {
     let text =
@@ -148,17 +242,49 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let addr = |s: &str| s.parse::<SocketAddr>().expect("valid default address");
     let max_request_bytes = args.max_request_bytes.or(file.max_request_bytes).unwrap_or(64 << 20);
     let max_in_flight = args.max_in_flight.or(file.max_in_flight).unwrap_or(64);
-    let trace_idle_ms = args.trace_idle_ms.or(file.trace_idle_ms).unwrap_or(10_000);
-    let retention_hours = args.retention_hours.or(file.retention_hours).unwrap_or(24.0);
-    let bucket_seconds = args.bucket_seconds.or(file.bucket_seconds).unwrap_or(60);
-    if max_request_bytes == 0 || max_in_flight == 0 || trace_idle_ms == 0 || bucket_seconds == 0 {
+    // Durations: the flag, its old spelling, the file's key or old key, the default.
+    let old = |v: Option<f64>, unit: f64, flag: &str| -> anyhow::Result<Option<Duration>> {
+        v.map(|v| seconds(v * unit).ok_or_else(|| UsageError(format!("{flag} must be above 0")).into())).transpose()
+    };
+    let trace_idle = match args.trace_idle.or(old(args.trace_idle_ms.map(|v| v as f64), 1e-3, "--trace-idle-ms")?) {
+        Some(d) => d,
+        None => file
+            .duration("trace_idle", &file.trace_idle, file.trace_idle_ms.map(|v| v as f64), 1e-3)?
+            .unwrap_or(Duration::from_secs(10)),
+    };
+    let bucket_width = match args.bucket_width.or(old(args.bucket_seconds.map(|v| v as f64), 1.0, "--bucket-seconds")?)
+    {
+        Some(d) => d,
+        None => file
+            .duration("bucket_width", &file.bucket_width, file.bucket_seconds.map(|v| v as f64), 1.0)?
+            .unwrap_or(Duration::from_secs(60)),
+    };
+    let retention = match args.retention.or(old(args.retention_hours, 3600.0, "--retention-hours")?) {
+        Some(d) => d,
+        None => file
+            .duration("retention", &file.retention, file.retention_hours, 3600.0)?
+            .unwrap_or(Duration::from_secs(86_400)),
+    };
+    let compact_interval =
+        match args.compact_interval.or(old(args.compact_interval_seconds, 1.0, "--compact-interval-seconds")?) {
+            Some(d) => d,
+            None => file
+                .duration("compact_interval", &file.compact_interval, file.compact_interval_seconds, 1.0)?
+                .unwrap_or(Duration::from_secs(30)),
+        };
+    if max_request_bytes == 0 || max_in_flight == 0 {
+        return Err(UsageError("max-request-bytes and max-in-flight must be above 0".to_string()).into());
+    }
+    if trace_idle.as_millis() == 0
+        || bucket_width.as_millis() < 1000
+        || retention.is_zero()
+        || compact_interval.is_zero()
+    {
         return Err(UsageError(
-            "max-request-bytes, max-in-flight, trace-idle-ms and bucket-seconds must be above 0".to_string(),
+            "--trace-idle must be at least 1ms, --bucket-width at least 1s, --retention and --compact-interval above 0"
+                .to_string(),
         )
         .into());
-    }
-    if !(retention_hours > 0.0 && retention_hours.is_finite()) {
-        return Err(UsageError("retention-hours must be above 0".to_string()).into());
     }
     let max_requests_per_second = args.max_requests_per_second.or(file.max_requests_per_second);
     if max_requests_per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
@@ -176,17 +302,13 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         _ => return Err(UsageError("tls_cert_file and tls_key_file go together".to_string()).into()),
     };
     let segment_bytes = args.wal_segment_bytes.or(file.wal_segment_bytes).unwrap_or(64 << 20);
-    let compact_interval = args.compact_interval_seconds.or(file.compact_interval_seconds).unwrap_or(30.0);
-    if segment_bytes < 4096 || !(compact_interval > 0.0 && compact_interval.is_finite()) {
-        return Err(UsageError(
-            "wal-segment-bytes must be at least 4096 and compact-interval-seconds above 0".to_string(),
-        )
-        .into());
+    if segment_bytes < 4096 {
+        return Err(UsageError("wal-segment-bytes must be at least 4096".to_string()).into());
     }
     Ok(ServeConfig {
         tls,
         segment_bytes,
-        compact_interval: std::time::Duration::from_secs_f64(compact_interval),
+        compact_interval,
         grpc_addr: args.grpc_addr.or(file.grpc_addr).unwrap_or_else(|| addr("127.0.0.1:4317")),
         http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| addr("127.0.0.1:4318")),
         api_addr: args.api_addr.or(file.api_addr).unwrap_or_else(|| addr("127.0.0.1:7070")),
@@ -194,22 +316,26 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         max_request_bytes,
         max_in_flight,
         live: LiveConfig {
-            idle_ms: trace_idle_ms,
+            idle_ms: trace_idle.as_millis().min(u64::MAX as u128) as u64,
             max_open_spans: args.max_open_spans.or(file.max_open_spans).unwrap_or(1_000_000),
             keep_traces: args.keep_traces.or(file.keep_traces).unwrap_or(10_000),
-            bucket_ms: bucket_seconds.saturating_mul(1_000),
-            retention_ms: (retention_hours * 3_600_000.0) as u64,
+            bucket_ms: bucket_width.as_millis().min(u64::MAX as u128) as u64,
+            retention_ms: retention.as_millis().min(u64::MAX as u128) as u64,
             ..LiveConfig::default()
         },
         sync: if args.no_fsync { SyncPolicy::Never } else { SyncPolicy::EveryAppend },
         preallocate: args.wal_preallocate.or(file.wal_preallocate).unwrap_or(true),
         auth_token,
-        retention: std::time::Duration::from_secs_f64(retention_hours * 3600.0),
+        retention,
         max_requests_per_second,
     })
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.print_config {
+        print!("{EXAMPLE_CONFIG}");
+        return Ok(());
+    }
     let config = resolve(args)?;
     // The log's group commit syncs when the request threads run out of work.
     let idle = IdleHook::default();

@@ -87,11 +87,12 @@ pub struct VerdictArgs {
     #[arg(long, value_name = "V", requires = "baseline_version")]
     candidate_version: Option<String>,
     /// The deploy: traces before it are the baseline, after it (and the warm-up) the candidate.
-    #[arg(long, value_name = "RFC3339", required_unless_present = "baseline_version")]
+    /// RFC 3339, or a unix time in seconds or milliseconds (as the receiver's API takes it).
+    #[arg(long, value_name = "TIME", required_unless_present = "baseline_version")]
     deploy_time: Option<String>,
     /// Time skipped after --deploy-time.
-    #[arg(long, value_name = "DURATION", default_value = "2m")]
-    warmup: String,
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = super::duration_arg)]
+    warmup: std::time::Duration,
     /// Expected share of requests on the candidate (side by side); a mismatch makes the run inconclusive.
     #[arg(long, value_name = "SHARE")]
     canary_weight: Option<f64>,
@@ -103,11 +104,11 @@ pub struct VerdictArgs {
 }
 
 /// The cohorts the flags describe.
-pub fn cohorts(
+fn cohorts(
     baseline: Option<&str>,
     candidate: Option<&str>,
     deploy_time: Option<&str>,
-    warmup: &str,
+    warmup: std::time::Duration,
 ) -> Result<Cohorts, UsageError> {
     match (baseline, candidate, deploy_time) {
         (Some(b), Some(c), None) if b != c => {
@@ -115,10 +116,12 @@ pub fn cohorts(
         }
         (Some(_), Some(_), None) => Err(UsageError("the baseline and candidate versions are the same".to_string())),
         (None, None, Some(t)) => {
-            let deploy_ns = render::parse_rfc3339(t)
-                .ok_or_else(|| UsageError(format!("deploy time {t:?} is not RFC 3339 (2026-11-28T10:00:00Z)")))?;
-            let warmup_ns = render::parse_duration(warmup)
-                .ok_or_else(|| UsageError(format!("warm-up {warmup:?} is not a duration such as 2m or 90s")))?;
+            let deploy_ns = render::parse_time(t).ok_or_else(|| {
+                UsageError(format!(
+                    "deploy time {t:?} is neither RFC 3339 (2026-11-28T10:00:00Z) nor a unix time (seconds or milliseconds)"
+                ))
+            })?;
+            let warmup_ns = warmup.as_nanos().min(u64::MAX as u128) as u64;
             Ok(Cohorts::DeployTime { deploy_ns, warmup_ns })
         }
         _ => Err(UsageError("give either a baseline and a candidate version, or a deploy time".to_string())),
@@ -137,7 +140,7 @@ pub fn run(args: VerdictArgs) -> anyhow::Result<u8> {
         args.baseline_version.as_deref(),
         args.candidate_version.as_deref(),
         args.deploy_time.as_deref(),
-        &args.warmup,
+        args.warmup,
     )?;
     let inputs = args.input.validate()?;
     let mut judge = Judge::new(&args.service, cohorts);

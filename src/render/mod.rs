@@ -61,6 +61,29 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(secs).ok()?.checked_mul(1_000_000_000)?.checked_add(nanos as u64)
 }
 
+/// Parses an absolute time to unix nanoseconds: RFC 3339
+/// (`2026-11-28T10:00:00Z`), or a unix epoch number whose magnitude gives
+/// its unit — seconds (`1795860000`, fractions allowed), milliseconds from
+/// 10^11 (`1795860000000`, Spinnaker's `buildInfo.timestamp`), microseconds
+/// from 10^14, nanoseconds from 10^17. (10^11 seconds is the year 5138.)
+pub fn parse_time(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if let Some(ns) = parse_rfc3339(t) {
+        return Some(ns);
+    }
+    let n: f64 = t.parse().ok()?;
+    if !(n.is_finite() && n >= 0.0) {
+        return None;
+    }
+    let ns = match n {
+        n if n >= 1e17 => n,
+        n if n >= 1e14 => n * 1e3,
+        n if n >= 1e11 => n * 1e6,
+        n => n * 1e9,
+    };
+    (ns < u64::MAX as f64).then(|| ns.round() as u64)
+}
+
 /// (year, month, day) to days since 1970-01-01 (inverse of `civil_from_days`).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -261,6 +284,25 @@ mod tests {
         assert_eq!(parse_duration("1d"), Some(86_400_000_000_000));
         for bad in ["", "m", "5", "5x", "-5s", "1.5s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn absolute_times_in_every_unit() {
+        let ns = 1_795_860_000_000_000_000;
+        for text in [
+            "2026-11-28T10:00:00Z",
+            "1795860000",
+            "1795860000.0",
+            "1795860000000",
+            "1795860000000000",
+            "1795860000000000000",
+        ] {
+            assert_eq!(parse_time(text), Some(ns), "{text}");
+        }
+        assert_eq!(parse_time("1795860000.5"), Some(ns + 500_000_000));
+        for bad in ["", "soon", "-5", "NaN", "inf", "1e30"] {
+            assert_eq!(parse_time(bad), None, "{bad}");
         }
     }
 

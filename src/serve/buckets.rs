@@ -142,20 +142,14 @@ fn parse_time(text: &str, now_ms: u64) -> Result<u64, String> {
     if t == "now" {
         return Ok(now_ms);
     }
-    if let Some(ns) = crate::render::parse_rfc3339(t) {
+    if let Some(ns) = crate::render::parse_time(t) {
         return Ok(ns / 1_000_000);
-    }
-    if let Ok(seconds) = t.parse::<f64>()
-        && seconds.is_finite()
-        && seconds >= 0.0
-    {
-        return Ok((seconds * 1_000.0).round() as u64);
     }
     let ago = t.strip_prefix("now-").unwrap_or(t);
     match crate::render::parse_duration(ago) {
         Some(ns) if !ago.is_empty() => Ok(now_ms.saturating_sub(ns / 1_000_000)),
         _ => Err(format!(
-            "{text:?} is not a time: give RFC 3339 (2026-11-28T10:00:00Z), unix seconds, now, or an age such as 15m, now-2h or 1d"
+            "{text:?} is not a time: give RFC 3339 (2026-11-28T10:00:00Z), a unix time (seconds or milliseconds), now, or an age such as 15m, now-2h or 1d"
         )),
     }
 }

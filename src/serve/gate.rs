@@ -155,7 +155,7 @@ impl DeploymentRequest {
         let time_unix_nano = match &self.time {
             None | Some(serde_json::Value::Null) => now_ns,
             Some(v) => time_ns(v).ok_or_else(|| {
-                GateError::BadRequest(format!("deployment time {v} is neither RFC 3339 nor unix seconds"))
+                GateError::BadRequest(format!("deployment time {v} is neither RFC 3339 nor a unix time (s, ms)"))
             })?,
         };
         Ok(Deployment { service: self.service, version: self.version, time_unix_nano })
@@ -164,14 +164,10 @@ impl DeploymentRequest {
 
 fn time_ns(v: &serde_json::Value) -> Option<u64> {
     match v {
-        serde_json::Value::String(s) => render::parse_rfc3339(s).or_else(|| seconds(s.parse().ok()?)),
-        serde_json::Value::Number(n) => seconds(n.as_f64()?),
+        serde_json::Value::String(s) => render::parse_time(s),
+        serde_json::Value::Number(n) => render::parse_time(&n.to_string()),
         _ => None,
     }
-}
-
-fn seconds(s: f64) -> Option<u64> {
-    (s.is_finite() && s >= 0.0).then(|| (s * 1e9).round() as u64)
 }
 
 /// What a gate asks: the service and how to split its traces.
@@ -257,7 +253,7 @@ impl VerdictRequest {
             (Some(_), Some(_), None) => return Err(bad("baseline_version and candidate_version are the same".into())),
             (None, None, Some(t)) => {
                 let deploy_ns = time_ns(&serde_json::Value::String(t.clone()))
-                    .ok_or_else(|| bad(format!("deploy_time {t:?} is neither RFC 3339 nor unix seconds")))?;
+                    .ok_or_else(|| bad(format!("deploy_time {t:?} is neither RFC 3339 nor a unix time (s, ms)")))?;
                 if deploy_ns > now_ns.saturating_add(FUTURE_DEPLOY_GRACE_NS) {
                     return Err(bad(format!(
                         "deploy_time {t:?} is in the future (now is {})",
