@@ -31,10 +31,16 @@ fn main() -> ExitCode {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
-        Err(e) => {
-            // Help and version are answers; every other parse error is a usage error.
+        Err(e) if !e.use_stderr() => {
+            // Help and version are answers.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { cli::EXIT_ERROR } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Every other parse error is a usage error, with the one prefix
+            // every tracelens error has.
+            eprint!("tracelens: {}", e.render());
+            return ExitCode::from(cli::EXIT_ERROR);
         }
     };
     if args.is_serve() {

@@ -335,3 +335,33 @@ fn an_input_without_spans_is_an_error_for_every_command() {
         assert!(!out_file.exists(), "nothing written for {input}");
     }
 }
+
+#[test]
+fn errors_have_one_prefix_and_never_echo_raw_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("random.bin");
+    // A PNG image: not a trace format.
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bytes.extend((0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    std::fs::write(&binary, &bytes).unwrap();
+    let out = tracelens(&["analyze", binary.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let preview = format!("{}…", bytes[..32].escape_ascii());
+    assert!(err.contains(&format!("not a trace format tracelens reads (it starts \"{preview}\")")), "{err}");
+    assert!(err.is_ascii() || err.chars().filter(|c| !c.is_ascii()).all(|c| c == '…'), "raw bytes: {err:?}");
+
+    let long = dir.path().join("long.json");
+    std::fs::write(&long, format!("{{\"resourceSpans\": \"{}\"}}", "x".repeat(10_000))).unwrap();
+    let err = stderr(&tracelens(&["analyze", long.to_str().unwrap()], None));
+    assert!(err.len() < 300, "{err}");
+    assert!(err.contains(&format!("invalid type: string \"{}…\"", "x".repeat(32))), "{err}");
+
+    // Flag errors carry the same prefix as every other error.
+    let out = tracelens(&["analyze", "--format", "yaml", "x"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("tracelens: error: invalid value 'yaml'"), "{}", stderr(&out));
+    for line in stderr(&tracelens(&["analyze", "no/such/file"], None)).lines() {
+        assert!(line.starts_with("tracelens: "), "{line}");
+    }
+}

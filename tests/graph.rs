@@ -369,5 +369,5 @@ fn spans_without_a_duration_are_not_zero_latency_samples() {
         }
     }
     let table = stdout(&tracelens(&["analyze", input.to_str().unwrap()], None));
-    assert!(table.contains("19 spans without a duration: counted in CALLS, left out of P50 and P99"), "{table}");
+    assert!(table.contains("19 spans without a usable duration: counted in CALLS, left out of P50 and P99"), "{table}");
 }

@@ -911,6 +911,26 @@ fn certificate_authority_and_leaf() -> (rcgen::Certificate, rcgen::Certificate, 
 }
 
 #[test]
+fn a_port_in_use_names_its_flag_before_anything_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for flag in ["--grpc-addr", "--http-addr", "--api-addr"] {
+        let mut args = vec!["serve", "--data-dir", data.to_str().unwrap()];
+        for other in ["--grpc-addr", "--http-addr", "--api-addr"] {
+            args.extend([other, if other == flag { port.as_str() } else { "127.0.0.1:0" }]);
+        }
+        let out = common::tracelens(&args, None);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = common::stderr(&out);
+        assert!(err.contains(&format!("tracelens: error: {flag} {port}: Address already in use")), "{err}");
+        assert_eq!(err.matches("Address already in use").count(), 1, "said once: {err}");
+        assert!(!data.exists(), "nothing created on disk for {flag}");
+    }
+}
+
+#[test]
 fn bad_tls_settings_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {

@@ -287,7 +287,7 @@ fn write_operations(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Re
     if untimed > 0 {
         writeln!(
             w,
-            "  {} without a duration: counted in CALLS, left out of P50 and P99",
+            "  {} without a usable duration: counted in CALLS, left out of P50 and P99",
             render::count(untimed, "span")
         )?;
     }

@@ -17,7 +17,7 @@ use super::input::{self, InputArgs};
 /// Flags of `tracelens bottlenecks`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens bottlenecks dump.pb\n  tracelens bottlenecks --format json --top 20 traces/\n  tracelens bottlenecks --sibling-overlap-tolerance 0.01 dump.jsonl   # CRISP's setting\n\nEach operation's share is its critical-path time over all traces' durations: the time that, made\nfaster, would make requests faster. Patterns: N+1 (sequential calls to one operation from one\nparent) and spans whose own work is most of their trace's critical path."
+    after_help = "Examples:\n  tracelens bottlenecks dump.pb\n  tracelens bottlenecks --format json --top 20 traces/\n  tracelens bottlenecks --sibling-overlap-tolerance 0.01 dump.jsonl  # CRISP\n\nEach operation's share is its critical-path time over all traces' durations: the time that, made\nfaster, would make requests faster. Patterns: N+1 (sequential calls to one operation from one\nparent) and spans whose own work is most of their trace's critical path."
 )]
 pub struct BottlenecksArgs {
     #[command(flatten)]

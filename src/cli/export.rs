@@ -49,7 +49,7 @@ pub enum FileFormat {
 /// Flags of `tracelens export`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens export dump.pb --output spans.parquet\n  tracelens export traces/ --table edges --output edges.csv\n  tracelens export dump.jsonl --table critical-path --output - --format ndjson | head\n\nColumns of spans: trace_id, span_id, parent_span_id, service, operation, kind, status_code,\nstatus_message, start_unix_nano, end_unix_nano, duration_ns, service_version, environment, host,\nscope_name, scope_version, trace_state, flags, resource_attributes and span_attributes (JSON\nobjects), events and links (JSON arrays). Parquet written here is an input of every command."
+    after_help = "Examples:\n  tracelens export dump.pb --output spans.parquet\n  tracelens export traces/ --table edges --output edges.csv\n  tracelens export dump.jsonl --table critical-path --output - --format ndjson\n\nColumns of spans: trace_id, span_id, parent_span_id, service, operation, kind, status_code,\nstatus_message, start_unix_nano, end_unix_nano, duration_ns, service_version, environment, host,\nscope_name, scope_version, trace_state, flags, resource_attributes and span_attributes (JSON\nobjects), events and links (JSON arrays). Parquet written here is an input of every command."
 )]
 pub struct ExportArgs {
     #[command(flatten)]

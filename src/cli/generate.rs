@@ -69,7 +69,7 @@ enum ChangeArg {
 /// Flags of `tracelens generate`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens generate --traces 1000 -o shop.jsonl\n  tracelens generate --spans 1000000 --format otlp-protobuf-stream -o 1m.pb\n  tracelens generate --scenario canary --change latency --target checkout --magnitude 1.3 -o canary.jsonl\n  tracelens generate --scenario rollout --change errors --format zipkin-json --compress zstd -o rollout.json.zst\n  tracelens generate --preset random --services 30 --depth 6 --fan-out 3 --traces 100\n  tracelens generate --topology my-system.yaml --traces 500\n\nThe same --seed and flags give byte-identical output. The built-in shop topology, a template for\n--topology files (TOML or YAML), is printed by --print-topology."
+    after_help = "Examples:\n  tracelens generate --traces 1000 -o shop.jsonl\n  tracelens generate --spans 1000000 --format otlp-protobuf-stream -o 1m.pb\n  tracelens generate --scenario canary --change latency --target checkout \\\n      --magnitude 1.3 -o canary.jsonl\n  tracelens generate --scenario rollout --change errors --format zipkin-json \\\n      --compress zstd -o rollout.json.zst\n  tracelens generate --preset random --services 30 --depth 6 --fan-out 3 \\\n      --traces 100\n  tracelens generate --topology my-system.yaml --traces 500\n\nThe same --seed and flags give byte-identical output. The built-in shop topology, a template for\n--topology files (TOML or YAML), is printed by --print-topology."
 )]
 pub struct GenerateArgs {
     /// Built-in topology.

@@ -26,7 +26,7 @@ enum GraphFormat {
 /// Flags of `tracelens graph`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens graph dump.jsonl\n  tracelens graph --format dot traces/ | dot -Tsvg > graph.svg\n  tracelens graph --format mermaid dump.pb > graph.mmd\n  tracelens graph --format json zipkin.json | jq '.edges[] | select(.failed > 0)'\n\nEdges come from client/server and producer/consumer span pairs, database calls, virtual nodes for\nuninstrumented peers and external callers (user), and, for spans without kinds, from a change of\nservice between parent and child (marked inferred)."
+    after_help = "Examples:\n  tracelens graph dump.jsonl\n  tracelens graph --format dot traces/ | dot -Tsvg > graph.svg\n  tracelens graph --format mermaid dump.pb > graph.mmd\n  tracelens graph --format json zipkin.json | jq '.edges[] | select(.failed>0)'\n\nEdges come from client/server and producer/consumer span pairs, database calls, virtual nodes for\nuninstrumented peers and external callers (user), and, for spans without kinds, from a change of\nservice between parent and child (marked inferred)."
 )]
 pub struct GraphArgs {
     #[command(flatten)]

@@ -64,7 +64,7 @@ enum Command {
     Sql(Box<sql::SqlArgs>),
     /// Print shell completions for tracelens.
     #[command(
-        after_help = "Examples:\n  tracelens completions bash > ~/.local/share/bash-completion/completions/tracelens\n  tracelens completions zsh > ~/.zfunc/_tracelens\n  tracelens completions fish > ~/.config/fish/completions/tracelens.fish"
+        after_help = "Examples:\n  tracelens completions bash \\\n      > ~/.local/share/bash-completion/completions/tracelens\n  tracelens completions zsh > ~/.zfunc/_tracelens\n  tracelens completions fish > ~/.config/fish/completions/tracelens.fish"
     )]
     Completions {
         /// The shell to generate completions for.
@@ -145,3 +145,47 @@ pub fn duration_or_ms_arg(text: &str) -> Result<std::time::Duration, String> {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Lines of the examples block of a rendered help text.
+    fn example_lines(help: &str) -> Vec<String> {
+        help.lines()
+            .skip_while(|l| !l.starts_with("Examples:"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn help_examples_are_never_wrapped_mid_command() {
+        let root = super::Cli::command();
+        let mut commands = vec![root.clone()];
+        commands.extend(root.get_subcommands().cloned());
+        let programs = ["tracelens", "curl", "kubectl"];
+        let mut wrapped = Vec::new();
+        for width in [80, 100] {
+            for cmd in &commands {
+                let name = cmd.get_name().to_string();
+                for help in
+                    [cmd.clone().term_width(width).render_help(), cmd.clone().term_width(width).render_long_help()]
+                {
+                    let lines = example_lines(&help.to_string());
+                    assert!(!lines.is_empty(), "{name}: no examples");
+                    for (i, line) in lines.iter().enumerate() {
+                        let continues = i > 0 && lines[i - 1].trim_end().ends_with('\\');
+                        let command = programs.iter().any(|p| line.starts_with(&format!("  {p} ")));
+                        if !command && !continues {
+                            wrapped.push(format!("{name} at width {width}: {line:?}"));
+                        }
+                    }
+                }
+            }
+        }
+        wrapped.dedup();
+        assert!(wrapped.is_empty(), "examples wrapped mid-command:\n{}", wrapped.join("\n"));
+    }
+}

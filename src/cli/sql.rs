@@ -26,7 +26,7 @@ pub enum SqlFormat {
 /// Flags of `tracelens sql`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens sql \"SELECT service, count(*) AS spans FROM spans GROUP BY service ORDER BY spans DESC\" dump.pb\n  tracelens sql \"SELECT client, server, avg(server_duration_ns) FROM edges GROUP BY client, server\" traces/\n  tracelens sql --format csv \"SELECT * FROM critical_path WHERE service = 'payments'\" dump.jsonl\n\nTables: spans, edges, critical_path (see `tracelens export --help` for their columns)."
+    after_help = "Examples:\n  tracelens sql \"SELECT service, count(*) AS spans FROM spans \\\n      GROUP BY service ORDER BY spans DESC\" dump.pb\n  tracelens sql \"SELECT client, server, avg(server_duration_ns) FROM edges \\\n      GROUP BY client, server\" traces/\n  tracelens sql --format csv \\\n      \"SELECT * FROM critical_path WHERE service = 'payments'\" dump.jsonl\n\nTables: spans, edges, critical_path (see `tracelens export --help` for their columns)."
 )]
 pub struct SqlArgs {
     /// The query (polars SQL).

@@ -72,7 +72,7 @@ impl JudgeArgs {
 /// Flags of `tracelens verdict`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens verdict canary.jsonl --service checkout --baseline-version 1.9.0 --candidate-version 1.10.0\n  tracelens verdict dumps/ --service checkout --deploy-time 2026-11-28T10:00:00Z --warmup 2m --format json\n\nExit code: 0 pass, 1 fail (roll back), 3 inconclusive (not enough data, traffic split off, or a\nmarginal score), 2 usage or input error. Metrics: the median shift (Hodges-Lehmann on log\nlatency), the p99 ratio (bootstrap over whole traces) and the error rate (Fisher's exact test) of\nthe service, of each operation and of each downstream edge."
+    after_help = "Examples:\n  tracelens verdict canary.jsonl --service checkout \\\n      --baseline-version 1.9.0 --candidate-version 1.10.0\n  tracelens verdict dumps/ --service checkout \\\n      --deploy-time 2026-11-28T10:00:00Z --warmup 2m --format json\n\nExit code: 0 pass, 1 fail (roll back), 3 inconclusive (not enough data, traffic split off, or a\nmarginal score), 2 usage or input error. Metrics: the median shift (Hodges-Lehmann on log\nlatency), the p99 ratio (bootstrap over whole traces) and the error rate (Fisher's exact test) of\nthe service, of each operation and of each downstream edge."
 )]
 pub struct VerdictArgs {
     #[command(flatten)]

@@ -178,10 +178,50 @@ fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>, limit: u64) -> Result<LineR
 fn json_error(err: &serde_json::Error, lines_before: u64) -> ReadErrorKind {
     let text = err.to_string();
     let message = match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
+        Some(i) => shorten_quoted(&text[..i]),
+        None => shorten_quoted(&text),
     };
     ReadErrorKind::AtLine { line: err.line() as u64 + lines_before, column: err.column() as u64, message }
+}
+
+/// Characters of a quoted value an error message shows.
+const QUOTED_SHOWN: usize = 32;
+
+/// serde quotes the offending value in full (`invalid type: string "…"`):
+/// an error names where and what, it does not echo a dump's contents, so
+/// quoted values past [`QUOTED_SHOWN`] characters are cut.
+fn shorten_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(256));
+    let mut inside = false;
+    let mut shown = 0;
+    let mut escaped = false;
+    for c in message.chars() {
+        if inside {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                inside = false;
+                if shown > QUOTED_SHOWN {
+                    out.push('…');
+                }
+                out.push(c);
+                continue;
+            }
+            shown += 1;
+            if shown <= QUOTED_SHOWN {
+                out.push(c);
+            }
+        } else {
+            if c == '"' {
+                inside = true;
+                shown = 0;
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The top level of any JSON trace document.
@@ -358,6 +398,16 @@ impl<'de> Visitor<'de> for ZipkinItem<'_, '_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_messages_do_not_echo_long_values() {
+        let long = format!("invalid type: string \"{}\", expected a list", "x".repeat(5000));
+        assert_eq!(
+            super::shorten_quoted(&long),
+            format!("invalid type: string \"{}…\", expected a list", "x".repeat(32))
+        );
+        assert_eq!(super::shorten_quoted("unknown \"a\\\"b\" here"), "unknown \"a\\\"b\" here");
+    }
+
     use super::*;
     use crate::model::{Dictionary, Span, SpanKind, StatusCode, Value, WarningKind, Warnings};
 

@@ -229,7 +229,7 @@ fn detect_and_read(
         head.drain(..UTF8_BOM.len());
     }
     let kind = sniff(&head);
-    let shown: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let shown = format!("{}{}", head[..head.len().min(32)].escape_ascii(), if head.len() > 32 { "…" } else { "" });
     let mut reader = BufReader::with_capacity(BUFFER_BYTES, Cursor::new(head).chain(source));
     match kind {
         Sniffed::Json => {
@@ -249,8 +249,8 @@ fn detect_and_read(
             otlp_proto::read_length_prefixed(&mut reader, e, opts)
         }
         Sniffed::Unknown => Err(ReadErrorKind::NotTraces(format!(
-            "not a trace format tracelens reads (first bytes {}); expected OTLP JSON or protobuf, Jaeger JSON, Zipkin JSON, or gzip/zstd of one",
-            shown.join(" ")
+            "not a trace format tracelens reads (it starts \"{shown}\"); expected OTLP JSON or protobuf, \
+             Jaeger JSON, Zipkin JSON, Parquet, or gzip/zstd of one"
         ))),
     }
 }

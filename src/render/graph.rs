@@ -126,7 +126,7 @@ pub fn table(view: &GraphView) -> String {
     if untimed > 0 {
         let _ = writeln!(
             out,
-            "  {} without a duration: counted in CALLS, left out of the latencies",
+            "  {} without a usable duration: counted in CALLS, left out of the latencies",
             count(untimed, "call")
         );
     }

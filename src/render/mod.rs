@@ -237,8 +237,11 @@ impl TextTable {
         self.len() == 0
     }
 
-    /// Writes the header and the rows.
+    /// Writes the header and the rows; nothing when there is no row.
     pub fn write(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
         let columns = self.align.len();
         let mut widths = vec![0usize; columns];
         for row in &self.rows {

@@ -80,8 +80,10 @@ pub enum ServeError {
     #[error("write-ahead log")]
     Wal(#[from] WalError),
     /// A listener could not be bound or failed.
-    #[error("{addr}: {source}")]
+    #[error("{flag} {addr}")]
     Listen {
+        /// The setting that gave the address (`--grpc-addr`, …).
+        flag: &'static str,
         /// The address.
         addr: SocketAddr,
         /// The error.
@@ -723,8 +725,8 @@ async fn api_metrics(State(shared): State<Arc<Shared>>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(addr).await.map_err(|source| ServeError::Listen { addr, source })
+async fn bind(flag: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr).await.map_err(|source| ServeError::Listen { flag, addr, source })
 }
 
 /// What opening the log at start found, and what is left to restore.
@@ -779,6 +781,18 @@ pub async fn run(
     on_ready: impl FnOnce([SocketAddr; 3], &Startup),
     on_restored: impl FnOnce(&restore::Restored) + Send + 'static,
 ) -> Result<(), ServeError> {
+    // Listeners first: a port in use is reported before anything is
+    // created on disk.
+    let grpc_listener = bind("--grpc-addr", config.grpc_addr).await?;
+    let http_listener = bind("--http-addr", config.http_addr).await?;
+    let api_listener = bind("--api-addr", config.api_addr).await?;
+    let local =
+        |l: &TcpListener, flag, addr| l.local_addr().map_err(|source| ServeError::Listen { flag, addr, source });
+    let addrs = [
+        local(&grpc_listener, "--grpc-addr", config.grpc_addr)?,
+        local(&http_listener, "--http-addr", config.http_addr)?,
+        local(&api_listener, "--api-addr", config.api_addr)?,
+    ];
     let (live, wal, startup, plan) = tokio::task::block_in_place(|| recover(&config))?;
     let restoring = Arc::new(restore::Progress::of(&plan));
     let stop_restore = Arc::new(AtomicBool::new(false));
@@ -861,15 +875,6 @@ pub async fn run(
         retention,
     });
 
-    let grpc_listener = bind(config.grpc_addr).await?;
-    let http_listener = bind(config.http_addr).await?;
-    let api_listener = bind(config.api_addr).await?;
-    let addrs = [
-        grpc_listener.local_addr().map_err(|source| ServeError::Listen { addr: config.grpc_addr, source })?,
-        http_listener.local_addr().map_err(|source| ServeError::Listen { addr: config.http_addr, source })?,
-        api_listener.local_addr().map_err(|source| ServeError::Listen { addr: config.api_addr, source })?,
-    ];
-
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
@@ -896,13 +901,14 @@ pub async fn run(
         .layer(tower::util::MapResponseLayer::new(rewrite_out_of_range))
         .layer(axum::middleware::from_fn_with_state((shared.clone(), Surface::Grpc), require_token))
         .with_state(shared.clone());
-    let incoming = |listener: TcpListener| {
-        let addr = listener.local_addr().ok();
-        Incoming::new(listener, config.tls.clone())
-            .map_err(|source| ServeError::Listen { addr: addr.unwrap_or(config.api_addr), source })
+    let incoming = |listener: TcpListener, flag: &'static str, addr: SocketAddr| {
+        Incoming::new(listener, config.tls.clone()).map_err(|source| ServeError::Listen { flag, addr, source })
     };
-    let (grpc_listener, http_listener, api_listener) =
-        (incoming(grpc_listener)?, incoming(http_listener)?, incoming(api_listener)?);
+    let (grpc_listener, http_listener, api_listener) = (
+        incoming(grpc_listener, "--grpc-addr", addrs[0])?,
+        incoming(http_listener, "--http-addr", addrs[1])?,
+        incoming(api_listener, "--api-addr", addrs[2])?,
+    );
     let grpc_task = tokio::spawn(
         axum::serve(grpc_listener, grpc.into_make_service())
             .with_graceful_shutdown(stopped(stop_rx.clone()))
