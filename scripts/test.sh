@@ -2,8 +2,9 @@
 # Runs every test of tracelens on a fresh machine: installs what the tests
 # need, then runs the whole suite (unit, integration, doc tests).
 #
-# Tests need cargo, Graphviz (`dot` checks the graph command's DOT output)
-# and, for the receiver's interop tests, the OpenTelemetry Python SDK with
+# Tests need cargo, Graphviz (`dot` checks the graph command's DOT output),
+# curl and jq (the deploy-gate docs' CI snippets run as pasted) and, for the
+# receiver's interop tests, the OpenTelemetry Python SDK with
 # its OTLP gRPC and HTTP exporters in ./.venv, with pyarrow (another
 # Parquet implementation reads the receiver's compacted files). Tests that need more outside
 # parts get their install step here, so this stays the one command that runs
@@ -15,11 +16,17 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "scripts/test.sh: cargo is required (https://rustup.rs)" >&2
   exit 1
 fi
-if ! command -v dot >/dev/null 2>&1; then
-  echo "scripts/test.sh: installing Graphviz (needed by the DOT output test)" >&2
+# Debian packages: Graphviz (`dot` checks the graph command's DOT output);
+# bash, curl and jq run the snippets of docs/deploy-gates.md as pasted.
+missing=()
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "scripts/test.sh: installing ${missing[*]}" >&2
   if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
   $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq graphviz >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, pyarrow.parquet" 2>/dev/null; then
   echo "scripts/test.sh: installing the OpenTelemetry Python SDK, OTLP exporters and pyarrow into .venv" >&2

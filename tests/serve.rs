@@ -1087,6 +1087,163 @@ fn deploy_gates_get_the_answers_argo_and_flagger_expect() {
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
         assert!(err.message().contains("services present"), "{}", err.message());
     });
+
+    // Last: the snippets of docs/deploy-gates.md, as pasted (one records a deployment marker).
+    deploy_gate_docs_work_when_pasted(&server, dir.path());
+}
+
+/// The fenced blocks of a Markdown file with the given info string.
+fn fenced_blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == format!("```{lang}") {
+            let body: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+            blocks.push(body.join("\n") + "\n");
+        }
+    }
+    blocks
+}
+
+/// The path and query of a documented URL, pointed at the test's receiver.
+fn documented_path(url: &str) -> String {
+    let rest = url.strip_prefix("http://tracelens.observability:7070").unwrap_or_else(|| panic!("{url}"));
+    rest.to_string()
+}
+
+/// Runs each snippet of docs/deploy-gates.md against `server`, which holds
+/// the checkout canary (1.10.0 slower than 1.9.0), as the gate would.
+fn deploy_gate_docs_work_when_pasted(server: &Server, dir: &Path) {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/deploy-gates.md")).unwrap();
+    let yaml: Vec<serde_json::Value> = fenced_blocks(&doc, "yaml")
+        .iter()
+        .map(|b| serde_json::to_value(serde_norway::from_str::<serde_norway::Value>(b).unwrap()).unwrap())
+        .collect();
+
+    // Argo Rollouts: the AnalysisTemplate's URL with the Rollout's args; one planned look per measurement.
+    let template = yaml.iter().find(|v| v["kind"] == "AnalysisTemplate").expect("an AnalysisTemplate");
+    let metric = &template["spec"]["metrics"][0];
+    let count = metric["count"].as_u64().unwrap();
+    assert!(metric["inconclusiveLimit"].as_u64().unwrap() < count);
+    let url = metric["provider"]["web"]["url"]
+        .as_str()
+        .unwrap()
+        .replace("{{args.service}}", "checkout")
+        .replace("{{args.stable-version}}", "1.9.0")
+        .replace("{{args.canary-version}}", "1.10.0");
+    assert!(url.contains(&format!("planned_looks={count}")), "{url}");
+    // The documented Rollout sends 20% to the canary; the generated canary got half.
+    assert!(url.contains("canary_weight=0.2"), "{url}");
+    let url = url.replace("canary_weight=0.2", "canary_weight=0.5");
+    let v = get_json(server.api, &documented_path(&url));
+    assert_eq!(metric["successCondition"], "result == \"pass\"");
+    assert_eq!(v["verdict"], "fail", "{v:#}");
+    assert_eq!(v["looks"]["planned"], count);
+
+    // Flagger: the Canary's hooks, POSTed the payload Flagger sends.
+    let canary = yaml.iter().find(|v| v["kind"] == "Canary").expect("a Canary");
+    let analysis = &canary["spec"]["analysis"];
+    let iterations = analysis["maxWeight"].as_u64().unwrap() / analysis["stepWeight"].as_u64().unwrap();
+    let hooks = analysis["webhooks"].as_array().unwrap();
+    let post = |hook: &serde_json::Value, metadata: &serde_json::Value| {
+        let payload = serde_json::json!({
+            "name": canary["metadata"]["name"], "namespace": canary["metadata"]["namespace"],
+            "phase": "Progressing", "checksum": "85c8cd77c8", "metadata": metadata
+        });
+        let path = documented_path(hook["url"].as_str().unwrap());
+        http(server.api, "POST", &path, &[("Content-Type", "application/json")], &serde_json::to_vec(&payload).unwrap())
+            .0
+    };
+    let mut types = Vec::new();
+    for hook in hooks {
+        let kind = hook["type"].as_str().unwrap();
+        types.push(kind);
+        let metadata = &hook["metadata"];
+        if ["confirm-promotion", "rollout", "confirm-traffic-increase"].contains(&kind) {
+            assert!(metadata.get("on_inconclusive").is_none(), "inconclusive must not promote: {hook}");
+        }
+        if let Some(looks) = metadata.get("planned_looks") {
+            assert_eq!(looks.as_str().unwrap().parse::<u64>().unwrap(), iterations, "one look per iteration");
+        }
+        let status = post(hook, metadata);
+        match kind {
+            "rollback" => assert_eq!(status, 200, "the failing canary is rolled back"),
+            "confirm-promotion" => assert_eq!(status, 403, "the failing canary is not promoted"),
+            other => panic!("undocumented hook type {other}"),
+        }
+        // An inconclusive verdict (cart runs one version) neither promotes nor rolls back.
+        let mut cart = metadata.clone();
+        cart["service"] = "cart".into();
+        cart["baseline_version"] = "3.0.2".into();
+        cart["candidate_version"] = "3.1.0".into();
+        assert_eq!(post(hook, &cart), 403, "{kind} on an inconclusive verdict");
+    }
+    assert_eq!(types, ["rollback", "confirm-promotion"]);
+
+    // Spinnaker: the webhook stage, with buildInfo.timestamp in epoch milliseconds.
+    let stage: serde_json::Value = fenced_blocks(&doc, "json")
+        .iter()
+        .find_map(|b| serde_json::from_str(b).ok().filter(|v: &serde_json::Value| v["type"] == "webhook"))
+        .expect("a webhook stage");
+    let url = stage["url"]
+        .as_str()
+        .unwrap()
+        .replace("${trigger['buildInfo']['timestamp']}", "1793491300000")
+        .replace("${trigger['buildInfo']['number']}", "42");
+    let (status, _, body) = http(server.api, "GET", &documented_path(&url), &[], b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(stage["statusJsonPath"], "$.verdict");
+    let status = v["verdict"].as_str().unwrap().to_uppercase();
+    assert!(["PASS", "FAIL", "INCONCLUSIVE"].contains(&status.as_str()), "{v:#}");
+    assert_eq!(stage["successStatuses"], "PASS");
+    assert_eq!(stage["terminalStatuses"], "FAIL");
+    assert!(stage.get("canceledStatuses").is_none(), "an inconclusive poll must not cancel the stage");
+    assert!(v["baseline"]["start_unix_nano"].as_u64().unwrap() < 1_793_491_300_000_000_000, "deploy time read as ms");
+
+    // CI: each sh snippet under `bash -e`, as GitHub Actions and GitLab run them.
+    let scripts = fenced_blocks(&doc, "sh");
+    let bin = Path::new(env!("CARGO_BIN_EXE_tracelens")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let ci = dir.join("ci");
+    std::fs::create_dir_all(&ci).unwrap();
+    // A dump in which checkout's error rate rises after a deploy at 00:05:00.
+    let out = Command::new(env!("CARGO_BIN_EXE_tracelens"))
+        .args(["generate", "--traces", "6000", "--rate", "10", "--scenario", "rollout", "--change", "errors"])
+        .args(["--magnitude", "0.3", "-o", ci.join("spans.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(ci.join("rollback.sh"), "#!/bin/sh\ntouch rolled-back\n").unwrap();
+    std::fs::set_permissions(ci.join("rollback.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let offline = scripts.iter().find(|s| s.contains("tracelens verdict spans.jsonl")).expect("the dump snippet");
+    let out = Command::new("bash")
+        .args(["-e", "-c", offline])
+        .current_dir(&ci)
+        .env("PATH", &path)
+        .env("DEPLOYED_AT", "2026-11-01T00:05:00Z")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("regression: rolling back"), "{said}");
+    assert!(ci.join("rolled-back").exists());
+    let verdict: serde_json::Value = serde_json::from_slice(&std::fs::read(ci.join("verdict.json")).unwrap()).unwrap();
+    assert_eq!(verdict["verdict"], "fail");
+
+    let live = scripts.iter().find(|s| s.contains("/api/v1/deployments")).expect("the receiver snippet");
+    let out = Command::new("bash")
+        .args(["-e", "-c", live])
+        .env("PATH", &path)
+        .env("TRACELENS_URL", format!("http://{}", server.api))
+        .env("VERSION", "1.10.0")
+        .env("SETTLE_SECONDS", "0")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    // Deployed just now: no candidate traces yet, so not a pass, and the job stops.
+    assert_eq!(out.status.code(), Some(1), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("verdict: inconclusive"), "{said}");
 }
 
 fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {

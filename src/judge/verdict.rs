@@ -524,10 +524,10 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         (
             "inconclusive",
             format!(
-                "traffic_split_mismatch: the candidate got {:.1}% of requests, {:.1}% expected (p = {:.2e})",
+                "traffic_split_mismatch: the candidate got {:.1}% of requests, {:.1}% expected (p = {})",
                 split.observed * 100.0,
                 split.expected * 100.0,
-                split.p_value
+                crate::render::p_value(split.p_value)
             ),
         )
     } else if let Some(m) = critical_fail {
