@@ -445,3 +445,32 @@ fn a_canary_whose_calls_get_slower_blames_the_callee() {
         assert!(a["delta_ns"].as_i64().unwrap().abs() < 300_000, "{a}");
     }
 }
+
+#[test]
+fn the_readme_canary_example_detects_its_regression() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let generate = readme
+        .lines()
+        .find(|l| l.starts_with("tracelens generate --traces 20000 --scenario canary"))
+        .expect("the README's canary example");
+    let verdict = readme
+        .lines()
+        .find(|l| l.starts_with("tracelens verdict canary.jsonl "))
+        .expect("the README's verdict example");
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("canary.jsonl");
+    let args = |line: &str| -> Vec<String> {
+        line.split_whitespace()
+            .skip(1)
+            .map(|a| if a == "canary.jsonl" { dump.to_str().unwrap().to_string() } else { a.to_string() })
+            .collect()
+    };
+    let generate = args(generate);
+    let (code, _, err) = tracelens(&generate.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    let verdict = args(verdict);
+    let (code, out, err) = tracelens(&verdict.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 1, "{out}{err}");
+    let shown = readme.lines().find(|l| l.starts_with("reason:  ")).unwrap().trim_end_matches(" …");
+    assert!(out.lines().nth(1).unwrap().starts_with(shown), "README shows {shown:?}, the run says {out}");
+}
