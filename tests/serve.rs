@@ -473,6 +473,106 @@ fn every_acknowledged_span_survives_kill_9() {
     assert!(segments.count() > 2, "segments were preallocated");
 }
 
+/// A request's body and the (trace id, spans) of each trace in it.
+type RequestTraces = (Vec<u8>, Vec<(String, usize)>);
+
+/// The requests of a generated length-prefixed OTLP protobuf stream.
+fn requests_and_traces(stream: &[u8]) -> Vec<RequestTraces> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    let mut out = Vec::new();
+    let mut rest = stream;
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let body = rest[4..4 + len].to_vec();
+        let request = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+        let mut traces: Vec<(String, usize)> = Vec::new();
+        for span in request.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
+            let id: String = span.trace_id.iter().map(|b| format!("{b:02x}")).collect();
+            match traces.iter_mut().find(|(t, _)| *t == id) {
+                Some((_, n)) => *n += 1,
+                None => traces.push((id, 1)),
+            }
+        }
+        out.push((body, traces));
+        rest = &rest[4 + len..];
+    }
+    out
+}
+
+/// The spans `/api/v1/traces/{id}` answers with, or the status and message.
+fn trace_spans(api: SocketAddr, id: &str) -> Result<usize, String> {
+    let (status, _, body) = http(api, "GET", &format!("/api/v1/traces/{id}"), &[], b"");
+    if status != 200 {
+        return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    Ok(v["spans"].as_array().unwrap().len())
+}
+
+#[test]
+fn acknowledged_traces_are_readable_at_every_moment() {
+    // Traces stay open for the whole cycle (a long idle timeout), the
+    // recent-trace cache holds 10 of them, the log rotates every 64 KiB and
+    // is compacted as it goes; each cycle ends in kill -9 right after the
+    // last acknowledgement, and the next start is read from at once, while
+    // the restore runs.
+    let flags =
+        ["--wal-segment-bytes", "65536", "--compact-interval", "300ms", "--keep-traces", "10", "--trace-idle", "1m"];
+    let dir = tempfile::tempdir().unwrap();
+    let listening = |line: &str| line.starts_with("tracelens: listening: ");
+    let mut acknowledged: Vec<(String, usize)> = Vec::new();
+    let mut server = start_until(dir.path(), &flags, listening);
+    for cycle in 0..5u64 {
+        let dump = dir.path().join(format!("cycle-{cycle}.pb"));
+        let seed = (cycle + 1).to_string();
+        let out = common::tracelens(
+            &[
+                "generate",
+                "--traces",
+                "150",
+                "--seed",
+                &seed,
+                "--format",
+                "otlp-protobuf-stream",
+                "-o",
+                dump.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(out.status.success());
+        for (body, traces) in requests_and_traces(&std::fs::read(&dump).unwrap()) {
+            let (status, _, reply) =
+                http(server.http, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], &body);
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+            // Readable at once, while the trace is still open.
+            let (id, spans) = &traces[0];
+            assert_eq!(trace_spans(server.api, id), Ok(*spans), "cycle {cycle}: {id} right after its acknowledgement");
+            acknowledged.extend(traces);
+        }
+        server.proc.0.kill().unwrap(); // SIGKILL, right after the last acknowledgement
+        server.proc.0.wait().unwrap();
+        server = start_until(dir.path(), &flags, listening);
+        let mut misses = Vec::new();
+        for (id, spans) in &acknowledged {
+            match trace_spans(server.api, id) {
+                Ok(n) if n == *spans => {}
+                other => misses.push(format!("{id}: {other:?}, {spans} spans acknowledged")),
+            }
+        }
+        assert!(
+            misses.is_empty(),
+            "cycle {cycle}: {} of {} acknowledged traces not readable right after the restart:\n{}",
+            misses.len(),
+            acknowledged.len(),
+            misses.join("\n")
+        );
+    }
+    // Compaction ran: some traces were read from compacted files.
+    let parquet = files_under(&dir.path().join("parquet"), "parquet");
+    assert!(!parquet.is_empty(), "compacted files were written");
+}
+
 #[test]
 fn a_bearer_token_guards_ingest_and_api() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

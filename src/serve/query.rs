@@ -1,20 +1,21 @@
 //! The receiver's queries, shared by the JSON API and the gRPC query
 //! service: which time buckets a query covers, merged off the async
-//! workers, narrowed to a service, and one recent trace with its critical
-//! path. Each answers with the same view types the offline commands print.
+//! workers, narrowed to a service, and one trace (from the log and the
+//! compacted files) with its critical path. Each answers with the same view types the offline commands print.
 
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
 use super::buckets::{Analyses, Range};
+use super::ingest::{BodyEncoding, accept_bytes};
 use super::live::Live;
 use super::trace_index::TraceIndex;
 use crate::analysis::bottleneck::BottleneckView;
 use crate::analysis::critical_path::critical_path;
 use crate::analysis::graph::GraphView;
 use crate::analysis::metrics::OperationView;
-use crate::model::TraceId;
+use crate::model::{Span, TraceId};
 
 /// A query's filters, as text from the caller (empty or absent: none).
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -147,29 +148,78 @@ pub struct Compacted {
     pub index: Arc<RwLock<TraceIndex>>,
 }
 
-/// A recently completed trace by id, else one in the compacted files.
-pub fn trace(live: &Mutex<Live>, id: &str, compacted: Option<&Compacted>) -> Result<TraceOut, QueryError> {
+/// A trace by id. With a data directory, every span of it the receiver
+/// acknowledged and still keeps: the log's segments not yet compacted (the
+/// one being written included) and the compacted files, so a trace is
+/// readable from its acknowledgement on — while still open, after a crash
+/// before it was restored, during and after compaction — whatever the
+/// recent-trace cache holds. Without one, the recently completed traces.
+pub fn trace(live: &Mutex<Live>, id: &str, stored: Option<&Compacted>) -> Result<TraceOut, QueryError> {
     let Some(trace_id) = TraceId::from_text(id).id() else {
         return Err(QueryError::BadRequest(format!("{id:?} is not a trace id")));
     };
-    {
+    let Some(stored) = stored else {
         let live = live.lock().expect("live lock");
-        if let Some(trace) = live.trace(&trace_id) {
-            return Ok(trace_out(&live.dict, trace));
-        }
+        return match live.trace(&trace_id) {
+            Some(trace) => Ok(trace_out(&live.dict, trace)),
+            None => Err(QueryError::NotFound(format!("trace {trace_id} is not among the recently completed traces"))),
+        };
+    };
+    let mut dict = crate::model::Dictionary::default();
+    // The log first: a segment compacted meanwhile is in a compacted file
+    // by the time the files are listed.
+    let mut spans = logged_spans(&stored.dir, &trace_id, &mut dict)?;
+    let may_hold = |file: &std::path::Path| stored.index.read().expect("index lock").may_hold(file, &trace_id);
+    spans.extend(
+        super::compact::find_trace(&stored.dir, &trace_id, &mut dict, &may_hold)
+            .map_err(|e| QueryError::Internal(e.to_string()))?,
+    );
+    // A span compacted while the log was read, or logged twice (a sender's
+    // retry of a request that had succeeded), is one span.
+    let mut seen = rustc_hash::FxHashSet::default();
+    spans.retain(|s| seen.insert((s.span_id, s.parent_id, s.start_ns, s.end_ns, s.kind as u8)));
+    match crate::assemble::assemble_all(spans).0.into_iter().next() {
+        Some(trace) => Ok(trace_out(&dict, &trace)),
+        None => Err(QueryError::NotFound(format!(
+            "trace {trace_id} is not among the spans received (nothing with this id arrived, or it is older than the retention)"
+        ))),
     }
-    if let Some(compacted) = compacted {
-        let mut dict = crate::model::Dictionary::default();
-        let may_hold = |file: &std::path::Path| compacted.index.read().expect("index lock").may_hold(file, &trace_id);
-        let spans = super::compact::find_trace(&compacted.dir, &trace_id, &mut dict, &may_hold)
-            .map_err(|e| QueryError::Internal(e.to_string()))?;
-        if let Some(trace) = crate::assemble::assemble_all(spans).0.into_iter().next() {
-            return Ok(trace_out(&dict, &trace));
+}
+
+/// The spans of `trace_id` in the log's segments present now: only records
+/// that mention the id (its bytes, or its hex or base64 text) are decoded.
+fn logged_spans(
+    dir: &std::path::Path,
+    trace_id: &TraceId,
+    dict: &mut crate::model::Dictionary,
+) -> Result<Vec<Span>, QueryError> {
+    use base64::Engine as _;
+    let raw = trace_id.0;
+    let hex = trace_id.to_hex();
+    let texts = [hex.clone(), hex.to_uppercase(), base64::engine::general_purpose::STANDARD.encode(raw)];
+    let raw_finder = memchr::memmem::Finder::new(&raw);
+    let text_finders: Vec<memchr::memmem::Finder<'_>> =
+        texts.iter().map(|t| memchr::memmem::Finder::new(t.as_bytes())).collect();
+    let mut warnings = crate::model::Warnings::default();
+    let mut spans = Vec::new();
+    super::wal::scan(dir, &mut |record| {
+        let Some((&tag, body)) = record.split_first() else { return };
+        let Some(encoding) = BodyEncoding::from_wal_tag(tag) else { return };
+        let mentioned = match encoding {
+            BodyEncoding::Protobuf => raw_finder.find(body).is_some(),
+            BodyEncoding::Json => text_finders.iter().any(|f| f.find(body).is_some()),
+        };
+        if !mentioned {
+            return;
         }
-    }
-    Err(QueryError::NotFound(format!(
-        "trace {trace_id} is neither among the recently completed traces (it may still be open) nor in the compacted files"
-    )))
+        // The record was accepted when it was logged; one that no longer
+        // decodes was reported when the log was opened.
+        if let Ok(accepted) = accept_bytes(body, encoding, dict, &mut warnings) {
+            spans.extend(accepted.spans.into_iter().filter(|s| s.trace_id == *trace_id));
+        }
+    })
+    .map_err(|e| QueryError::Internal(e.to_string()))?;
+    Ok(spans)
 }
 
 fn trace_out(dict: &crate::model::Dictionary, trace: &crate::model::Trace) -> TraceOut {

@@ -252,7 +252,9 @@ impl pb::query_service_server::QueryService for QueryApi {
     }
 
     async fn get_trace(&self, request: Request<pb::TraceQuery>) -> Result<Response<pb::Trace>, Status> {
-        let t = query::trace(&self.live, &request.into_inner().trace_id, self.compacted.as_ref()).map_err(status)?;
+        let id = request.into_inner().trace_id;
+        let t =
+            tokio::task::block_in_place(|| query::trace(&self.live, &id, self.compacted.as_ref())).map_err(status)?;
         Ok(Response::new(trace(t)))
     }
 }

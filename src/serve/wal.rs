@@ -622,6 +622,26 @@ pub fn read_closed_segment(sequence: u64, path: &Path, f: &mut dyn FnMut(&[u8]))
     }
 }
 
+/// Reads the good records of every segment present now, oldest first, the
+/// one being written included, for look-ups while the log is in use: a
+/// segment compacted and retired while the scan runs is passed over (its
+/// records are in a compacted file by then), and a segment's reading stops
+/// at its first bad record (in the newest one, a write in progress).
+pub fn scan(dir: &Path, f: &mut dyn FnMut(&[u8])) -> Result<u64, WalError> {
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let mut records = 0;
+    for (sequence, path) in segments(dir)? {
+        match read_segment(sequence, &path, f) {
+            Ok(read) => records += read.records,
+            Err(WalError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(records)
+}
+
 /// How an older segment whose records end early is reported.
 const UNCLOSED: &str = "the records end before the segment's closing mark";
 
