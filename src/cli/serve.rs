@@ -82,7 +82,7 @@ pub struct ServeArgs {
     /// Old spelling of --retention, in hours.
     #[arg(long, env = "TRACELENS_RETENTION_HOURS", hide = true, conflicts_with = "retention")]
     retention_hours: Option<f64>,
-    /// Completed traces kept for GET /api/v1/traces/{id} [default: 10000].
+    /// Completed traces kept in memory for verdicts [default: 10000].
     #[arg(long, env = "TRACELENS_KEEP_TRACES")]
     keep_traces: Option<usize>,
     /// Export requests accepted per second over both protocols; more get 429 / UNAVAILABLE
@@ -197,7 +197,7 @@ max_in_flight = 64
 trace_idle = "10s"
 # Spans held in incomplete traces before the oldest are closed early.
 max_open_spans = 1000000
-# Completed traces kept for GET /api/v1/traces/{id} and for verdicts.
+# Completed traces kept in memory for verdicts (trace look-ups read the data directory).
 keep_traces = 10000
 # Width of a live-analysis time bucket (since/until merge whole buckets).
 bucket_width = "1m"
