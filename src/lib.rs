@@ -64,5 +64,6 @@ pub mod model;
 pub mod pipeline;
 pub mod read;
 pub mod render;
+pub mod send;
 pub mod serve;
 pub mod table;

@@ -573,6 +573,65 @@ fn acknowledged_traces_are_readable_at_every_moment() {
     assert!(!parquet.is_empty(), "compacted files were written");
 }
 
+fn accepted_spans(api: SocketAddr) -> u64 {
+    metrics(api)
+        .lines()
+        .find_map(|l| l.strip_prefix("tracelens_spans_accepted_total ").and_then(|n| n.parse().ok()))
+        .unwrap()
+}
+
+#[test]
+fn send_replays_dumps_and_generate_writes_single_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two requests a second: the rest are told to retry (429 / UNAVAILABLE with a delay).
+    let server = start(&dir.path().join("data"), &["--max-requests-per-second", "2"]);
+    let dump = common::generate(dir.path(), "dump.jsonl", &["--traces", "200"]);
+    let spans = common::analyze(&dump).spans_read;
+    for (protocol, endpoint) in
+        [("http", format!("http://{}", server.http)), ("grpc", format!("http://{}", server.grpc))]
+    {
+        let before = accepted_spans(server.api);
+        let out = common::tracelens(
+            &["send", dump.to_str().unwrap(), "--endpoint", &endpoint, "--protocol", protocol, "--batch-spans", "300"],
+            None,
+        );
+        let err = common::stderr(&out);
+        assert!(out.status.success(), "{protocol}: {err}");
+        assert!(err.contains(&format!("tracelens: sent {spans} spans in ")), "{err}");
+        assert!(!err.contains("(0 retries)"), "the rate limit was met and its hint honoured: {err}");
+        assert_eq!(accepted_spans(server.api) - before, spans, "{protocol}: every span delivered once");
+    }
+    // generate writes what one POST /v1/traces takes, in JSON and protobuf.
+    for (format, content_type) in [("otlp-json", "application/json"), ("otlp-protobuf", "application/x-protobuf")] {
+        let one = common::generate(dir.path(), &format!("one.{format}"), &["--traces", "20", "--format", format]);
+        let expected = common::analyze(&one).spans_read;
+        std::thread::sleep(Duration::from_secs(1)); // a fresh rate-limit second
+        let before = accepted_spans(server.api);
+        let (status, _, body) =
+            http(server.http, "POST", "/v1/traces", &[("Content-Type", content_type)], &std::fs::read(&one).unwrap());
+        assert_eq!(status, 200, "{format}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(accepted_spans(server.api) - before, expected, "{format}");
+    }
+    // Nothing listening: retried, then given up, exit 2.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = common::tracelens(
+        &["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{closed}"), "--max-retry-time", "2s"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("after 1 retries") || common::stderr(&out).contains("retries over"),
+        "{}",
+        common::stderr(&out)
+    );
+    // A request refused for good (400) is not retried.
+    let out = common::tracelens(
+        &["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}/v1/metrics", server.http)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+}
+
 #[test]
 fn a_bearer_token_guards_ingest_and_api() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -311,9 +311,14 @@ mod tests {
 
     #[test]
     fn an_empty_table_still_has_its_columns() {
+        // One span, so no call: no edges.
         let dir = tempfile::tempdir().unwrap();
-        let empty = dir.path().join("empty.json");
-        std::fs::write(&empty, r#"{"resourceSpans":[]}"#).unwrap();
+        let empty = dir.path().join("one-span.json");
+        std::fs::write(
+            &empty,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"alone","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#,
+        )
+        .unwrap();
         let inputs = input::inputs_for(&[empty], false).unwrap();
         let csv = dir.path().join("edges.csv");
         let (rows, _) = write_table(&inputs, Table::Edges, &csv, FileFormat::Csv, 3).unwrap();

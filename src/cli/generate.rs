@@ -29,6 +29,10 @@ enum FormatArg {
     OtlpJsonLines,
     /// Length-prefixed OTLP protobuf (the Collector file exporter's proto).
     OtlpProtobufStream,
+    /// One OTLP/JSON request with every span (what POST /v1/traces accepts; held in memory).
+    OtlpJson,
+    /// One OTLP protobuf ExportTraceServiceRequest with every span (held in memory).
+    OtlpProtobuf,
     /// Jaeger query API JSON.
     JaegerJson,
     /// Zipkin v2 JSON.
@@ -227,6 +231,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let format = match args.format {
         FormatArg::OtlpJsonLines => OutputFormat::OtlpJsonLines,
         FormatArg::OtlpProtobufStream => OutputFormat::OtlpProtobufStream,
+        FormatArg::OtlpJson => OutputFormat::OtlpJson,
+        FormatArg::OtlpProtobuf => OutputFormat::OtlpProtobuf,
         FormatArg::JaegerJson => OutputFormat::JaegerJson,
         FormatArg::ZipkinJson => OutputFormat::ZipkinJson,
     };

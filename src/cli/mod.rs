@@ -10,6 +10,7 @@ mod generate;
 mod graph;
 mod input;
 mod progress;
+mod send;
 mod serve;
 mod sql;
 mod verdict;
@@ -62,6 +63,8 @@ enum Command {
     Export(Box<export::ExportArgs>),
     /// Query spans, edges and critical-path sections with SQL.
     Sql(Box<sql::SqlArgs>),
+    /// Replay trace dumps to an OTLP endpoint (gRPC or HTTP), honouring its retry hints.
+    Send(Box<send::SendArgs>),
     /// Print shell completions for tracelens.
     #[command(
         after_help = "Examples:\n  tracelens completions bash \\\n      > ~/.local/share/bash-completion/completions/tracelens\n  tracelens completions zsh > ~/.zfunc/_tracelens\n  tracelens completions fish > ~/.config/fish/completions/tracelens.fish"
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => diff::run(*args),
         Command::Export(args) => export::run(*args).map(|()| 0),
         Command::Sql(args) => sql::run(*args).map(|()| 0),
+        Command::Send(args) => send::run(*args).map(|()| 0),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tracelens", &mut std::io::stdout());

@@ -28,6 +28,11 @@ pub enum OutputFormat {
     OtlpJsonLines,
     /// Length-prefixed OTLP protobuf, one `TracesData` per batch (the file exporter's proto).
     OtlpProtobufStream,
+    /// One OTLP/JSON `ExportTraceServiceRequest` holding every span (the
+    /// body of one `POST /v1/traces`; the spans are held until the end).
+    OtlpJson,
+    /// One OTLP protobuf `ExportTraceServiceRequest` holding every span.
+    OtlpProtobuf,
     /// Jaeger query API JSON (`{"data": [...]}`).
     JaegerJson,
     /// Zipkin v2 JSON span array.
@@ -121,6 +126,8 @@ pub fn writer(format: OutputFormat, out: Output, batch_spans: usize) -> Box<dyn 
         OutputFormat::OtlpProtobufStream => {
             Box::new(Batched::new(otlp_proto::OtlpProtoStream::default(), out, batch_spans))
         }
+        OutputFormat::OtlpJson => Box::new(Batched::new(otlp_json::OtlpJsonLines::default(), out, usize::MAX)),
+        OutputFormat::OtlpProtobuf => Box::new(Batched::new(otlp_proto::OtlpProtoStream::bare(), out, usize::MAX)),
         OutputFormat::JaegerJson => Box::new(jaeger::JaegerWriter::new(out)),
         OutputFormat::ZipkinJson => Box::new(zipkin::ZipkinWriter::new(out)),
     }

@@ -1,6 +1,6 @@
-//! Length-prefixed OTLP protobuf (`[u32 BE length][TracesData]`), encoded by
-//! hand: no intermediate message structs, resources and attribute sets
-//! encoded once.
+//! Length-prefixed OTLP protobuf (`[u32 BE length][TracesData]`), or one
+//! bare request, encoded by hand: no intermediate message structs,
+//! resources and attribute sets encoded once.
 
 use std::io::{self, Write};
 
@@ -65,9 +65,16 @@ pub(super) struct OtlpProtoStream {
     resource_spans: Vec<u8>,
     scope_spans: Vec<u8>,
     span: Vec<u8>,
+    /// One bare request: no length prefix.
+    bare: bool,
 }
 
 impl OtlpProtoStream {
+    /// An encoder of one bare request (no length prefix).
+    pub(super) fn bare() -> OtlpProtoStream {
+        OtlpProtoStream { bare: true, ..OtlpProtoStream::default() }
+    }
+
     fn resource(&mut self, catalog: &Catalog, index: u32) -> &[u8] {
         let i = index as usize;
         if self.resources.len() <= i {
@@ -143,7 +150,9 @@ impl BatchEncoder for OtlpProtoStream {
             self.resource_spans = rs;
             self.scope_spans = scope_spans;
         }
-        out.write_all(&(self.record.len() as u32).to_be_bytes())?;
+        if !self.bare {
+            out.write_all(&(self.record.len() as u32).to_be_bytes())?;
+        }
         out.write_all(&self.record)
     }
 }
