@@ -365,3 +365,27 @@ fn errors_have_one_prefix_and_never_echo_raw_contents() {
         assert!(line.starts_with("tracelens: "), "{line}");
     }
 }
+
+#[test]
+fn man_pages_come_from_the_command_line_definition() {
+    let out = tracelens(&["man"], None);
+    assert!(out.status.success());
+    let page = stdout(&out);
+    assert!(page.contains(".TH tracelens 1"), "{page}");
+    // roff writes a hyphen as \-.
+    for command in ["analyze", "critical\\-path", "verdict", "send", "serve"] {
+        assert!(page.contains(command), "{command} in the page");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = tracelens(&["man", "--out-dir", dir.path().to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verdict = std::fs::read_to_string(dir.path().join("tracelens-verdict.1")).unwrap();
+    assert!(verdict.contains(".TH tracelens-verdict 1") && verdict.contains("deploy\\-time"), "{verdict}");
+    assert!(dir.path().join("tracelens.1").exists() && dir.path().join("tracelens-send.1").exists());
+
+    // The licence the crate declares is the one in the repository.
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    assert!(manifest.contains("license = \"Apache-2.0\""));
+    let license = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/LICENSE")).unwrap();
+    assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
+}

@@ -73,6 +73,15 @@ enum Command {
         /// The shell to generate completions for.
         shell: Shell,
     },
+    /// Print the man page (roff), or write a page per command into a directory.
+    #[command(
+        after_help = "Examples:\n  tracelens man > tracelens.1 && man -l tracelens.1\n  tracelens man --out-dir /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write tracelens.1 and tracelens-<command>.1 here instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
 }
 
 impl Cli {
@@ -102,7 +111,30 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             clap_complete::generate(shell, &mut cmd, "tracelens", &mut std::io::stdout());
             Ok(0)
         }
+        Command::Man { out_dir } => man(out_dir.as_deref()).map(|()| 0),
     }
+}
+
+/// The man pages, generated from the command-line definition.
+fn man(out_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = out_dir else {
+        return write_answer(|out| clap_mangen::Man::new(cmd).render(out));
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut pages = vec![("tracelens.1".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("tracelens-{}", sub.get_name());
+        pages.push((format!("{name}.1"), sub.clone().name(&*name.clone().leak())));
+    }
+    for (file, page) in pages {
+        let path = dir.join(&file);
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page).render(&mut text)?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Whether an error is standard output closed by its reader (`| head`).
