@@ -202,15 +202,21 @@ impl AnalyzeReport {
 
 fn write_table(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<()> {
     writeln!(w, "Inputs")?;
-    let width = r.inputs.iter().map(|i| i.path.chars().count()).max().unwrap_or(0);
+    let mut t = render::TextTable::new(&[
+        ("PATH", render::Align::Left),
+        ("FORMAT", render::Align::Left),
+        ("SPANS", render::Align::Right),
+    ])
+    .indent(2);
     for i in &r.inputs {
         let mut format = i.format.clone();
         for c in &i.compression {
             format.push('+');
             format.push_str(c);
         }
-        writeln!(w, "  {:<width$}  {:<24} {:>10} spans", i.path, format, i.spans)?;
+        t.row(vec![i.path.clone(), format, i.spans.to_string()]);
     }
+    t.write(w)?;
     if !r.skipped.is_empty() {
         writeln!(w, "Skipped (no trace data)")?;
         for s in &r.skipped {
@@ -227,7 +233,7 @@ fn write_table(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<
     }
     writeln!(w, "Traces      {}", r.traces)?;
     writeln!(w, "Services    {}: {}", r.services.len(), r.services.join(", "))?;
-    writeln!(w, "Errors      {} spans with status ERROR", r.error_spans)?;
+    writeln!(w, "Errors      {} with status ERROR", render::count(r.error_spans, "span"))?;
     match &r.time_range {
         Some(t) => writeln!(w, "Time range  {} .. {} ({})", t.start, t.end, render::duration(t.duration_ns))?,
         None => writeln!(w, "Time range  none (no span has a usable timestamp)")?,
