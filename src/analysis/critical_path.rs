@@ -184,32 +184,39 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
     let nodes = n + virtual_kids.len();
 
     // Sanitized working copies of the times (reconstructed nodes get the
-    // hull of their children), and each node's parent.
+    // hull of their children); a span's parent is its trace parent, a
+    // root's the reconstructed node it hangs under (`root_parent`, sorted).
     let mut start: Vec<u64> = Vec::with_capacity(nodes);
     let mut end: Vec<u64> = Vec::with_capacity(nodes);
     start.extend(spans.iter().map(|s| s.start_ns));
     end.extend(spans.iter().map(|s| s.end_ns));
     start.resize(nodes, u64::MAX);
     end.resize(nodes, 0);
-    let mut up: Vec<usize> = (0..n).map(|i| trace.parent(i).unwrap_or(top)).collect();
-    up.resize(nodes, top);
+    let mut root_parent: Vec<(usize, usize)> = Vec::new();
     for (v, kids) in virtual_kids.iter().enumerate().skip(1) {
         for &r in kids {
-            up[r] = n + v;
+            root_parent.push((r, n + v));
             start[n + v] = start[n + v].min(start[r]);
             end[n + v] = end[n + v].max(end[r]);
         }
     }
+    root_parent.sort_unstable();
+    let up = |i: usize| -> usize {
+        if i >= n {
+            return top;
+        }
+        trace.parent(i).unwrap_or_else(|| match root_parent.binary_search_by_key(&i, |&(r, _)| r) {
+            Ok(k) => root_parent[k].1,
+            Err(_) => top,
+        })
+    };
     for &k in &virtual_kids[0] {
         start[top] = start[top].min(start[k]);
         end[top] = end[top].max(end[k]);
     }
     let id = |i: usize| if i < n { spans[i].span_id } else { virtual_ids[i - n] };
-    let order = |start: &[u64], end: &[u64], a: usize, b: usize| {
-        end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(id(a).cmp(&id(b)))
-    };
     for kids in &mut virtual_kids {
-        kids.sort_by(|&a, &b| order(&start, &end, a, b));
+        kids.sort_by(|&a, &b| end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(id(a).cmp(&id(b))));
     }
 
     // 2-4: blocking tree, sanitized parents first (explicit stack). Each
@@ -249,7 +256,9 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
             stack.push(c);
         }
         let range = children.offsets[p]..children.offsets[p] + kid_count[p];
-        kids[range].sort_by(|&a, &b| order(&start, &end, a, b));
+        kids[range].sort_by(|&a, &b| {
+            end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(spans[a].span_id.cmp(&spans[b].span_id))
+        });
     }
     // A dropped span's time outside is its whole subtree's: asynchronous
     // work hangs off a span that may itself be short.
@@ -324,7 +333,7 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
             }
             upper = start[s];
             entered = false;
-            s = up[s];
+            s = up(s);
         }
     }
     out.sections.reverse();
