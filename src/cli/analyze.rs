@@ -90,8 +90,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     stdout.flush()?;
     for (service, n) in metrics.overflowed() {
         eprintln!(
-            "tracelens: note: {}: {n} spans had operation names past the first {} and are counted as {:?}",
+            "tracelens: note: {}: {} had operation names past the first {} and are counted as {:?}",
             report.dict.resolve(service),
+            render::count(n, "span"),
             args.max_operations,
             tracelens::analysis::metrics::OVERFLOW_OPERATION
         );

@@ -209,7 +209,12 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     }
     let (rows, report) = written?;
     if to_file {
-        eprintln!("tracelens: wrote {rows} rows of {} to {}", table.name(), args.output.display());
+        eprintln!(
+            "tracelens: wrote {} of {} to {}",
+            tracelens::render::count(rows, "row"),
+            table.name(),
+            args.output.display()
+        );
     }
     input::print_notes(&report);
     Ok(())
@@ -233,7 +238,7 @@ fn export_spans_parquet(inputs: &input::Inputs, path: &Path) -> anyhow::Result<(
         let _ = std::fs::remove_file(path);
     }
     let (rows, report) = written?;
-    eprintln!("tracelens: wrote {rows} rows of spans to {}", path.display());
+    eprintln!("tracelens: wrote {} of spans to {}", tracelens::render::count(rows, "row"), path.display());
     input::print_notes(&report);
     Ok(())
 }

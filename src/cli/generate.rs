@@ -239,6 +239,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let mut writer = write::writer(format, Output::new(sink, compression)?, args.batch_spans);
     let produced = generate::run(&mut generator, amount, writer.as_mut()).context("writing generated traces")?;
     let destination = args.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
-    eprintln!("tracelens: generated {} traces, {} spans to {destination}", produced.traces, produced.spans);
+    eprintln!(
+        "tracelens: generated {}, {} to {destination}",
+        render::count(produced.traces, "trace"),
+        render::count(produced.spans, "span")
+    );
     Ok(())
 }

@@ -389,13 +389,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
             if restored.parquet_files > 0 {
                 eprintln!(
-                    "tracelens: read {} spans from {} compacted Parquet files",
-                    restored.parquet_spans, restored.parquet_files
+                    "tracelens: read {} from {}",
+                    tracelens::render::count(restored.parquet_spans, "span"),
+                    tracelens::render::count(restored.parquet_files, "compacted Parquet file")
                 );
             }
             eprintln!(
-                "tracelens: replayed {} requests from the write-ahead log (restored in {:.1} s)",
-                restored.replayed_requests, restored.seconds
+                "tracelens: replayed {} from the write-ahead log (restored in {:.1} s)",
+                tracelens::render::count(restored.replayed_requests, "request"),
+                restored.seconds
             );
         };
         server::run(config, Some(idle), shutdown, on_ready, on_restored).await

@@ -43,7 +43,8 @@ pub enum ExportError {
     },
     /// Retrying did not get the request through in the time allowed.
     #[error(
-        "{endpoint} still refused a request of {spans} spans after {retries} retries over {seconds:.0} s: {answer}"
+        "{endpoint} still refused a request of {spans} spans after {} over {seconds:.0} s: {answer}",
+        crate::render::count(*retries, "retry")
     )]
     GaveUp {
         /// The endpoint.

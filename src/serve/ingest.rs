@@ -148,10 +148,10 @@ fn keep_usable(mut spans: Vec<Span>, dict: &Dictionary) -> Accepted {
     if accepted.rejected > 0 {
         let mut parts = Vec::new();
         if bad_ids > 0 {
-            parts.push(format!("{bad_ids} spans with an empty or all-zero trace or span id"));
+            parts.push(format!("{} with an empty or all-zero trace or span id", crate::render::count(bad_ids, "span")));
         }
         if no_service > 0 {
-            parts.push(format!("{no_service} spans whose resource has no service.name"));
+            parts.push(format!("{} whose resource has no service.name", crate::render::count(no_service, "span")));
         }
         accepted.message = Some(format!("rejected {}", parts.join(" and ")));
     }
