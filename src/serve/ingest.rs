@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(
             a.message.as_deref(),
             Some(
-                "rejected 1 spans with an empty or all-zero trace or span id and 1 spans whose resource has no service.name"
+                "rejected 1 span with an empty or all-zero trace or span id and 1 span whose resource has no service.name"
             )
         );
     }
