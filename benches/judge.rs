@@ -15,6 +15,7 @@ use std::time::Instant;
 use tracelens::generate::scenario::{Change, Deploy, Scenario};
 use tracelens::generate::write::OutputFormat;
 use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
+use tracelens::judge::verdict::Outcome;
 use tracelens::judge::{Cohorts, Judge, JudgeConfig, Verdict};
 use tracelens::model::{Dictionary, Trace};
 
@@ -90,9 +91,9 @@ fn main() {
         let cfg = JudgeConfig { canary_weight: Some(0.5), ..JudgeConfig::default() };
         let v = verdict(&dict, &all, "frontend", versions("2.4.1", "2.5.0"), &cfg);
         counts[match v.verdict {
-            "pass" => 0,
-            "fail" => 1,
-            _ => 2,
+            Outcome::Pass => 0,
+            Outcome::Fail => 1,
+            Outcome::Inconclusive => 2,
         }] += 1;
     }
     println!(
@@ -139,8 +140,8 @@ fn main() {
             let config = GeneratorConfig { seed, deploy: Some(d.clone()), ..GeneratorConfig::default() };
             let (dict, all) = traces(&config, n);
             let v = verdict(&dict, &all, service, cohorts.clone(), &JudgeConfig::default());
-            fail += u32::from(v.verdict == "fail");
-            pass += u32::from(v.verdict == "pass");
+            fail += u32::from(v.verdict == Outcome::Fail);
+            pass += u32::from(v.verdict == Outcome::Pass);
             blamed += u32::from(v.attribution.first().is_some_and(|a| a.service == target));
         }
         println!(

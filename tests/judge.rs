@@ -279,7 +279,7 @@ fn aa_verdict(seed: u64, traces: u64) -> (&'static str, String) {
         judge.add_trace(&dict, t);
     }
     let v = judge.verdict(&JudgeConfig { canary_weight: Some(0.5), ..JudgeConfig::default() });
-    (v.verdict, v.reason)
+    (v.verdict.as_str(), v.reason)
 }
 
 #[test]

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use tracelens::judge::Arm;
-use tracelens::judge::diff::{Diff, DiffReport};
+use tracelens::judge::diff::{Diff, DiffReport, Direction};
+use tracelens::judge::verdict::Signal;
 use tracelens::render;
 
 use super::input;
@@ -52,11 +53,11 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         }
         JudgeFormat::Table => write_table(out, &report),
     })?;
-    Ok(u8::from(report.changes.iter().any(|c| c.direction == "regressed")))
+    Ok(u8::from(report.changes.iter().any(|c| c.direction == Direction::Regressed)))
 }
 
 fn write_table(w: &mut dyn Write, r: &DiffReport) -> io::Result<()> {
-    let regressed = r.changes.iter().filter(|c| c.direction == "regressed").count() as u64;
+    let regressed = r.changes.iter().filter(|c| c.direction == Direction::Regressed).count() as u64;
     writeln!(
         w,
         "{} tested: {} regressed, {} improved",
@@ -77,14 +78,14 @@ fn write_table(w: &mut dyn Write, r: &DiffReport) -> io::Result<()> {
         for c in &r.changes {
             let m = &c.metric;
             let value = |v: f64| {
-                if m.signal == "error_rate" {
+                if m.signal == Signal::ErrorRate {
                     format!("{:.2}%", v * 100.0)
                 } else {
                     render::duration(v.round().max(0.0) as u64)
                 }
             };
             t.row(vec![
-                c.direction.to_string(),
+                c.direction.as_str().to_string(),
                 value(m.baseline_value),
                 value(m.candidate_value),
                 format!("{:.3}", m.estimate),

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use clap::{Args, ValueEnum};
 
+use tracelens::judge::verdict::Signal;
 use tracelens::judge::{Cohorts, Judge, JudgeConfig, Presence, Verdict};
 use tracelens::render;
 
@@ -168,10 +169,10 @@ fn number(v: f64) -> String {
     }
 }
 
-fn value(signal: &str, v: f64) -> String {
+fn value(signal: Signal, v: f64) -> String {
     if v.is_nan() {
         "-".to_string()
-    } else if signal == "error_rate" {
+    } else if signal == Signal::ErrorRate {
         format!("{:.2}%", v * 100.0)
     } else {
         render::duration(v.round().max(0.0) as u64)
@@ -183,7 +184,7 @@ pub fn write_table(w: &mut dyn Write, v: &Verdict) -> io::Result<()> {
     writeln!(
         w,
         "verdict: {} (score {:.1}; pass >= {}, marginal >= {})",
-        v.verdict.to_uppercase(),
+        v.verdict.as_str().to_uppercase(),
         v.score,
         v.thresholds[0],
         v.thresholds[1]

@@ -6,16 +6,36 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::sample::{Arm, Cohorts, Digest, Digester};
-use super::verdict::{JudgeConfig, MetricResult, judge};
+use super::verdict::{Classification, JudgeConfig, MetricResult, judge};
 use crate::model::{Dictionary, Trace};
+
+/// Which way a metric changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Worse beyond the margin.
+    Regressed,
+    /// Better beyond the margin (the whole interval).
+    Improved,
+}
+
+impl Direction {
+    /// `regressed` or `improved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Regressed => "regressed",
+            Direction::Improved => "improved",
+        }
+    }
+}
 
 /// One changed metric.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
     /// The service.
     pub service: String,
-    /// `regressed` or `improved`.
-    pub direction: &'static str,
+    /// Which way it changed.
+    pub direction: Direction,
     /// The metric, as the verdict shows it.
     #[serde(flatten)]
     pub metric: MetricResult,
@@ -73,21 +93,21 @@ impl Diff {
             report.appeared.extend(v.appeared);
             report.disappeared.extend(v.disappeared);
             for m in v.metrics {
-                if m.classification == "Nodata" {
+                if m.classification == Classification::Nodata {
                     continue;
                 }
                 report.tested += 1;
                 let direction = match m.classification {
-                    "High" => "regressed",
-                    "Low" => "improved",
+                    Classification::High => Direction::Regressed,
+                    Classification::Low => Direction::Improved,
                     _ => continue,
                 };
                 report.changes.push(Change { service: name.clone(), direction, metric: m });
             }
         }
         report.changes.sort_by(|a, b| {
-            (a.direction != "regressed")
-                .cmp(&(b.direction != "regressed"))
+            (a.direction != Direction::Regressed)
+                .cmp(&(b.direction != Direction::Regressed))
                 .then_with(|| b.metric.estimate.total_cmp(&a.metric.estimate))
                 .then_with(|| a.metric.name.cmp(&b.metric.name))
         });
@@ -124,7 +144,7 @@ mod tests {
         assemble_all(spans).0
     }
 
-    fn error_rate_change(baseline_errors: u32, candidate_errors: u32) -> Option<&'static str> {
+    fn error_rate_change(baseline_errors: u32, candidate_errors: u32) -> Option<Direction> {
         let mut dict = Dictionary::default();
         let mut diff = Diff::new();
         for t in traces(&mut dict, 0, 100, baseline_errors) {
@@ -143,7 +163,7 @@ mod tests {
         // reaches above 1, so it is not an improvement.
         assert_eq!(error_rate_change(10, 2), None);
         // 40% -> 2%: the whole interval is below 1.
-        assert_eq!(error_rate_change(40, 2), Some("improved"));
-        assert_eq!(error_rate_change(2, 40), Some("regressed"));
+        assert_eq!(error_rate_change(40, 2), Some(Direction::Improved));
+        assert_eq!(error_rate_change(2, 40), Some(Direction::Regressed));
     }
 }

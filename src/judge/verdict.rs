@@ -84,17 +84,147 @@ impl Default for JudgeConfig {
     }
 }
 
+/// What a verdict answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Go on.
+    Pass,
+    /// Roll back.
+    Fail,
+    /// Not enough data, a traffic split that is off, or a marginal score.
+    Inconclusive,
+}
+
+impl Outcome {
+    /// `pass`, `fail` or `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Kayenta's classification of a whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum RunClass {
+    /// A pass.
+    Pass,
+    /// Inconclusive.
+    Marginal,
+    /// A fail.
+    Fail,
+}
+
+/// How one metric compares, candidate against baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Classification {
+    /// Within the margins.
+    Pass,
+    /// Worse beyond the margin (a regression).
+    High,
+    /// Better beyond the margin (an improvement).
+    Low,
+    /// Too few spans to test.
+    Nodata,
+}
+
+impl Classification {
+    /// `Pass`, `High`, `Low` or `Nodata`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Classification::Pass => "Pass",
+            Classification::High => "High",
+            Classification::Low => "Low",
+            Classification::Nodata => "Nodata",
+        }
+    }
+}
+
+impl std::fmt::Display for Classification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a metric measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// The median, as a Hodges–Lehmann shift of log latency.
+    LatencyP50,
+    /// The p99 ratio.
+    LatencyP99,
+    /// Another tail quantile's ratio (`JudgeConfig::tail_quantile`).
+    LatencyTail,
+    /// The error rate.
+    ErrorRate,
+}
+
+impl Signal {
+    /// `latency_p50`, `latency_p99`, `latency_tail` or `error_rate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::LatencyP50 => "latency_p50",
+            Signal::LatencyP99 => "latency_p99",
+            Signal::LatencyTail => "latency_tail",
+            Signal::ErrorRate => "error_rate",
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The groups metrics are scored in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    /// The service's entry spans.
+    Service,
+    /// Each of its operations.
+    Operations,
+    /// Each of its downstream edges.
+    Edges,
+}
+
+impl Group {
+    /// Every group, in scoring order.
+    pub const ALL: [Group; 3] = [Group::Service, Group::Operations, Group::Edges];
+}
+
+/// How the arms were split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// By the service's version, side by side.
+    Versions,
+    /// Before and after a deploy time.
+    DeployTime,
+}
+
 /// One judged metric.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MetricResult {
     /// `<scope> <signal>`, e.g. `checkout PlaceOrder latency_p50`.
     pub name: String,
-    /// `service`, `operations` or `edges`.
-    pub group: &'static str,
-    /// `latency_p50` (median shift), `latency_p99` or `error_rate`.
-    pub signal: &'static str,
-    /// `Pass`, `High`, `Low` or `Nodata`.
-    pub classification: &'static str,
+    /// The group it is scored in.
+    pub group: Group,
+    /// What it measures.
+    pub signal: Signal,
+    /// How the candidate compares.
+    pub classification: Classification,
     /// Fails the verdict alone.
     pub critical: bool,
     /// Candidate / baseline ratio (median shift, quantile or rate ratio).
@@ -185,8 +315,8 @@ pub struct TrafficSplit {
 /// One group's score.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupScore {
-    /// `service`, `operations` or `edges`.
-    pub name: &'static str,
+    /// The group.
+    pub name: Group,
     /// 0–100.
     pub score: f64,
     /// Weight.
@@ -198,12 +328,12 @@ pub struct GroupScore {
 /// The answer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
-    /// `pass`, `fail` or `inconclusive`.
-    pub verdict: &'static str,
-    /// `verdict == "fail"`.
+    /// The answer.
+    pub verdict: Outcome,
+    /// `verdict == fail`.
     pub rollback: bool,
-    /// Kayenta's `Pass`, `Marginal` or `Fail`.
-    pub classification: &'static str,
+    /// Kayenta's classification of the run.
+    pub classification: RunClass,
     /// 0–100.
     pub score: f64,
     /// Score thresholds.
@@ -212,8 +342,8 @@ pub struct Verdict {
     pub reason: String,
     /// The judged service.
     pub service: String,
-    /// `versions` or `deploy_time`.
-    pub mode: &'static str,
+    /// How the arms were split.
+    pub mode: Mode,
     /// Baseline arm.
     pub baseline: ArmSummary,
     /// Candidate arm.
@@ -273,9 +403,9 @@ impl Verdict {
     /// The CLI exit code: 0 pass, 1 fail (roll back), 3 inconclusive.
     pub fn exit_code(&self) -> i32 {
         match self.verdict {
-            "pass" => 0,
-            "fail" => 1,
-            _ => 3,
+            Outcome::Pass => 0,
+            Outcome::Fail => 1,
+            Outcome::Inconclusive => 3,
         }
     }
 
@@ -284,9 +414,9 @@ impl Verdict {
     /// would have said.
     pub fn withhold(&mut self, why: &str) {
         self.reason = format!("{why}; withheld until then (the data so far: {}, {})", self.verdict, self.reason);
-        self.verdict = "inconclusive";
+        self.verdict = Outcome::Inconclusive;
         self.rollback = false;
-        self.classification = "Marginal";
+        self.classification = RunClass::Marginal;
     }
 }
 
@@ -305,11 +435,11 @@ fn arm_index(arm: Arm) -> usize {
     }
 }
 
-fn group_of(scope: &Scope) -> (usize, &'static str) {
+fn group_of(scope: &Scope) -> Group {
     match scope {
-        Scope::Service => (0, "service"),
-        Scope::Operation(_) => (1, "operations"),
-        Scope::Edge(_) => (2, "edges"),
+        Scope::Service => Group::Service,
+        Scope::Operation(_) => Group::Operations,
+        Scope::Edge(_) => Group::Edges,
     }
 }
 
@@ -366,15 +496,15 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         arms[1].version = Some(candidate.clone());
     }
     let mode = match digester.cohorts() {
-        Cohorts::Versions { .. } => "versions",
-        Cohorts::DeployTime { .. } => "deploy_time",
+        Cohorts::Versions { .. } => Mode::Versions,
+        Cohorts::DeployTime { .. } => Mode::DeployTime,
     };
 
     // Scopes in a stable order: the service, operations, edges, by name.
     let mut order: Vec<usize> = (0..digester.scopes.len()).collect();
     order.sort_by(|&a, &b| digester.scopes[a].cmp(&digester.scopes[b]));
     let service_requests = digester.scopes.iter().position(|s| *s == Scope::Service).map_or(0, |i| data[i].n[0]);
-    let mut metrics: Vec<(usize, MetricResult)> = Vec::new();
+    let mut metrics: Vec<MetricResult> = Vec::new();
     let (mut appeared, mut disappeared) = (Vec::new(), Vec::new());
     for &si in &order {
         let scope = &digester.scopes[si];
@@ -398,41 +528,38 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
                 continue;
             }
         }
-        let (group_index, group) = group_of(scope);
-        for result in evaluate(scope, d, &label, group, config, si as u64) {
-            metrics.push((group_index, result));
-        }
+        metrics.extend(evaluate(scope, d, &label, group_of(scope), config, si as u64));
     }
 
     // Benjamini–Hochberg over the tested non-critical metrics.
-    let tested: Vec<usize> =
-        (0..metrics.len()).filter(|&i| !metrics[i].1.critical && metrics[i].1.classification != "Nodata").collect();
-    let adjusted = stats::benjamini_hochberg(&tested.iter().map(|&i| metrics[i].1.p_value).collect::<Vec<_>>());
+    let tested: Vec<usize> = (0..metrics.len())
+        .filter(|&i| !metrics[i].critical && metrics[i].classification != Classification::Nodata)
+        .collect();
+    let adjusted = stats::benjamini_hochberg(&tested.iter().map(|&i| metrics[i].p_value).collect::<Vec<_>>());
     for (k, &i) in tested.iter().enumerate() {
-        let m = &mut metrics[i].1;
+        let m = &mut metrics[i];
         m.p_adjusted = Some(adjusted[k]);
-        if m.classification == "High" && adjusted[k] > config.fdr {
-            m.classification = "Pass";
+        if m.classification == Classification::High && adjusted[k] > config.fdr {
+            m.classification = Classification::Pass;
         }
     }
 
     // Group scores.
     let mut groups = Vec::new();
     let (mut weighted, mut weights) = (0.0, 0.0);
-    for (gi, name) in ["service", "operations", "edges"].into_iter().enumerate() {
+    for (gi, name) in Group::ALL.into_iter().enumerate() {
         let in_group: Vec<&MetricResult> =
-            metrics.iter().filter(|(g, m)| *g == gi && m.classification != "Nodata").map(|(_, m)| m).collect();
+            metrics.iter().filter(|m| m.group == name && m.classification != Classification::Nodata).collect();
         if in_group.is_empty() {
             continue;
         }
-        let good = in_group.iter().filter(|m| m.classification != "High").count();
+        let good = in_group.iter().filter(|m| m.classification != Classification::High).count();
         let score = 100.0 * good as f64 / in_group.len() as f64;
         weighted += score * config.weights[gi];
         weights += config.weights[gi];
         groups.push(GroupScore { name, score, weight: config.weights[gi], tested: in_group.len() as u64 });
     }
     let mut score = if weights > 0.0 { (weighted / weights * 100.0).round() / 100.0 } else { 0.0 };
-    let metrics: Vec<MetricResult> = metrics.into_iter().map(|(_, m)| m).collect();
 
     // Attribution of the change in critical-path time.
     let traces = [arms[0].traces.max(1) as f64, arms[1].traces.max(1) as f64];
@@ -499,11 +626,12 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
     };
 
     // The verdict, in the spec's order.
-    let critical_fail =
-        metrics.iter().find(|m| m.critical && m.classification == "High" && m.estimate >= config.error_critical_ratio);
-    let nodata = metrics.iter().filter(|m| m.classification == "Nodata").count();
-    let critical_nodata = metrics.iter().find(|m| m.critical && m.classification == "Nodata");
-    let highs: Vec<&MetricResult> = metrics.iter().filter(|m| m.classification == "High").collect();
+    let critical_fail = metrics
+        .iter()
+        .find(|m| m.critical && m.classification == Classification::High && m.estimate >= config.error_critical_ratio);
+    let nodata = metrics.iter().filter(|m| m.classification == Classification::Nodata).count();
+    let critical_nodata = metrics.iter().find(|m| m.critical && m.classification == Classification::Nodata);
+    let highs: Vec<&MetricResult> = metrics.iter().filter(|m| m.classification == Classification::High).collect();
     let describe = |m: &MetricResult| {
         format!(
             "{} {} -> {} (x{:.2}, {:.0}% CI {:.2}-{:.2})",
@@ -519,10 +647,10 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
     let (verdict, reason) = if arms[0].traces == 0 || arms[1].traces == 0 {
         score = 0.0;
         let missing = if arms[1].traces == 0 { "candidate" } else { "baseline" };
-        ("inconclusive", format!("no {missing} traces of {service}"))
+        (Outcome::Inconclusive, format!("no {missing} traces of {service}"))
     } else if let Some(split) = traffic_split.as_ref().filter(|s| s.mismatch) {
         (
-            "inconclusive",
+            Outcome::Inconclusive,
             format!(
                 "traffic_split_mismatch: the candidate got {:.1}% of requests, {:.1}% expected (p = {})",
                 split.observed * 100.0,
@@ -532,20 +660,20 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         )
     } else if let Some(m) = critical_fail {
         score = 0.0;
-        ("fail", format!("critical metric High: {}", describe(m)))
+        (Outcome::Fail, format!("critical metric High: {}", describe(m)))
     } else if let Some(m) = critical_nodata {
         (
-            "inconclusive",
+            Outcome::Inconclusive,
             format!(
                 "not enough data for the critical metric {} ({} and {} spans)",
                 m.name, m.n_baseline, m.n_candidate
             ),
         )
     } else if metrics.is_empty() || nodata * 2 >= metrics.len() {
-        ("inconclusive", format!("not enough data: {nodata} of {} metrics without enough spans", metrics.len()))
+        (Outcome::Inconclusive, format!("not enough data: {nodata} of {} metrics without enough spans", metrics.len()))
     } else if score >= config.pass_score {
         (
-            "pass",
+            Outcome::Pass,
             format!(
                 "score {score:.1} >= {}: {} metrics tested, {} High",
                 config.pass_score,
@@ -555,17 +683,17 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         )
     } else {
         let worst = highs.iter().map(|m| describe(m)).take(3).collect::<Vec<_>>().join("; ");
-        let verdict = if score >= config.marginal_score { "inconclusive" } else { "fail" };
+        let verdict = if score >= config.marginal_score { Outcome::Inconclusive } else { Outcome::Fail };
         (verdict, format!("score {score:.1} (pass {}, marginal {}): {worst}", config.pass_score, config.marginal_score))
     };
     let classification = match verdict {
-        "pass" => "Pass",
-        "fail" => "Fail",
-        _ => "Marginal",
+        Outcome::Pass => RunClass::Pass,
+        Outcome::Fail => RunClass::Fail,
+        Outcome::Inconclusive => RunClass::Marginal,
     };
     Verdict {
         verdict,
-        rollback: verdict == "fail",
+        rollback: verdict == Outcome::Fail,
         classification,
         score,
         thresholds: [config.pass_score, config.marginal_score],
@@ -586,8 +714,8 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
     }
 }
 
-fn show(signal: &str, value: f64) -> String {
-    if signal == "error_rate" {
+fn show(signal: Signal, value: f64) -> String {
+    if signal == Signal::ErrorRate {
         format!("{:.2}%", value * 100.0)
     } else {
         crate::render::duration(value.round().max(0.0) as u64)
@@ -601,21 +729,14 @@ fn sorted_flat(clusters: &[Vec<f64>]) -> Vec<f64> {
 }
 
 /// The three metrics of one scope.
-fn evaluate(
-    scope: &Scope,
-    d: &ScopeData,
-    label: &str,
-    group: &'static str,
-    c: &JudgeConfig,
-    salt: u64,
-) -> Vec<MetricResult> {
+fn evaluate(scope: &Scope, d: &ScopeData, label: &str, group: Group, c: &JudgeConfig, salt: u64) -> Vec<MetricResult> {
     let mut out = Vec::new();
     let (nb, nc) = (d.n[0], d.n[1]);
-    let metric = |signal: &'static str, critical: bool, allowed: f64| MetricResult {
+    let metric = |signal: Signal, critical: bool, allowed: f64| MetricResult {
         name: format!("{label} {signal}"),
         group,
         signal,
-        classification: "Nodata",
+        classification: Classification::Nodata,
         critical,
         estimate: f64::NAN,
         ci: [f64::NAN, f64::NAN],
@@ -631,7 +752,7 @@ fn evaluate(
     let (b, cc) = (sorted_flat(&d.clusters[0]), sorted_flat(&d.clusters[1]));
 
     // Median shift on log durations.
-    let mut m = metric("latency_p50", false, c.latency_margin);
+    let mut m = metric(Signal::LatencyP50, false, c.latency_margin);
     if !b.is_empty() && !cc.is_empty() {
         m.baseline_value = stats::quantile_sorted(&b, 0.5).exp();
         m.candidate_value = stats::quantile_sorted(&cc, 0.5).exp();
@@ -642,18 +763,18 @@ fn evaluate(
         m.ci = [s.lo.exp(), s.hi.exp()];
         m.p_value = s.p_value;
         m.classification = if m.ci[0] > c.latency_margin {
-            "High"
+            Classification::High
         } else if m.ci[1] < 1.0 / c.latency_margin {
-            "Low"
+            Classification::Low
         } else {
-            "Pass"
+            Classification::Pass
         };
     }
     out.push(m);
 
     // Tail quantile ratio, bootstrapping whole traces.
     let q = c.tail_quantile;
-    let signal = if (q - 0.99).abs() < 1e-9 { "latency_p99" } else { "latency_tail" };
+    let signal = if (q - 0.99).abs() < 1e-9 { Signal::LatencyP99 } else { Signal::LatencyTail };
     let mut m = metric(signal, false, c.tail_margin);
     if !b.is_empty() && !cc.is_empty() {
         m.baseline_value = stats::quantile_sorted(&b, q).exp();
@@ -676,18 +797,18 @@ fn evaluate(
         m.ci = [r.lo, r.hi];
         m.p_value = r.p_value;
         m.classification = if r.lo > c.tail_margin {
-            "High"
+            Classification::High
         } else if r.hi < 1.0 / c.tail_margin {
-            "Low"
+            Classification::Low
         } else {
-            "Pass"
+            Classification::Pass
         };
     }
     out.push(m);
 
     // Error rate: one-sided Fisher with floors; critical for the service.
     let critical = *scope == Scope::Service;
-    let mut m = metric("error_rate", critical, c.error_relative_floor);
+    let mut m = metric(Signal::ErrorRate, critical, c.error_relative_floor);
     let (eb, ec) = (d.errors[0], d.errors[1]);
     if nb > 0 && nc > 0 {
         let (pb, pc) = (eb as f64 / nb as f64, ec as f64 / nc as f64);
@@ -708,15 +829,15 @@ fn evaluate(
             m.p_value = stats::fisher_greater(eb, nb, ec, nc);
             let ratio_ok = eb == 0 || pc / pb >= c.error_relative_floor;
             m.classification = if m.p_value < c.error_alpha && pc - pb >= c.error_absolute_floor && ratio_ok && ec > 0 {
-                "High"
+                Classification::High
             } else if pb > 0.0
                 && m.ci[1] < 1.0
                 && stats::fisher_greater(ec, nc, eb, nb) < c.error_alpha
                 && pb - pc >= c.error_absolute_floor
             {
-                "Low"
+                Classification::Low
             } else {
-                "Pass"
+                Classification::Pass
             };
         }
     }

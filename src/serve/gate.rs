@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::judge::verdict::Outcome;
 use crate::judge::{Cohorts, Verdict};
 use crate::render;
 
@@ -346,16 +347,16 @@ impl LookBook {
 /// metadata says `on_inconclusive: pass`.
 pub fn gate_status(verdict: &Verdict, hook: &FlaggerWebhook) -> u16 {
     match verdict.verdict {
-        "pass" => 200,
-        "fail" => 403,
-        _ if hook.metadata.get("on_inconclusive").is_some_and(|v| v == "pass") => 200,
-        _ => 403,
+        Outcome::Pass => 200,
+        Outcome::Fail => 403,
+        Outcome::Inconclusive if hook.metadata.get("on_inconclusive").is_some_and(|v| v == "pass") => 200,
+        Outcome::Inconclusive => 403,
     }
 }
 
 /// Flagger's inverted rollback hook: 200 only when the verdict is fail.
 pub fn rollback_status(verdict: &Verdict) -> u16 {
-    if verdict.verdict == "fail" { 200 } else { 403 }
+    if verdict.verdict == Outcome::Fail { 200 } else { 403 }
 }
 
 #[cfg(test)]

@@ -243,7 +243,7 @@ impl pb::query_service_server::QueryService for QueryApi {
             v.withhold(&restoring);
         }
         Ok(Response::new(pb::VerdictReply {
-            verdict: v.verdict.to_string(),
+            verdict: v.verdict.as_str().to_string(),
             rollback: v.rollback,
             score: v.score,
             reason: v.reason.clone(),
