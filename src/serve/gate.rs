@@ -231,26 +231,28 @@ impl VerdictRequest {
         }
     }
 
-    /// The service and cohorts, using the latest marker when the request
-    /// names neither versions nor a deploy time.
-    pub fn resolve(&self, deployments: &Deployments, now_ns: u64) -> Result<(String, Cohorts, Option<f64>), GateError> {
+    /// The request parsed and checked once, whatever transport it came by;
+    /// `now_ns` is the receiver's clock (a deploy time may not lie ahead of it).
+    pub fn parse(&self, now_ns: u64) -> Result<JudgeRequest, GateError> {
         let bad = |m: String| GateError::BadRequest(m);
         let service =
             self.service.clone().filter(|s| !s.is_empty()).ok_or_else(|| bad("service is required".into()))?;
         let warmup_ns = match self.warmup.as_deref() {
-            None | Some("") => 120_000_000_000,
+            None | Some("") => DEFAULT_WARMUP_NS,
             Some(w) => render::parse_duration(w)
                 .ok_or_else(|| bad(format!("warmup {w:?} is not a duration such as 2m or 90s")))?,
         };
         let canary_weight = match self.canary_weight.as_deref() {
             None | Some("") => None,
-            Some(w) => match w.parse::<f64>() {
-                Ok(w) if w > 0.0 && w < 1.0 => Some(w),
-                _ => return Err(bad(format!("canary_weight {w:?} must be a number between 0 and 1"))),
-            },
+            Some(w) => Some(
+                w.parse::<f64>()
+                    .map_err(|_| ())
+                    .and_then(|w| JudgeRequest::canary_weight(w).map_err(|_| ()))
+                    .map_err(|()| bad(format!("canary_weight {w:?} must be a number between 0 and 1")))?,
+            ),
         };
-        let cohorts = match (&self.baseline_version, &self.candidate_version, &self.deploy_time) {
-            (Some(b), Some(c), None) if b != c => Cohorts::Versions { baseline: b.clone(), candidate: c.clone() },
+        let split = match (&self.baseline_version, &self.candidate_version, &self.deploy_time) {
+            (Some(b), Some(c), None) if b != c => Split::Versions { baseline: b.clone(), candidate: c.clone() },
             (Some(_), Some(_), None) => return Err(bad("baseline_version and candidate_version are the same".into())),
             (None, None, Some(t)) => {
                 let deploy_ns = time_ns(&serde_json::Value::String(t.clone()))
@@ -261,30 +263,97 @@ impl VerdictRequest {
                         render::rfc3339(now_ns)
                     )));
                 }
-                Cohorts::DeployTime { deploy_ns, warmup_ns }
+                Split::DeployTime { deploy_ns, warmup_ns }
             }
-            (None, None, None) => match deployments.latest(&service) {
-                Some(d) => Cohorts::DeployTime { deploy_ns: d.time_unix_nano, warmup_ns },
-                None => {
-                    return Err(bad(format!(
-                        "give baseline_version and candidate_version, or deploy_time, or record a deployment of {service} first"
-                    )));
-                }
-            },
+            (None, None, None) => Split::LatestDeployment { warmup_ns },
             _ => {
                 return Err(bad(
                     "give both baseline_version and candidate_version, or deploy_time, not a mix".to_string()
                 ));
             }
         };
-        Ok((service, cohorts, canary_weight))
+        Ok(JudgeRequest { service, split, canary_weight, looks: self.looks()? })
     }
 }
 
-/// Flagger's webhook payload (`pkg/controller/webhook.go`).
+/// Warm-up skipped after a deploy unless the request says otherwise.
+const DEFAULT_WARMUP_NS: u64 = 120_000_000_000;
+
+/// A verdict request, parsed once at the edge: what the query string, a
+/// Flagger hook's metadata and the gRPC query all become.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeRequest {
+    /// The service to judge.
+    pub service: String,
+    /// How to split its traces.
+    pub split: Split,
+    /// Expected share of requests on the candidate.
+    pub canary_weight: Option<f64>,
+    /// (analysis id, planned looks) of a gate that polls.
+    pub looks: Option<(String, u32)>,
+}
+
+/// How a request splits the traces.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Split {
+    /// Side by side, by version.
+    Versions {
+        /// Old version.
+        baseline: String,
+        /// New version.
+        candidate: String,
+    },
+    /// Around a deploy time, unix ns.
+    DeployTime {
+        /// The deploy.
+        deploy_ns: u64,
+        /// Skipped after it.
+        warmup_ns: u64,
+    },
+    /// Around the service's latest recorded deployment.
+    LatestDeployment {
+        /// Skipped after it.
+        warmup_ns: u64,
+    },
+}
+
+impl JudgeRequest {
+    /// A canary weight, checked: strictly between 0 and 1.
+    pub fn canary_weight(w: f64) -> Result<f64, GateError> {
+        if w > 0.0 && w < 1.0 {
+            Ok(w)
+        } else {
+            Err(GateError::BadRequest(format!("canary_weight {w} must be a number between 0 and 1")))
+        }
+    }
+
+    /// The judge's cohorts, the latest marker standing in for a deploy
+    /// time the request did not give.
+    pub fn cohorts(&self, deployments: &Deployments) -> Result<Cohorts, GateError> {
+        Ok(match &self.split {
+            Split::Versions { baseline, candidate } => {
+                Cohorts::Versions { baseline: baseline.clone(), candidate: candidate.clone() }
+            }
+            Split::DeployTime { deploy_ns, warmup_ns } => {
+                Cohorts::DeployTime { deploy_ns: *deploy_ns, warmup_ns: *warmup_ns }
+            }
+            Split::LatestDeployment { warmup_ns } => match deployments.latest(&self.service) {
+                Some(d) => Cohorts::DeployTime { deploy_ns: d.time_unix_nano, warmup_ns: *warmup_ns },
+                None => {
+                    return Err(GateError::BadRequest(format!(
+                        "give baseline_version and candidate_version, or deploy_time, or record a deployment of {} first",
+                        self.service
+                    )));
+                }
+            },
+        })
+    }
+}
+
 /// How far past the receiver's clock a deploy time may lie (clocks differ).
 const FUTURE_DEPLOY_GRACE_NS: u64 = 60_000_000_000;
 
+/// Flagger's webhook payload (`pkg/controller/webhook.go`).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct FlaggerWebhook {
     /// The canary's name.
@@ -388,10 +457,11 @@ mod tests {
         assert_eq!(d.all().len(), 2);
         assert_eq!(d.latest("api").unwrap().time_unix_nano, 1_795_860_000_500_000_000);
         let r = VerdictRequest { service: Some("api".into()), ..Default::default() };
-        let (_, cohorts, _) = r.resolve(&d, 10_000_000_000_000).unwrap();
+        let cohorts = r.parse(10_000_000_000_000).unwrap().cohorts(&d).unwrap();
         assert_eq!(cohorts, Cohorts::DeployTime { deploy_ns: 1_795_860_000_500_000_000, warmup_ns: 120_000_000_000 });
         let r = VerdictRequest { service: Some("other".into()), ..Default::default() };
-        assert!(r.resolve(&d, 10_000_000_000_000).unwrap_err().to_string().contains("record a deployment of other"));
+        let err = r.parse(10_000_000_000_000).unwrap().cohorts(&d).unwrap_err();
+        assert!(err.to_string().contains("record a deployment of other"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tonic::{Request, Response, Status};
 
-use super::gate::{Deployments, VerdictRequest};
+use super::gate::{Deployments, JudgeRequest, VerdictRequest};
 use super::live::Live;
 use super::query::{self, Filter, QueryError};
 use super::query_proto as pb;
@@ -223,20 +223,21 @@ impl pb::query_service_server::QueryService for QueryApi {
     async fn get_verdict(&self, request: Request<pb::VerdictQuery>) -> Result<Response<pb::VerdictReply>, Status> {
         let q = request.into_inner();
         let text = |s: String| Some(s).filter(|s| !s.is_empty());
+        let invalid = |e: super::gate::GateError| Status::invalid_argument(e.to_string());
         let req = VerdictRequest {
             service: text(q.service),
             baseline_version: text(q.baseline_version),
             candidate_version: text(q.candidate_version),
             deploy_time: text(q.deploy_time),
             warmup: text(q.warmup),
-            canary_weight: q.canary_weight.map(|w| w.to_string()),
-            analysis_id: None,
-            planned_looks: None,
+            ..VerdictRequest::default()
         };
         let now_ns = (self.now_ms)().saturating_mul(1_000_000);
-        let resolved = req.resolve(&self.deployments.lock().expect("deployments lock"), now_ns);
-        let (service, cohorts, canary_weight) = resolved.map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let config = crate::judge::JudgeConfig { canary_weight, ..Default::default() };
+        let mut req = req.parse(now_ns).map_err(invalid)?;
+        req.canary_weight = q.canary_weight.map(JudgeRequest::canary_weight).transpose().map_err(invalid)?;
+        let cohorts = req.cohorts(&self.deployments.lock().expect("deployments lock")).map_err(invalid)?;
+        let config = crate::judge::JudgeConfig { canary_weight: req.canary_weight, ..Default::default() };
+        let service = req.service;
         let restoring = self.restoring.as_ref().and_then(|p| p.describe());
         let mut v = query::verdict(&self.live, service, cohorts, config, restoring.is_none()).await.map_err(status)?;
         if let Some(restoring) = restoring {

@@ -578,11 +578,10 @@ async fn api_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
 /// frozen.
 async fn judge(shared: &Shared, request: &VerdictRequest) -> Result<Verdict, Response> {
     let bad = |e: gate::GateError| http_error(StatusCode::BAD_REQUEST, BodyEncoding::Json, 3, &e.to_string());
-    let now_ns = now_ms().saturating_mul(1_000_000);
-    let resolved = request.resolve(&shared.deployments.lock().expect("deployments lock"), now_ns);
-    let (service, cohorts, canary_weight) = resolved.map_err(bad)?;
-    let looks = request.looks().map_err(bad)?;
-    let mut config = JudgeConfig { canary_weight, ..JudgeConfig::default() };
+    let request = request.parse(now_ms().saturating_mul(1_000_000)).map_err(bad)?;
+    let cohorts = request.cohorts(&shared.deployments.lock().expect("deployments lock")).map_err(bad)?;
+    let (service, looks) = (request.service, request.looks);
+    let mut config = JudgeConfig { canary_weight: request.canary_weight, ..JudgeConfig::default() };
     let mut this_look = None;
     if let Some((id, planned)) = &looks {
         let mut book = shared.looks.lock().expect("looks lock");
