@@ -22,8 +22,9 @@ use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
 use tracelens::model::{Dictionary, Warnings};
 use tracelens::read::{ReadOptions, read_spans};
 
+use tracelens::model::attr_json as json;
 use tracelens::table::spans_parquet::SpansParquetWriter;
-use tracelens::table::{Table, Tables, json};
+use tracelens::table::{Table, Tables};
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {

@@ -1556,7 +1556,7 @@ fn requests_are_taken_while_stored_spans_are_restored() {
     // A compacted file of generated shop traffic, in this hour's partition
     // (so retention keeps it), big enough to take a while to restore.
     let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let stamp = tracelens::render::rfc3339(now_ns);
+    let stamp = tracelens::model::time::rfc3339(now_ns);
     let partition =
         data.join("parquet").join(format!("date={}", &stamp[..10])).join(format!("hour={}", &stamp[11..13]));
     std::fs::create_dir_all(&partition).unwrap();

@@ -159,8 +159,8 @@ impl AnalyzeReport {
     ) -> Self {
         let time_range = match (summary.first_start_ns, summary.last_end_ns) {
             (Some(start), Some(end)) => Some(TimeRange {
-                start: render::rfc3339(start),
-                end: render::rfc3339(end),
+                start: tracelens::model::time::rfc3339(start),
+                end: tracelens::model::time::rfc3339(end),
                 start_unix_nano: start,
                 end_unix_nano: end,
                 duration_ns: end.saturating_sub(start),

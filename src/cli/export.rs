@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use polars::prelude::*;
 
+use tracelens::model::attr_json as json;
 use tracelens::table::spans_parquet::SpansParquetWriter;
-use tracelens::table::{Table, TableError, Tables, json};
+use tracelens::table::{Table, TableError, Tables};
 
 use super::UsageError;
 use super::input::{self, InputArgs};

@@ -173,7 +173,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             Preset::Random => TopologyFile::random(args.seed, args.services, args.depth, args.fan_out),
         },
     };
-    let start_ns = render::parse_rfc3339(&args.start).ok_or_else(|| {
+    let start_ns = tracelens::model::time::parse_rfc3339(&args.start).ok_or_else(|| {
         UsageError(format!("--start {:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z", args.start))
     })?;
     let change = match args.change {

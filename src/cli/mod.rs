@@ -162,7 +162,7 @@ pub fn write_answer(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> any
 /// `15m`, `2h`, `1d`; also `ns`, `us`), the one syntax of every duration
 /// flag and setting.
 pub fn duration_arg(text: &str) -> Result<std::time::Duration, String> {
-    tracelens::render::parse_duration(text)
+    tracelens::model::time::parse_duration(text)
         .map(std::time::Duration::from_nanos)
         .ok_or_else(|| format!("{text:?} is not a duration such as 500ms, 90s, 15m, 2h or 1d"))
 }

@@ -117,7 +117,7 @@ fn cohorts(
         }
         (Some(_), Some(_), None) => Err(UsageError("the baseline and candidate versions are the same".to_string())),
         (None, None, Some(t)) => {
-            let deploy_ns = render::parse_time(t).ok_or_else(|| {
+            let deploy_ns = tracelens::model::time::parse_time(t).ok_or_else(|| {
                 UsageError(format!(
                     "deploy time {t:?} is neither RFC 3339 (2026-11-28T10:00:00Z) nor a unix time (seconds or milliseconds)"
                 ))

@@ -85,9 +85,9 @@ pub enum NotInInput {
     /// The deploy time lies outside the input's time range.
     #[error(
         "deploy time {} is outside the input, which runs from {} to {}",
-        crate::render::rfc3339(*deploy_ns),
-        crate::render::rfc3339(*start_ns),
-        crate::render::rfc3339(*end_ns)
+        crate::model::time::rfc3339(*deploy_ns),
+        crate::model::time::rfc3339(*start_ns),
+        crate::model::time::rfc3339(*end_ns)
     )]
     DeployTime {
         /// The deploy, unix ns.

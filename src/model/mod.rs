@@ -7,11 +7,13 @@
 //! [`SpanQuality`] flags on the span and counted in [`Warnings`].
 
 mod attr;
+pub mod attr_json;
 mod dictionary;
 mod id;
 mod intern;
 mod resource;
 mod span;
+pub mod time;
 mod trace;
 mod warning;
 

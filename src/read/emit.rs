@@ -83,7 +83,7 @@ pub struct Emitter<'a> {
 
 /// Span attributes as JSON text, one object per span in the order the
 /// spans were emitted (see [`Emitter::attributes_as_json`]): the same text
-/// [`crate::table::json::attributes`] makes of the decoded attributes.
+/// [`crate::model::attr_json::attributes`] makes of the decoded attributes.
 #[derive(Default, Debug)]
 pub struct AttributesJson {
     /// The objects, back to back.
@@ -111,7 +111,7 @@ impl AttributesJson {
 
     /// Writes `attributes` as the next span's object.
     pub fn push(&mut self, dict: &Dictionary, attributes: &[Attr]) {
-        crate::table::json::write_attributes_bytes(&mut self.text, dict, attributes);
+        crate::model::attr_json::write_attributes_bytes(&mut self.text, dict, attributes);
         self.ends.push(self.text.len());
     }
 

@@ -149,7 +149,7 @@ fn start_time_text(text: &str) -> Option<u64> {
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
         return t.parse::<u64>().ok().map(|us| us.saturating_mul(1000));
     }
-    crate::render::parse_rfc3339(t)
+    crate::model::time::parse_rfc3339(t)
 }
 
 /// `"1.5s"`, `"123ns"`, `"5us"`/`"5µs"`, `"2ms"`, or plain digits (µs), to ns.

@@ -632,7 +632,7 @@ enum Scalar<'a> {
     Bytes(&'a [u8]),
 }
 
-/// Writes a `KeyValue` as `"key":value`, the text [`crate::table::json`]
+/// Writes a `KeyValue` as `"key":value`, the text [`crate::model::attr_json`]
 /// makes of the attribute [`decode_key_value`] decodes, and accepts and
 /// refuses what it does. A value of one scalar is written from the wire;
 /// anything else (arrays, maps, repeated or merged values) is decoded and
@@ -680,7 +680,7 @@ fn write_key_value_json(r: Reader<'_>, out: &mut Vec<u8>, dict: &mut Dictionary,
             let attr = decode_key_value(r, dict, depth)?;
             json(out, dict.resolve(attr.key));
             out.push(b':');
-            crate::table::json::write_value_bytes(out, dict, &attr.value);
+            crate::model::attr_json::write_value_bytes(out, dict, &attr.value);
         }
     }
     Ok(())
@@ -1028,7 +1028,7 @@ mod tests {
         let mut out = crate::read::AttributesJson::default();
         let mut spans = Vec::new();
         let mut sink = |d: &Dictionary, mut s: Span| {
-            let text = crate::table::json::attributes(d, &s.attributes);
+            let text = crate::model::attr_json::attributes(d, &s.attributes);
             s.attributes.clear();
             spans.push((resolved(d, &s), text));
         };

@@ -15,8 +15,8 @@ use rustc_hash::FxHashMap;
 
 use super::emit::{Emitter, RawId};
 use super::error::ReadErrorKind;
+use crate::model::attr_json as json;
 use crate::model::{Attr, Dictionary, ResourceId, Span, SpanId, SpanKind, StatusCode, TraceId, Value};
-use crate::table::json;
 
 /// Parquet's magic, at both ends of a file.
 pub(crate) const MAGIC: &[u8; 4] = b"PAR1";
@@ -345,9 +345,9 @@ fn read_clickhouse(df: &DataFrame, e: &mut Emitter<'_>) -> Result<(), ReadErrorK
 
 #[cfg(test)]
 mod tests {
+    use crate::model::attr_json as json;
     use crate::model::{Dictionary, Span, Warnings};
     use crate::read::{ReadOptions, read_spans};
-    use crate::table::json;
     use crate::table::spans_parquet::SpansParquetWriter;
 
     fn read(name: &str, bytes: &[u8], dict: &mut Dictionary) -> Result<Vec<Span>, crate::read::ReadError> {

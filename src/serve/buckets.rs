@@ -142,11 +142,11 @@ fn parse_time(text: &str, now_ms: u64) -> Result<u64, String> {
     if t == "now" {
         return Ok(now_ms);
     }
-    if let Some(ns) = crate::render::parse_time(t) {
+    if let Some(ns) = crate::model::time::parse_time(t) {
         return Ok(ns / 1_000_000);
     }
     let ago = t.strip_prefix("now-").unwrap_or(t);
-    match crate::render::parse_duration(ago) {
+    match crate::model::time::parse_duration(ago) {
         Some(ns) if !ago.is_empty() => Ok(now_ms.saturating_sub(ns / 1_000_000)),
         _ => Err(format!(
             "{text:?} is not a time: give RFC 3339 (2026-11-28T10:00:00Z), a unix time (seconds or milliseconds), now, or an age such as 15m, now-2h or 1d"

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::judge::verdict::Outcome;
 use crate::judge::{Cohorts, Verdict};
-use crate::render;
 
 /// File of deployment markers, one JSON object per line.
 pub const DEPLOYMENTS_FILE: &str = "deployments.jsonl";
@@ -165,8 +164,8 @@ impl DeploymentRequest {
 
 fn time_ns(v: &serde_json::Value) -> Option<u64> {
     match v {
-        serde_json::Value::String(s) => render::parse_time(s),
-        serde_json::Value::Number(n) => render::parse_time(&n.to_string()),
+        serde_json::Value::String(s) => crate::model::time::parse_time(s),
+        serde_json::Value::Number(n) => crate::model::time::parse_time(&n.to_string()),
         _ => None,
     }
 }
@@ -239,7 +238,7 @@ impl VerdictRequest {
             self.service.clone().filter(|s| !s.is_empty()).ok_or_else(|| bad("service is required".into()))?;
         let warmup_ns = match self.warmup.as_deref() {
             None | Some("") => DEFAULT_WARMUP_NS,
-            Some(w) => render::parse_duration(w)
+            Some(w) => crate::model::time::parse_duration(w)
                 .ok_or_else(|| bad(format!("warmup {w:?} is not a duration such as 2m or 90s")))?,
         };
         let canary_weight = match self.canary_weight.as_deref() {
@@ -260,7 +259,7 @@ impl VerdictRequest {
                 if deploy_ns > now_ns.saturating_add(FUTURE_DEPLOY_GRACE_NS) {
                     return Err(bad(format!(
                         "deploy_time {t:?} is in the future (now is {})",
-                        render::rfc3339(now_ns)
+                        crate::model::time::rfc3339(now_ns)
                     )));
                 }
                 Split::DeployTime { deploy_ns, warmup_ns }

@@ -10,12 +10,12 @@
 //! DataFrame ([`spans_parquet`]); SQL, the text formats and the other
 //! tables are DataFrames.
 
-pub mod json;
 pub mod spans_parquet;
 
 use polars::prelude::*;
 
 use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
+use crate::model::attr_json as json;
 use crate::model::{Dictionary, SpanKind, SpanQuality, StatusCode, Sym, Trace, Value};
 
 /// The tables.

@@ -25,7 +25,8 @@ use polars_parquet::write::{
 };
 use rustc_hash::FxHashMap;
 
-use super::{SpanRows, TableError, json, status_name};
+use super::{SpanRows, TableError, status_name};
+use crate::model::attr_json as json;
 use crate::model::{Dictionary, Span, SpanQuality, Sym, TraceId};
 
 /// The columns in file order: [`SpanRows`]'s, checked when a writer starts.
