@@ -17,6 +17,11 @@
 //!   wrong (duplicate ids, Zipkin shared spans, orphans, parent cycles).
 //! * [`analysis`] — analyses over assembled traces; each produces a
 //!   mergeable summary.
+//! * [`judge`] — regression verdicts and diffs over two arms of traces.
+//! * At the edges: [`serve`] (the OTLP receiver and its query API),
+//!   [`send`] (replaying spans to an OTLP endpoint), [`table`] (polars
+//!   tables, Parquet), [`generate`] (synthetic workloads), [`render`]
+//!   (text output).
 //!
 //! Reading a dump and summarising it takes a reader, the assembler and an
 //! analysis:
