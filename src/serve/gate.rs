@@ -251,7 +251,9 @@ impl VerdictRequest {
             ),
         };
         let split = match (&self.baseline_version, &self.candidate_version, &self.deploy_time) {
-            (Some(b), Some(c), None) if b != c => Split::Versions { baseline: b.clone(), candidate: c.clone() },
+            (Some(b), Some(c), None) if b != c => {
+                Split::Given(Cohorts::Versions { baseline: b.clone(), candidate: c.clone() })
+            }
             (Some(_), Some(_), None) => return Err(bad("baseline_version and candidate_version are the same".into())),
             (None, None, Some(t)) => {
                 let deploy_ns = time_ns(&serde_json::Value::String(t.clone()))
@@ -262,7 +264,7 @@ impl VerdictRequest {
                         crate::model::time::rfc3339(now_ns)
                     )));
                 }
-                Split::DeployTime { deploy_ns, warmup_ns }
+                Split::Given(Cohorts::DeployTime { deploy_ns, warmup_ns })
             }
             (None, None, None) => Split::LatestDeployment { warmup_ns },
             _ => {
@@ -295,23 +297,11 @@ pub struct JudgeRequest {
 /// How a request splits the traces.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Split {
-    /// Side by side, by version.
-    Versions {
-        /// Old version.
-        baseline: String,
-        /// New version.
-        candidate: String,
-    },
-    /// Around a deploy time, unix ns.
-    DeployTime {
-        /// The deploy.
-        deploy_ns: u64,
-        /// Skipped after it.
-        warmup_ns: u64,
-    },
+    /// As the request says.
+    Given(Cohorts),
     /// Around the service's latest recorded deployment.
     LatestDeployment {
-        /// Skipped after it.
+        /// Skipped after it, ns.
         warmup_ns: u64,
     },
 }
@@ -330,12 +320,7 @@ impl JudgeRequest {
     /// time the request did not give.
     pub fn cohorts(&self, deployments: &Deployments) -> Result<Cohorts, GateError> {
         Ok(match &self.split {
-            Split::Versions { baseline, candidate } => {
-                Cohorts::Versions { baseline: baseline.clone(), candidate: candidate.clone() }
-            }
-            Split::DeployTime { deploy_ns, warmup_ns } => {
-                Cohorts::DeployTime { deploy_ns: *deploy_ns, warmup_ns: *warmup_ns }
-            }
+            Split::Given(cohorts) => cohorts.clone(),
             Split::LatestDeployment { warmup_ns } => match deployments.latest(&self.service) {
                 Some(d) => Cohorts::DeployTime { deploy_ns: d.time_unix_nano, warmup_ns: *warmup_ns },
                 None => {
