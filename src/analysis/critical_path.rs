@@ -105,11 +105,6 @@ impl CriticalPath {
         }
         out
     }
-
-    /// The time outside their parents of every span in [`Self::outside`].
-    pub fn outside_ns(&self) -> u64 {
-        self.outside.iter().map(|o| o.outside_ns).sum()
-    }
 }
 
 /// Children of every span, as index lists (CSR).
@@ -162,19 +157,15 @@ pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath
     // n+1.. the reconstructed missing parents, one per missing parent id
     // that orphans name.
     let top = n;
-    let mut missing: Vec<(SpanId, usize)> = roots
-        .iter()
-        .filter_map(|&r| spans[r].parent_id.filter(|_| spans[r].quality.contains(SpanQuality::ORPHAN)).map(|p| (p, r)))
-        .collect();
+    // The missing parent an orphan names (roots and spans whose parent
+    // link was cut hang under the reconstructed root itself).
+    let missing_parent = |r: usize| spans[r].parent_id.filter(|_| spans[r].quality.contains(SpanQuality::ORPHAN));
+    let mut missing: Vec<(SpanId, usize)> = roots.iter().filter_map(|&r| missing_parent(r).map(|p| (p, r))).collect();
     missing.sort_unstable();
     // Each reconstructed node's id (for tie-breaks) and children.
     let mut virtual_ids: Vec<SpanId> = vec![SpanId([0; 8])];
-    let mut virtual_kids: Vec<Vec<usize>> = vec![Vec::new()];
-    for &r in &roots {
-        if spans[r].parent_id.is_none() || !spans[r].quality.contains(SpanQuality::ORPHAN) {
-            virtual_kids[0].push(r);
-        }
-    }
+    let mut virtual_kids: Vec<Vec<usize>> =
+        vec![roots.iter().copied().filter(|&r| missing_parent(r).is_none()).collect()];
     for group in missing.chunk_by(|a, b| a.0 == b.0) {
         let node = n + virtual_kids.len();
         virtual_kids[0].push(node);
