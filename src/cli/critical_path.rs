@@ -1,6 +1,8 @@
 //! `tracelens critical-path`: the critical path of every trace (or one),
 //! section by section, and the settings the path commands share.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
 use anyhow::Context as _;
@@ -193,6 +195,32 @@ fn view(dict: &Dictionary, trace: &Trace, cp: &CriticalPath) -> TraceView {
     }
 }
 
+/// A trace kept among the slowest, ordered by (duration, reversed id).
+struct Slow {
+    key: (u64, Reverse<TraceId>),
+    view: TraceView,
+}
+
+impl PartialEq for Slow {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Slow {}
+
+impl PartialOrd for Slow {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Slow {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 /// Spans named in the table's warning about spans outside their parent.
 const OUTSIDE_NAMED: usize = 5;
 
@@ -282,9 +310,9 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<()> {
         },
     };
     // Every trace in input order (--all, --trace-id), or the slowest kept
-    // aside: (duration, trace id) ascending, so the first is let go first.
+    // aside in a min-heap, the least slow (ties: the larger id) on top.
     let stream = args.all || wanted.is_some();
-    let mut slowest: Vec<(u64, TraceId, TraceView)> = Vec::new();
+    let mut slowest: BinaryHeap<Reverse<Slow>> = BinaryHeap::with_capacity(args.top.min(1 << 16) + 1);
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut written = 0u64;
     let mut traces = 0u64;
@@ -303,21 +331,20 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<()> {
             written += 1;
             return;
         }
-        let key = (cp.duration_ns, std::cmp::Reverse(trace.trace_id));
-        if slowest.len() == args.top && key <= (slowest[0].0, std::cmp::Reverse(slowest[0].1)) {
+        let key = (cp.duration_ns, Reverse(trace.trace_id));
+        if slowest.len() == args.top && slowest.peek().is_some_and(|least| key <= least.0.key) {
             return;
         }
-        let at = slowest.partition_point(|(d, id, _)| (*d, std::cmp::Reverse(*id)) < key);
-        slowest.insert(at, (cp.duration_ns, trace.trace_id, view(dict, &trace, &cp)));
+        slowest.push(Reverse(Slow { key, view: view(dict, &trace, &cp) }));
         if slowest.len() > args.top {
-            slowest.remove(0);
+            slowest.pop();
         }
     })?;
     if let Some(e) = failure {
         return Err(e).context("writing the critical paths");
     }
-    for (_, _, v) in slowest.iter().rev() {
-        write_one(&mut out, args.format, v, written == 0).context("writing the critical paths")?;
+    for Reverse(slow) in slowest.into_sorted_vec() {
+        write_one(&mut out, args.format, &slow.view, written == 0).context("writing the critical paths")?;
         written += 1;
     }
     if args.format == PathFormat::Json {
