@@ -16,6 +16,8 @@ use crate::model::{Attr, Dictionary, ResourceId, Span, Sym, Value};
 /// Collects spans into requests of about `batch_spans` spans.
 pub struct Batcher {
     batch_spans: usize,
+    /// Resource → its `ResourceSpans` in `request`.
+    resources: FxHashMap<ResourceId, usize>,
     /// (resource, scope name, scope version) → position in `request`.
     groups: FxHashMap<(ResourceId, Sym, Sym), (usize, usize)>,
     request: ExportTraceServiceRequest,
@@ -27,6 +29,7 @@ impl Batcher {
     pub fn new(batch_spans: usize) -> Batcher {
         Batcher {
             batch_spans: batch_spans.max(1),
+            resources: FxHashMap::default(),
             groups: FxHashMap::default(),
             request: ExportTraceServiceRequest::default(),
             spans: 0,
@@ -39,21 +42,16 @@ impl Batcher {
         for s in spans {
             let key = (s.resource, s.scope_name, s.scope_version);
             let (r, k) = *self.groups.entry(key).or_insert_with(|| {
-                let r = match self.request.resource_spans.iter().position(|rs| {
-                    rs.resource.as_ref().is_some_and(|res| res.attributes == resource_attributes(dict, s.resource))
-                }) {
-                    Some(r) => r,
-                    None => {
-                        self.request.resource_spans.push(ResourceSpans {
-                            resource: Some(Resource {
-                                attributes: resource_attributes(dict, s.resource),
-                                ..Default::default()
-                            }),
+                let r = *self.resources.entry(s.resource).or_insert_with(|| {
+                    self.request.resource_spans.push(ResourceSpans {
+                        resource: Some(Resource {
+                            attributes: resource_attributes(dict, s.resource),
                             ..Default::default()
-                        });
-                        self.request.resource_spans.len() - 1
-                    }
-                };
+                        }),
+                        ..Default::default()
+                    });
+                    self.request.resource_spans.len() - 1
+                });
                 let scopes = &mut self.request.resource_spans[r].scope_spans;
                 scopes.push(ScopeSpans {
                     scope: Some(InstrumentationScope {
@@ -77,6 +75,7 @@ impl Batcher {
     }
 
     fn take(&mut self) -> (ExportTraceServiceRequest, usize) {
+        self.resources.clear();
         self.groups.clear();
         let spans = std::mem::take(&mut self.spans);
         (std::mem::take(&mut self.request), spans)
