@@ -256,7 +256,7 @@ fn main() {
         // then divide the compaction threads' CPU over the whole run by the
         // spans in the Parquet files.
         let waited = Instant::now();
-        while !tracelens::serve::wal::closed_segments(dir.path()).unwrap_or_default().is_empty()
+        while !tracelens::serve::storage::wal::closed_segments(dir.path()).unwrap_or_default().is_empty()
             && waited.elapsed().as_secs() < 120
         {
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -266,7 +266,7 @@ fn main() {
             .filter(|(n, _)| n.starts_with("tracelens-compa") || n.starts_with("polars"))
             .map(|(_, s)| s)
             .sum();
-        let files = tracelens::serve::compact::parquet_files(dir.path());
+        let files = tracelens::serve::storage::compact::parquet_files(dir.path());
         let rows: usize = files
             .iter()
             .map(|f| {

@@ -137,7 +137,7 @@ fn main() {
 /// `tracelens serve` logs them, then the closed segment written as Parquet,
 /// CPU-timed over three runs on copies of the same segment (median).
 fn compact_segment(stream: &[u8], spans: u64) {
-    use tracelens::serve::{compact, wal};
+    use tracelens::serve::storage::{compact, wal};
     let dir = tempfile::tempdir().unwrap();
     let mut config = wal::WalConfig::new(dir.path());
     config.segment_bytes = u64::MAX;

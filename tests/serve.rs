@@ -1499,7 +1499,7 @@ fn compacted_parquet_answers_queries_and_survives_a_restart() {
 
 #[test]
 fn a_damaged_log_segment_is_set_aside_and_compaction_goes_on() {
-    use tracelens::serve::wal::{Wal, WalConfig, closed_segments};
+    use tracelens::serve::storage::wal::{Wal, WalConfig, closed_segments};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // A closed segment of two JSON records (tag 1) whose second rots on disk.

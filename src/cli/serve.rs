@@ -11,11 +11,11 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
-use tracelens::serve::commit::IdleHook;
 use tracelens::serve::live::LiveConfig;
-use tracelens::serve::restore;
 use tracelens::serve::server::{self, ServeConfig};
-use tracelens::serve::wal::SyncPolicy;
+use tracelens::serve::storage::commit::IdleHook;
+use tracelens::serve::storage::restore;
+use tracelens::serve::storage::wal::SyncPolicy;
 
 use super::UsageError;
 
@@ -296,7 +296,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     };
     let tls = match (args.tls_cert_file.or(file.tls_cert_file), args.tls_key_file.or(file.tls_key_file)) {
         (Some(cert), Some(key)) => {
-            Some(tracelens::serve::tls::server_config(&cert, &key).map_err(|e| UsageError(e.to_string()))?)
+            Some(tracelens::serve::transport::tls::server_config(&cert, &key).map_err(|e| UsageError(e.to_string()))?)
         }
         (None, None) => None,
         _ => return Err(UsageError("tls_cert_file and tls_key_file go together".to_string()).into()),

@@ -1,21 +1,32 @@
-//! The live side of tracelens, `tracelens serve`: OTLP/gRPC and OTLP/HTTP
-//! receivers ([`server`]) over request conversion with partial success
-//! ([`ingest`]), the write-ahead log that makes an acknowledged request
-//! durable ([`wal`]) with group commit ([`commit`]), live analysis with the offline commands' code
-//! ([`live`]) and the Prometheus endpoint ([`metrics_endpoint`]).
+//! The live side of tracelens, `tracelens serve`: an OTLP receiver that
+//! analyses what it receives and answers queries and deploy gates.
+//!
+//! ```text
+//! transport (gRPC, HTTP, API) ──► service ──► live (analysis)
+//!                                    └──────► storage (log, compaction, restore, look-ups)
+//! ```
+//!
+//! * [`server`] — wiring on tokio: listeners, storage threads, the service,
+//!   the transports; [`server::ServeConfig`].
+//! * [`service`] — the transport-free service layer: export, queries,
+//!   verdicts, deployments, metrics; its errors are typed.
+//! * [`transport`] — one thin adapter per protocol, and the one table from
+//!   errors to gRPC codes and HTTP statuses.
+//! * [`storage`] — the write-ahead log, group commit, compaction to
+//!   Parquet, the restore at start, trace look-ups and their index.
+//! * [`live`] — live analysis with the offline commands' code, in time
+//!   buckets, and its Prometheus rendering.
+//! * [`ingest`] — an OTLP request body into spans, with partial success.
+//! * [`gate`] — deployment markers, verdict requests, Flagger's hooks.
+//! * [`clock`] — the receiver's clock.
+//! * [`query_proto`] — the generated gRPC query service.
 
-pub mod buckets;
-pub mod commit;
-pub mod compact;
+pub mod clock;
 pub mod gate;
 pub mod ingest;
 pub mod live;
-pub mod metrics_endpoint;
-pub mod query;
-pub mod query_grpc;
 pub mod query_proto;
-pub mod restore;
 pub mod server;
-pub mod tls;
-pub mod trace_index;
-pub mod wal;
+pub mod service;
+pub mod storage;
+pub mod transport;

@@ -2,60 +2,25 @@
 //! `proto/`): the JSON API's queries in protobuf, converted from the same
 //! views by plain functions.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::gate::{Deployments, JudgeRequest, VerdictRequest};
-use super::live::Live;
-use super::query::{self, Filter, QueryError};
-use super::query_proto as pb;
+use super::status;
 use crate::analysis::LatencySummary;
 use crate::analysis::bottleneck::{BottleneckView, OperationBottleneck, Pattern};
 use crate::analysis::graph::GraphView;
 use crate::analysis::metrics::OperationView;
+use crate::serve::gate::{JudgeRequest, VerdictRequest};
+use crate::serve::query_proto as pb;
+use crate::serve::service::query::TraceOut;
+use crate::serve::service::{Filter, Service, ServiceError};
 
-/// The service over the receiver's live state.
-pub struct QueryApi {
-    live: Arc<Mutex<Live>>,
-    deployments: Arc<Mutex<Deployments>>,
-    compacted: Option<query::Compacted>,
-    restoring: Option<Arc<super::restore::Progress>>,
-    now_ms: fn() -> u64,
-}
+/// The gRPC query service over the receiver's service layer.
+pub struct QueryApi(pub Arc<Service>);
 
-impl QueryApi {
-    /// Answers from `live` (and the deployment markers), with `now_ms` as
-    /// the clock for relative times.
-    pub fn new(live: Arc<Mutex<Live>>, deployments: Arc<Mutex<Deployments>>, now_ms: fn() -> u64) -> QueryApi {
-        QueryApi { live, deployments, compacted: None, restoring: None, now_ms }
-    }
-
-    /// Withholds verdicts while `progress` says stored spans are still
-    /// being restored.
-    pub fn with_restore(mut self, progress: Arc<super::restore::Progress>) -> QueryApi {
-        self.restoring = Some(progress);
-        self
-    }
-
-    /// How far a restore running got, or empty.
-    fn restoring(&self) -> String {
-        self.restoring.as_ref().and_then(|p| p.describe()).unwrap_or_default()
-    }
-
-    /// Also looks up traces in the compacted files.
-    pub fn with_compacted(mut self, compacted: query::Compacted) -> QueryApi {
-        self.compacted = Some(compacted);
-        self
-    }
-}
-
-fn status(e: QueryError) -> Status {
-    match e {
-        QueryError::BadRequest(m) => Status::invalid_argument(m),
-        QueryError::NotFound(m) => Status::not_found(m),
-        QueryError::Internal(m) => Status::internal(m),
-    }
+fn grpc(e: ServiceError) -> Status {
+    status::grpc_status(&e)
 }
 
 fn filter(q: pb::RangeQuery) -> Filter {
@@ -169,7 +134,7 @@ pub fn bottlenecks(v: &BottleneckView) -> pb::Bottlenecks {
 }
 
 /// A trace as a message.
-pub fn trace(t: query::TraceOut) -> pb::Trace {
+pub fn trace(t: TraceOut) -> pb::Trace {
     pb::Trace {
         trace_id: t.trace_id,
         duration_ns: t.duration_ns,
@@ -204,27 +169,26 @@ pub fn trace(t: query::TraceOut) -> pb::Trace {
 #[tonic::async_trait]
 impl pb::query_service_server::QueryService for QueryApi {
     async fn get_graph(&self, request: Request<pb::RangeQuery>) -> Result<Response<pb::Graph>, Status> {
-        let view = query::graph(&self.live, &filter(request.into_inner()), (self.now_ms)()).await.map_err(status)?;
-        Ok(Response::new(pb::Graph { restoring: self.restoring(), ..graph(&view) }))
+        let answer = self.0.graph(&filter(request.into_inner())).await.map_err(grpc)?;
+        Ok(Response::new(pb::Graph { restoring: answer.restoring.unwrap_or_default(), ..graph(&answer.value) }))
     }
 
     async fn get_operations(&self, request: Request<pb::RangeQuery>) -> Result<Response<pb::Operations>, Status> {
-        let ops =
-            query::operations(&self.live, &filter(request.into_inner()), (self.now_ms)()).await.map_err(status)?;
-        Ok(Response::new(pb::Operations { restoring: self.restoring(), ..operations(&ops) }))
+        let answer = self.0.operations(&filter(request.into_inner())).await.map_err(grpc)?;
+        let restoring = answer.restoring.unwrap_or_default();
+        Ok(Response::new(pb::Operations { restoring, ..operations(&answer.value) }))
     }
 
     async fn get_bottlenecks(&self, request: Request<pb::RangeQuery>) -> Result<Response<pb::Bottlenecks>, Status> {
-        let view =
-            query::bottlenecks(&self.live, &filter(request.into_inner()), (self.now_ms)()).await.map_err(status)?;
-        Ok(Response::new(pb::Bottlenecks { restoring: self.restoring(), ..bottlenecks(&view) }))
+        let answer = self.0.bottlenecks(&filter(request.into_inner())).await.map_err(grpc)?;
+        let restoring = answer.restoring.unwrap_or_default();
+        Ok(Response::new(pb::Bottlenecks { restoring, ..bottlenecks(&answer.value) }))
     }
 
     async fn get_verdict(&self, request: Request<pb::VerdictQuery>) -> Result<Response<pb::VerdictReply>, Status> {
         let q = request.into_inner();
         let text = |s: String| Some(s).filter(|s| !s.is_empty());
-        let invalid = |e: super::gate::GateError| Status::invalid_argument(e.to_string());
-        let req = VerdictRequest {
+        let request = VerdictRequest {
             service: text(q.service),
             baseline_version: text(q.baseline_version),
             candidate_version: text(q.candidate_version),
@@ -232,17 +196,10 @@ impl pb::query_service_server::QueryService for QueryApi {
             warmup: text(q.warmup),
             ..VerdictRequest::default()
         };
-        let now_ns = (self.now_ms)().saturating_mul(1_000_000);
-        let mut req = req.parse(now_ns).map_err(invalid)?;
-        req.canary_weight = q.canary_weight.map(JudgeRequest::canary_weight).transpose().map_err(invalid)?;
-        let cohorts = req.cohorts(&self.deployments.lock().expect("deployments lock")).map_err(invalid)?;
-        let config = crate::judge::JudgeConfig { canary_weight: req.canary_weight, ..Default::default() };
-        let service = req.service;
-        let restoring = self.restoring.as_ref().and_then(|p| p.describe());
-        let mut v = query::verdict(&self.live, service, cohorts, config, restoring.is_none()).await.map_err(status)?;
-        if let Some(restoring) = restoring {
-            v.withhold(&restoring);
-        }
+        let mut request = self.0.parse_verdict_request(&request).map_err(grpc)?;
+        request.canary_weight =
+            q.canary_weight.map(JudgeRequest::canary_weight).transpose().map_err(|e| grpc(ServiceError::from(e)))?;
+        let v = self.0.judge(request).await.map_err(grpc)?;
         Ok(Response::new(pb::VerdictReply {
             verdict: v.verdict.as_str().to_string(),
             rollback: v.rollback,
@@ -254,8 +211,7 @@ impl pb::query_service_server::QueryService for QueryApi {
 
     async fn get_trace(&self, request: Request<pb::TraceQuery>) -> Result<Response<pb::Trace>, Status> {
         let id = request.into_inner().trace_id;
-        let t =
-            tokio::task::block_in_place(|| query::trace(&self.live, &id, self.compacted.as_ref())).map_err(status)?;
+        let t = tokio::task::block_in_place(|| self.0.trace(&id)).map_err(grpc)?;
         Ok(Response::new(trace(t)))
     }
 }

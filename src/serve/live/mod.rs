@@ -1,6 +1,6 @@
 //! Live analysis: spans from the receiver are assembled into traces (a
 //! trace is complete after an idle timeout) and fed, per time bucket
-//! ([`super::buckets`]), to the same service graph, span metrics and
+//! ([`buckets`]), to the same service graph, span metrics and
 //! bottleneck code the offline commands use. Memory is bounded: past a cap
 //! on open spans the oldest traces are closed early and counted; closed
 //! buckets are compacted and dropped after the retention period; the last
@@ -8,7 +8,10 @@
 
 use serde::Serialize;
 
-use super::buckets::{Analyses, BucketConfig, BucketCounters, Range, Selection, TimeBuckets};
+pub mod buckets;
+pub mod prometheus;
+
+use self::buckets::{Analyses, BucketConfig, BucketCounters, Range, Selection, TimeBuckets};
 use crate::assemble::{Assembler, AssemblerConfig};
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -24,12 +24,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use polars::prelude::*;
 
-use super::ingest::{BodyEncoding, usable};
 use super::wal::{
     WalError, closed_segments, free_segments_to_keep, read_closed_segment, retire_segment, trim_free_segments,
 };
 use crate::model::{Dictionary, Span, TraceId, Warnings};
 use crate::read::{AttributesJson, Emitter, ReadOptions, read_spans};
+use crate::serve::ingest::{BodyEncoding, usable};
 use crate::table::TableError;
 use crate::table::spans_parquet::SpansParquetWriter;
 
@@ -368,7 +368,7 @@ pub fn find_trace(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::wal::{Wal, WalConfig};
+    use crate::serve::storage::wal::{Wal, WalConfig};
     use crate::table::SpanRows;
 
     /// Reads the spans of every compacted file into `dict`, passing them to

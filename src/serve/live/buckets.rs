@@ -117,40 +117,62 @@ pub struct Range {
     pub until_ms: Option<u64>,
 }
 
+/// Why a query's time range does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    /// `since` or `until` is not a time.
+    #[error(
+        "{bound}: {text:?} is not a time: give RFC 3339 (2026-11-28T10:00:00Z), a unix time (seconds or milliseconds), now, or an age such as 15m, now-2h or 1d"
+    )]
+    NotATime {
+        /// `since` or `until`.
+        bound: &'static str,
+        /// What was given.
+        text: String,
+    },
+    /// `since` is not before `until`.
+    #[error("since ({since_ms} ms) is not before until ({until_ms} ms)")]
+    Empty {
+        /// From, unix ms.
+        since_ms: u64,
+        /// To, unix ms.
+        until_ms: u64,
+    },
+}
+
 impl Range {
     /// Reads `since` and `until` as query parameters give them: RFC 3339
     /// (`2026-11-28T10:00:00Z`), unix seconds (`1795860000`, fractions
     /// allowed), `now`, or a time before `now_ms` (`15m`, `now-15m`, `2h`,
     /// `1d`, `90s`, `500ms`).
-    pub fn parse(since: Option<&str>, until: Option<&str>, now_ms: u64) -> Result<Range, String> {
-        let range = Range {
-            since_ms: since.map(|t| parse_time(t, now_ms).map_err(|e| format!("since: {e}"))).transpose()?,
-            until_ms: until.map(|t| parse_time(t, now_ms).map_err(|e| format!("until: {e}"))).transpose()?,
+    pub fn parse(since: Option<&str>, until: Option<&str>, now_ms: u64) -> Result<Range, RangeError> {
+        let time = |bound, text: Option<&str>| {
+            text.map(|t| parse_time(t, now_ms).ok_or_else(|| RangeError::NotATime { bound, text: t.to_string() }))
+                .transpose()
         };
-        if let (Some(s), Some(u)) = (range.since_ms, range.until_ms)
-            && s >= u
+        let range = Range { since_ms: time("since", since)?, until_ms: time("until", until)? };
+        if let (Some(since_ms), Some(until_ms)) = (range.since_ms, range.until_ms)
+            && since_ms >= until_ms
         {
-            return Err(format!("since ({s} ms) is not before until ({u} ms)"));
+            return Err(RangeError::Empty { since_ms, until_ms });
         }
         Ok(range)
     }
 }
 
 /// One time of [`Range::parse`], unix ms.
-fn parse_time(text: &str, now_ms: u64) -> Result<u64, String> {
+fn parse_time(text: &str, now_ms: u64) -> Option<u64> {
     let t = text.trim();
     if t == "now" {
-        return Ok(now_ms);
+        return Some(now_ms);
     }
     if let Some(ns) = crate::model::time::parse_time(t) {
-        return Ok(ns / 1_000_000);
+        return Some(ns / 1_000_000);
     }
     let ago = t.strip_prefix("now-").unwrap_or(t);
     match crate::model::time::parse_duration(ago) {
-        Some(ns) if !ago.is_empty() => Ok(now_ms.saturating_sub(ns / 1_000_000)),
-        _ => Err(format!(
-            "{text:?} is not a time: give RFC 3339 (2026-11-28T10:00:00Z), a unix time (seconds or milliseconds), now, or an age such as 15m, now-2h or 1d"
-        )),
+        Some(ns) if !ago.is_empty() => Some(now_ms.saturating_sub(ns / 1_000_000)),
+        _ => None,
     }
 }
 
@@ -500,10 +522,10 @@ mod tests {
         assert_eq!(p("1d"), Ok(now - 86_400_000));
         assert_eq!(p("500ms"), Ok(now - 500));
         for bad in ["yesterday", "15x", "-5", "now-", ""] {
-            let e = p(bad).unwrap_err();
+            let e = p(bad).unwrap_err().to_string();
             assert!(e.starts_with("since: ") && e.contains("is not a time"), "{bad}: {e}");
         }
-        let e = Range::parse(Some("5m"), Some("10m"), now).unwrap_err();
+        let e = Range::parse(Some("5m"), Some("10m"), now).unwrap_err().to_string();
         assert!(e.contains("not before until"), "{e}");
         assert_eq!(Range::parse(None, None, now), Ok(Range::default()));
     }

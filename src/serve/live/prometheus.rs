@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::live::Live;
+use super::Live;
 use crate::analysis::LatencyHistogram;
 use crate::analysis::metrics::{OVERFLOW_OPERATION, Operation};
 use crate::model::SpanKind;

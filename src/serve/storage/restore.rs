@@ -15,12 +15,13 @@ use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use super::compact::parquet_files;
-use super::ingest::{BodyEncoding, LIVE_ATTRIBUTES, accept_bytes};
-use super::live::{Live, Loader};
 use super::trace_index::TraceIndex;
 use super::wal::{WalError, closed_segments, read_closed_segment};
 use crate::model::{Span, TraceId};
 use crate::read::{Emitter, ParquetSpans};
+use crate::serve::clock::Clock;
+use crate::serve::ingest::{BodyEncoding, LIVE_ATTRIBUTES, accept_bytes};
+use crate::serve::live::{Live, Loader};
 
 /// Rows turned into spans per hold of the live lock.
 const ROWS_PER_LOCK: usize = 4_096;
@@ -60,6 +61,13 @@ impl Progress {
         let progress = Progress::default();
         progress.files.store(plan.files.len() as u64, Ordering::Relaxed);
         progress.segments.store(plan.segments.len() as u64, Ordering::Relaxed);
+        progress
+    }
+
+    /// A restore with nothing to do: done from the start.
+    pub fn finished() -> Progress {
+        let progress = Progress::default();
+        progress.done.store(true, Ordering::Release);
         progress
     }
 
@@ -107,20 +115,21 @@ pub struct Restored {
 }
 
 /// Reads `plan` into `live`, updating `progress`, until done or `stop` is
-/// set; restored traces are analysed at clock time `now_ms`. A file that
+/// set; restored traces are analysed at `clock`'s time when the restore
+/// starts, and the load ends at its time when it ends. A file that
 /// cannot be read is reported and skipped; a segment's damage was reported
 /// when the log was opened, so only its readable records count here.
 pub fn run(
     plan: &Plan,
     live: &Mutex<Live>,
     index: &RwLock<TraceIndex>,
-    now_ms: u64,
+    clock: &dyn Clock,
     progress: &Progress,
     stop: &AtomicBool,
 ) -> Restored {
     let started = Instant::now();
     let mut restored = Restored::default();
-    let mut loader = live.lock().expect("live lock").loader(now_ms);
+    let mut loader = live.lock().expect("live lock").loader(clock.now_ms());
     let mut batch: Vec<Span> = Vec::with_capacity(ROWS_PER_LOCK);
     for path in &plan.files {
         if stop.load(Ordering::Relaxed) {
@@ -182,7 +191,7 @@ pub fn run(
         }
         progress.segments_read.fetch_add(1, Ordering::Relaxed);
     }
-    live.lock().expect("live lock").end_load(loader, super::server::now_ms());
+    live.lock().expect("live lock").end_load(loader, clock.now_ms());
     restored.seconds = started.elapsed().as_secs_f64();
     progress.done.store(true, Ordering::Release);
     restored

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::wal::{SyncPolicy, Wal};
+use super::wal::{SyncPolicy, Wal, WalError};
 
 /// How long the sync thread waits for requests still being decoded before
 /// it syncs a batch without them. A sync costs tens of microseconds of CPU
@@ -124,12 +124,22 @@ struct Waiter {
     /// The number of its record ([`State::appended`] after it).
     record: u64,
     since: Instant,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+    done: tokio::sync::oneshot::Sender<Result<(), LogFailure>>,
 }
 
 /// Why a record was not logged, or not made durable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogFailure(pub String);
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum LogFailure {
+    /// The log is closed: the server is stopping.
+    #[error("the log's sync thread stopped")]
+    Stopped,
+    /// Appending the record failed.
+    #[error(transparent)]
+    Append(Arc<WalError>),
+    /// Syncing the log failed (every record the sync covered is refused).
+    #[error(transparent)]
+    Sync(Arc<WalError>),
+}
 
 /// Marks a request on its way to the log (being decoded) until it is
 /// appended or refused; the sync thread waits for such requests.
@@ -224,8 +234,8 @@ impl GroupCommit {
             pending.durable.await
         };
         match answer {
-            Ok(result) => result.map_err(LogFailure),
-            Err(_) => Err(LogFailure("the log's sync thread stopped".to_string())),
+            Ok(result) => result,
+            Err(_) => Err(LogFailure::Stopped),
         }
     }
 
@@ -236,11 +246,11 @@ impl GroupCommit {
         let mut state = inner.lock();
         let left = coming.arrive();
         if state.ended {
-            return Err(LogFailure("the log's sync thread stopped".to_string()));
+            return Err(LogFailure::Stopped);
         }
         let appended = state.wal.append_parts_unsynced(parts);
         let result = match appended {
-            Err(e) => Err(LogFailure(e.to_string())),
+            Err(e) => Err(LogFailure::Append(Arc::new(e))),
             Ok(()) if !inner.durable => Ok(None),
             Ok(()) => {
                 state.appended += 1;
@@ -269,7 +279,7 @@ impl GroupCommit {
 
 /// A record appended with fsync, waiting for its sync.
 struct Pending {
-    durable: tokio::sync::oneshot::Receiver<Result<(), String>>,
+    durable: tokio::sync::oneshot::Receiver<Result<(), LogFailure>>,
     /// Nothing else was coming: the sync thread is to be woken.
     last: bool,
     /// No other request was waiting.
@@ -378,7 +388,7 @@ impl Inner {
             }
             let (target, handle) = (state.appended, state.wal.sync_handle());
             drop(state);
-            let result = handle.sync().map_err(|e| e.to_string());
+            let result = handle.sync().map_err(|e| LogFailure::Sync(Arc::new(e)));
             drop(handle);
             state = self.lock();
             let covered = state.waiters.partition_point(|w| w.record <= target);
@@ -398,7 +408,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::wal::{WalConfig, replay};
+    use crate::serve::storage::wal::{WalConfig, replay};
 
     fn open(dir: &std::path::Path, commit_wait: Duration) -> (GroupCommit, Syncer) {
         open_hooked(dir, commit_wait, None)
@@ -424,7 +434,7 @@ mod tests {
         log: &GroupCommit,
         body: &[u8],
         coming: Coming<'_>,
-    ) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+    ) -> tokio::sync::oneshot::Receiver<Result<(), LogFailure>> {
         let pending = log.submit(&[b"\x01", body], coming).unwrap().expect("durable");
         if pending.last {
             log.inner.nudge();
@@ -451,12 +461,12 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(log.stats().commits.load(Ordering::SeqCst), 0, "synced without the request still coming");
         let b = submit(&log, b"second", b_coming);
-        assert_eq!(a.blocking_recv().unwrap(), Ok(()));
-        assert_eq!(b.blocking_recv().unwrap(), Ok(()));
+        assert!(matches!(a.blocking_recv().unwrap(), Ok(())));
+        assert!(matches!(b.blocking_recv().unwrap(), Ok(())));
         assert_eq!(log.stats().commits.load(Ordering::SeqCst), 1);
         // Nothing coming: a lone request is synced at once.
         let c = submit(&log, b"third", log.coming());
-        assert_eq!(c.blocking_recv().unwrap(), Ok(()));
+        assert!(matches!(c.blocking_recv().unwrap(), Ok(())));
         assert_eq!(log.stats().commits.load(Ordering::SeqCst), 2);
         // A request announced but refused before the log ends the wait too.
         let refused = log.coming();
@@ -464,7 +474,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(log.stats().commits.load(Ordering::SeqCst), 2, "synced without the refused request");
         drop(refused);
-        assert_eq!(d.blocking_recv().unwrap(), Ok(()));
+        assert!(matches!(d.blocking_recv().unwrap(), Ok(())));
         assert!(started.elapsed() < Duration::from_secs(10), "waited out the commit wait: {:?}", started.elapsed());
         assert_eq!(log.stats().bytes.load(Ordering::SeqCst), 4 + 5 + 6 + 5 + 6);
         syncer.stop();
@@ -480,7 +490,7 @@ mod tests {
         let _stuck = log.coming();
         let started = Instant::now();
         let a = submit(&log, b"first", log.coming());
-        assert_eq!(a.blocking_recv().unwrap(), Ok(()));
+        assert!(matches!(a.blocking_recv().unwrap(), Ok(())));
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(100), "synced before the commit wait: {waited:?}");
         assert!(waited < Duration::from_secs(10), "{waited:?}");
@@ -509,8 +519,8 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(log.stats().commits.load(Ordering::SeqCst), 0, "synced before the runtime idled");
         hook.idle();
-        assert_eq!(pending.durable.blocking_recv().unwrap(), Ok(()));
-        assert_eq!(second.durable.blocking_recv().unwrap(), Ok(()));
+        assert!(matches!(pending.durable.blocking_recv().unwrap(), Ok(())));
+        assert!(matches!(second.durable.blocking_recv().unwrap(), Ok(())));
         assert_eq!(log.stats().commits.load(Ordering::SeqCst), 1);
         assert!(started.elapsed() < Duration::from_secs(10), "waited out the commit wait");
         // A second log cannot take the same hook.
@@ -551,7 +561,7 @@ mod tests {
         let a = submit(&log, b"first", log.coming());
         let alive = Arc::downgrade(&syncer.inner);
         drop(syncer);
-        assert_eq!(a.blocking_recv().unwrap(), Ok(()));
+        assert!(matches!(a.blocking_recv().unwrap(), Ok(())));
         drop(stuck);
         drop(log);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -574,7 +584,7 @@ mod tests {
                 s.spawn(move || {
                     for i in 0..50u8 {
                         let done = submit(log, &[t, i], log.coming());
-                        assert_eq!(done.blocking_recv().unwrap(), Ok(()));
+                        assert!(matches!(done.blocking_recv().unwrap(), Ok(())));
                     }
                 });
             }
@@ -599,9 +609,9 @@ mod tests {
         let _stuck = log.coming();
         let a = submit(&log, b"first", log.coming());
         syncer.stop();
-        assert_eq!(a.blocking_recv().unwrap(), Ok(()));
+        assert!(matches!(a.blocking_recv().unwrap(), Ok(())));
         let refused = log.submit(&[b"\x01", b"late"], log.coming());
-        assert!(matches!(refused, Err(LogFailure(ref m)) if m.contains("stopped")), "{:?}", refused.err());
+        assert!(matches!(refused, Err(LogFailure::Stopped)), "{:?}", refused.err());
         assert_eq!(records(dir.path()), [b"first"]);
     }
 }
