@@ -141,196 +141,253 @@ impl Children {
     }
 }
 
+/// The working state of one critical path: the trace's spans (nodes
+/// `0..n`) and the reconstructed nodes (node `n` the root every fragment
+/// hangs under, nodes `n+1..` one per missing parent id that orphans
+/// name), their sanitized times, and the blocking tree.
+struct Nodes<'a> {
+    trace: &'a Trace,
+    n: usize,
+    children: Children,
+    /// Sanitized start and end of every node (reconstructed nodes get the
+    /// hull of their children).
+    start: Vec<u64>,
+    end: Vec<u64>,
+    /// Each reconstructed node's children, latest end first.
+    virtual_kids: Vec<Vec<usize>>,
+    /// (root, the reconstructed node it hangs under), sorted.
+    root_parent: Vec<(usize, usize)>,
+    /// Each span's blocking children, in its slot of `children` (a subset),
+    /// latest end first.
+    kids: Vec<usize>,
+    kid_count: Vec<usize>,
+}
+
+impl<'a> Nodes<'a> {
+    /// The reconstructed nodes over `roots` (sorted by start), and working
+    /// copies of the times.
+    fn new(trace: &'a Trace, roots: &[usize]) -> Nodes<'a> {
+        let spans = &trace.spans;
+        let n = spans.len();
+        // The missing parent an orphan names (roots and spans whose parent
+        // link was cut hang under the reconstructed root itself).
+        let missing_parent = |r: usize| spans[r].parent_id.filter(|_| spans[r].quality.contains(SpanQuality::ORPHAN));
+        let mut missing: Vec<(SpanId, usize)> =
+            roots.iter().filter_map(|&r| missing_parent(r).map(|p| (p, r))).collect();
+        missing.sort_unstable();
+        // Each reconstructed node's id, for tie-breaks.
+        let mut virtual_ids: Vec<SpanId> = vec![SpanId([0; 8])];
+        let mut virtual_kids: Vec<Vec<usize>> =
+            vec![roots.iter().copied().filter(|&r| missing_parent(r).is_none()).collect()];
+        for group in missing.chunk_by(|a, b| a.0 == b.0) {
+            let node = n + virtual_kids.len();
+            virtual_kids[0].push(node);
+            virtual_ids.push(group[0].0);
+            virtual_kids.push(group.iter().map(|&(_, r)| r).collect());
+        }
+        let nodes = n + virtual_kids.len();
+        let mut start: Vec<u64> = Vec::with_capacity(nodes);
+        let mut end: Vec<u64> = Vec::with_capacity(nodes);
+        start.extend(spans.iter().map(|s| s.start_ns));
+        end.extend(spans.iter().map(|s| s.end_ns));
+        start.resize(nodes, u64::MAX);
+        end.resize(nodes, 0);
+        let mut root_parent: Vec<(usize, usize)> = Vec::new();
+        for (v, kids) in virtual_kids.iter().enumerate().skip(1) {
+            for &r in kids {
+                root_parent.push((r, n + v));
+                start[n + v] = start[n + v].min(start[r]);
+                end[n + v] = end[n + v].max(end[r]);
+            }
+        }
+        root_parent.sort_unstable();
+        for &k in &virtual_kids[0] {
+            start[n] = start[n].min(start[k]);
+            end[n] = end[n].max(end[k]);
+        }
+        let id = |i: usize| if i < n { spans[i].span_id } else { virtual_ids[i - n] };
+        for kids in &mut virtual_kids {
+            kids.sort_by(|&a, &b| end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(id(a).cmp(&id(b))));
+        }
+        let children = Children::of(trace);
+        Nodes {
+            trace,
+            n,
+            kids: vec![0usize; children.items.len()],
+            kid_count: vec![0usize; n],
+            children,
+            start,
+            end,
+            virtual_kids,
+            root_parent,
+        }
+    }
+
+    /// A node's parent: a span's trace parent, a root's reconstructed node.
+    fn up(&self, i: usize) -> usize {
+        let top = self.n;
+        if i >= self.n {
+            return top;
+        }
+        self.trace.parent(i).unwrap_or_else(|| match self.root_parent.binary_search_by_key(&i, |&(r, _)| r) {
+            Ok(k) => self.root_parent[k].1,
+            Err(_) => top,
+        })
+    }
+
+    /// A node's blocking children, latest end first.
+    fn blocking(&self, s: usize) -> &[usize] {
+        if s < self.n {
+            let from = self.children.offsets[s];
+            &self.kids[from..from + self.kid_count[s]]
+        } else {
+            &self.virtual_kids[s - self.n]
+        }
+    }
+
+    /// Steps 2-4: the blocking tree, sanitized parents first (explicit
+    /// stack): a child is cut to its parent's interval, or dropped with its
+    /// subtree when entirely outside it. Spans outside their parent go to
+    /// `outside`, a dropped one measured by its whole subtree.
+    fn build_blocking_tree(&mut self, roots: &[usize], outside: &mut Vec<Outside>) {
+        let spans = &self.trace.spans;
+        let mut stack: Vec<usize> = roots.to_vec();
+        // (entry of `outside`, parent) of each dropped span.
+        let mut subtree_pending: Vec<(usize, usize)> = Vec::new();
+        while let Some(p) = stack.pop() {
+            let (ps, pe) = (self.start[p], self.end[p]);
+            for &c in self.children.get(p) {
+                let child = &spans[c];
+                if !child.has_timing() || (spans[p].kind == SpanKind::Producer && child.kind == SpanKind::Consumer) {
+                    continue;
+                }
+                let (cs, ce) = (self.start[c], self.end[c]);
+                let dropped = cs >= pe || (cs < ps && ce <= ps);
+                // Measured against the parent's own interval: a child is not
+                // outside only because its parent was truncated.
+                let (os, oe) = (spans[p].start_ns, spans[p].end_ns);
+                let (rs, re) = (child.start_ns, child.end_ns);
+                if re > oe || rs < os {
+                    if dropped {
+                        subtree_pending.push((outside.len(), p));
+                    }
+                    outside.push(Outside { span: c, outside_ns: outside_of((os, oe), (rs, re)) });
+                }
+                if dropped {
+                    continue; // entirely outside the parent: dropped with its subtree
+                }
+                self.start[c] = cs.max(ps);
+                self.end[c] = ce.min(pe);
+                self.kids[self.children.offsets[p] + self.kid_count[p]] = c;
+                self.kid_count[p] += 1;
+                stack.push(c);
+            }
+            let range = self.children.offsets[p]..self.children.offsets[p] + self.kid_count[p];
+            let (start, end) = (&self.start, &self.end);
+            self.kids[range].sort_by(|&a, &b| {
+                end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(spans[a].span_id.cmp(&spans[b].span_id))
+            });
+        }
+        // A dropped span's time outside is its whole subtree's: asynchronous
+        // work hangs off a span that may itself be short.
+        for &(o, p) in &subtree_pending {
+            let c = outside[o].span;
+            let mut hull = (spans[c].start_ns, spans[c].end_ns);
+            stack.push(c);
+            while let Some(i) = stack.pop() {
+                for &d in self.children.get(i) {
+                    if spans[d].has_timing() {
+                        hull = (hull.0.min(spans[d].start_ns), hull.1.max(spans[d].end_ns));
+                        stack.push(d);
+                    }
+                }
+            }
+            outside[o].outside_ns = outside_of((spans[p].start_ns, spans[p].end_ns), hull);
+        }
+        outside.sort_by(|a, b| b.outside_ns.cmp(&a.outside_ns).then(a.span.cmp(&b.span)));
+    }
+
+    /// Step 5: walk back from the end; sections come out newest first.
+    /// `upper` is the cursor; `entered` means we just stepped into `s`,
+    /// where any child ending by `upper` qualifies; after returning from a
+    /// child, the overlap tolerance applies too. Time in a reconstructed
+    /// node is a gap.
+    fn walk_back(&self, config: &CriticalPathConfig, out: &mut CriticalPath) {
+        let (n, top) = (self.n, self.n);
+        let (start, end) = (&self.start, &self.end);
+        let mut next = vec![0usize; start.len()];
+        let mut s = top;
+        let mut upper = end[top];
+        let mut entered = true;
+        loop {
+            let list = self.blocking(s);
+            // With a tolerance, a sibling ending a little after the cursor
+            // still counts as having finished before it (CRISP's allowance).
+            let tolerance = (config.sibling_overlap_tolerance * (end[s] - start[s]) as f64) as u64;
+            let limit = upper.saturating_add(tolerance);
+            let mut k = next[s];
+            // The cursor only moves back, so a skipped child stays skipped.
+            while k < list.len() {
+                let c = list[k];
+                let ends_in_time = if entered {
+                    end[c] <= upper
+                } else if config.link_back_to_back {
+                    end[c] <= upper || end[c] < limit
+                } else {
+                    end[c] < limit
+                };
+                if ends_in_time && start[c] < upper && start[c] < end[c] {
+                    break;
+                }
+                k += 1;
+            }
+            let own = |from: u64, to: u64, out: &mut CriticalPath| {
+                if from < to {
+                    if s < n {
+                        out.sections.push(Section { span: s, start_ns: from, end_ns: to });
+                    } else {
+                        out.gap_ns += to - from;
+                    }
+                }
+            };
+            if let Some(&c) = list.get(k) {
+                let child_end = end[c].min(upper);
+                own(child_end, upper, out);
+                next[s] = k + 1;
+                s = c;
+                upper = child_end;
+                entered = true;
+            } else {
+                next[s] = k;
+                own(start[s], upper, out);
+                if s == top {
+                    break;
+                }
+                upper = start[s];
+                entered = false;
+                s = self.up(s);
+            }
+        }
+    }
+}
+
 /// Computes the critical path of `trace`.
 pub fn critical_path(trace: &Trace, config: &CriticalPathConfig) -> CriticalPath {
     let spans = &trace.spans;
-    let n = spans.len();
     let mut out = CriticalPath::default();
     let mut roots: Vec<usize> = trace.roots().filter(|&i| spans[i].has_timing()).collect();
     if roots.is_empty() {
         return out;
     }
     roots.sort_by_key(|&i| (spans[i].start_ns, spans[i].span_id));
-    let children = Children::of(trace);
-
-    // Nodes 0..n are the spans; node n is the reconstructed root and nodes
-    // n+1.. the reconstructed missing parents, one per missing parent id
-    // that orphans name.
-    let top = n;
-    // The missing parent an orphan names (roots and spans whose parent
-    // link was cut hang under the reconstructed root itself).
-    let missing_parent = |r: usize| spans[r].parent_id.filter(|_| spans[r].quality.contains(SpanQuality::ORPHAN));
-    let mut missing: Vec<(SpanId, usize)> = roots.iter().filter_map(|&r| missing_parent(r).map(|p| (p, r))).collect();
-    missing.sort_unstable();
-    // Each reconstructed node's id (for tie-breaks) and children.
-    let mut virtual_ids: Vec<SpanId> = vec![SpanId([0; 8])];
-    let mut virtual_kids: Vec<Vec<usize>> =
-        vec![roots.iter().copied().filter(|&r| missing_parent(r).is_none()).collect()];
-    for group in missing.chunk_by(|a, b| a.0 == b.0) {
-        let node = n + virtual_kids.len();
-        virtual_kids[0].push(node);
-        virtual_ids.push(group[0].0);
-        virtual_kids.push(group.iter().map(|&(_, r)| r).collect());
-    }
-    let nodes = n + virtual_kids.len();
-
-    // Sanitized working copies of the times (reconstructed nodes get the
-    // hull of their children); a span's parent is its trace parent, a
-    // root's the reconstructed node it hangs under (`root_parent`, sorted).
-    let mut start: Vec<u64> = Vec::with_capacity(nodes);
-    let mut end: Vec<u64> = Vec::with_capacity(nodes);
-    start.extend(spans.iter().map(|s| s.start_ns));
-    end.extend(spans.iter().map(|s| s.end_ns));
-    start.resize(nodes, u64::MAX);
-    end.resize(nodes, 0);
-    let mut root_parent: Vec<(usize, usize)> = Vec::new();
-    for (v, kids) in virtual_kids.iter().enumerate().skip(1) {
-        for &r in kids {
-            root_parent.push((r, n + v));
-            start[n + v] = start[n + v].min(start[r]);
-            end[n + v] = end[n + v].max(end[r]);
-        }
-    }
-    root_parent.sort_unstable();
-    let up = |i: usize| -> usize {
-        if i >= n {
-            return top;
-        }
-        trace.parent(i).unwrap_or_else(|| match root_parent.binary_search_by_key(&i, |&(r, _)| r) {
-            Ok(k) => root_parent[k].1,
-            Err(_) => top,
-        })
-    };
-    for &k in &virtual_kids[0] {
-        start[top] = start[top].min(start[k]);
-        end[top] = end[top].max(end[k]);
-    }
-    let id = |i: usize| if i < n { spans[i].span_id } else { virtual_ids[i - n] };
-    for kids in &mut virtual_kids {
-        kids.sort_by(|&a, &b| end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(id(a).cmp(&id(b))));
-    }
-
-    // 2-4: blocking tree, sanitized parents first (explicit stack). Each
-    // span's blocking children go in its slot of `children` (a subset).
-    let mut kids = vec![0usize; children.items.len()];
-    let mut kid_count = vec![0usize; n];
-    let mut stack: Vec<usize> = roots.clone();
-    // (entry of `out.outside`, parent) of each dropped span.
-    let mut subtree_pending: Vec<(usize, usize)> = Vec::new();
-    while let Some(p) = stack.pop() {
-        let (ps, pe) = (start[p], end[p]);
-        for &c in children.get(p) {
-            let child = &spans[c];
-            if !child.has_timing() || (spans[p].kind == SpanKind::Producer && child.kind == SpanKind::Consumer) {
-                continue;
-            }
-            let (cs, ce) = (start[c], end[c]);
-            let dropped = cs >= pe || (cs < ps && ce <= ps);
-            // Measured against the parent's own interval: a child is not
-            // outside only because its parent was truncated. A dropped
-            // child's subtree is measured below.
-            let (os, oe) = (spans[p].start_ns, spans[p].end_ns);
-            let (rs, re) = (child.start_ns, child.end_ns);
-            if re > oe || rs < os {
-                if dropped {
-                    subtree_pending.push((out.outside.len(), p));
-                }
-                out.outside.push(Outside { span: c, outside_ns: outside_of((os, oe), (rs, re)) });
-            }
-            if dropped {
-                continue; // entirely outside the parent: dropped with its subtree
-            }
-            start[c] = cs.max(ps);
-            end[c] = ce.min(pe);
-            kids[children.offsets[p] + kid_count[p]] = c;
-            kid_count[p] += 1;
-            stack.push(c);
-        }
-        let range = children.offsets[p]..children.offsets[p] + kid_count[p];
-        kids[range].sort_by(|&a, &b| {
-            end[b].cmp(&end[a]).then(start[a].cmp(&start[b])).then(spans[a].span_id.cmp(&spans[b].span_id))
-        });
-    }
-    // A dropped span's time outside is its whole subtree's: asynchronous
-    // work hangs off a span that may itself be short.
-    for &(o, p) in &subtree_pending {
-        let c = out.outside[o].span;
-        let mut hull = (spans[c].start_ns, spans[c].end_ns);
-        stack.push(c);
-        while let Some(i) = stack.pop() {
-            for &d in children.get(i) {
-                if spans[d].has_timing() {
-                    hull = (hull.0.min(spans[d].start_ns), hull.1.max(spans[d].end_ns));
-                    stack.push(d);
-                }
-            }
-        }
-        out.outside[o].outside_ns = outside_of((spans[p].start_ns, spans[p].end_ns), hull);
-    }
-    out.outside.sort_by(|a, b| b.outside_ns.cmp(&a.outside_ns).then(a.span.cmp(&b.span)));
-
-    // 5: walk back from the end; sections come out newest first. `upper` is
-    // the cursor; `entered` means we just stepped into `s`, where any child
-    // ending by `upper` qualifies; after returning from a child, the
-    // overlap tolerance applies too.
-    let mut next = vec![0usize; nodes];
-    let mut s = top;
-    let mut upper = end[top];
-    let mut entered = true;
-    loop {
-        let list: &[usize] =
-            if s < n { &kids[children.offsets[s]..children.offsets[s] + kid_count[s]] } else { &virtual_kids[s - n] };
-        // With a tolerance, a sibling ending a little after the cursor
-        // still counts as having finished before it (CRISP's allowance).
-        let tolerance = (config.sibling_overlap_tolerance * (end[s] - start[s]) as f64) as u64;
-        let limit = upper.saturating_add(tolerance);
-        let mut k = next[s];
-        // The cursor only moves back, so a skipped child stays skipped.
-        while k < list.len() {
-            let c = list[k];
-            let ends_in_time = if entered {
-                end[c] <= upper
-            } else if config.link_back_to_back {
-                end[c] <= upper || end[c] < limit
-            } else {
-                end[c] < limit
-            };
-            if ends_in_time && start[c] < upper && start[c] < end[c] {
-                break;
-            }
-            k += 1;
-        }
-        let own = |from: u64, to: u64, out: &mut CriticalPath| {
-            if from < to {
-                if s < n {
-                    out.sections.push(Section { span: s, start_ns: from, end_ns: to });
-                } else {
-                    out.gap_ns += to - from;
-                }
-            }
-        };
-        if let Some(&c) = list.get(k) {
-            let child_end = end[c].min(upper);
-            own(child_end, upper, &mut out);
-            next[s] = k + 1;
-            s = c;
-            upper = child_end;
-            entered = true;
-        } else {
-            next[s] = k;
-            own(start[s], upper, &mut out);
-            if s == top {
-                break;
-            }
-            upper = start[s];
-            entered = false;
-            s = up(s);
-        }
-    }
+    let mut nodes = Nodes::new(trace, &roots);
+    nodes.build_blocking_tree(&roots, &mut out.outside);
+    nodes.walk_back(config, &mut out);
+    let top = nodes.n;
     out.sections.reverse();
-    out.start_ns = start[top];
-    out.duration_ns = end[top] - start[top];
-    out.fragments = virtual_kids[0].len();
+    out.start_ns = nodes.start[top];
+    out.duration_ns = nodes.end[top] - nodes.start[top];
+    out.fragments = nodes.virtual_kids[0].len();
     out.roots = roots;
     out
 }

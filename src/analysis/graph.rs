@@ -200,6 +200,16 @@ pub struct ServiceGraph {
 /// The name virtual callers get when nothing names them.
 pub const USER_NODE: &str = "user";
 
+/// What the steps of [`ServiceGraph::add_trace`] mark per span.
+struct Marks {
+    /// A client or producer got a partner.
+    answered: Vec<bool>,
+    /// A server or consumer was paired by kind (or is a root).
+    paired: Vec<bool>,
+    /// The span has children.
+    has_child: Vec<bool>,
+}
+
 impl ServiceGraph {
     /// An empty graph reading attribute keys from `dict`.
     pub fn new(dict: &Dictionary) -> ServiceGraph {
@@ -318,20 +328,28 @@ impl ServiceGraph {
         )
     }
 
-    /// Adds the edges of one assembled trace.
+    /// Adds the edges of one assembled trace: kind pairs, roots and
+    /// orphans first, then database calls, then changes of service without
+    /// a kind pair, then the clients and producers nobody answered.
     pub fn add_trace(&mut self, trace: &Trace) {
-        let spans = &trace.spans;
-        let n = spans.len();
-        let mut answered = vec![false; n]; // client/producer got a partner
-        let mut paired = vec![false; n]; // server/consumer paired by kind
-        let mut has_child = vec![false; n];
+        let n = trace.spans.len();
+        let mut m = Marks { answered: vec![false; n], paired: vec![false; n], has_child: vec![false; n] };
         for i in 0..n {
             if let Some(p) = trace.parent(i) {
-                has_child[p] = true;
+                m.has_child[p] = true;
             }
         }
+        self.pair_kinds(trace, &mut m);
+        self.database_calls(trace, &mut m);
+        self.service_changes(trace, &mut m);
+        self.unanswered(trace, &m);
+    }
 
-        // 1. Kind pairs, roots, orphans.
+    /// Step 1: server and consumer spans under a client or producer; roots
+    /// (called from outside, or consuming a linked message); orphans.
+    fn pair_kinds(&mut self, trace: &Trace, m: &mut Marks) {
+        let spans = &trace.spans;
+        let n = spans.len();
         for i in 0..n {
             let s = &spans[i];
             if !matches!(s.kind, SpanKind::Server | SpanKind::Consumer) {
@@ -339,12 +357,12 @@ impl ServiceGraph {
             }
             match trace.parent(i) {
                 Some(p) if matches!(spans[p].kind, SpanKind::Client | SpanKind::Producer) => {
-                    paired[i] = true;
-                    if answered[p] {
+                    m.paired[i] = true;
+                    if m.answered[p] {
                         self.unpaired.extra_server += 1;
                         continue;
                     }
-                    answered[p] = true;
+                    m.answered[p] = true;
                     let connection = if spans[p].kind == SpanKind::Producer || s.kind == SpanKind::Consumer {
                         ConnectionType::MessagingSystem
                     } else {
@@ -355,7 +373,7 @@ impl ServiceGraph {
                 }
                 Some(_) => {}
                 None if s.parent_id.is_none() => {
-                    paired[i] = true;
+                    m.paired[i] = true;
                     let peer = if s.kind == SpanKind::Consumer { self.messaging_peer(s) } else { self.peer(s) };
                     let links: Vec<(TraceId, SpanId)> = if s.kind == SpanKind::Consumer {
                         s.links().iter().map(|l| (l.trace_id, l.span_id)).collect()
@@ -375,39 +393,44 @@ impl ServiceGraph {
                 None => self.unpaired.orphan_consumer += 1,
             }
         }
+    }
 
-        // 2. Database calls.
-        for i in 0..n {
-            let s = &spans[i];
+    /// Step 2: client spans that name a database.
+    fn database_calls(&mut self, trace: &Trace, m: &mut Marks) {
+        for (i, s) in trace.spans.iter().enumerate() {
             if s.kind == SpanKind::Client
-                && !answered[i]
+                && !m.answered[i]
                 && let Some(db) = self.database(s)
             {
-                answered[i] = true;
+                m.answered[i] = true;
                 let side = Side::of(s);
                 let (c, d) = (self.service(s.service), self.other(&db, NodeKind::Database));
                 self.edge(c, d, ConnectionType::Database, Some(&side), &side, false);
             }
         }
+    }
 
-        // 3. Service-change fallback.
+    /// Step 3: a child in another service without a kind pair is a call; a
+    /// leaf of unspecified kind naming a peer calls a virtual node.
+    fn service_changes(&mut self, trace: &Trace, m: &mut Marks) {
+        let spans = &trace.spans;
+        let n = spans.len();
         for i in 0..n {
             let Some(p) = trace.parent(i) else { continue };
             let (parent, child) = (&spans[p], &spans[i]);
-            if paired[i] || parent.service == child.service {
+            if m.paired[i] || parent.service == child.service {
                 continue;
             }
             let client_side = matches!(parent.kind, SpanKind::Client | SpanKind::Producer).then(|| Side::of(parent));
             if client_side.is_some() {
-                answered[p] = true;
+                m.answered[p] = true;
             }
             let (c, sv) = (self.service(parent.service), self.service(child.service));
             self.edge(c, sv, ConnectionType::Direct, client_side.as_ref(), &Side::of(child), true);
         }
-        for i in 0..n {
-            let s = &spans[i];
+        for (i, s) in spans.iter().enumerate() {
             if s.kind == SpanKind::Unspecified
-                && !has_child[i]
+                && !m.has_child[i]
                 && let Some(peer) = [self.keys.peer_service, self.keys.server_address]
                     .iter()
                     .find_map(|&k| Self::text(&s.attributes, k))
@@ -417,11 +440,13 @@ impl ServiceGraph {
                 self.edge(c, v, ConnectionType::VirtualNode, Some(&side), &side, true);
             }
         }
+    }
 
-        // 4. Unanswered clients and producers.
-        for i in 0..n {
-            let s = &spans[i];
-            if answered[i] {
+    /// Step 4: unanswered clients call their peer (a virtual node); unanswered
+    /// producers wait for a consumer in a later trace.
+    fn unanswered(&mut self, trace: &Trace, m: &Marks) {
+        for (i, s) in trace.spans.iter().enumerate() {
+            if m.answered[i] {
                 continue;
             }
             match s.kind {

@@ -233,7 +233,6 @@ impl Digester {
             }
             None => self.arm(dict, trace, service, start_ns)?,
         };
-        let keys = dict.keys();
         let spans = &trace.spans;
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
         for i in 0..spans.len() {
@@ -248,17 +247,11 @@ impl Digester {
         let mut hosts = Vec::new();
         for (i, span) in spans.iter().enumerate() {
             if span.is_error() {
-                let kind = span
-                    .events()
-                    .iter()
-                    .find_map(|e| e.attributes.iter().find(|a| dict.resolve(a.key) == "exception.type"))
-                    .and_then(|a| match &a.value {
-                        Value::Str(s) => Some(s.to_string()),
-                        _ => None,
-                    })
-                    .or_else(|| span.status_message().map(|m| m.chars().take(120).collect()))
-                    .unwrap_or_else(|| "ERROR".to_string());
-                let key = (dict.resolve(span.service).to_string(), dict.resolve(span.name).to_string(), kind);
+                let key = (
+                    dict.resolve(span.service).to_string(),
+                    dict.resolve(span.name).to_string(),
+                    error_kind(dict, span),
+                );
                 let t = self.error_type(key);
                 if !error_types.contains(&t) {
                     error_types.push(t);
@@ -287,45 +280,24 @@ impl Digester {
             // A call out: a child in another service, or a client-ish span
             // naming its peer.
             let callee = children[i].iter().map(|&c| spans[c].service).find(|&s| s != service);
-            let target = match callee {
-                Some(s) => Some(dict.resolve(s).to_string()),
-                None if matches!(span.kind, SpanKind::Client | SpanKind::Producer) => [
-                    keys.peer_service,
-                    keys.db_name,
-                    keys.db_namespace,
-                    keys.messaging_destination_name,
-                    keys.server_address,
-                    keys.db_system,
-                    keys.db_system_name,
-                    keys.messaging_system,
-                ]
-                .iter()
-                .find_map(|&k| text(&span.attributes, k)),
-                None => None,
-            };
-            if let Some(target) = target {
+            if let Some(target) = call_target(dict, span, callee) {
                 let e = self.scope(Scope::Edge(target));
                 raw.push((e, hash_id(span), duration, span.is_error()));
             }
         }
-        // At most SPANS_PER_TRACE_AND_METRIC per scope, by smallest hash.
-        raw.sort_unstable_by_key(|&(s, h, _, _)| (s, h));
-        let mut samples = Vec::with_capacity(raw.len());
-        let mut run = (u32::MAX, 0usize);
-        for (s, _, d, e) in raw {
-            if run.0 != s {
-                run = (s, 0);
-            }
-            if run.1 < SPANS_PER_TRACE_AND_METRIC {
-                samples.push((s, d, e));
-            }
-            run.1 += 1;
-        }
-        // Critical-path time per operation: self, and inclusive for every
-        // ancestor on the span's chain (each key once per section).
+        let samples = cap_per_scope(raw);
         if !with_path {
             return Some(Digest { arm, start_ns, samples, path: Vec::new(), path_ns: 0, error_types, requests, hosts });
         }
+        let (path, path_ns) = self.path_times(dict, trace);
+        Some(Digest { arm, start_ns, samples, path, path_ns, error_types, requests, hosts })
+    }
+
+    /// Critical-path time per operation: self, and inclusive for every
+    /// ancestor on the span's chain (each key once per section); and the
+    /// path's length.
+    fn path_times(&mut self, dict: &Dictionary, trace: &Trace) -> (Vec<(u32, u64, u64)>, u64) {
+        let spans = &trace.spans;
         let cp = critical_path(trace, &CriticalPathConfig::default());
         let mut path: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
         let mut seen: Vec<u32> = Vec::new();
@@ -347,6 +319,60 @@ impl Digester {
         }
         let mut path: Vec<(u32, u64, u64)> = path.into_iter().map(|(k, (s, i))| (k, s, i)).collect();
         path.sort_unstable();
-        Some(Digest { arm, start_ns, samples, path, path_ns: cp.duration_ns, error_types, requests, hosts })
+        (path, cp.duration_ns)
     }
+}
+
+/// What kind of error a failed span shows: its exception type, else its
+/// status message (first 120 characters), else `ERROR`.
+fn error_kind(dict: &Dictionary, span: &Span) -> String {
+    span.events()
+        .iter()
+        .find_map(|e| e.attributes.iter().find(|a| dict.resolve(a.key) == "exception.type"))
+        .and_then(|a| match &a.value {
+            Value::Str(s) => Some(s.to_string()),
+            _ => None,
+        })
+        .or_else(|| span.status_message().map(|m| m.chars().take(120).collect()))
+        .unwrap_or_else(|| "ERROR".to_string())
+}
+
+/// Whom a span calls: the service of a child in another service, or the
+/// peer a client-ish span names.
+fn call_target(dict: &Dictionary, span: &Span, callee: Option<Sym>) -> Option<String> {
+    let keys = dict.keys();
+    match callee {
+        Some(s) => Some(dict.resolve(s).to_string()),
+        None if matches!(span.kind, SpanKind::Client | SpanKind::Producer) => [
+            keys.peer_service,
+            keys.db_name,
+            keys.db_namespace,
+            keys.messaging_destination_name,
+            keys.server_address,
+            keys.db_system,
+            keys.db_system_name,
+            keys.messaging_system,
+        ]
+        .iter()
+        .find_map(|&k| text(&span.attributes, k)),
+        None => None,
+    }
+}
+
+/// At most [`SPANS_PER_TRACE_AND_METRIC`] samples per scope, by smallest
+/// hash; `raw` is (scope, hash, duration, error).
+fn cap_per_scope(mut raw: Vec<(u32, u64, u64, bool)>) -> Vec<(u32, u64, bool)> {
+    raw.sort_unstable_by_key(|&(s, h, _, _)| (s, h));
+    let mut samples = Vec::with_capacity(raw.len());
+    let mut run = (u32::MAX, 0usize);
+    for (s, _, d, e) in raw {
+        if run.0 != s {
+            run = (s, 0);
+        }
+        if run.1 < SPANS_PER_TRACE_AND_METRIC {
+            samples.push((s, d, e));
+        }
+        run.1 += 1;
+    }
+    samples
 }

@@ -443,73 +443,97 @@ fn group_of(scope: &Scope) -> Group {
     }
 }
 
-/// Judges the digests of one service.
-pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> Verdict {
-    let service = digester.service().to_string();
-    let mut data: Vec<ScopeData> = (0..digester.scopes.len()).map(|_| ScopeData::default()).collect();
-    let mut arms = [ArmSummary::default(), ArmSummary::default()];
-    let mut hosts: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
-    let mut path_sum: [FxHashMap<u32, (u64, u64)>; 2] = [FxHashMap::default(), FxHashMap::default()];
-    let mut errors_seen: [FxHashMap<u32, u64>; 2] = [FxHashMap::default(), FxHashMap::default()];
-    for d in digests {
-        let a = arm_index(d.arm);
-        let arm = &mut arms[a];
-        if arm.traces == 0 || d.start_ns < arm.start_unix_nano {
-            arm.start_unix_nano = d.start_ns;
-        }
-        arm.end_unix_nano = arm.end_unix_nano.max(d.start_ns);
-        arm.traces += 1;
-        arm.requests += u64::from(d.requests);
-        for &h in &d.hosts {
-            if !hosts[a].contains(&h) {
-                hosts[a].push(h);
+/// What the digests of both arms add up to, per arm: traces, requests and
+/// hosts; samples per scope, clustered by trace; critical-path time per
+/// operation; error types seen.
+struct Tally {
+    data: Vec<ScopeData>,
+    arms: [ArmSummary; 2],
+    path_sum: [FxHashMap<u32, (u64, u64)>; 2],
+    errors_seen: [FxHashMap<u32, u64>; 2],
+}
+
+impl Tally {
+    fn of(digester: &Digester, digests: &[Digest]) -> Tally {
+        let mut t = Tally {
+            data: (0..digester.scopes.len()).map(|_| ScopeData::default()).collect(),
+            arms: [ArmSummary::default(), ArmSummary::default()],
+            path_sum: [FxHashMap::default(), FxHashMap::default()],
+            errors_seen: [FxHashMap::default(), FxHashMap::default()],
+        };
+        let mut hosts: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+        for d in digests {
+            let a = arm_index(d.arm);
+            let arm = &mut t.arms[a];
+            if arm.traces == 0 || d.start_ns < arm.start_unix_nano {
+                arm.start_unix_nano = d.start_ns;
+            }
+            arm.end_unix_nano = arm.end_unix_nano.max(d.start_ns);
+            arm.traces += 1;
+            arm.requests += u64::from(d.requests);
+            for &h in &d.hosts {
+                if !hosts[a].contains(&h) {
+                    hosts[a].push(h);
+                }
+            }
+            t.add_samples(a, d);
+            for &(op, own, inclusive) in &d.path {
+                let e = t.path_sum[a].entry(op).or_default();
+                e.0 += own;
+                e.1 += inclusive;
+            }
+            for &ty in &d.error_types {
+                *t.errors_seen[a].entry(ty).or_default() += 1;
             }
         }
-        // Group the trace's samples per scope into one cluster each.
+        for (a, h) in hosts.iter().enumerate() {
+            t.arms[a].hosts = h.len() as u64;
+        }
+        if let Cohorts::Versions { baseline, candidate } = digester.cohorts() {
+            t.arms[0].version = Some(baseline.clone());
+            t.arms[1].version = Some(candidate.clone());
+        }
+        t
+    }
+
+    /// Groups one trace's samples per scope into one cluster each.
+    fn add_samples(&mut self, a: usize, d: &Digest) {
         let mut i = 0;
         while i < d.samples.len() {
             let scope = d.samples[i].0;
+            let data = &mut self.data[scope as usize];
             let mut cluster = Vec::new();
             while i < d.samples.len() && d.samples[i].0 == scope {
                 let (_, ns, err) = d.samples[i];
                 cluster.push((ns.max(1) as f64).ln());
-                data[scope as usize].n[a] += 1;
-                data[scope as usize].errors[a] += u64::from(err);
+                data.n[a] += 1;
+                data.errors[a] += u64::from(err);
                 i += 1;
             }
-            data[scope as usize].clusters[a].push(cluster);
-        }
-        for &(op, own, inclusive) in &d.path {
-            let e = path_sum[a].entry(op).or_default();
-            e.0 += own;
-            e.1 += inclusive;
-        }
-        for &t in &d.error_types {
-            *errors_seen[a].entry(t).or_default() += 1;
+            data.clusters[a].push(cluster);
         }
     }
-    for (a, h) in hosts.iter().enumerate() {
-        arms[a].hosts = h.len() as u64;
-    }
-    if let Cohorts::Versions { baseline, candidate } = digester.cohorts() {
-        arms[0].version = Some(baseline.clone());
-        arms[1].version = Some(candidate.clone());
-    }
-    let mode = match digester.cohorts() {
-        Cohorts::Versions { .. } => Mode::Versions,
-        Cohorts::DeployTime { .. } => Mode::DeployTime,
-    };
+}
 
-    // Scopes in a stable order: the service, operations, edges, by name.
+/// The metrics tested, and the operations and edges only one arm has.
+struct Tested {
+    metrics: Vec<MetricResult>,
+    appeared: Vec<String>,
+    disappeared: Vec<String>,
+}
+
+/// Tests every scope with enough data, in a stable order (the service,
+/// operations, edges, by name), then adjusts the non-critical tests for
+/// the false discovery rate (Benjamini–Hochberg).
+fn test_scopes(digester: &Digester, data: &[ScopeData], service: &str, config: &JudgeConfig) -> Tested {
     let mut order: Vec<usize> = (0..digester.scopes.len()).collect();
     order.sort_by(|&a, &b| digester.scopes[a].cmp(&digester.scopes[b]));
     let service_requests = digester.scopes.iter().position(|s| *s == Scope::Service).map_or(0, |i| data[i].n[0]);
-    let mut metrics: Vec<MetricResult> = Vec::new();
-    let (mut appeared, mut disappeared) = (Vec::new(), Vec::new());
+    let mut tested = Tested { metrics: Vec::new(), appeared: Vec::new(), disappeared: Vec::new() };
     for &si in &order {
         let scope = &digester.scopes[si];
         let d = &data[si];
-        let label = scope.label(&service);
+        let label = scope.label(service);
         let kind = match scope {
             Scope::Service => "",
             Scope::Operation(_) => "operation ",
@@ -517,21 +541,26 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         };
         if *scope != Scope::Service {
             if d.n[0] == 0 && d.n[1] > 0 {
-                appeared.push(format!("{kind}{label}"));
+                tested.appeared.push(format!("{kind}{label}"));
                 continue;
             }
             if d.n[1] == 0 && d.n[0] > 0 {
-                disappeared.push(format!("{kind}{label}"));
+                tested.disappeared.push(format!("{kind}{label}"));
                 continue;
             }
             if (d.n[0] as f64) < config.min_operation_share * service_requests as f64 {
                 continue;
             }
         }
-        metrics.extend(evaluate(scope, d, &label, group_of(scope), config, si as u64));
+        tested.metrics.extend(evaluate(scope, d, &label, group_of(scope), config, si as u64));
     }
+    adjust_for_false_discoveries(&mut tested.metrics, config);
+    tested
+}
 
-    // Benjamini–Hochberg over the tested non-critical metrics.
+/// Benjamini–Hochberg over the tested non-critical metrics: a High whose
+/// adjusted p-value is over the FDR passes.
+fn adjust_for_false_discoveries(metrics: &mut [MetricResult], config: &JudgeConfig) {
     let tested: Vec<usize> = (0..metrics.len())
         .filter(|&i| !metrics[i].critical && metrics[i].classification != Classification::Nodata)
         .collect();
@@ -543,8 +572,11 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
             m.classification = Classification::Pass;
         }
     }
+}
 
-    // Group scores.
+/// Each group's share of metrics that are not High, and their weighted
+/// mean (the score, to two decimals).
+fn group_scores(metrics: &[MetricResult], config: &JudgeConfig) -> (Vec<GroupScore>, f64) {
     let mut groups = Vec::new();
     let (mut weighted, mut weights) = (0.0, 0.0);
     for (gi, name) in Group::ALL.into_iter().enumerate() {
@@ -559,10 +591,15 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         weights += config.weights[gi];
         groups.push(GroupScore { name, score, weight: config.weights[gi], tested: in_group.len() as u64 });
     }
-    let mut score = if weights > 0.0 { (weighted / weights * 100.0).round() / 100.0 } else { 0.0 };
+    let score = if weights > 0.0 { (weighted / weights * 100.0).round() / 100.0 } else { 0.0 };
+    (groups, score)
+}
 
-    // Attribution of the change in critical-path time.
-    let traces = [arms[0].traces.max(1) as f64, arms[1].traces.max(1) as f64];
+/// The change in critical-path time per trace, by operation: its own time
+/// and what its callees added; the ten largest increases first.
+fn attribute(digester: &Digester, tally: &Tally) -> Vec<Attribution> {
+    let traces = [tally.arms[0].traces.max(1) as f64, tally.arms[1].traces.max(1) as f64];
+    let path_sum = &tally.path_sum;
     let mut attribution: Vec<Attribution> = Vec::new();
     let keys: std::collections::BTreeSet<u32> = path_sum[0].keys().chain(path_sum[1].keys()).copied().collect();
     for op in keys {
@@ -592,7 +629,12 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         b.delta_ns.cmp(&a.delta_ns).then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
     });
     attribution.truncate(10);
+    attribution
+}
 
+/// Error types the candidate shows and the baseline never did, most
+/// traces first.
+fn new_errors(digester: &Digester, errors_seen: &[FxHashMap<u32, u64>; 2]) -> Vec<NewError> {
     let mut new_error_types: Vec<NewError> = errors_seen[1]
         .iter()
         .filter(|(t, _)| !errors_seen[0].contains_key(t))
@@ -602,30 +644,32 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         })
         .collect();
     new_error_types.sort_by(|a, b| b.traces.cmp(&a.traces).then_with(|| a.error.cmp(&b.error)));
+    new_error_types
+}
 
-    let mut warnings = Vec::new();
-    if arms[1].hosts == 1 && arms[0].hosts > 1 {
-        warnings.push(
-            "the candidate runs on one host: a bad host looks like a bad build; confirm on more than one".to_string(),
-        );
-    }
+/// The traffic split, side by side with a known weight.
+fn traffic_split(digester: &Digester, arms: &[ArmSummary; 2], config: &JudgeConfig) -> Option<TrafficSplit> {
+    let (Some(w), Cohorts::Versions { .. }) = (config.canary_weight, digester.cohorts()) else { return None };
+    let total = arms[0].requests + arms[1].requests;
+    let p_value = stats::binomial_two_sided(arms[1].requests, total, w);
+    Some(TrafficSplit {
+        expected: w,
+        observed: if total == 0 { 0.0 } else { arms[1].requests as f64 / total as f64 },
+        p_value,
+        mismatch: total > 0 && p_value < config.split_alpha,
+    })
+}
 
-    // The traffic split, side by side with a known weight.
-    let traffic_split = match (config.canary_weight, digester.cohorts()) {
-        (Some(w), Cohorts::Versions { .. }) => {
-            let total = arms[0].requests + arms[1].requests;
-            let p_value = stats::binomial_two_sided(arms[1].requests, total, w);
-            Some(TrafficSplit {
-                expected: w,
-                observed: if total == 0 { 0.0 } else { arms[1].requests as f64 / total as f64 },
-                p_value,
-                mismatch: total > 0 && p_value < config.split_alpha,
-            })
-        }
-        _ => None,
-    };
-
-    // The verdict, in the spec's order.
+/// The outcome and its reason, in the spec's order; a missing arm or a
+/// failed critical metric scores 0.
+fn decide(
+    service: &str,
+    arms: &[ArmSummary; 2],
+    split: Option<&TrafficSplit>,
+    metrics: &[MetricResult],
+    score: &mut f64,
+    config: &JudgeConfig,
+) -> (Outcome, String) {
     let critical_fail = metrics
         .iter()
         .find(|m| m.critical && m.classification == Classification::High && m.estimate >= config.error_critical_ratio);
@@ -644,11 +688,11 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
             m.ci[1]
         )
     };
-    let (verdict, reason) = if arms[0].traces == 0 || arms[1].traces == 0 {
-        score = 0.0;
+    if arms[0].traces == 0 || arms[1].traces == 0 {
+        *score = 0.0;
         let missing = if arms[1].traces == 0 { "candidate" } else { "baseline" };
         (Outcome::Inconclusive, format!("no {missing} traces of {service}"))
-    } else if let Some(split) = traffic_split.as_ref().filter(|s| s.mismatch) {
+    } else if let Some(split) = split.filter(|s| s.mismatch) {
         (
             Outcome::Inconclusive,
             format!(
@@ -659,7 +703,7 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
             ),
         )
     } else if let Some(m) = critical_fail {
-        score = 0.0;
+        *score = 0.0;
         (Outcome::Fail, format!("critical metric High: {}", describe(m)))
     } else if let Some(m) = critical_nodata {
         (
@@ -671,21 +715,41 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
         )
     } else if metrics.is_empty() || nodata * 2 >= metrics.len() {
         (Outcome::Inconclusive, format!("not enough data: {nodata} of {} metrics without enough spans", metrics.len()))
-    } else if score >= config.pass_score {
+    } else if *score >= config.pass_score {
+        let tested = metrics.len() - nodata;
         (
             Outcome::Pass,
-            format!(
-                "score {score:.1} >= {}: {} metrics tested, {} High",
-                config.pass_score,
-                metrics.len() - nodata,
-                highs.len()
-            ),
+            format!("score {score:.1} >= {}: {tested} metrics tested, {} High", config.pass_score, highs.len()),
         )
     } else {
         let worst = highs.iter().map(|m| describe(m)).take(3).collect::<Vec<_>>().join("; ");
-        let verdict = if score >= config.marginal_score { Outcome::Inconclusive } else { Outcome::Fail };
+        let verdict = if *score >= config.marginal_score { Outcome::Inconclusive } else { Outcome::Fail };
         (verdict, format!("score {score:.1} (pass {}, marginal {}): {worst}", config.pass_score, config.marginal_score))
+    }
+}
+
+/// Judges the digests of one service: tally both arms, test every scope,
+/// score the groups, attribute the change in critical-path time, decide.
+pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> Verdict {
+    let service = digester.service().to_string();
+    let tally = Tally::of(digester, digests);
+    let mode = match digester.cohorts() {
+        Cohorts::Versions { .. } => Mode::Versions,
+        Cohorts::DeployTime { .. } => Mode::DeployTime,
     };
+    let Tested { metrics, appeared, disappeared } = test_scopes(digester, &tally.data, &service, config);
+    let (groups, mut score) = group_scores(&metrics, config);
+    let attribution = attribute(digester, &tally);
+    let new_error_types = new_errors(digester, &tally.errors_seen);
+    let arms = &tally.arms;
+    let mut warnings = Vec::new();
+    if arms[1].hosts == 1 && arms[0].hosts > 1 {
+        warnings.push(
+            "the candidate runs on one host: a bad host looks like a bad build; confirm on more than one".to_string(),
+        );
+    }
+    let traffic_split = traffic_split(digester, arms, config);
+    let (verdict, reason) = decide(&service, arms, traffic_split.as_ref(), &metrics, &mut score, config);
     let classification = match verdict {
         Outcome::Pass => RunClass::Pass,
         Outcome::Fail => RunClass::Fail,

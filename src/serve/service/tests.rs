@@ -168,7 +168,7 @@ async fn deployments_are_recorded_and_a_verdict_request_is_checked() {
         |time: &str| DeploymentRequest { service: "checkout".into(), version: "1.1".into(), time: Some(time.into()) };
     let recorded = f.service.record_deployment(marker("2027-01-15T07:50:00Z")).unwrap();
     assert_eq!(recorded.time_unix_nano, (NOW_MS - 600_000) * 1_000_000);
-    assert_eq!(f.service.deployments(), [recorded.clone()]);
+    assert_eq!(f.service.deployments(), std::slice::from_ref(&recorded));
     let nameless = DeploymentRequest { service: " ".into(), ..marker("2027-01-15T07:55:00Z") };
     let e = f.service.record_deployment(nameless).unwrap_err();
     assert!(matches!(e, ServiceError::Gate(_)), "{e}");
