@@ -8,10 +8,12 @@ pub mod critical_path;
 pub mod graph;
 pub mod histogram;
 pub mod metrics;
+pub mod per_trace;
 pub mod summary;
 
 pub use bottleneck::Bottlenecks;
 pub use graph::ServiceGraph;
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::SpanMetrics;
+pub use per_trace::TraceAnalyses;
 pub use summary::Summary;

@@ -13,7 +13,7 @@ use tracelens::analysis::bottleneck::BottleneckView;
 use tracelens::analysis::clock_skew::SkewReport;
 use tracelens::analysis::graph::GraphView;
 use tracelens::analysis::metrics::{DEFAULT_MAX_OPERATIONS_PER_SERVICE, OperationView};
-use tracelens::analysis::{Bottlenecks, ServiceGraph, SpanMetrics, Summary};
+use tracelens::analysis::{Summary, TraceAnalyses};
 use tracelens::model::Dictionary;
 use tracelens::pipeline::RunReport;
 use tracelens::read::Input;
@@ -60,24 +60,20 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let inputs = args.input.validate()?;
     let settings = args.path.validate()?;
     let mut summary = Summary::default();
-    let mut graph = ServiceGraph::new(&Dictionary::default());
-    let mut metrics = SpanMetrics::new(args.max_operations);
-    let mut bottlenecks = Bottlenecks::default();
+    let mut analyses = TraceAnalyses::new(&Dictionary::default(), args.max_operations);
     let mut skew = SkewReport::default();
     let report = inputs.run(&mut |dict, mut trace| {
         summary.add_trace(&trace);
-        graph.add_trace(&trace);
-        metrics.add_trace(&trace);
         let cp = settings.path(dict, &mut trace, &mut skew);
-        bottlenecks.add_trace(&trace, &cp);
+        analyses.add_trace_with_path(&trace, &cp);
     })?;
-    graph.finish();
+    analyses.finish();
     let out = AnalyzeReport::new(
         &report,
         &summary,
-        graph.view(&report.dict),
-        metrics.views(&report.dict),
-        bottlenecks.view(&report.dict),
+        analyses.graph.view(&report.dict),
+        analyses.metrics.views(&report.dict),
+        analyses.bottlenecks.view(&report.dict),
     );
     let mut stdout = io::stdout().lock();
     match args.format {
@@ -88,7 +84,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         OutputFormat::Table => write_table(&mut stdout, &out, args.top)?,
     }
     stdout.flush()?;
-    for (service, n) in metrics.overflowed() {
+    for (service, n) in analyses.metrics.overflowed() {
         eprintln!(
             "tracelens: note: {}: {} had operation names past the first {} and are counted as {:?}",
             report.dict.resolve(service),

@@ -24,60 +24,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
-use crate::analysis::{Bottlenecks, ServiceGraph, SpanMetrics};
+use crate::analysis::TraceAnalyses as Analyses;
 use crate::model::{Dictionary, Trace};
 
 /// Exact per-trace values kept per bottleneck key and bucket before its
 /// percentiles move to a histogram.
 const BOTTLENECK_VALUES_PER_KEY: usize = 64;
 
-/// The three live analyses over some set of traces.
-#[derive(Clone, Debug)]
-pub struct Analyses {
-    /// Who calls whom.
-    pub graph: ServiceGraph,
-    /// Per-operation calls, errors and latency.
-    pub metrics: SpanMetrics,
-    /// Critical-path time per operation and call path.
-    pub bottlenecks: Bottlenecks,
-    /// Traces added.
-    pub traces: u64,
-}
-
-impl Analyses {
-    /// Empty analyses over names interned in `dict`.
-    pub fn new(dict: &Dictionary, max_operations: usize) -> Analyses {
-        Analyses {
-            graph: ServiceGraph::new(dict),
-            metrics: SpanMetrics::new(max_operations),
-            bottlenecks: Bottlenecks::default().with_value_cap(BOTTLENECK_VALUES_PER_KEY),
-            traces: 0,
-        }
-    }
-
-    /// Adds one completed trace.
-    pub fn add_trace(&mut self, trace: &Trace) {
-        self.traces += 1;
-        self.graph.add_trace(trace);
-        self.metrics.add_trace(trace);
-        self.bottlenecks.add_trace(trace, &critical_path(trace, &CriticalPathConfig::default()));
-    }
-
-    /// Adds everything in `other`.
-    pub fn merge(&mut self, other: &Analyses) {
-        self.traces += other.traces;
-        self.graph.merge(&other.graph);
-        self.metrics.merge(&other.metrics);
-        self.bottlenecks.merge(&other.bottlenecks);
-    }
-
-    fn seal(&mut self) {
-        self.graph.finish();
-        self.graph.compact();
-        self.metrics.compact();
-        self.bottlenecks.compact();
-    }
+/// Seals a bucket's analyses: producers and consumers still unpaired are
+/// shown with their messaging nodes, histograms shrink.
+fn seal(analyses: &mut Analyses) {
+    analyses.finish();
+    analyses.compact();
 }
 
 /// Bucket settings.
@@ -239,7 +197,7 @@ impl TimeBuckets {
         let bucket_ms = config.bucket_ms.max(1);
         let coarse_ms = config.coarse_ms.max(bucket_ms).div_ceil(bucket_ms) * bucket_ms;
         let config = BucketConfig { bucket_ms, coarse_ms, ..config };
-        let empty = Analyses::new(dict, config.max_operations);
+        let empty = Analyses::new(dict, config.max_operations).with_bottleneck_value_cap(BOTTLENECK_VALUES_PER_KEY);
         TimeBuckets {
             config,
             sealed_total: empty.clone(),
@@ -314,7 +272,7 @@ impl TimeBuckets {
         let (width, seal_after) = (self.config.bucket_ms, self.config.seal_after_ms);
         for (&start, bucket) in self.buckets.iter_mut() {
             if !bucket.sealed && start.saturating_add(width).saturating_add(seal_after) <= seal_ms {
-                Arc::make_mut(&mut bucket.analyses).seal();
+                seal(Arc::make_mut(&mut bucket.analyses));
                 self.sealed_total.merge(&bucket.analyses);
                 bucket.sealed = true;
             } else if let Some(mut late) = bucket.late.take() {
@@ -323,7 +281,7 @@ impl TimeBuckets {
                 self.sealed_total.merge(late);
                 let analyses = Arc::make_mut(&mut bucket.analyses);
                 analyses.merge(late);
-                analyses.seal();
+                seal(analyses);
             }
         }
         // Roll sealed buckets past the fine period up into coarse ones.
@@ -340,7 +298,7 @@ impl TimeBuckets {
                 *end = (*end).max(start + width);
                 let target = Arc::make_mut(target);
                 target.merge(&bucket.analyses);
-                target.seal();
+                seal(target);
             }
         }
         let oldest = now_ms.saturating_sub(self.config.retention_ms);

@@ -11,7 +11,8 @@ use serde::Serialize;
 pub mod buckets;
 pub mod prometheus;
 
-use self::buckets::{Analyses, BucketConfig, BucketCounters, Range, Selection, TimeBuckets};
+use self::buckets::{BucketConfig, BucketCounters, Range, Selection, TimeBuckets};
+use crate::analysis::TraceAnalyses;
 use crate::assemble::{Assembler, AssemblerConfig};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -245,7 +246,7 @@ impl Live {
     }
 
     /// Everything since start (expired buckets included), for counters.
-    pub fn cumulative(&self) -> Analyses {
+    pub fn cumulative(&self) -> TraceAnalyses {
         self.buckets.cumulative()
     }
 

@@ -7,12 +7,13 @@
 use serde::Serialize;
 
 use super::{RequestError, Service, ServiceError};
+use crate::analysis::TraceAnalyses;
 use crate::analysis::bottleneck::BottleneckView;
 use crate::analysis::critical_path::critical_path;
 use crate::analysis::graph::GraphView;
 use crate::analysis::metrics::OperationView;
 use crate::model::{Dictionary, Trace, TraceId};
-use crate::serve::live::buckets::{Analyses, Range};
+use crate::serve::live::buckets::Range;
 
 /// A query's filters, as text from the caller (empty or absent: none).
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -47,7 +48,7 @@ impl Service {
     }
 
     /// The buckets the filter's range covers, merged outside the live lock.
-    async fn analyses(&self, filter: &Filter) -> Result<Analyses, ServiceError> {
+    async fn analyses(&self, filter: &Filter) -> Result<TraceAnalyses, ServiceError> {
         let text = |t: &Option<String>| t.clone().filter(|t| !t.is_empty());
         let range = Range::parse(text(&filter.since).as_deref(), text(&filter.until).as_deref(), self.clock.now_ms())
             .map_err(RequestError::from)?;
