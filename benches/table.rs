@@ -20,7 +20,7 @@ use std::io::Write as _;
 use tracelens::generate::write::OutputFormat;
 use tracelens::generate::{self, Amount, GeneratorConfig, TopologyFile};
 use tracelens::model::{Dictionary, Warnings};
-use tracelens::read::{ReadOptions, read_spans};
+use tracelens::read::read_spans;
 
 use tracelens::model::attr_json as json;
 use tracelens::table::spans_parquet::SpansParquetWriter;
@@ -124,9 +124,14 @@ fn main() {
     let mut warnings = Warnings::default();
     let mut count = 0u64;
     let file = std::fs::File::open(&path).unwrap();
-    read_spans("spans.parquet", file, &ReadOptions::default(), &mut dict, &mut warnings, &mut |_: &Dictionary, _| {
-        count += 1
-    })
+    read_spans(
+        "spans.parquet",
+        file,
+        &tracelens::table::read_options(false),
+        &mut dict,
+        &mut warnings,
+        &mut |_: &Dictionary, _| count += 1,
+    )
     .unwrap();
     let read = t3.elapsed().as_secs_f64();
     println!("table/read: {count} spans read back from Parquet in {:.2} s ({:.2} M spans/s)", read, n / read / 1e6);

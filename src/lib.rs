@@ -1,27 +1,27 @@
 //! # tracelens
 //!
-//! tracelens turns distributed traces into answers. This library holds
-//! everything the `tracelens` binary does, split so that the data flow is
-//! visible from the module tree:
+//! tracelens turns distributed traces into answers. This crate is the
+//! `tracelens` binary and a facade over the workspace crates that do the
+//! work, which enforce the layers by their dependencies:
 //!
 //! ```text
-//! read (dump readers) ──► model::Span ──► assemble::Assembler ──► analysis (summaries)
+//! tracelens-core   model, read (all but Parquet), assemble, analysis, judge, generate, render, pipeline
+//!      ▲      ▲
+//!      │   tracelens-table   polars tables; Parquet written and read
+//!      │      ▲
+//! tracelens-serve   the OTLP receiver (service, transports, storage, live analysis) and the sender
+//!      ▲
+//! tracelens         the command line (this crate)
 //! ```
 //!
-//! * [`model`] — the span model: fixed-size ids, interned names, resources,
-//!   attributes, warnings. No I/O.
-//! * [`read`] — format detection and one reader per dump format (OTLP JSON
-//!   and protobuf, Jaeger JSON, Zipkin v2 JSON), with transparent gzip/zstd
-//!   decompression. Readers stream: they emit spans as they decode them.
-//! * [`assemble`] — groups spans into traces and repairs what real dumps get
-//!   wrong (duplicate ids, Zipkin shared spans, orphans, parent cycles).
-//! * [`analysis`] — analyses over assembled traces; each produces a
-//!   mergeable summary.
-//! * [`judge`] — regression verdicts and diffs over two arms of traces.
-//! * At the edges: [`serve`] (the OTLP receiver and its query API),
-//!   [`send`] (replaying spans to an OTLP endpoint), [`table`] (polars
-//!   tables, Parquet), [`generate`] (synthetic workloads), [`render`]
-//!   (text output).
+//! The core depends on neither tokio, tonic, axum nor polars; only the
+//! receiver knows of the network, and only the table crate of polars.
+//!
+//! * [`model`], [`read`], [`assemble`], [`analysis`], [`judge`],
+//!   [`generate`], [`render`], [`pipeline`] — from `tracelens-core`
+//!   ([`read`] also holds the Parquet reader of `tracelens-table`).
+//! * [`table`] — `tracelens-table`.
+//! * [`serve`], [`send`] — `tracelens-serve`.
 //!
 //! Reading a dump and summarising it takes a reader, the assembler and an
 //! analysis:
@@ -57,18 +57,13 @@
 //! # Ok::<(), tracelens::read::ReadError>(())
 //! ```
 //!
-//! Domain code (`model`, `assemble`, `analysis`) knows nothing of files,
-//! async runtimes or the command line; those live at the edges (`read`, the
-//! binary).
+pub use tracelens_core::{analysis, assemble, generate, judge, model, pipeline, render};
+pub use tracelens_serve::{self as serve, send};
+pub use tracelens_table as table;
 
-pub mod analysis;
-pub mod assemble;
-pub mod generate;
-pub mod judge;
-pub mod model;
-pub mod pipeline;
-pub mod read;
-pub mod render;
-pub mod send;
-pub mod serve;
-pub mod table;
+/// Reading trace dumps: [`tracelens_core::read`], with the Parquet reader
+/// of [`tracelens_table::parquet`].
+pub mod read {
+    pub use tracelens_core::read::*;
+    pub use tracelens_table::parquet::{ParquetSpans, RowGroup};
+}

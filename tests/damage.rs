@@ -77,7 +77,9 @@ fn damaged_jsonl_warns_per_kind_and_keeps_good_spans() {
 
 #[test]
 fn strict_mode_fails_on_the_bad_record_with_its_line() {
-    let err = analyze_with(&[fixture("damaged.otlp.jsonl")], ReadOptions { strict: true }).err().expect("strict fails");
+    let err = analyze_with(&[fixture("damaged.otlp.jsonl")], tracelens::table::read_options(true))
+        .err()
+        .expect("strict fails");
     let msg = err.to_string();
     assert!(msg.contains("damaged.otlp.jsonl: line 2, column 48: EOF while parsing"), "{msg}");
 }
@@ -111,7 +113,7 @@ fn read_bytes(
     let mut dict = Dictionary::default();
     let mut warnings = Warnings::default();
     let mut sink = |_: &Dictionary, _| {};
-    let r = read_spans("mem.bin", data, &ReadOptions { strict }, &mut dict, &mut warnings, &mut sink);
+    let r = read_spans("mem.bin", data, &tracelens::table::read_options(strict), &mut dict, &mut warnings, &mut sink);
     (r, warnings)
 }
 

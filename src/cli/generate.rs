@@ -155,7 +155,7 @@ pub struct GenerateArgs {
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if args.print_topology {
-        print!("{}", include_str!("../generate/presets/shop.toml"));
+        print!("{}", tracelens::generate::topology::SHOP_TOML);
         return Ok(());
     }
     let topology = match &args.topology {

@@ -8,7 +8,7 @@ use clap::Args;
 use tracelens::assemble::AssemblerConfig;
 use tracelens::model::{Dictionary, Trace};
 use tracelens::pipeline::{self, PipelineConfig, RunReport};
-use tracelens::read::{Encoding, Input, ReadOptions, expand_inputs};
+use tracelens::read::{Encoding, Input, expand_inputs};
 
 use super::{UsageError, progress};
 
@@ -58,7 +58,10 @@ fn inputs_with(paths: &[PathBuf], strict: bool, trace_window: u64) -> anyhow::Re
     Ok(Inputs {
         given: paths.to_vec(),
         inputs,
-        config: PipelineConfig { read: ReadOptions { strict }, assemble: AssemblerConfig { idle_spans: trace_window } },
+        config: PipelineConfig {
+            read: tracelens::table::read_options(strict),
+            assemble: AssemblerConfig { idle_spans: trace_window },
+        },
     })
 }
 

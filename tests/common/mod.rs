@@ -78,7 +78,7 @@ pub fn analyze_with(paths: &[PathBuf], read: ReadOptions) -> Result<Facts, ReadE
 }
 
 pub fn analyze(path: &Path) -> Facts {
-    analyze_with(&[path.to_path_buf()], ReadOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+    analyze_with(&[path.to_path_buf()], tracelens::table::read_options(false)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs the binary with `args`, feeding `stdin`.

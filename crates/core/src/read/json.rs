@@ -1,0 +1,560 @@
+//! JSON inputs: framing (one document, or JSON lines) and the top-level
+//! dispatch that recognises each dialect by its keys as they stream past:
+//! OTLP `resourceSpans`, Tempo `batches` / `trace`, Jaeger api_v3 `result`,
+//! Jaeger `data` or a bare Jaeger trace, and Zipkin span arrays.
+//!
+//! Documents are streamed: each `ResourceSpans`, Jaeger trace or Zipkin
+//! span is converted and emitted as soon as it is parsed. JSON lines are
+//! read line by line; each line is one atomic record.
+
+use std::fmt;
+use std::io::{self, BufRead, Read};
+
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::emit::Emitter;
+use super::error::ReadErrorKind;
+use super::jaeger::{self, JaegerProcesses, JaegerSpan, JaegerTrace};
+use super::lenient::Text;
+use super::otlp_json::{self, JResourceSpans};
+use super::zipkin::{self, ZipkinSpan};
+use super::{Dialect, ReadOptions};
+
+/// The first line is tried as a JSON-lines record only up to this size;
+/// a longer first line is read as (part of) a streamed document.
+const FIRST_LINE_PROBE_BYTES: u64 = 64 << 20;
+/// No JSON line may be longer than this.
+const MAX_LINE_BYTES: u64 = 256 << 20;
+/// A document up to this size is parsed from memory (about three times as
+/// fast, and strings are borrowed); a larger one is streamed.
+const DOCUMENT_IN_MEMORY_BYTES: u64 = 256 << 20;
+
+/// How a JSON input was framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    Empty,
+    Document,
+    Lines,
+}
+
+/// Reads a JSON input (document or JSON lines).
+pub(crate) fn read_json(
+    r: &mut dyn BufRead,
+    e: &mut Emitter<'_>,
+    opts: &ReadOptions,
+) -> Result<Framing, ReadErrorKind> {
+    read_json_with_limit(r, e, opts, DOCUMENT_IN_MEMORY_BYTES)
+}
+
+/// [`read_json`] with the size up to which a document is parsed in memory.
+fn read_json_with_limit(
+    r: &mut dyn BufRead,
+    e: &mut Emitter<'_>,
+    opts: &ReadOptions,
+    in_memory_limit: u64,
+) -> Result<Framing, ReadErrorKind> {
+    let mut line = Vec::new();
+    let mut line_no: u64 = 0;
+    // Skip leading blank lines.
+    let first = loop {
+        line.clear();
+        let read = read_line(r, &mut line, FIRST_LINE_PROBE_BYTES)?;
+        line_no += 1;
+        match read {
+            LineRead::Eof => return Ok(Framing::Empty),
+            LineRead::TooLong => break None,
+            LineRead::Line if is_blank(&line) => continue,
+            LineRead::Line => break Some(serde_json::from_slice::<IgnoredAny>(&line)),
+        }
+    };
+    let is_document = match &first {
+        None => true,
+        Some(Ok(_)) => false,
+        Some(Err(err)) => err.is_eof(),
+    };
+    if is_document {
+        let lines_before = line_no - 1;
+        let mut doc = std::mem::take(&mut line);
+        let limit = in_memory_limit.saturating_sub(doc.len() as u64);
+        let got = r.take(limit + 1).read_to_end(&mut doc)?;
+        let result = if (got as u64) <= limit {
+            let mut de = serde_json::Deserializer::from_slice(&doc);
+            Doc { e }.deserialize(&mut de).and_then(|()| de.end())
+        } else {
+            let mut de = serde_json::Deserializer::from_reader(io::Cursor::new(doc).chain(r));
+            Doc { e }.deserialize(&mut de).and_then(|()| de.end())
+        };
+        return result.map(|()| Framing::Document).map_err(|err| classify(json_error(&err, lines_before), e));
+    }
+
+    let (mut good, mut bad) = (0u64, 0u64);
+    let mut first_error = None;
+    loop {
+        if !is_blank(&line) {
+            while matches!(line.last(), Some(b'\n' | b'\r')) {
+                line.pop();
+            }
+            e.begin_record();
+            match read_record_json(&line, e) {
+                Ok(()) => {
+                    e.commit_record();
+                    good += 1;
+                }
+                Err(err) => {
+                    e.abort_record();
+                    let err = json_error(&err, line_no - 1);
+                    if opts.strict {
+                        return Err(err);
+                    }
+                    bad += 1;
+                    e.bad_record(&err);
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        line.clear();
+        match read_line(r, &mut line, MAX_LINE_BYTES)? {
+            LineRead::Eof => break,
+            LineRead::TooLong => {
+                return Err(ReadErrorKind::AtLine {
+                    line: line_no + 1,
+                    column: 1,
+                    message: format!("line longer than {MAX_LINE_BYTES} bytes; expected one JSON record per line"),
+                });
+            }
+            LineRead::Line => line_no += 1,
+        }
+    }
+    if good == 0 && bad > 0 {
+        return Err(classify(first_error.expect("a bad record was seen"), e));
+    }
+    Ok(if good + bad > 1 { Framing::Lines } else { Framing::Document })
+}
+
+/// A JSON input whose only problem is that it holds no trace data is
+/// reported as such, so directory walks can pass over it.
+fn classify(err: ReadErrorKind, e: &Emitter<'_>) -> ReadErrorKind {
+    if e.not_traces && e.spans() == 0 && e.dialect().is_none() {
+        ReadErrorKind::NotTraces(format!("JSON without trace data ({err})"))
+    } else {
+        err
+    }
+}
+
+/// Parses one complete JSON record (a length-prefixed stream's payload).
+pub(crate) fn read_record(bytes: &[u8], e: &mut Emitter<'_>) -> Result<(), ReadErrorKind> {
+    read_record_json(bytes, e).map_err(|err| json_error(&err, 0))
+}
+
+fn read_record_json(bytes: &[u8], e: &mut Emitter<'_>) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    Doc { e }.deserialize(&mut de)?;
+    de.end()
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| b.is_ascii_whitespace())
+}
+
+enum LineRead {
+    Line,
+    Eof,
+    TooLong,
+}
+
+fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>, limit: u64) -> Result<LineRead, ReadErrorKind> {
+    let n = r.take(limit).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(LineRead::Eof);
+    }
+    if n as u64 == limit && buf.last() != Some(&b'\n') {
+        return Ok(LineRead::TooLong);
+    }
+    Ok(LineRead::Line)
+}
+
+fn json_error(err: &serde_json::Error, lines_before: u64) -> ReadErrorKind {
+    let text = err.to_string();
+    let message = match text.rfind(" at line ") {
+        Some(i) => shorten_quoted(&text[..i]),
+        None => shorten_quoted(&text),
+    };
+    ReadErrorKind::AtLine { line: err.line() as u64 + lines_before, column: err.column() as u64, message }
+}
+
+/// Characters of a quoted value an error message shows.
+const QUOTED_SHOWN: usize = 32;
+
+/// serde quotes the offending value in full (`invalid type: string "…"`):
+/// an error names where and what, it does not echo a dump's contents, so
+/// quoted values past [`QUOTED_SHOWN`] characters are cut.
+fn shorten_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(256));
+    let mut inside = false;
+    let mut shown = 0;
+    let mut escaped = false;
+    for c in message.chars() {
+        if inside {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                inside = false;
+                if shown > QUOTED_SHOWN {
+                    out.push('…');
+                }
+                out.push(c);
+                continue;
+            }
+            shown += 1;
+            if shown <= QUOTED_SHOWN {
+                out.push(c);
+            }
+        } else {
+            if c == '"' {
+                inside = true;
+                shown = 0;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The top level of any JSON trace document.
+struct Doc<'e, 'x> {
+    e: &'e mut Emitter<'x>,
+}
+
+impl<'de> DeserializeSeed<'de> for Doc<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Doc<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a trace document: an OTLP/Tempo/Jaeger object or a Zipkin span array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let e = self.e;
+        let mut keys = 0usize;
+        let mut recognized = false;
+        let mut jaeger_spans: Option<Vec<JaegerSpan<'de>>> = None;
+        let mut jaeger_processes: Option<JaegerProcesses<'de>> = None;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            keys += 1;
+            match key.as_str() {
+                k @ ("resourceSpans" | "resource_spans" | "batches") => {
+                    e.set_dialect(if k == "batches" { Dialect::Tempo } else { Dialect::Otlp });
+                    map.next_value_seed(Each::<JResourceSpans<'de>> {
+                        e: &mut *e,
+                        what: "a list of ResourceSpans",
+                        emit: otlp_json::emit_resource_spans,
+                    })?;
+                    recognized = true;
+                }
+                "trace" | "result" => {
+                    map.next_value_seed(Nested { e: &mut *e })?;
+                    recognized = true;
+                }
+                "data" => {
+                    e.set_dialect(Dialect::Jaeger);
+                    map.next_value_seed(Each::<JaegerTrace<'de>> {
+                        e: &mut *e,
+                        what: "a list of Jaeger traces",
+                        emit: jaeger::emit_trace,
+                    })?;
+                    recognized = true;
+                }
+                "spans" => {
+                    jaeger_spans = Some(map.next_value::<Option<Vec<JaegerSpan<'de>>>>()?.unwrap_or_default());
+                    recognized = true;
+                }
+                "processes" => {
+                    jaeger_processes = map.next_value::<Option<JaegerProcesses<'de>>>()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(spans) = jaeger_spans {
+            e.set_dialect(Dialect::Jaeger);
+            let trace = JaegerTrace { spans, processes: jaeger_processes.unwrap_or_default() };
+            jaeger::emit_trace(&trace, e);
+        }
+        if keys > 0 && !recognized {
+            e.not_traces = true;
+            return Err(de::Error::custom(
+                "no trace data: expected an object with resourceSpans (OTLP), batches (Tempo), data or spans (Jaeger), or an array of Zipkin spans",
+            ));
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.e.set_dialect(Dialect::Zipkin);
+        while seq.next_element_seed(ZipkinItem { e: &mut *self.e })?.is_some() {}
+        Ok(())
+    }
+}
+
+/// `trace` / `result` wrappers: a nested document, or null.
+struct Nested<'e, 'x> {
+    e: &'e mut Emitter<'x>,
+}
+
+impl<'de> DeserializeSeed<'de> for Nested<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Nested<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a nested trace document or null")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        Doc { e: self.e }.deserialize(d)
+    }
+}
+
+/// A list (or null) whose elements are parsed one at a time as `T` and
+/// converted by `emit` right away, so only one element is in memory.
+struct Each<'e, 'x, T> {
+    e: &'e mut Emitter<'x>,
+    what: &'static str,
+    emit: fn(&T, &mut Emitter<'_>),
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Each<'_, '_, T> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Each<'_, '_, T> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.what)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<T>()? {
+            (self.emit)(&item, self.e);
+        }
+        Ok(())
+    }
+}
+
+/// One element of a Zipkin array: a span, or (ListOfTraces) a span array.
+struct ZipkinItem<'e, 'x> {
+    e: &'e mut Emitter<'x>,
+}
+
+impl<'de> DeserializeSeed<'de> for ZipkinItem<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ZipkinItem<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Zipkin span object or an array of them")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let span = ZipkinSpan::deserialize(MapAccessDeserializer::new(map))?;
+        zipkin::emit_span(&span, self.e);
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(span) = seq.next_element::<ZipkinSpan<'de>>()? {
+            zipkin::emit_span(&span, self.e);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_messages_do_not_echo_long_values() {
+        let long = format!("invalid type: string \"{}\", expected a list", "x".repeat(5000));
+        assert_eq!(
+            super::shorten_quoted(&long),
+            format!("invalid type: string \"{}…\", expected a list", "x".repeat(32))
+        );
+        assert_eq!(super::shorten_quoted("unknown \"a\\\"b\" here"), "unknown \"a\\\"b\" here");
+    }
+
+    use super::*;
+    use crate::model::{Dictionary, Span, SpanKind, StatusCode, Value, WarningKind, Warnings};
+
+    fn read(text: &str) -> (Result<Framing, ReadErrorKind>, Vec<Span>, Dictionary, Warnings, Option<Dialect>) {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut spans = Vec::new();
+        let mut sink = |_: &Dictionary, s: Span| spans.push(s);
+        let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+        let mut r = text.as_bytes();
+        let framing = read_json(&mut r, &mut e, &ReadOptions::default());
+        let dialect = e.dialect();
+        drop(e);
+        (framing, spans, dict, warnings, dialect)
+    }
+
+    const SPAN_CAMEL: &str = r#"{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174","name":"op","kind":"SPAN_KIND_CLIENT","startTimeUnixNano":1544712660000000000,"endTimeUnixNano":"1544712661000000000","status":{"code":"STATUS_CODE_ERROR","message":"boom"},"attributes":[{"key":"d","value":{"doubleValue":"NaN"}},{"key":"e","value":{}},{"key":"i","value":{"intValue":7}}],"futureField":{"x":1}}"#;
+
+    #[test]
+    fn otlp_dialects_and_wrappers() {
+        let resource = r#""resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]}"#;
+        let docs = [
+            (format!(r#"{{"resourceSpans":[{{{resource},"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}"#), Dialect::Otlp),
+            (format!(r#"{{"batches":[{{{resource},"instrumentationLibrarySpans":[{{"instrumentationLibrary":{{"name":"lib"}},"spans":[{SPAN_CAMEL}]}}]}}]}}"#), Dialect::Tempo),
+            (format!(r#"{{"trace":{{"resourceSpans":[{{{resource},"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}}}"#), Dialect::Otlp),
+            (format!(r#"{{"result":{{"resourceSpans":[{{{resource},"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}}}"#), Dialect::Otlp),
+            (
+                r#"{"resource_spans":[{"resource":{"attributes":[{"key":"service.name","value":{"string_value":"svc"}}]},"scope_spans":[{"spans":[{"trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","name":"op","kind":3,"start_time_unix_nano":"1544712660000000000","end_time_unix_nano":1544712661000000000,"status":{"code":2,"message":"boom"},"attributes":[{"key":"d","value":{"double_value":"NaN"}},{"key":"e","value":null},{"key":"i","value":{"int_value":"7"}}]}]}]}]}"#.to_string(),
+                Dialect::Otlp,
+            ),
+        ];
+        for (doc, dialect) in docs {
+            let (framing, spans, dict, warnings, got) = read(&doc);
+            assert_eq!(framing.unwrap(), Framing::Document, "{doc}");
+            assert_eq!(got, Some(dialect), "{doc}");
+            assert_eq!(spans.len(), 1, "{doc}");
+            assert_eq!(warnings.total(), 0, "{doc}");
+            let s = &spans[0];
+            assert_eq!(s.trace_id.to_hex(), "5b8efff798038103d269b633813fc60c");
+            assert_eq!(s.kind, SpanKind::Client);
+            assert_eq!(s.status, StatusCode::Error);
+            assert_eq!(s.duration_ns(), Some(1_000_000_000));
+            assert_eq!(dict.resolve(s.service), "svc");
+            assert!(matches!(s.attributes[0].value, Value::Double(d) if d.is_nan()));
+            assert_eq!(s.attributes[1].value, Value::Empty);
+            assert_eq!(s.attributes[2].value, Value::Int(7));
+        }
+    }
+
+    #[test]
+    fn zipkin_list_of_traces_and_jaeger_single_trace() {
+        let z = r#"[[{"traceId":"a","id":"1","name":"x","timestamp":10,"duration":5,"localEndpoint":{"serviceName":"s"}}],
+                     [{"traceId":"b","id":"2","name":"y","timestamp":10,"duration":5}]]"#;
+        let (framing, spans, dict, _, dialect) = read(z);
+        assert_eq!(framing.unwrap(), Framing::Document);
+        assert_eq!(dialect, Some(Dialect::Zipkin));
+        assert_eq!(spans.len(), 2);
+        assert_eq!(dict.resolve(spans[1].service), "unknown_service");
+
+        // processes after spans, as Jaeger writes them
+        let j = r#"{"traceID":"1","spans":[{"traceID":"1","spanID":"2","operationName":"op","startTime":10,"duration":5,"processID":"p1","tags":[{"key":"span.kind","type":"string","value":"server"},{"key":"http.status_code","type":"int64","value":503}]}],"processes":{"p1":{"serviceName":"svc","tags":[{"key":"hostname","type":"string","value":"h1"}]}}}"#;
+        let (_, spans, dict, _, dialect) = read(j);
+        assert_eq!(dialect, Some(Dialect::Jaeger));
+        assert_eq!(spans.len(), 1);
+        assert_eq!(dict.resolve(spans[0].service), "svc");
+        assert_eq!(dict.resolve(dict.resource_of(spans[0].resource).host), "h1");
+        assert_eq!(spans[0].kind, SpanKind::Server);
+        assert_eq!(spans[0].status, StatusCode::Error, "5xx marks the span failed");
+        assert_eq!(spans[0].start_ns, 10_000);
+    }
+
+    #[test]
+    fn jaeger_model_proto_json() {
+        // api_v2 model JSON: camelCase ids in base64, RFC 3339 times, Duration strings, vType tags.
+        let j = r#"{"result":{"spans":[
+            {"traceId":"AAAAAAAAAAAAAAAAAAAAAQ==","spanId":"AAAAAAAAAAE=","operationName":"root","startTime":"2026-11-01T10:00:00.000100Z","duration":"0.002s",
+             "tags":[{"key":"span.kind","vType":"STRING","vStr":"server"},{"key":"http.status_code","vType":"INT64","vInt64":"200"}],
+             "process":{"serviceName":"svc","tags":[{"key":"hostname","vStr":"h1"}]}},
+            {"traceId":"AAAAAAAAAAAAAAAAAAAAAQ==","spanId":"AAAAAAAAAAI=","operationName":"child","startTime":"2026-11-01T10:00:00.000200Z","duration":"0.0005s",
+             "references":[{"refType":"CHILD_OF","traceId":"AAAAAAAAAAAAAAAAAAAAAQ==","spanId":"AAAAAAAAAAE="}],
+             "process":{"serviceName":"svc"}}
+        ]}}"#;
+        let (framing, spans, dict, warnings, dialect) = read(j);
+        assert_eq!(framing.unwrap(), Framing::Document);
+        assert_eq!(dialect, Some(Dialect::Jaeger));
+        assert_eq!(warnings.total(), 0);
+        assert_eq!(spans.len(), 2);
+        let (root, child) = (&spans[0], &spans[1]);
+        assert_eq!(root.trace_id.to_hex(), "00000000000000000000000000000001");
+        assert_eq!(root.start_ns, 1_793_527_200_000_100_000);
+        assert_eq!(root.duration_ns(), Some(2_000_000));
+        assert_eq!(root.kind, SpanKind::Server);
+        assert_eq!(dict.resolve(dict.resource_of(root.resource).host), "h1");
+        assert_eq!(root.attributes[0].value, Value::Int(200));
+        assert_eq!(child.parent_id, Some(root.span_id));
+        assert_eq!(child.duration_ns(), Some(500_000));
+    }
+
+    #[test]
+    fn json_lines_skip_bad_records_atomically() {
+        let good = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}"#);
+        // The bad line has a good first span and a broken second one: neither may survive.
+        let bad = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{SPAN_CAMEL},{{"startTimeUnixNano":"x"}}]}}]}}]}}"#
+        );
+        let text = format!("{good}\n\n{bad}\r\n{good}\n");
+        let (framing, spans, _, warnings, _) = read(&text);
+        assert_eq!(framing.unwrap(), Framing::Lines);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(warnings.get(WarningKind::BadRecord), 1);
+        assert_eq!(warnings.total(), 1);
+    }
+
+    #[test]
+    fn large_documents_stream_with_the_same_result() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/shop.jaeger.json")).unwrap();
+        let mut results = Vec::new();
+        for limit in [DOCUMENT_IN_MEMORY_BYTES, 100, 0] {
+            let mut dict = Dictionary::default();
+            let mut warnings = Warnings::default();
+            let mut spans = Vec::new();
+            let mut sink = |_: &Dictionary, s: Span| spans.push(s);
+            let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+            let framing = read_json_with_limit(&mut doc.as_bytes(), &mut e, &ReadOptions::default(), limit).unwrap();
+            drop(e);
+            assert_eq!(framing, Framing::Document);
+            results.push(spans);
+        }
+        assert_eq!(results[0].len(), 14);
+        assert_eq!(results[0], results[1]);
+        assert_eq!(results[0], results[2]);
+        // Errors in a streamed document still carry their line.
+        let broken = doc.replacen("\"duration\"", "\"duration\":{},\"x\"", 1);
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut sink = |_: &Dictionary, _: Span| {};
+        let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+        let err = read_json_with_limit(&mut broken.as_bytes(), &mut e, &ReadOptions::default(), 10).unwrap_err();
+        assert!(matches!(err, ReadErrorKind::AtLine { line, .. } if line > 1), "{err}");
+    }
+
+    #[test]
+    fn a_document_that_is_not_traces_says_so() {
+        let (r, ..) = read("{\"name\": \"my-package\",\n \"version\": \"1.0.0\"}");
+        assert!(matches!(r, Err(ReadErrorKind::NotTraces(_))), "{r:?}");
+        let (r, ..) = read("{\"resourceSpans\": 5}");
+        assert!(matches!(r, Err(ReadErrorKind::AtLine { line: 1, .. })), "{r:?}");
+    }
+}

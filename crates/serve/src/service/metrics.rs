@@ -1,0 +1,41 @@
+//! The Prometheus text of `GET /metrics`: live analysis
+//! ([`crate::live::prometheus`]) and the receiver's own gauges and
+//! counters — the log, the restore, the trace index.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Service;
+use crate::live::prometheus;
+
+impl Service {
+    /// Every metric, in Prometheus text format 0.0.4.
+    pub fn metrics_text(&self) -> String {
+        let live = self.live.lock().expect("live lock");
+        let mut text = prometheus::render(&live);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let stats = self.log.stats();
+        let _ = write!(
+            text,
+            "# HELP tracelens_wal_bytes_total Request bytes appended to the write-ahead log.\n# TYPE tracelens_wal_bytes_total counter\ntracelens_wal_bytes_total {}\n# HELP tracelens_wal_commits_total Group commits (fsyncs) of the write-ahead log.\n# TYPE tracelens_wal_commits_total counter\ntracelens_wal_commits_total {}\n# HELP tracelens_wal_segments_damaged_total Closed log segments with unreadable records, compacted as far as readable and moved to damaged/.\n# TYPE tracelens_wal_segments_damaged_total counter\ntracelens_wal_segments_damaged_total {}\n",
+            load(&stats.bytes),
+            load(&stats.commits),
+            load(&stats.damaged_segments)
+        );
+        let _ = write!(
+            text,
+            "# HELP tracelens_restore_in_progress 1 while the spans the data directory kept are being restored into live analysis at start.\n# TYPE tracelens_restore_in_progress gauge\ntracelens_restore_in_progress {}\n# HELP tracelens_restored_spans Spans restored from the data directory since the start.\n# TYPE tracelens_restored_spans gauge\ntracelens_restored_spans {}\n",
+            u8::from(!self.restoring.is_done()),
+            self.restoring.spans()
+        );
+        let (files, bytes) = self.stored.as_ref().map_or((0, 0), |stored| {
+            let index = stored.index.read().expect("index lock");
+            (index.len(), index.bytes())
+        });
+        let _ = write!(
+            text,
+            "# HELP tracelens_trace_index_files Compacted files with a filter of their trace ids (files without one are read by trace look-ups).\n# TYPE tracelens_trace_index_files gauge\ntracelens_trace_index_files {files}\n# HELP tracelens_trace_index_bytes Memory of those filters.\n# TYPE tracelens_trace_index_bytes gauge\ntracelens_trace_index_bytes {bytes}\n"
+        );
+        text
+    }
+}

@@ -1,0 +1,197 @@
+//! The receiver's service layer: what `tracelens serve` does, whatever
+//! transport a request came by. It owns the shared state — live analysis,
+//! the log, deployment markers, planned looks, the restore's progress —
+//! and answers with model and analysis types or a [`ServiceError`]; it
+//! knows nothing of tonic, axum or hyper. The adapters in
+//! [`super::transport`] decode a request, call one method here and encode
+//! the answer, mapping errors to statuses in one table
+//! ([`super::transport::status`]).
+//!
+//! * [`export`] — OTLP export: admission (rate, in-flight), conversion
+//!   with partial success, the log, live analysis.
+//! * [`query`] — graph, operations, bottlenecks and one trace.
+//! * [`gate`] — verdicts (with planned looks), Flagger's hooks, deployment
+//!   markers.
+//! * [`metrics`] — the Prometheus text of `/metrics`.
+
+pub mod export;
+pub mod gate;
+pub mod metrics;
+pub mod query;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use super::clock::Clock;
+use super::gate::{Deployments, GateError, LookBook};
+use super::ingest::DecodeError;
+use super::live::Live;
+use super::storage::commit::{GroupCommit, LogFailure};
+use super::storage::lookup::{LookupError, Stored};
+use super::storage::restore::Progress;
+
+pub use export::RateLimit;
+pub use query::{Filter, Partial};
+
+/// Why the service refused or failed a request. Each variant maps to one
+/// gRPC code and one HTTP status ([`super::transport::status`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// More requests in flight than allowed; retry after a second.
+    #[error("tracelens is at capacity; retry later")]
+    Overloaded,
+    /// Over `--max-requests-per-second`; retry after a second.
+    #[error("request rate over --max-requests-per-second; retry later")]
+    RateLimited,
+    /// The request body is larger than allowed.
+    #[error("request over the {limit}-byte limit")]
+    TooLarge {
+        /// The limit, bytes.
+        limit: usize,
+    },
+    /// The request body does not decode as OTLP.
+    #[error(transparent)]
+    Undecodable(#[from] DecodeError),
+    /// The log could not take the request (nothing was acknowledged).
+    #[error("write-ahead log: {0}")]
+    Log(#[source] LogFailure),
+    /// A query or gate request is wrong.
+    #[error(transparent)]
+    BadRequest(#[from] RequestError),
+    /// A verdict request or deployment marker is wrong, or the markers file
+    /// failed.
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    /// No such trace.
+    #[error(
+        "trace {0} is not among the spans received (nothing with this id arrived, or it is older than the retention)"
+    )]
+    TraceNotFound(tracelens_core::model::TraceId),
+    /// No such trace among the recent ones (no data directory to read).
+    #[error("trace {0} is not among the recently completed traces")]
+    TraceNotRecent(tracelens_core::model::TraceId),
+    /// Reading stored spans failed.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// A background task of the service failed.
+    #[error("{0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// What is wrong with a query or gate request, in the caller's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// `since`/`until` do not parse, or are out of order.
+    #[error("{0}")]
+    Range(#[from] super::live::buckets::RangeError),
+    /// The path's trace id is not one.
+    #[error("{0:?} is not a trace id")]
+    TraceId(String),
+    /// The judge cannot answer this request over what was received (an
+    /// unknown service or version).
+    #[error(transparent)]
+    Judge(#[from] tracelens_core::judge::NotInInput),
+    /// A Flagger webhook body that does not parse.
+    #[error("not a Flagger webhook payload: {0}")]
+    Flagger(#[source] serde_json::Error),
+    /// A deployment body that does not parse.
+    #[error("a deployment is {{\"service\", \"version\", \"time\"}}: {0}")]
+    Deployment(#[source] serde_json::Error),
+}
+
+/// What the service is built from (see [`Service::new`]).
+pub struct Parts {
+    /// Live analysis.
+    pub live: Arc<Mutex<Live>>,
+    /// The restore of what the data directory kept (done if nothing).
+    pub restoring: Arc<Progress>,
+    /// Deployment markers.
+    pub deployments: Deployments,
+    /// The log every accepted request goes to.
+    pub log: GroupCommit,
+    /// The data directory trace look-ups read (None: recent traces only).
+    pub stored: Option<Stored>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Limits and retention.
+    pub limits: Limits,
+}
+
+/// Admission limits and retention.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request accepted, after decompression.
+    pub max_request_bytes: usize,
+    /// Requests handled at once before new ones are told to retry.
+    pub max_in_flight: usize,
+    /// Export requests accepted per second (None: no limit).
+    pub max_requests_per_second: Option<f64>,
+    /// How long what was received is kept (deployment markers older than
+    /// it expire).
+    pub retention: Duration,
+}
+
+/// The receiver's service: cheap to share behind an [`Arc`].
+pub struct Service {
+    live: Arc<Mutex<Live>>,
+    restoring: Arc<Progress>,
+    deployments: Mutex<Deployments>,
+    looks: Mutex<LookBook>,
+    log: GroupCommit,
+    in_flight: Semaphore,
+    rate_limit: Option<RateLimit>,
+    stored: Option<Stored>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+impl Service {
+    /// The service over `parts`.
+    pub fn new(parts: Parts) -> Service {
+        Service {
+            in_flight: Semaphore::new(parts.limits.max_in_flight.max(1)),
+            rate_limit: parts.limits.max_requests_per_second.map(RateLimit::new),
+            live: parts.live,
+            restoring: parts.restoring,
+            deployments: Mutex::new(parts.deployments),
+            looks: Mutex::new(LookBook::default()),
+            log: parts.log,
+            stored: parts.stored,
+            clock: parts.clock,
+            limits: parts.limits,
+        }
+    }
+
+    /// The largest request accepted, after decompression.
+    pub fn max_request_bytes(&self) -> usize {
+        self.limits.max_request_bytes
+    }
+
+    /// While stored spans are being restored: how far it got, in words
+    /// (answers meanwhile are partial).
+    pub fn restoring(&self) -> Option<String> {
+        self.restoring.describe()
+    }
+
+    /// The readiness answer: ready as soon as it listens, saying whether
+    /// stored spans are still being restored.
+    pub fn readiness(&self) -> String {
+        self.restoring().map_or_else(|| "ready".to_string(), |r| format!("ready; {r}"))
+    }
+
+    /// Completes traces idle for the configured time (call every 100 ms).
+    pub fn tick(&self) {
+        let now = self.clock.now_ms();
+        self.live.lock().expect("live lock").tick(now);
+    }
+
+    /// Markers recorded before this (unix ns) are older than the retention.
+    fn marker_horizon(&self) -> u64 {
+        self.clock.now_ns().saturating_sub(self.limits.retention.as_nanos().min(u64::MAX as u128) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+//! The service layer on its own: no listener, a clock set by hand, a log
+//! in a temporary directory.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::gate::{DeploymentRequest, Deployments, VerdictRequest};
+use crate::ingest::BodyEncoding;
+use crate::live::{Live, LiveConfig};
+use crate::storage::commit::{COMMIT_WAIT, CommitConfig, GroupCommit, LogStats, Syncer};
+use crate::storage::lookup::Stored;
+use crate::storage::restore::Progress;
+use crate::storage::wal::{SyncPolicy, Wal, WalConfig};
+
+/// 2027-01-15T08:00:00Z.
+const NOW_MS: u64 = 1_800_000_000_000;
+
+struct Fixture {
+    service: Service,
+    clock: Arc<ManualClock>,
+    _syncer: Syncer,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(limits: Limits, restoring: Progress) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(WalConfig { sync: SyncPolicy::Never, ..WalConfig::new(dir.path()) }).unwrap();
+    let commit = CommitConfig { retention: limits.retention, commit_wait: COMMIT_WAIT };
+    let (log, syncer) = GroupCommit::start(wal, commit, Arc::new(LogStats::default()), None).unwrap();
+    let clock = Arc::new(ManualClock::at(NOW_MS));
+    let parts = Parts {
+        live: Arc::new(Mutex::new(Live::new(LiveConfig { idle_ms: 1_000, ..LiveConfig::default() }))),
+        restoring: Arc::new(restoring),
+        deployments: Deployments::open(dir.path()).unwrap().0,
+        log,
+        stored: Some(Stored { dir: dir.path().to_path_buf(), index: Arc::default() }),
+        clock: clock.clone(),
+        limits,
+    };
+    Fixture { service: Service::new(parts), clock, _syncer: syncer, _dir: dir }
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_request_bytes: 1 << 20,
+        max_in_flight: 4,
+        max_requests_per_second: None,
+        retention: Duration::from_secs(86_400),
+    }
+}
+
+const TRACE: &str = "5b8efff798038103d269b633813fc60c";
+
+/// `frontend` calls `checkout` (a CLIENT span and its SERVER child), plus
+/// one span without ids (rejected by partial success).
+fn request() -> Bytes {
+    let start = (NOW_MS - 2_000) * 1_000_000;
+    let span = |id: &str, parent: &str, name: &str, kind: u8, from_ms: u64, to_ms: u64| {
+        format!(
+            r#"{{"traceId":"{TRACE}","spanId":"{id}","parentSpanId":"{parent}","name":"{name}","kind":{kind},"startTimeUnixNano":"{}","endTimeUnixNano":"{}"}}"#,
+            start + from_ms * 1_000_000,
+            start + to_ms * 1_000_000
+        )
+    };
+    let resource = |service: &str, spans: String| {
+        format!(
+            r#"{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},"scopeSpans":[{{"spans":[{spans}]}}]}}"#
+        )
+    };
+    let frontend = format!(
+        "{},{}",
+        span("eee19b7ec3c1b174", "", "GET /cart", 2, 0, 100),
+        span("eee19b7ec3c1b175", "eee19b7ec3c1b174", "checkout", 3, 10, 90)
+    );
+    let checkout = span("eee19b7ec3c1b176", "eee19b7ec3c1b175", "PlaceOrder", 2, 20, 80);
+    let bad = r#"{"traceId":"","spanId":"","name":"x","startTimeUnixNano":"1","endTimeUnixNano":"2"}"#;
+    let body = format!(
+        r#"{{"resourceSpans":[{},{},{}]}}"#,
+        resource("frontend", frontend),
+        resource("checkout", checkout),
+        resource("checkout", bad.to_string())
+    );
+    Bytes::from(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_is_acknowledged_with_partial_success_and_analysed_once_idle() {
+    let f = fixture(limits(), Progress::finished());
+    let accepted = f.service.export(request(), BodyEncoding::Json).await.unwrap();
+    assert_eq!((accepted.spans.len(), accepted.rejected), (0, 1), "kept spans went to live analysis");
+    assert!(accepted.message.unwrap().contains("trace"), "the rejection says why");
+
+    // Not idle yet: the graph is empty.
+    let graph = f.service.graph(&Filter::default()).await.unwrap();
+    assert!(graph.value.edges.is_empty());
+    assert_eq!(graph.restoring, None);
+
+    f.clock.set(NOW_MS + 1_500);
+    f.service.tick();
+    let graph = f.service.graph(&Filter::default()).await.unwrap().value;
+    let edges: Vec<_> = graph.edges.iter().map(|e| (e.client.as_str(), e.server.as_str(), e.calls)).collect();
+    assert_eq!(edges, [("frontend", "checkout", 1), ("user", "frontend", 1)]);
+    let ops = f.service.operations(&Filter { service: Some("checkout".into()), ..Filter::default() }).await.unwrap();
+    let names: Vec<_> = ops.value.iter().map(|o| o.operation.as_str()).collect();
+    assert_eq!(names, ["PlaceOrder"]);
+    let text = f.service.metrics_text();
+    assert!(text.contains("tracelens_restore_in_progress 0"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_is_readable_from_the_log_as_soon_as_it_is_acknowledged() {
+    let f = fixture(limits(), Progress::finished());
+    f.service.export(request(), BodyEncoding::Json).await.unwrap();
+    let trace = f.service.trace(TRACE).unwrap();
+    assert_eq!(trace.spans.len(), 3);
+    assert_eq!(trace.duration_ns, 100_000_000);
+    let other = "00000000000000000000000000000001";
+    assert!(matches!(f.service.trace(other), Err(ServiceError::TraceNotFound(_))));
+    let zero = "00000000000000000000000000000000";
+    let e = f.service.trace(zero).unwrap_err();
+    assert!(matches!(e, ServiceError::BadRequest(RequestError::TraceId(_))), "{e}");
+    assert_eq!(e.to_string(), format!("{zero:?} is not a trace id"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_typed_and_counted() {
+    let f = fixture(
+        Limits { max_requests_per_second: Some(1.0), max_request_bytes: 64 << 10, ..limits() },
+        Progress::finished(),
+    );
+    let e = f.service.export(Bytes::from_static(b"{not json"), BodyEncoding::Json).await.unwrap_err();
+    assert!(matches!(e, ServiceError::Undecodable(_)), "{e}");
+    let e = f.service.export(Bytes::from_static(b"{}"), BodyEncoding::Json).await.unwrap_err();
+    assert!(matches!(e, ServiceError::RateLimited), "one request a second: {e}");
+    let e = f.service.export(Bytes::from(vec![b' '; 65 << 10]), BodyEncoding::Json).await.unwrap_err();
+    assert_eq!(e.to_string(), "request over the 65536-byte limit");
+    assert!(f.service.metrics_text().contains("tracelens_wal_bytes_total 0\n"), "nothing was logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_restoring_answers_say_so_and_verdicts_are_withheld() {
+    let f = fixture(limits(), Progress::default());
+    let graph = f.service.graph(&Filter::default()).await.unwrap();
+    assert!(graph.restoring.unwrap().starts_with("restoring stored spans"));
+    assert!(f.service.readiness().starts_with("ready; restoring"));
+    let request = VerdictRequest {
+        service: Some("checkout".into()),
+        baseline_version: Some("1.0".into()),
+        candidate_version: Some("1.1".into()),
+        analysis_id: Some("a".into()),
+        planned_looks: Some("2".into()),
+        ..VerdictRequest::default()
+    };
+    let v = f.service.verdict(&request).await.unwrap();
+    assert_eq!(v.verdict.as_str(), "inconclusive");
+    assert!(v.reason.contains("restoring"), "{}", v.reason);
+    assert!(v.looks.is_none(), "no look is taken while restoring");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_are_recorded_and_a_verdict_request_is_checked() {
+    let f = fixture(limits(), Progress::finished());
+    let marker =
+        |time: &str| DeploymentRequest { service: "checkout".into(), version: "1.1".into(), time: Some(time.into()) };
+    let recorded = f.service.record_deployment(marker("2027-01-15T07:50:00Z")).unwrap();
+    assert_eq!(recorded.time_unix_nano, (NOW_MS - 600_000) * 1_000_000);
+    assert_eq!(f.service.deployments(), std::slice::from_ref(&recorded));
+    let nameless = DeploymentRequest { service: " ".into(), ..marker("2027-01-15T07:55:00Z") };
+    let e = f.service.record_deployment(nameless).unwrap_err();
+    assert!(matches!(e, ServiceError::Gate(_)), "{e}");
+    assert_eq!(f.service.deployments().len(), 1);
+
+    let e = f.service.verdict(&VerdictRequest::default()).await.unwrap_err();
+    assert_eq!(e.to_string(), "service is required");
+    // The latest marker splits the traces; none arrived, so nothing to judge yet.
+    let request = VerdictRequest { service: Some("checkout".into()), ..VerdictRequest::default() };
+    let v = f.service.verdict(&request).await.unwrap();
+    assert_eq!(v.verdict.as_str(), "inconclusive");
+}

@@ -1,0 +1,158 @@
+//! The JSON query API and deploy gates: graph, operations, bottlenecks,
+//! traces, verdicts (Argo Rollouts' `web` provider and other pollers),
+//! Flagger's gate and rollback hooks, deployment markers, `/metrics` and
+//! the health checks. The gRPC query service is mounted on the same
+//! listener by the server.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::status::{self, Failure};
+use super::{Auth, Surface, require_token};
+use crate::gate::{self, DeploymentRequest, FlaggerWebhook, VerdictRequest};
+use crate::ingest::BodyEncoding;
+use crate::service::{Filter, Partial, RequestError, Service, ServiceError};
+use tracelens_core::judge::Verdict;
+
+/// The API listener's routes; `grpc` (the gRPC query service) is mounted
+/// at `grpc_path`.
+pub fn router<S>(service: Arc<Service>, auth: Auth, grpc_path: &str, grpc: S) -> Router
+where
+    S: tower::Service<axum::extract::Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    Router::new()
+        .route_service(grpc_path, grpc)
+        .route("/api/v1/graph", get(graph))
+        .route("/api/v1/operations", get(operations))
+        .route("/api/v1/bottlenecks", get(bottlenecks))
+        .route("/api/v1/traces/{trace_id}", get(trace))
+        .route("/api/v1/verdict", get(verdict))
+        .route("/api/v1/flagger/gate", post(flagger_gate))
+        .route("/api/v1/flagger/rollback", post(flagger_rollback))
+        .route("/api/v1/deployments", post(record_deployment).get(deployments))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state((auth, Surface::Api), require_token))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(service)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(value).unwrap_or_default())
+        .into_response()
+}
+
+fn error(e: &dyn Failure) -> Response {
+    status::http_response(e, BodyEncoding::Json)
+}
+
+/// An analysis answer; while stored spans are still being restored it
+/// says so in a `restoring` field (absent otherwise), since what it shows
+/// is partial.
+fn partial<T: serde::Serialize>(answer: Result<Partial<T>, ServiceError>) -> Response {
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => return error(&e),
+    };
+    let Some(restoring) = answer.restoring else { return json(&answer.value) };
+    let mut value = serde_json::to_value(&answer.value).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("restoring".into(), restoring.into());
+    }
+    json(&value)
+}
+
+async fn graph(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
+    partial(service.graph(&filter).await)
+}
+
+async fn operations(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
+    let answer = service.operations(&filter).await;
+    partial(answer.map(|p| Partial { value: serde_json::json!({ "operations": p.value }), restoring: p.restoring }))
+}
+
+async fn bottlenecks(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
+    partial(service.bottlenecks(&filter).await)
+}
+
+async fn trace(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    match tokio::task::block_in_place(|| service.trace(&id)) {
+        Ok(trace) => json(&trace),
+        Err(e) => error(&e),
+    }
+}
+
+/// Every verdict is a 200 with the verdict JSON (pollers count any other
+/// status as a measurement error).
+async fn verdict(State(service): State<Arc<Service>>, Query(request): Query<VerdictRequest>) -> Response {
+    match service.verdict(&request).await {
+        Ok(v) => json(&v),
+        Err(e) => error(&e),
+    }
+}
+
+fn with_status(status: u16, v: &Verdict) -> Response {
+    let mut response = json(v);
+    *response.status_mut() = StatusCode::from_u16(status).expect("a valid status");
+    response
+}
+
+/// A Flagger hook: the verdict its metadata asks for, answered with the
+/// status `decide` gives it.
+async fn flagger(service: &Service, body: &[u8], decide: impl FnOnce(&Verdict, &FlaggerWebhook) -> u16) -> Response {
+    let hook: FlaggerWebhook = match serde_json::from_slice(body) {
+        Ok(hook) => hook,
+        Err(e) => return error(&ServiceError::from(RequestError::Flagger(e))),
+    };
+    match service.verdict(&VerdictRequest::from_flagger(&hook)).await {
+        Ok(v) => with_status(decide(&v, &hook), &v),
+        Err(e) => error(&e),
+    }
+}
+
+/// Flagger's gate hooks (`pre-rollout`, `rollout`, `confirm-*`): 200 go on, 403 stop.
+async fn flagger_gate(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+    flagger(&service, &body, gate::gate_status).await
+}
+
+/// Flagger's inverted `rollback` hook: 200 means roll back now.
+async fn flagger_rollback(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+    flagger(&service, &body, |v, _| gate::rollback_status(v)).await
+}
+
+async fn record_deployment(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+    let request: DeploymentRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(&ServiceError::from(RequestError::Deployment(e))),
+    };
+    match tokio::task::block_in_place(|| service.record_deployment(request)) {
+        Ok(deployment) => {
+            let mut response = json(&deployment);
+            *response.status_mut() = StatusCode::CREATED;
+            response
+        }
+        Err(e) => error(&e),
+    }
+}
+
+async fn deployments(State(service): State<Arc<Service>>) -> Response {
+    json(&serde_json::json!({ "deployments": service.deployments() }))
+}
+
+async fn metrics(State(service): State<Arc<Service>>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], service.metrics_text()).into_response()
+}
+
+/// Ready as soon as it listens: requests are taken while stored spans are
+/// still being restored, which the body says.
+async fn readyz(State(service): State<Arc<Service>>) -> String {
+    service.readiness()
+}
