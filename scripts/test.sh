@@ -40,5 +40,13 @@ if [ ! -d ../shared/testdata ]; then
   exit 1
 fi
 
-# Unit, integration and doc tests (benches are compile-checked by clippy in CI).
+# The layers hold by crate dependencies: the core builds without an async
+# runtime, a network stack or polars.
+if cargo tree --locked -p tracelens-core -e normal --prefix none | grep -E '^(polars|tokio|tonic|axum|hyper)( |-)'; then
+  echo "scripts/test.sh: tracelens-core depends on the crates above; it must not" >&2
+  exit 1
+fi
+
+# Unit, integration and doc tests of every crate (benches are
+# compile-checked by clippy in CI).
 cargo test --locked

@@ -1,5 +1,10 @@
 //! Command-line interface: flag parsing (clap) kept apart from each
 //! command's validated configuration and its run.
+//!
+//! One module per command — `analyze`, `graph`, `critical_path`,
+//! `bottlenecks`, `diff`, `verdict`, `export`, `sql`, `generate`,
+//! `serve`, `send` — and what they share: `input` (inputs and
+//! pipeline flags), `progress` (the progress bar).
 
 mod analyze;
 mod bottlenecks;

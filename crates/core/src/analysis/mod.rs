@@ -1,6 +1,16 @@
 //! Analyses over assembled traces. Each consumes [`crate::model::Trace`]s
 //! through `add_trace` and produces a summary that merges exactly, so a
 //! file, a time bucket or a whole run are the same type.
+//!
+//! * [`summary`] — spans, traces, services, time range, errors.
+//! * [`graph`] — the service dependency graph.
+//! * [`metrics`] — span metrics: calls, errors, latency per operation.
+//! * [`histogram`] — HDR latency histograms, mergeable exactly.
+//! * [`critical_path`] — the critical path of one trace.
+//! * [`clock_skew`] — Jaeger's clock-skew adjustment, before the path.
+//! * [`bottleneck`] — critical-path time over many traces, and patterns.
+//! * [`per_trace`] — [`TraceAnalyses`], the set run on every trace by
+//!   `analyze` and by each live bucket.
 
 pub mod bottleneck;
 pub mod clock_skew;

@@ -11,6 +11,12 @@
 //! million spans holds one batch in memory, not the output.
 //!
 //! The same seed and settings give byte-identical output.
+//!
+//! * [`topology`] — the system model: files, presets, random topologies.
+//! * [`scenario`] — deploys of a new version, with one injected change.
+//! * [`trace`] — one trace built from the model.
+//! * [`rng`] — the seeded generator and its distributions.
+//! * [`write`](mod@write) — one writer per format.
 
 pub mod rng;
 pub mod scenario;

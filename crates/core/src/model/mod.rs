@@ -5,6 +5,15 @@
 //! `service.version`, `deployment.environment` and `host.name` are plain
 //! fields, and everything a reader had to repair is recorded as
 //! [`SpanQuality`] flags on the span and counted in [`Warnings`].
+//!
+//! * `span` — the span; `trace` — a trace with parents resolved.
+//! * `id` — trace and span ids, from whatever a dump writes.
+//! * `intern` — interned names; `dictionary` — the interner and
+//!   resource table; `resource` — resources.
+//! * `attr` — attribute values; [`attr_json`] — attributes, events and
+//!   links as JSON text and back.
+//! * [`time`] — timestamps and durations, parsed and formatted exactly.
+//! * `warning` — what readers and the assembler repaired, counted.
 
 mod attr;
 pub mod attr_json;

@@ -10,6 +10,12 @@
 //! | first non-blank byte `{` or `[` | JSON: OTLP (`resourceSpans`), Tempo (`batches`, `trace`), Jaeger (`data`, `spans`), Zipkin (array); one document or JSON lines |
 //! | first byte `0A` | bare OTLP protobuf `ExportTraceServiceRequest` / `TracesData` |
 //! | first byte below `10` | Collector file exporter stream: `[u32 BE length][record]`, records protobuf, JSON or zstd |
+//!
+//! Modules: `input` (paths and standard input), `error`, `emit` (the
+//! [`Emitter`] every reader hands spans to), `json` (framing and dialect
+//! dispatch), `lenient` (tolerant JSON pieces), `otlp_json`,
+//! `otlp_proto` (bare requests and the Collector's stream) over
+//! `otlp_wire` (a borrowing protobuf decoder), `jaeger`, `zipkin`.
 
 mod emit;
 mod error;

@@ -5,6 +5,10 @@
 //! on open spans the oldest traces are closed early and counted; closed
 //! buckets are compacted and dropped after the retention period; the last
 //! completed traces are kept for look-up up to a cap.
+//!
+//! * [`buckets`] — time buckets, sealed, rolled up and merged for queries.
+//! * [`prometheus`] — live analysis as Prometheus text, named as Tempo's
+//!   metrics-generator names it.
 
 use serde::Serialize;
 
@@ -100,7 +104,7 @@ impl Recent {
 }
 
 /// Spans restored from the data directory at start (see
-/// [`crate::storage::restore`]), in the order they were received: the compacted
+/// `storage::restore`), in the order they were received: the compacted
 /// files, then the log written after them. Their traces complete once as
 /// many spans as live analysis may hold open ([`LiveConfig::max_open_spans`])
 /// arrived after their last, so memory is bounded by that cap and not by

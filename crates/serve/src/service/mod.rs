@@ -3,9 +3,9 @@
 //! the log, deployment markers, planned looks, the restore's progress —
 //! and answers with model and analysis types or a [`ServiceError`]; it
 //! knows nothing of tonic, axum or hyper. The adapters in
-//! [`super::transport`] decode a request, call one method here and encode
+//! `transport` decode a request, call one method here and encode
 //! the answer, mapping errors to statuses in one table
-//! ([`super::transport::status`]).
+//! (`transport::status`).
 //!
 //! * [`export`] — OTLP export: admission (rate, in-flight), conversion
 //!   with partial success, the log, live analysis.
@@ -13,6 +13,9 @@
 //! * [`gate`] — verdicts (with planned looks), Flagger's hooks, deployment
 //!   markers.
 //! * [`metrics`] — the Prometheus text of `/metrics`.
+//!
+//! Its unit tests (`tests.rs`) drive it without a listener, on a clock set
+//! by hand.
 
 pub mod export;
 pub mod gate;
@@ -36,7 +39,7 @@ pub use export::RateLimit;
 pub use query::{Filter, Partial};
 
 /// Why the service refused or failed a request. Each variant maps to one
-/// gRPC code and one HTTP status ([`super::transport::status`]).
+/// gRPC code and one HTTP status (`transport::status`).
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// More requests in flight than allowed; retry after a second.

@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 use super::wal::{SyncPolicy, Wal, WalError};
 
 /// How long the sync thread waits for requests still being decoded before
-/// it syncs a batch without them. A sync costs tens of microseconds of CPU
-/// and a disk interrupt; a 100-span request decodes in about 100 µs.
+/// it syncs a batch without them: a sync costs CPU and a disk interrupt,
+/// while a request still being decoded is usually a fraction of this
+/// away (decode speeds: BENCHMARKS.md).
 pub const COMMIT_WAIT: Duration = Duration::from_millis(1);
 
 /// How often old segments are expired.

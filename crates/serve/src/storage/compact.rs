@@ -87,9 +87,9 @@ fn partition(data_dir: &Path, time: SystemTime) -> PathBuf {
 /// ~460,000 spans).
 const CHUNK_SPANS: usize = 65_536;
 
-/// zstd level 1: on the shop load a third faster to write than the default
-/// level 3 for 3% more bytes (31.7 vs 30.7 per span; `cargo bench --bench
-/// table`), and compaction runs for every span received.
+/// zstd level 1: faster to write than the default level 3 for a few percent
+/// more bytes (BENCHMARKS.md, `cargo bench --bench table`), and compaction
+/// runs for every span received.
 const ZSTD_LEVEL: i32 = 1;
 
 /// One log record on its way into the Parquet writer: its spans (attribute

@@ -15,9 +15,9 @@
 //!
 //! Preallocation ([`WalConfig::preallocate`], on in the receiver): the next
 //! segment is a file whose blocks are already allocated and written, so a
-//! sync flushes data without journalling a new file length or extent: on
-//! this machine kind a 15 KB write + `fdatasync` costs 42-46 µs of CPU
-//! instead of 76-83 (and half the wall time). A background thread readies
+//! sync flushes data without journalling a new file length or extent, which
+//! costs about half the CPU and wall time of a sync that extends the file.
+//! A background thread readies
 //! it (`wal-next.ready`) from a segment compaction has finished with
 //! (`wal-<sequence>.free`, as many kept as a compaction run retired,
 //! see [`free_segments_to_keep`]) or, when there is none, by writing a file full of
@@ -74,9 +74,9 @@ pub const FREE_BYTES_MAX: u64 = 4 << 30;
 /// compaction run over `compacted` segments: as many as the log went
 /// through since the previous run, so that the segments of the next
 /// interval are all reused ones. With `serve`'s 30 s compaction interval a
-/// busy receiver closes ~30 segments per run; keeping only 8 had the
-/// preparer zero-fill most of them (0.06-0.22 µs of CPU per span, and those
-/// segments written twice). At least [`FREE_SEGMENTS_KEPT`], at most
+/// busy receiver closes ~30 segments per run; keeping fewer has the
+/// preparer zero-fill the rest (CPU per span, and those segments written
+/// twice). At least [`FREE_SEGMENTS_KEPT`], at most
 /// [`FREE_BYTES_MAX`] of them.
 pub fn free_segments_to_keep(compacted: usize, segment_bytes: u64) -> usize {
     let most = usize::try_from(FREE_BYTES_MAX / segment_bytes.max(1)).unwrap_or(usize::MAX);

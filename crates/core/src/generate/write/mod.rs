@@ -2,6 +2,9 @@
 //! optionally compressed output. Each encodes directly from the
 //! [`GenSpan`]s and the [`Catalog`] (resources and attribute sets are
 //! encoded once and reused), keeping one batch in memory at most.
+//!
+//! Writers: `otlp_json`, `otlp_proto`, `jaeger`, `zipkin`, over
+//! `json_text` (escaped JSON text for their hot loops).
 
 mod jaeger;
 mod json_text;
