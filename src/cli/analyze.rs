@@ -14,8 +14,7 @@ use tracelens::analysis::clock_skew::SkewReport;
 use tracelens::analysis::graph::GraphView;
 use tracelens::analysis::metrics::{DEFAULT_MAX_OPERATIONS_PER_SERVICE, OperationView};
 use tracelens::analysis::{Summary, TraceAnalyses};
-use tracelens::model::Dictionary;
-use tracelens::pipeline::RunReport;
+use tracelens::model::{Dictionary, Warnings};
 use tracelens::read::Input;
 use tracelens::render;
 
@@ -51,6 +50,10 @@ pub struct AnalyzeArgs {
     /// Operations listed in the table's slowest and most-failing sections.
     #[arg(long, value_name = "N", default_value_t = super::DEFAULT_TOP)]
     top: usize,
+    /// Also write what was analysed to FILE as a partial that `tracelens merge` combines exactly with
+    /// others (each trace must lie within one command's inputs).
+    #[arg(long, value_name = "FILE")]
+    partial: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
@@ -67,39 +70,41 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         let cp = settings.path(dict, &mut trace, &mut skew);
         analyses.add_trace_with_path(&trace, &cp);
     })?;
+    if let Some(path) = &args.partial {
+        let partial = super::merge::partial(&report.dict, &analyses, &summary, report.spans_read(), &report.warnings);
+        super::merge::write_partials(path, &[partial])?;
+    }
     analyses.finish();
-    let out = AnalyzeReport::new(
-        &report,
-        &summary,
-        analyses.graph.view(&report.dict),
-        analyses.metrics.views(&report.dict),
-        analyses.bottlenecks.view(&report.dict),
-    );
-    let mut stdout = io::stdout().lock();
-    match args.format {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &out).context("writing the report")?;
-            writeln!(stdout)?;
-        }
-        OutputFormat::Table => write_table(&mut stdout, &out, args.top)?,
-    }
-    stdout.flush()?;
-    for (service, n) in analyses.metrics.overflowed() {
-        eprintln!(
-            "tracelens: note: {}: {} had operation names past the first {} and are counted as {:?}",
-            report.dict.resolve(service),
-            render::count(n, "span"),
-            args.max_operations,
-            tracelens::analysis::metrics::OVERFLOW_OPERATION
-        );
-    }
+    let inputs = report
+        .inputs
+        .iter()
+        .map(|(input, r)| InputLine {
+            path: match input {
+                Input::Stdin => "-".to_string(),
+                Input::Path(_) | Input::Found(_) => input.name(),
+            },
+            format: r.format.name().to_string(),
+            compression: r.format.compressions().map(|c| c.as_str()).collect(),
+            spans: r.spans,
+        })
+        .collect();
+    let skipped = report
+        .skipped
+        .iter()
+        .map(|(input, reason)| SkippedLine { path: input.name(), reason: reason.clone() })
+        .collect();
+    let out =
+        AnalyzeReport::new(inputs, skipped, report.spans_read(), &summary, &report.warnings, &report.dict, &analyses);
+    print_report(&out, args.format, args.top)?;
+    print_overflow(&report.dict, &analyses, args.max_operations);
     print_skew(&settings, &skew);
     input::print_notes(&report);
     Ok(())
 }
 
+/// What `analyze` (and `merge`) report.
 #[derive(Serialize)]
-struct AnalyzeReport {
+pub(super) struct AnalyzeReport {
     inputs: Vec<InputLine>,
     /// Spans read, over all inputs.
     spans: u64,
@@ -122,18 +127,19 @@ struct AnalyzeReport {
 }
 
 #[derive(Serialize)]
-struct SkippedLine {
+pub(super) struct SkippedLine {
     path: String,
     reason: String,
 }
 
+/// One input in a report.
 #[derive(Serialize)]
-struct InputLine {
-    path: String,
-    format: String,
+pub(super) struct InputLine {
+    pub(super) path: String,
+    pub(super) format: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    compression: Vec<&'static str>,
-    spans: u64,
+    pub(super) compression: Vec<&'static str>,
+    pub(super) spans: u64,
 }
 
 #[derive(Serialize)]
@@ -146,12 +152,16 @@ struct TimeRange {
 }
 
 impl AnalyzeReport {
-    fn new(
-        report: &RunReport,
+    /// The report over what was read: finished `analyses` and the
+    /// `summary`, with names from `dict`.
+    pub(super) fn new(
+        inputs: Vec<InputLine>,
+        skipped: Vec<SkippedLine>,
+        spans_read: u64,
         summary: &Summary,
-        graph: GraphView,
-        operations: Vec<OperationView>,
-        bottlenecks: BottleneckView,
+        warnings: &Warnings,
+        dict: &Dictionary,
+        analyses: &TraceAnalyses,
     ) -> Self {
         let time_range = match (summary.first_start_ns, summary.last_end_ns) {
             (Some(start), Some(end)) => Some(TimeRange {
@@ -164,36 +174,47 @@ impl AnalyzeReport {
             _ => None,
         };
         AnalyzeReport {
-            inputs: report
-                .inputs
-                .iter()
-                .map(|(input, r)| InputLine {
-                    path: match input {
-                        Input::Stdin => "-".to_string(),
-                        Input::Path(_) | Input::Found(_) => input.name(),
-                    },
-                    format: r.format.name().to_string(),
-                    compression: r.format.compressions().map(|c| c.as_str()).collect(),
-                    spans: r.spans,
-                })
-                .collect(),
-            spans: report.spans_read(),
+            inputs,
+            spans: spans_read,
             spans_analyzed: summary.spans,
             traces: summary.traces,
-            services: summary.service_names(&report.dict),
+            services: summary.service_names(dict),
             error_spans: summary.error_spans,
             root_spans: summary.root_spans,
             time_range,
-            warnings: report.warnings.iter().map(|(k, n)| (k.as_str(), n)).collect(),
-            skipped: report
-                .skipped
-                .iter()
-                .map(|(input, reason)| SkippedLine { path: input.name(), reason: reason.clone() })
-                .collect(),
-            graph,
-            operations,
-            bottlenecks,
+            warnings: warnings.iter().map(|(k, n)| (k.as_str(), n)).collect(),
+            skipped,
+            graph: analyses.graph.view(dict),
+            operations: analyses.metrics.views(dict),
+            bottlenecks: analyses.bottlenecks.view(dict),
         }
+    }
+}
+
+/// Prints a report in `format` to standard output.
+pub(super) fn print_report(out: &AnalyzeReport, format: OutputFormat, top: usize) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, out).context("writing the report")?;
+            writeln!(stdout)?;
+        }
+        OutputFormat::Table => write_table(&mut stdout, out, top)?,
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Notes the services whose operation names went past the cap.
+pub(super) fn print_overflow(dict: &Dictionary, analyses: &TraceAnalyses, max_operations: usize) {
+    for (service, n) in analyses.metrics.overflowed() {
+        eprintln!(
+            "tracelens: note: {}: {} had operation names past the first {} and are counted as {:?}",
+            dict.resolve(service),
+            render::count(n, "span"),
+            max_operations,
+            tracelens::analysis::metrics::OVERFLOW_OPERATION
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 //! command's validated configuration and its run.
 //!
 //! One module per command — `analyze`, `graph`, `critical_path`,
-//! `bottlenecks`, `diff`, `verdict`, `export`, `sql`, `generate`,
+//! `bottlenecks`, `diff`, `verdict`, `merge`, `export`, `sql`, `generate`,
 //! `serve`, `send` — and what they share: `input` (inputs and
 //! pipeline flags), `progress` (the progress bar).
 
@@ -14,6 +14,7 @@ mod export;
 mod generate;
 mod graph;
 mod input;
+mod merge;
 mod progress;
 mod send;
 mod serve;
@@ -64,6 +65,8 @@ enum Command {
     Verdict(Box<verdict::VerdictArgs>),
     /// Every operation and edge that regressed or improved between two inputs (exit 1 if any regressed).
     Diff(Box<diff::DiffArgs>),
+    /// Combine partials (from `analyze --partial` or receivers) into one report, exactly.
+    Merge(Box<merge::MergeArgs>),
     /// Write spans, edges or critical-path sections as a Parquet, CSV or NDJSON table.
     Export(Box<export::ExportArgs>),
     /// Query spans, edges and critical-path sections with SQL.
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Bottlenecks(args) => bottlenecks::run(args).map(|()| 0),
         Command::Verdict(args) => verdict::run(*args),
         Command::Diff(args) => diff::run(*args),
+        Command::Merge(args) => merge::run(*args).map(|()| 0),
         Command::Export(args) => export::run(*args).map(|()| 0),
         Command::Sql(args) => sql::run(*args).map(|()| 0),
         Command::Send(args) => send::run(*args).map(|()| 0),

@@ -12,6 +12,8 @@ use super::critical_path::{CriticalPath, self_time};
 use super::histogram::LatencyHistogram;
 use crate::model::{Dictionary, SpanId, Sym, Trace, TraceId};
 
+mod portable;
+
 /// Pattern thresholds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BottleneckConfig {

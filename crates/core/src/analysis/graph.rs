@@ -33,6 +33,8 @@ use serde::Serialize;
 use super::histogram::{LatencyHistogram, LatencySummary};
 use crate::model::{Attr, Dictionary, Span, SpanId, SpanKind, Sym, Trace, TraceId, Value, WellKnownKeys};
 
+mod portable;
+
 /// What a node stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

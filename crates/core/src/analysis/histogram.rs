@@ -67,6 +67,23 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// One LEB128 value at `pos` (None: cut short or longer than 64 bits).
+fn read_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        if shift == 63 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
 /// Decodes the pairs written by [`LatencyHistogram::compact`]; the bytes
 /// never leave the process, so a malformed tail simply ends the walk.
 fn sparse_pairs(bytes: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
@@ -236,6 +253,66 @@ impl LatencyHistogram {
             }
             self.counts = Counts::Sparse(out.into_boxed_slice());
         }
+    }
+
+    /// The histogram as a portable message: its exact count, sum, minimum
+    /// and maximum, and its bucket counts in the compact form.
+    pub fn to_portable(&self) -> super::portable::pb::Histogram {
+        let mut compact = self.clone();
+        compact.compact();
+        let buckets = match compact.counts {
+            Counts::Sparse(bytes) => bytes.into_vec(),
+            Counts::Dense(_) => unreachable!("compact() leaves sparse counts"),
+        };
+        super::portable::pb::Histogram {
+            count: self.count,
+            sum: super::portable::u128_out(self.sum),
+            min: self.min,
+            max: self.max,
+            buckets,
+        }
+    }
+
+    /// A histogram from a portable message, checked: the bucket pairs
+    /// decode to the end, in increasing order, their counts add up to the
+    /// count, and no bucket lies above the maximum.
+    pub fn from_portable(message: &super::portable::pb::Histogram) -> Result<LatencyHistogram, String> {
+        let bytes = &message.buckets;
+        let (mut pos, mut value, mut total) = (0usize, 0u64, 0u64);
+        let probe = new_dense();
+        while pos < bytes.len() {
+            let delta = read_varint(bytes, &mut pos).ok_or("a bucket pair is cut short")?;
+            let count = read_varint(bytes, &mut pos).ok_or("a bucket pair is cut short")?;
+            value = value.checked_add(delta).ok_or("bucket values overflow")?;
+            if count == 0 || (total > 0 && delta == 0) {
+                return Err(format!("bucket {value} is empty or repeated"));
+            }
+            if probe.lowest_equivalent(value) > message.max {
+                return Err(format!("bucket {value} lies above max {}", message.max));
+            }
+            total = total.checked_add(count).ok_or("bucket counts overflow")?;
+        }
+        if total != message.count {
+            return Err(format!("bucket counts add up to {total}, not the count {}", message.count));
+        }
+        let sum = super::portable::u128_in(message.sum);
+        if message.count == 0 {
+            if sum != 0 {
+                return Err("an empty histogram with a sum".to_string());
+            }
+            return Ok(LatencyHistogram::default());
+        }
+        if message.min > message.max {
+            return Err(format!("min {} is above max {}", message.min, message.max));
+        }
+        Ok(LatencyHistogram {
+            counts: Counts::Sparse(bytes.clone().into_boxed_slice()),
+            pending: Vec::new(),
+            count: message.count,
+            sum,
+            min: message.min,
+            max: message.max,
+        })
     }
 
     /// Bytes the counts take on the heap (approximately).

@@ -10,6 +10,8 @@ use serde::Serialize;
 use super::histogram::{LatencyHistogram, LatencySummary};
 use crate::model::{Dictionary, SpanKind, StatusCode, Sym, Trace};
 
+mod portable;
+
 /// How the overflow bucket is named in reports.
 pub const OVERFLOW_OPERATION: &str = "(overflow)";
 

@@ -11,6 +11,8 @@
 //! * [`bottleneck`] — critical-path time over many traces, and patterns.
 //! * [`per_trace`] — [`TraceAnalyses`], the set run on every trace by
 //!   `analyze` and by each live bucket.
+//! * [`portable`] — analyses as protobuf messages with their names, to
+//!   merge in another process (Kafka instances, `tracelens merge`).
 
 pub mod bottleneck;
 pub mod clock_skew;
@@ -19,6 +21,7 @@ pub mod graph;
 pub mod histogram;
 pub mod metrics;
 pub mod per_trace;
+pub mod portable;
 pub mod summary;
 
 pub use bottleneck::Bottlenecks;
