@@ -17,7 +17,7 @@
 //! The core depends on neither tokio, tonic, axum nor polars; only the
 //! receiver knows of the network, and only the table crate of polars.
 //!
-//! * [`model`], [`read`], [`assemble`], [`analysis`], [`judge`],
+//! * [`model`], [`read`], [`assemble`], [`analysis`], [`judge`], [`partial`],
 //!   [`generate`], [`render`], [`pipeline`] — from `tracelens-core`
 //!   ([`read`] also holds the Parquet reader of `tracelens-table`).
 //! * [`table`] — `tracelens-table`.
@@ -57,7 +57,7 @@
 //! # Ok::<(), tracelens::read::ReadError>(())
 //! ```
 //!
-pub use tracelens_core::{analysis, assemble, generate, judge, model, pipeline, render};
+pub use tracelens_core::{analysis, assemble, generate, judge, model, partial, pipeline, render};
 pub use tracelens_serve::{self as serve, send};
 pub use tracelens_table as table;
 

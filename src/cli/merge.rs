@@ -10,9 +10,10 @@ use anyhow::Context as _;
 use clap::Args;
 
 use tracelens::analysis::metrics::DEFAULT_MAX_OPERATIONS_PER_SERVICE;
-use tracelens::analysis::portable::{self, Names, Syms, pb};
+use tracelens::analysis::portable::{Names, PortableError, Syms};
 use tracelens::analysis::{Summary, TraceAnalyses};
 use tracelens::model::{Dictionary, Warnings};
+use tracelens::partial::{self, pb};
 
 use super::UsageError;
 use super::analyze::{AnalyzeReport, InputLine, OutputFormat, print_overflow, print_report};
@@ -51,21 +52,22 @@ pub fn partial(
     warnings: &Warnings,
 ) -> pb::Partial {
     let mut names = Names::default();
-    let bucket = pb::Bucket { start_ms: 0, width_ms: 0, analyses: Some(analyses.to_portable(dict, &mut names)) };
+    let analyses = Some(analyses.to_portable(dict, &mut names));
+    let bucket = pb::Bucket { start_ms: 0, width_ms: 0, analyses, digests: Vec::new() };
     let summary = summary.to_portable(dict, &mut names);
     pb::Partial {
-        format: portable::FORMAT_VERSION,
+        format: partial::FORMAT_VERSION,
         strings: names.into_strings(),
         buckets: vec![bucket],
         summary: Some(summary),
         spans_read,
-        warnings: portable::warnings_out(warnings),
+        warnings: partial::warnings_out(warnings),
     }
 }
 
 /// Writes a partials file.
 pub fn write_partials(path: &Path, partials: &[pb::Partial]) -> anyhow::Result<()> {
-    std::fs::write(path, portable::encode_file(partials)).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, partial::encode_file(partials)).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Everything merged so far.
@@ -78,20 +80,20 @@ struct Merged {
 
 impl Merged {
     /// Adds one partial; returns its spans read.
-    fn add(&mut self, partial: &pb::Partial) -> Result<u64, portable::PortableError> {
-        let syms = Syms::intern(&partial.strings, &mut self.dict);
+    fn add(&mut self, p: &pb::Partial) -> Result<u64, PortableError> {
+        let syms = Syms::intern(&p.strings, &mut self.dict);
         let empty = TraceAnalyses::new(&self.dict, self.analyses.metrics.max_operations());
-        for (i, bucket) in partial.buckets.iter().enumerate() {
+        for (i, bucket) in p.buckets.iter().enumerate() {
             let Some(message) = &bucket.analyses else { continue };
             let analyses = TraceAnalyses::from_portable(message, &syms, &self.dict, &empty)
-                .map_err(|e| portable::PortableError::invalid(format!("bucket {i}"), e.to_string()))?;
+                .map_err(|e| PortableError::invalid(format!("bucket {i}"), e.to_string()))?;
             self.analyses.merge(&analyses);
         }
-        if let Some(summary) = &partial.summary {
+        if let Some(summary) = &p.summary {
             self.summary.merge(&Summary::from_portable(summary, &syms)?);
         }
-        portable::warnings_in(&partial.warnings, &mut self.warnings)?;
-        Ok(partial.spans_read)
+        partial::warnings_in(&p.warnings, &mut self.warnings)?;
+        Ok(p.spans_read)
     }
 }
 
@@ -110,7 +112,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
     let mut spans_read = 0;
     for path in &args.partials {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let partials = portable::decode_file(&bytes).with_context(|| format!("{}", path.display()))?;
+        let partials = partial::decode_file(&bytes).with_context(|| format!("{}", path.display()))?;
         let mut spans = 0;
         for (i, p) in partials.iter().enumerate() {
             spans += merged.add(p).with_context(|| format!("{}: partial {}", path.display(), i + 1))?;

@@ -20,6 +20,8 @@
 //! * [`analysis`] — analyses over assembled traces; each produces a
 //!   mergeable summary.
 //! * [`judge`] — regression verdicts and diffs over two arms of traces.
+//! * [`partial`] — what one process learned, as protobuf another merges
+//!   exactly (`analyze --partial`, `merge`, Kafka instances).
 //! * [`pipeline`] — the offline run every analysis command shares: read
 //!   inputs, assemble across them, hand each trace to an analysis.
 //! * [`generate`] — synthetic workloads from a seeded system model.
@@ -69,6 +71,7 @@ pub mod assemble;
 pub mod generate;
 pub mod judge;
 pub mod model;
+pub mod partial;
 pub mod pipeline;
 pub mod read;
 pub mod render;

@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap;
 
 use super::histogram::LatencyHistogram;
 use super::{Summary, TraceAnalyses};
-use crate::model::{Dictionary, SpanId, Sym, TraceId, WarningKind, Warnings};
+use crate::model::{Dictionary, SpanId, Sym, TraceId};
 
 /// Why a portable message does not decode into analyses.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -47,61 +47,9 @@ impl PortableError {
     }
 }
 
-/// The newest partial format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-
 /// The protobuf messages. Field numbers are the format: they are only
 /// ever added to.
 pub mod pb {
-    /// What one process learned: analyses per time bucket, with the
-    /// string table their names index.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Partial {
-        /// The format version ([`super::FORMAT_VERSION`]).
-        #[prost(uint32, tag = "1")]
-        pub format: u32,
-        /// Every name the rest refers to, by index.
-        #[prost(string, repeated, tag = "2")]
-        pub strings: Vec<String>,
-        /// Analyses per time bucket.
-        #[prost(message, repeated, tag = "3")]
-        pub buckets: Vec<Bucket>,
-        /// Spans, traces, services and time range (offline partials).
-        #[prost(message, optional, tag = "4")]
-        pub summary: Option<Summary>,
-        /// Spans read, before exact duplicates were dropped.
-        #[prost(uint64, tag = "5")]
-        pub spans_read: u64,
-        /// Repairs and oddities counted while reading and assembling.
-        #[prost(message, repeated, tag = "6")]
-        pub warnings: Vec<WarningCount>,
-    }
-
-    /// The analyses of the traces that started in one time bucket.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Bucket {
-        /// Bucket start, unix ms (0 with a width of 0: no time bucket).
-        #[prost(uint64, tag = "1")]
-        pub start_ms: u64,
-        /// Bucket width, ms.
-        #[prost(uint64, tag = "2")]
-        pub width_ms: u64,
-        /// The analyses.
-        #[prost(message, optional, tag = "3")]
-        pub analyses: Option<Analyses>,
-    }
-
-    /// How often one kind of warning occurred.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct WarningCount {
-        /// The kind, as reports name it (`duplicate_span`).
-        #[prost(string, tag = "1")]
-        pub kind: String,
-        /// Occurrences.
-        #[prost(uint64, tag = "2")]
-        pub count: u64,
-    }
-
     /// Analyses of some traces, with the names they refer to.
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Analyses {
@@ -670,60 +618,6 @@ impl Summary {
     }
 }
 
-/// The first bytes of a partials file: then length-delimited
-/// [`pb::Partial`] messages, one after another.
-pub const FILE_MAGIC: &[u8] = b"tracelens-partials\n";
-
-/// A partials file holding `partials`.
-pub fn encode_file(partials: &[pb::Partial]) -> Vec<u8> {
-    use prost::Message as _;
-    let mut out = FILE_MAGIC.to_vec();
-    for p in partials {
-        p.encode_length_delimited(&mut out).expect("a Vec grows to fit");
-    }
-    out
-}
-
-/// The partials of a partials file, checked for their format version.
-pub fn decode_file(bytes: &[u8]) -> Result<Vec<pb::Partial>, PortableError> {
-    use prost::Message as _;
-    let mut rest = bytes.strip_prefix(FILE_MAGIC).ok_or_else(|| {
-        PortableError::invalid("file", "does not start as a tracelens partials file (written by analyze --partial)")
-    })?;
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let partial = pb::Partial::decode_length_delimited(&mut rest)
-            .map_err(|e| PortableError::invalid(format!("partial {}", out.len() + 1), e.to_string()))?;
-        check_version(&partial)?;
-        out.push(partial);
-    }
-    Ok(out)
-}
-
-/// A partial this build can read.
-pub fn check_version(partial: &pb::Partial) -> Result<(), PortableError> {
-    if partial.format == 0 || partial.format > FORMAT_VERSION {
-        return Err(PortableError::Version { found: partial.format, supported: FORMAT_VERSION });
-    }
-    Ok(())
-}
-
-/// Warning counts out, in report order.
-pub fn warnings_out(warnings: &Warnings) -> Vec<pb::WarningCount> {
-    warnings.iter().map(|(kind, count)| pb::WarningCount { kind: kind.as_str().to_string(), count }).collect()
-}
-
-/// Warning counts in, added to `into`.
-pub fn warnings_in(message: &[pb::WarningCount], into: &mut Warnings) -> Result<(), PortableError> {
-    for (i, w) in message.iter().enumerate() {
-        let kind = WarningKind::ALL.iter().find(|k| k.as_str() == w.kind).ok_or_else(|| {
-            PortableError::invalid(format!("warnings[{i}].kind"), format!("no warning kind {:?}", w.kind))
-        })?;
-        into.add_n(*kind, w.count);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -771,18 +665,19 @@ mod tests {
     fn send(dict: &Dictionary, a: &TraceAnalyses) -> Vec<u8> {
         let mut names = Names::default();
         let analyses = a.to_portable(dict, &mut names);
-        let bucket = pb::Bucket { start_ms: 0, width_ms: 0, analyses: Some(analyses) };
-        let partial = pb::Partial {
-            format: FORMAT_VERSION,
+        let bucket =
+            crate::partial::pb::Bucket { start_ms: 0, width_ms: 0, analyses: Some(analyses), digests: Vec::new() };
+        let partial = crate::partial::pb::Partial {
+            format: crate::partial::FORMAT_VERSION,
             strings: names.into_strings(),
             buckets: vec![bucket],
             ..Default::default()
         };
-        encode_file(&[partial])
+        crate::partial::encode_file(&[partial])
     }
 
     fn receive(bytes: &[u8], dict: &mut Dictionary, into: &mut TraceAnalyses) -> Result<(), PortableError> {
-        for partial in decode_file(bytes)? {
+        for partial in crate::partial::decode_file(bytes)? {
             let syms = Syms::intern(&partial.strings, dict);
             for bucket in &partial.buckets {
                 let empty = TraceAnalyses::new(dict, 1_000);
@@ -848,23 +743,39 @@ mod tests {
             let mut bytes = good.clone();
             for _ in 0..1 + round % 8 {
                 x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                let at = FILE_MAGIC.len() + (x >> 33) as usize % (bytes.len() - FILE_MAGIC.len());
+                let at = crate::partial::FILE_MAGIC.len()
+                    + (x >> 33) as usize % (bytes.len() - crate::partial::FILE_MAGIC.len());
                 bytes[at] ^= 1 << (x >> 29 & 7);
             }
             let mut into = TraceAnalyses::new(&Dictionary::default(), 1_000);
             let _ = receive(&bytes, &mut Dictionary::default(), &mut into);
         }
-        let mut partial = pb::Partial::decode_length_delimited(&good[FILE_MAGIC.len()..]).unwrap();
+        let mut partial =
+            crate::partial::pb::Partial::decode_length_delimited(&good[crate::partial::FILE_MAGIC.len()..]).unwrap();
         let graph = partial.buckets[0].analyses.as_mut().unwrap().graph.as_mut().unwrap();
         graph.edges[0].server = 10_000;
         let nodes = graph.nodes.len();
-        let err =
-            receive(&encode_file(&[partial.clone()]), &mut Dictionary::default(), &mut TraceAnalyses::new(&dict, 1))
-                .unwrap_err();
+        let err = receive(
+            &crate::partial::encode_file(&[partial.clone()]),
+            &mut Dictionary::default(),
+            &mut TraceAnalyses::new(&dict, 1),
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), format!("graph.edges[0].server: node 10000 is not among the {nodes}"));
-        partial.format = FORMAT_VERSION + 1;
-        let err = decode_file(&encode_file(&[partial])).unwrap_err();
-        assert_eq!(err, PortableError::Version { found: FORMAT_VERSION + 1, supported: FORMAT_VERSION });
-        assert!(decode_file(b"{\"resourceSpans\": []}").unwrap_err().to_string().contains("does not start as"));
+        partial.format = crate::partial::FORMAT_VERSION + 1;
+        let err = crate::partial::decode_file(&crate::partial::encode_file(&[partial])).unwrap_err();
+        assert_eq!(
+            err,
+            PortableError::Version {
+                found: crate::partial::FORMAT_VERSION + 1,
+                supported: crate::partial::FORMAT_VERSION
+            }
+        );
+        assert!(
+            crate::partial::decode_file(b"{\"resourceSpans\": []}")
+                .unwrap_err()
+                .to_string()
+                .contains("does not start as")
+        );
     }
 }

@@ -42,16 +42,19 @@ struct Census {
 }
 
 impl Census {
+    fn see(&mut self, dict: &Dictionary, service: Sym, version: Sym) {
+        if self.seen.insert((service, version)) {
+            let versions = self.versions.entry(dict.resolve(service).to_string()).or_default();
+            versions.insert(dict.resolve(version).to_string());
+        }
+    }
+
     fn add(&mut self, dict: &Dictionary, trace: &Trace) {
         let mut last = None;
         for span in &trace.spans {
             if last != Some(span.resource) {
                 last = Some(span.resource);
-                let version = dict.resource_of(span.resource).version;
-                if self.seen.insert((span.service, version)) {
-                    let versions = self.versions.entry(dict.resolve(span.service).to_string()).or_default();
-                    versions.insert(dict.resolve(version).to_string());
-                }
+                self.see(dict, span.service, dict.resource_of(span.resource).version);
             }
             if span.has_timing() {
                 let (s, e) = self.range.unwrap_or((span.start_ns, span.end_ns));
@@ -131,6 +134,30 @@ impl Judge {
         if let Some(d) = self.digester.digest(dict, trace) {
             self.digests.push(d);
         }
+    }
+
+    /// Adds one travelling trace digest (see [`sample::portable`]), names
+    /// interned through `syms`: the same as adding the trace it was made of.
+    pub fn add_portable(
+        &mut self,
+        dict: &Dictionary,
+        syms: &crate::analysis::portable::Syms<'_>,
+        digest: &sample::portable::pb::TraceDigest,
+    ) -> Result<(), crate::analysis::portable::PortableError> {
+        for (i, v) in digest.versions.iter().enumerate() {
+            let field = |f: &str| format!("digest.versions[{i}].{f}");
+            let (service, version) =
+                (syms.sym(v.service, || field("service"))?, syms.sym(v.version, || field("version"))?);
+            self.census.see(dict, service, version);
+        }
+        if let Some(end_ns) = digest.end_ns {
+            let (s, e) = self.census.range.unwrap_or((digest.start_ns, end_ns));
+            self.census.range = Some((s.min(digest.start_ns), e.max(end_ns)));
+        }
+        if let Some(d) = self.digester.digest_portable(dict, syms, digest)? {
+            self.digests.push(d);
+        }
+        Ok(())
     }
 
     /// Whether the request names what the traces hold: the service, its

@@ -11,6 +11,8 @@ use rustc_hash::FxHashMap;
 use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
 use crate::model::{Dictionary, Span, SpanKind, Sym, Trace, Value};
 
+pub mod portable;
+
 /// Spans kept per (trace, metric): more come from loops and would let one
 /// trace dominate (chosen by span-id hash, so the choice is stable).
 pub const SPANS_PER_TRACE_AND_METRIC: usize = 10;

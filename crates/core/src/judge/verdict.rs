@@ -486,6 +486,19 @@ impl Tally {
                 *t.errors_seen[a].entry(ty).or_default() += 1;
             }
         }
+        // Clusters in a canonical order, so the bootstrap (which draws
+        // clusters by position) sees the same sample whatever order the
+        // traces came in: one receiver or many merged, a dump or its parts.
+        for data in &mut t.data {
+            for arm in &mut data.clusters {
+                for cluster in arm.iter_mut() {
+                    cluster.sort_by(f64::total_cmp);
+                }
+                arm.sort_by(|x, y| {
+                    x.iter().zip(y).map(|(a, b)| a.total_cmp(b)).find(|o| o.is_ne()).unwrap_or(x.len().cmp(&y.len()))
+                });
+            }
+        }
         for (a, h) in hosts.iter().enumerate() {
             t.arms[a].hosts = h.len() as u64;
         }
@@ -552,7 +565,10 @@ fn test_scopes(digester: &Digester, data: &[ScopeData], service: &str, config: &
                 continue;
             }
         }
-        tested.metrics.extend(evaluate(scope, d, &label, group_of(scope), config, si as u64));
+        // The bootstrap's salt comes from the scope's name, not from the
+        // order scopes were first seen in.
+        let salt = crate::model::stable_hash64(label.as_bytes(), group_of(scope) as u64);
+        tested.metrics.extend(evaluate(scope, d, &label, group_of(scope), config, salt));
     }
     adjust_for_false_discoveries(&mut tested.metrics, config);
     tested
@@ -633,7 +649,7 @@ fn attribute(digester: &Digester, tally: &Tally) -> Vec<Attribution> {
 }
 
 /// Error types the candidate shows and the baseline never did, most
-/// traces first.
+/// traces first (ties by error, service and operation).
 fn new_errors(digester: &Digester, errors_seen: &[FxHashMap<u32, u64>; 2]) -> Vec<NewError> {
     let mut new_error_types: Vec<NewError> = errors_seen[1]
         .iter()
@@ -643,7 +659,11 @@ fn new_errors(digester: &Digester, errors_seen: &[FxHashMap<u32, u64>; 2]) -> Ve
             NewError { service, operation, error, traces: n }
         })
         .collect();
-    new_error_types.sort_by(|a, b| b.traces.cmp(&a.traces).then_with(|| a.error.cmp(&b.error)));
+    new_error_types.sort_by(|a, b| {
+        b.traces
+            .cmp(&a.traces)
+            .then_with(|| (&a.error, &a.service, &a.operation).cmp(&(&b.error, &b.service, &b.operation)))
+    });
     new_error_types
 }
 
