@@ -1,5 +1,6 @@
 //! `tracelens merge`: combines partials — what `analyze --partial` wrote,
-//! or what receivers published — into one report, exactly as one
+//! or what receivers of a Kafka group published (each counted or not by
+//! the rules every receiver applies: see `partial::Ledger`) — into one report, exactly as one
 //! `analyze` over all their inputs would have printed it (when every
 //! trace lies within one of them). A merged partial can be written again,
 //! so merges nest.
@@ -53,7 +54,7 @@ pub fn partial(
 ) -> pb::Partial {
     let mut names = Names::default();
     let analyses = Some(analyses.to_portable(dict, &mut names));
-    let bucket = pb::Bucket { start_ms: 0, width_ms: 0, analyses, digests: Vec::new() };
+    let bucket = pb::Bucket { start_ms: 0, width_ms: 0, analyses, ..Default::default() };
     let summary = summary.to_portable(dict, &mut names);
     pb::Partial {
         format: partial::FORMAT_VERSION,
@@ -62,6 +63,7 @@ pub fn partial(
         summary: Some(summary),
         spans_read,
         warnings: partial::warnings_out(warnings),
+        source: None,
     }
 }
 
@@ -72,6 +74,8 @@ pub fn write_partials(path: &Path, partials: &[pb::Partial]) -> anyhow::Result<(
 
 /// Everything merged so far.
 struct Merged {
+    /// Which partials of receivers count (claims, stale ones).
+    ledger: partial::Ledger,
     dict: Dictionary,
     analyses: TraceAnalyses,
     summary: Summary,
@@ -81,6 +85,9 @@ struct Merged {
 impl Merged {
     /// Adds one partial; returns its spans read.
     fn add(&mut self, p: &pb::Partial) -> Result<u64, PortableError> {
+        if self.ledger.admit(p.source.as_ref())? != partial::Admission::Count {
+            return Ok(0);
+        }
         let syms = Syms::intern(&p.strings, &mut self.dict);
         let empty = TraceAnalyses::new(&self.dict, self.analyses.metrics.max_operations());
         for (i, bucket) in p.buckets.iter().enumerate() {
@@ -103,6 +110,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
     }
     let dict = Dictionary::default();
     let mut merged = Merged {
+        ledger: partial::Ledger::default(),
         analyses: TraceAnalyses::new(&dict, args.max_operations),
         dict,
         summary: Summary::default(),
@@ -122,11 +130,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
         inputs.push(InputLine { path: path.display().to_string(), format, compression: Vec::new(), spans });
     }
     if let Some(path) = &args.partial {
-        let Merged { dict, analyses, summary, warnings } = &merged;
+        let Merged { dict, analyses, summary, warnings, .. } = &merged;
         write_partials(path, &[partial(dict, analyses, summary, spans_read, warnings)])?;
     }
     merged.analyses.finish();
-    let Merged { dict, analyses, summary, warnings } = &merged;
+    let Merged { dict, analyses, summary, warnings, .. } = &merged;
     let out = AnalyzeReport::new(inputs, Vec::new(), spans_read, summary, warnings, dict, analyses);
     print_report(&out, args.format, args.top)?;
     print_overflow(dict, analyses, args.max_operations);

@@ -6,8 +6,10 @@
 //! writes them to files (a magic line, then length-delimited messages),
 //! `tracelens merge` reads them.
 
+use rustc_hash::FxHashMap;
+
 use crate::analysis::portable::PortableError;
-use crate::model::{WarningKind, Warnings};
+use crate::model::{TraceId, WarningKind, Warnings};
 
 /// The newest partial format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -36,6 +38,67 @@ pub mod pb {
         /// Repairs and oddities counted while reading and assembling.
         #[prost(message, repeated, tag = "6")]
         pub warnings: Vec<WarningCount>,
+        /// For a receiver reading a Kafka topic: the partition the traces
+        /// came from, and what the partial covers of it.
+        #[prost(message, optional, tag = "7")]
+        pub source: Option<Source>,
+    }
+
+    /// What a receiver's partial covers of one topic partition.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Source {
+        /// The topic read.
+        #[prost(string, tag = "1")]
+        pub topic: String,
+        /// Its partition.
+        #[prost(uint32, tag = "2")]
+        pub partition: u32,
+        /// The claim the partial was published under: who owns the
+        /// partition since when.
+        #[prost(string, tag = "3")]
+        pub claim: String,
+        /// A claim marker, not data: from here on only partials of this
+        /// claim count for the partition.
+        #[prost(bool, tag = "4")]
+        pub is_claim: bool,
+        /// Claim: the offset consumption resumes at (the group's committed
+        /// offset).
+        #[prost(uint64, tag = "5")]
+        pub resume_offset: u64,
+        /// Data: the offset committed once this partial is published; every
+        /// span before it is in an accepted partial.
+        #[prost(uint64, tag = "6")]
+        pub commit_offset: u64,
+        /// Data: the trace fragments completed, with the offsets of their
+        /// first and last records.
+        #[prost(message, repeated, tag = "7")]
+        pub fragments: Vec<Fragment>,
+        /// Data: records read since the previous partial.
+        #[prost(uint64, tag = "8")]
+        pub records: u64,
+        /// Data: records among those that did not decode (skipped).
+        #[prost(uint64, tag = "9")]
+        pub undecodable: u64,
+        /// Data: spans analysed in this partial.
+        #[prost(uint64, tag = "10")]
+        pub spans: u64,
+    }
+
+    /// A trace fragment and the offsets of its first and last records.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Fragment {
+        /// The trace id (16 bytes).
+        #[prost(bytes = "vec", tag = "1")]
+        pub trace_id: Vec<u8>,
+        /// Offset of its first record.
+        #[prost(uint64, tag = "2")]
+        pub first_offset: u64,
+        /// Offset of its last record.
+        #[prost(uint64, tag = "3")]
+        pub last_offset: u64,
+        /// Its spans.
+        #[prost(uint64, tag = "4")]
+        pub spans: u64,
     }
 
     /// The analyses of the traces that started in one time bucket.
@@ -53,6 +116,10 @@ pub mod pb {
         /// Digests of its traces for the judge.
         #[prost(message, repeated, tag = "4")]
         pub digests: Vec<crate::judge::sample::portable::pb::TraceDigest>,
+        /// Traces whose own start lay outside the receiver's kept window,
+        /// put in the bucket of their arrival instead.
+        #[prost(uint64, tag = "5")]
+        pub out_of_window: u64,
     }
 
     /// How often one kind of warning occurred.
@@ -119,4 +186,164 @@ pub fn warnings_in(message: &[pb::WarningCount], into: &mut Warnings) -> Result<
         into.add_n(*kind, w.count);
     }
     Ok(())
+}
+
+/// Which partials of a results topic count, decided the same way by every
+/// reader of it (the topic's order is the same for all): per source
+/// partition, the latest claim wins, and a data partial counts only under
+/// the claim current when it is read. A receiver that lost its partition
+/// (a zombie, a rebalance it missed) can publish nothing that counts once
+/// the new owner's claim is in; and the new owner, which claims before it
+/// reads the topic up to its claim, skips exactly the spans of the trace
+/// fragments counted since the offset it resumes at ([`SkipSet`]). So
+/// every span of the topic is counted once, across rebalances, crashes and
+/// restarts.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    partitions: FxHashMap<(String, u32), PartitionLedger>,
+    /// Trace ids seen recently, with the partition they came from.
+    seen: FxHashMap<TraceId, u32>,
+    seen_order: std::collections::VecDeque<TraceId>,
+    /// Counters.
+    pub counters: LedgerCounters,
+}
+
+/// Counters of a [`Ledger`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LedgerCounters {
+    /// Data partials counted.
+    pub accepted: u64,
+    /// Data partials not counted: published under a claim no longer current.
+    pub stale: u64,
+    /// Claims read.
+    pub claims: u64,
+    /// Spans of traces seen in more than one partition.
+    pub split_spans: u64,
+}
+
+#[derive(Debug, Default)]
+struct PartitionLedger {
+    claim: Option<String>,
+    /// Fragments counted that a resume may read again, by trace.
+    fragments: FxHashMap<TraceId, Vec<(u64, u64)>>,
+    /// Commit offsets of the last two partials counted (older first).
+    commits: [u64; 2],
+}
+
+/// What a [`Ledger`] made of a partial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Data to count.
+    Count,
+    /// A claim, recorded.
+    Claim,
+    /// Data published under a claim no longer current: not counted.
+    Stale,
+}
+
+/// Trace ids remembered to tell split traces.
+const SEEN_REMEMBERED: usize = 1_000_000;
+
+impl Ledger {
+    /// Reads one partial's source, deciding whether its data counts.
+    /// Partials without a source (offline ones) always count.
+    pub fn admit(&mut self, source: Option<&pb::Source>) -> Result<Admission, PortableError> {
+        let Some(source) = source else {
+            self.counters.accepted += 1;
+            return Ok(Admission::Count);
+        };
+        let ledger = self.partitions.entry((source.topic.clone(), source.partition)).or_default();
+        if source.is_claim {
+            self.counters.claims += 1;
+            ledger.claim = Some(source.claim.clone());
+            return Ok(Admission::Claim);
+        }
+        if ledger.claim.as_ref().is_some_and(|c| *c != source.claim) {
+            self.counters.stale += 1;
+            return Ok(Admission::Stale);
+        }
+        let mut fragments = Vec::with_capacity(source.fragments.len());
+        for (i, f) in source.fragments.iter().enumerate() {
+            let id = crate::analysis::portable::trace_id(&f.trace_id, || format!("source.fragments[{i}].trace_id"))?;
+            if f.first_offset > f.last_offset {
+                return Err(PortableError::invalid(format!("source.fragments[{i}]"), "first offset after last"));
+            }
+            fragments.push((id, f.first_offset, f.last_offset, f.spans));
+        }
+        ledger.commits = [ledger.commits[1], source.commit_offset];
+        let keep_from = ledger.commits[0];
+        ledger.fragments.retain(|_, v| {
+            v.retain(|&(_, last)| last >= keep_from);
+            !v.is_empty()
+        });
+        for &(id, first, last, _) in &fragments {
+            if last >= keep_from {
+                ledger.fragments.entry(id).or_default().push((first, last));
+            }
+        }
+        for (id, _, _, spans) in fragments {
+            self.see(id, source.partition, spans);
+        }
+        self.counters.accepted += 1;
+        Ok(Admission::Count)
+    }
+
+    fn see(&mut self, id: TraceId, partition: u32, spans: u64) {
+        match self.seen.get(&id) {
+            Some(&p) if p != partition => self.counters.split_spans += spans,
+            Some(_) => {}
+            None => {
+                self.seen.insert(id, partition);
+                self.seen_order.push_back(id);
+                if self.seen_order.len() > SEEN_REMEMBERED
+                    && let Some(old) = self.seen_order.pop_front()
+                {
+                    self.seen.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// The current claim of a partition.
+    pub fn claim(&self, topic: &str, partition: u32) -> Option<&str> {
+        self.partitions.get(&(topic.to_string(), partition)).and_then(|l| l.claim.as_deref())
+    }
+
+    /// The spans a new owner resuming `partition` at `resume_offset` must
+    /// skip: those of fragments already counted.
+    pub fn skip_set(&self, topic: &str, partition: u32, resume_offset: u64) -> SkipSet {
+        let mut by_trace: FxHashMap<TraceId, Vec<(u64, u64)>> = FxHashMap::default();
+        if let Some(ledger) = self.partitions.get(&(topic.to_string(), partition)) {
+            for (id, ranges) in &ledger.fragments {
+                let kept: Vec<(u64, u64)> = ranges.iter().copied().filter(|&(_, last)| last >= resume_offset).collect();
+                if !kept.is_empty() {
+                    by_trace.insert(*id, kept);
+                }
+            }
+        }
+        SkipSet { by_trace }
+    }
+}
+
+/// Trace fragments already counted, which a resumed partition reads again.
+#[derive(Clone, Debug, Default)]
+pub struct SkipSet {
+    by_trace: FxHashMap<TraceId, Vec<(u64, u64)>>,
+}
+
+impl SkipSet {
+    /// Whether a span of `trace` in the record at `offset` was counted.
+    pub fn skips(&self, trace: &TraceId, offset: u64) -> bool {
+        self.by_trace.get(trace).is_some_and(|r| r.iter().any(|&(first, last)| (first..=last).contains(&offset)))
+    }
+
+    /// Fragments in the set.
+    pub fn len(&self) -> usize {
+        self.by_trace.values().map(Vec::len).sum()
+    }
+
+    /// No fragment to skip.
+    pub fn is_empty(&self) -> bool {
+        self.by_trace.is_empty()
+    }
 }

@@ -19,6 +19,8 @@
 //!   Parquet, the restore at start, trace look-ups and their index.
 //! * [`live`] — live analysis with the offline commands' code, in time
 //!   buckets, and its Prometheus rendering.
+//! * [`cluster`] — scale-out on Kafka without the network: a partition's
+//!   traces into partials, and which partials count.
 //! * [`ingest`] — an OTLP request body into spans, with partial success.
 //! * [`gate`] — deployment markers, verdict requests, Flagger's hooks.
 //! * [`clock`] — the receiver's clock.
@@ -27,6 +29,7 @@
 //!   the receiver's retry hints.
 
 pub mod clock;
+pub mod cluster;
 pub mod gate;
 pub mod ingest;
 pub mod live;

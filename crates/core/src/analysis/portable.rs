@@ -666,7 +666,7 @@ mod tests {
         let mut names = Names::default();
         let analyses = a.to_portable(dict, &mut names);
         let bucket =
-            crate::partial::pb::Bucket { start_ms: 0, width_ms: 0, analyses: Some(analyses), digests: Vec::new() };
+            crate::partial::pb::Bucket { start_ms: 0, width_ms: 0, analyses: Some(analyses), ..Default::default() };
         let partial = crate::partial::pb::Partial {
             format: crate::partial::FORMAT_VERSION,
             strings: names.into_strings(),

@@ -57,6 +57,24 @@ pub struct BucketConfig {
     pub max_operations: usize,
 }
 
+impl BucketConfig {
+    /// The bucket of a trace starting at `start_ms`, at clock time
+    /// `now_ms`, and whether that start lies in the kept window (if not,
+    /// the trace goes to the bucket of `now_ms`).
+    pub fn bucket_of(&self, start_ms: u64, now_ms: u64) -> (u64, bool) {
+        let width = self.bucket_ms.max(1);
+        let oldest = now_ms.saturating_sub(self.retention_ms);
+        let in_window = start_ms >= oldest && start_ms <= now_ms.saturating_add(width);
+        let time = if in_window { start_ms } else { now_ms };
+        (time - time % width, in_window)
+    }
+}
+
+/// A trace's start: its earliest span's, unix ms.
+pub fn trace_start_ms(trace: &Trace) -> u64 {
+    trace.spans.iter().map(|s| s.start_ns).min().unwrap_or(0) / 1_000_000
+}
+
 struct Bucket {
     /// Shared with queries in flight, which merge outside the live lock.
     analyses: Arc<Analyses>,
@@ -239,18 +257,27 @@ impl TimeBuckets {
     }
 
     fn add(&mut self, trace: &Trace, now_ms: u64, live: bool) {
-        let start_ms = trace.spans.iter().map(|s| s.start_ns).min().unwrap_or(0) / 1_000_000;
-        let oldest = now_ms.saturating_sub(self.config.retention_ms);
-        let time = if start_ms < oldest || start_ms > now_ms.saturating_add(self.config.bucket_ms) {
+        let start_ms = trace_start_ms(trace);
+        let (key, in_window) = self.config.bucket_of(start_ms, now_ms);
+        if !in_window {
             self.counters.out_of_window += 1;
-            now_ms
-        } else {
-            if let Some(restored_ms) = self.restoring.as_mut().filter(|_| !live) {
-                *restored_ms = (*restored_ms).max(start_ms);
-            }
-            start_ms
-        };
-        let key = time - time % self.config.bucket_ms;
+        } else if let Some(restored_ms) = self.restoring.as_mut().filter(|_| !live) {
+            *restored_ms = (*restored_ms).max(start_ms);
+        }
+        self.add_to_bucket(key, live, |a| a.add_trace(trace));
+    }
+
+    /// Adds analyses another process made of the traces of the bucket
+    /// starting at `start_ms` (a partial of a receiver of the same group):
+    /// as if those traces had been added here.
+    pub fn add_analyses(&mut self, start_ms: u64, analyses: &Analyses, out_of_window: u64) {
+        self.counters.out_of_window += out_of_window;
+        let key = start_ms - start_ms % self.config.bucket_ms;
+        self.add_to_bucket(key, true, |a| a.merge(analyses));
+    }
+
+    /// Runs `add` on the bucket at `key` (its late part, when sealed).
+    fn add_to_bucket(&mut self, key: u64, live: bool, add: impl FnOnce(&mut Analyses)) {
         let bucket = self.buckets.entry(key).or_insert_with(|| Bucket {
             analyses: self.empty.clone(),
             sealed: false,
@@ -259,9 +286,9 @@ impl TimeBuckets {
         if bucket.sealed {
             self.counters.late += u64::from(live);
             let late = bucket.late.get_or_insert_with(|| self.empty.clone());
-            Arc::make_mut(late).add_trace(trace);
+            add(Arc::make_mut(late));
         } else {
-            Arc::make_mut(&mut bucket.analyses).add_trace(trace);
+            add(Arc::make_mut(&mut bucket.analyses));
         }
     }
 
