@@ -6,7 +6,8 @@
 # curl and jq (the deploy-gate docs' CI snippets run as pasted) and, for the
 # receiver's interop tests, the OpenTelemetry Python SDK with
 # its OTLP gRPC and HTTP exporters in ./.venv, with pyarrow (another
-# Parquet implementation reads the receiver's compacted files). Tests that need more outside
+# Parquet implementation reads the receiver's compacted files), and a Kafka-protocol broker
+# (Tansu, from crates.io) for the consumer-group tests. Tests that need more outside
 # parts get their install step here, so this stays the one command that runs
 # everything.
 set -euo pipefail
@@ -35,6 +36,17 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import opentelemetry.expo
     "opentelemetry-sdk>=1.30,<2" "opentelemetry-exporter-otlp-proto-grpc>=1.30,<2" "opentelemetry-exporter-otlp-proto-http>=1.30,<2" \
     "pyarrow>=15"
 fi
+# A real Kafka-protocol broker for the consumer-group tests: Tansu, built
+# once from crates.io (about 18 minutes) with its SQLite storage (data that
+# survives a broker restart), kept outside the clone.
+TANSU_ROOT="${TANSU_ROOT:-$HOME/.cache/tansu-0.6.0-libsql}"
+if [ ! -x "$TANSU_ROOT/bin/tansu" ]; then
+  echo "scripts/test.sh: installing the Tansu Kafka broker into $TANSU_ROOT (once; about 18 minutes)" >&2
+  tansu_build="$(mktemp -d)"
+  CARGO_TARGET_DIR="$tansu_build" cargo install --locked --quiet tansu --version 0.6.0 --features libsql --root "$TANSU_ROOT"
+  rm -rf "$tansu_build"
+fi
+export TRACELENS_TEST_TANSU="$TANSU_ROOT/bin/tansu"
 if [ ! -d ../shared/testdata ]; then
   echo "scripts/test.sh: ../shared/testdata is missing; the public test traces must sit beside the project" >&2
   exit 1

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use tracelens::render;
+use tracelens::send::kafka::KafkaSender;
 use tracelens::send::{Batcher, Exporter, Protocol};
 
 use super::UsageError;
@@ -29,8 +30,19 @@ pub struct SendArgs {
     #[command(flatten)]
     input: InputArgs,
     /// The OTLP endpoint: http://host:port (TLS endpoints are not supported).
-    #[arg(long, value_name = "URL")]
-    endpoint: String,
+    #[arg(long, value_name = "URL", required_unless_present = "kafka_brokers", conflicts_with = "kafka_brokers")]
+    endpoint: Option<String>,
+    /// Write to a Kafka topic on these brokers (host:port[,host:port…]) instead, as the OpenTelemetry
+    /// Collector's kafka exporter writes (encoding otlp_proto, a record per service and trace).
+    #[arg(long, value_name = "HOSTS")]
+    kafka_brokers: Option<String>,
+    /// The Kafka topic.
+    #[arg(long, value_name = "TOPIC", default_value = "otlp_spans", requires = "kafka_brokers")]
+    kafka_topic: String,
+    /// Key each record by its trace id (the exporter's partition_traces_by_id); false writes unkeyed
+    /// records mixing the traces of one service, --batch-spans at a time.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, requires = "kafka_brokers")]
+    kafka_partition_traces_by_id: bool,
     /// Transport.
     #[arg(long, value_enum, default_value_t = ProtocolArg::Http)]
     protocol: ProtocolArg,
@@ -75,9 +87,13 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     }
     let inputs = args.input.validate()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let Some(endpoint) = &args.endpoint else {
+        let brokers = args.kafka_brokers.as_deref().expect("clap requires --endpoint or --kafka-brokers");
+        return to_kafka(&args, brokers, inputs, &runtime);
+    };
     let mut exporter = {
         let _guard = runtime.enter();
-        Exporter::new(protocol, &args.endpoint, headers, args.timeout, args.max_retry_time)
+        Exporter::new(protocol, endpoint, headers, args.timeout, args.max_retry_time)
             .map_err(|e| UsageError(e.to_string()))?
     };
     let mut batcher = Batcher::new(args.batch_spans);
@@ -130,4 +146,50 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `send --kafka-brokers`: every trace of the inputs to the topic.
+fn to_kafka(
+    args: &SendArgs,
+    brokers: &str,
+    inputs: input::Inputs,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut sender = {
+        let _guard = runtime.enter();
+        KafkaSender::new(brokers, &args.kafka_topic, args.kafka_partition_traces_by_id, args.batch_spans)?
+    };
+    let mut failure = None;
+    let report = inputs.run(&mut |dict, trace| {
+        if failure.is_some() {
+            return;
+        }
+        if let Some(rate) = args.rate {
+            let due = Duration::from_secs_f64(sender.queued_spans as f64 / rate);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        if let Err(e) = runtime.block_on(sender.send_trace(dict, &trace.spans)) {
+            failure = Some(e);
+        }
+    })?;
+    if failure.is_none()
+        && let Err(e) = runtime.block_on(sender.finish())
+    {
+        failure = Some(e);
+    }
+    input::print_notes(&report);
+    eprintln!(
+        "tracelens: wrote {} in {} to kafka topic {} in {:.1} s",
+        render::count(sender.written.spans, "span"),
+        render::count(sender.written.records, "record"),
+        args.kafka_topic,
+        started.elapsed().as_secs_f64()
+    );
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }

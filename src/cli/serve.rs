@@ -16,6 +16,7 @@ use tracelens::serve::server::{self, ServeConfig};
 use tracelens::serve::storage::commit::IdleHook;
 use tracelens::serve::storage::restore;
 use tracelens::serve::storage::wal::SyncPolicy;
+use tracelens::serve::transport::kafka::KafkaConfig;
 
 use super::UsageError;
 
@@ -106,6 +107,27 @@ pub struct ServeArgs {
     /// Old spelling of --compact-interval, in seconds.
     #[arg(long, env = "TRACELENS_COMPACT_INTERVAL_SECONDS", hide = true, conflicts_with = "compact_interval")]
     compact_interval_seconds: Option<f64>,
+    /// Join a Kafka consumer group reading spans from these brokers (host:port[,host:port…]), as the
+    /// OpenTelemetry Collector's kafka exporter writes them; every member answers for the whole group.
+    #[arg(long, env = "TRACELENS_KAFKA_BROKERS", value_name = "HOSTS")]
+    kafka_brokers: Option<String>,
+    /// The topic spans are read from [default: otlp_spans].
+    #[arg(long, env = "TRACELENS_KAFKA_TOPIC", value_name = "TOPIC")]
+    kafka_topic: Option<String>,
+    /// The consumer group [default: tracelens].
+    #[arg(long, env = "TRACELENS_KAFKA_GROUP", value_name = "GROUP")]
+    kafka_group: Option<String>,
+    /// The topic members publish their partial results to, and read the group's from
+    /// [default: tracelens_partials].
+    #[arg(long, env = "TRACELENS_KAFKA_RESULTS_TOPIC", value_name = "TOPIC")]
+    kafka_results_topic: Option<String>,
+    /// A stable identity in the group (Kafka static membership, group.instance.id; e.g. a StatefulSet
+    /// pod's name): restarted under it, a member takes its partitions back without a rebalance.
+    #[arg(long, env = "TRACELENS_KAFKA_INSTANCE_ID", value_name = "ID")]
+    kafka_instance_id: Option<String>,
+    /// How often each partition's completed traces are published [default: 1s].
+    #[arg(long, env = "TRACELENS_KAFKA_PUBLISH_INTERVAL", value_name = "DURATION", value_parser = super::duration_arg)]
+    kafka_publish_interval: Option<Duration>,
     /// Print a commented example --config file (every setting with its default) and exit.
     #[arg(long)]
     print_config: bool,
@@ -140,6 +162,12 @@ struct FileSettings {
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
     max_requests_per_second: Option<f64>,
+    kafka_brokers: Option<String>,
+    kafka_topic: Option<String>,
+    kafka_group: Option<String>,
+    kafka_results_topic: Option<String>,
+    kafka_publish_interval: Option<String>,
+    kafka_instance_id: Option<String>,
 }
 
 impl FileSettings {
@@ -214,6 +242,16 @@ wal_preallocate = true
 # TLS on every listener (PEM; chain leaf first; PKCS#8, PKCS#1 or SEC1 key).
 # tls_cert_file = "/etc/tracelens/tls.crt"
 # tls_key_file = "/etc/tracelens/tls.key"
+
+# Scale-out: join a Kafka consumer group reading the topic the Collector's kafka
+# exporter writes (see docs/scale-out.md); every member answers for the group.
+# kafka_brokers = "kafka-0:9092,kafka-1:9092"
+# kafka_topic = "otlp_spans"
+# kafka_group = "tracelens"
+# kafka_results_topic = "tracelens_partials"
+# kafka_publish_interval = "1s"
+# A stable identity in the group (static membership), e.g. the pod's name.
+# kafka_instance_id = "tracelens-0"
 "#;
 
 fn read_settings(path: &Path) -> anyhow::Result<FileSettings> {
@@ -272,6 +310,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
                 .duration("compact_interval", &file.compact_interval, file.compact_interval_seconds, 1.0)?
                 .unwrap_or(Duration::from_secs(30)),
         };
+    let file_publish_interval = file.duration("kafka_publish_interval", &file.kafka_publish_interval, None, 1.0)?;
     if max_request_bytes == 0 || max_in_flight == 0 {
         return Err(UsageError("max-request-bytes and max-in-flight must be above 0".to_string()).into());
     }
@@ -305,7 +344,31 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     if segment_bytes < 4096 {
         return Err(UsageError("wal-segment-bytes must be at least 4096".to_string()).into());
     }
+    let kafka = match args.kafka_brokers.or(file.kafka_brokers.clone()) {
+        Some(brokers) => {
+            let publish_interval = match args.kafka_publish_interval {
+                Some(d) => d,
+                None => file_publish_interval.unwrap_or(Duration::from_secs(1)),
+            };
+            if publish_interval.is_zero() {
+                return Err(UsageError("--kafka-publish-interval must be above 0".to_string()).into());
+            }
+            Some(KafkaConfig {
+                brokers,
+                topic: args.kafka_topic.or(file.kafka_topic.clone()).unwrap_or_else(|| "otlp_spans".to_string()),
+                group: args.kafka_group.or(file.kafka_group.clone()).unwrap_or_else(|| "tracelens".to_string()),
+                results_topic: args
+                    .kafka_results_topic
+                    .or(file.kafka_results_topic.clone())
+                    .unwrap_or_else(|| "tracelens_partials".to_string()),
+                publish_interval,
+                instance_id: args.kafka_instance_id.or(file.kafka_instance_id.clone()),
+            })
+        }
+        None => None,
+    };
     Ok(ServeConfig {
+        kafka,
         tls,
         segment_bytes,
         compact_interval,

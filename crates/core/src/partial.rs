@@ -201,8 +201,8 @@ pub fn warnings_in(message: &[pb::WarningCount], into: &mut Warnings) -> Result<
 #[derive(Debug, Default)]
 pub struct Ledger {
     partitions: FxHashMap<(String, u32), PartitionLedger>,
-    /// Trace ids seen recently, with the partition they came from.
-    seen: FxHashMap<TraceId, u32>,
+    /// Trace ids seen recently: the partition they came from first.
+    seen: FxHashMap<TraceId, Seen>,
     seen_order: std::collections::VecDeque<TraceId>,
     /// Counters.
     pub counters: LedgerCounters,
@@ -217,7 +217,7 @@ pub struct LedgerCounters {
     pub stale: u64,
     /// Claims read.
     pub claims: u64,
-    /// Spans of traces seen in more than one partition.
+    /// Spans of traces seen in more than one partition (all their spans).
     pub split_spans: u64,
 }
 
@@ -228,6 +228,14 @@ struct PartitionLedger {
     fragments: FxHashMap<TraceId, Vec<(u64, u64)>>,
     /// Commit offsets of the last two partials counted (older first).
     commits: [u64; 2],
+}
+
+/// A trace seen recently.
+#[derive(Debug)]
+struct Seen {
+    partition: u32,
+    spans: u64,
+    split: bool,
 }
 
 /// What a [`Ledger`] made of a partial.
@@ -289,11 +297,20 @@ impl Ledger {
     }
 
     fn see(&mut self, id: TraceId, partition: u32, spans: u64) {
-        match self.seen.get(&id) {
-            Some(&p) if p != partition => self.counters.split_spans += spans,
-            Some(_) => {}
+        match self.seen.get_mut(&id) {
+            Some(seen) => {
+                if !seen.split && seen.partition != partition {
+                    // The trace's earlier spans count as split too.
+                    seen.split = true;
+                    self.counters.split_spans += seen.spans;
+                }
+                seen.spans += spans;
+                if seen.split {
+                    self.counters.split_spans += spans;
+                }
+            }
             None => {
-                self.seen.insert(id, partition);
+                self.seen.insert(id, Seen { partition, spans, split: false });
                 self.seen_order.push_back(id);
                 if self.seen_order.len() > SEEN_REMEMBERED
                     && let Some(old) = self.seen_order.pop_front()

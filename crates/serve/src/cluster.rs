@@ -32,6 +32,21 @@ pub use tracelens_core::partial::{Admission, Ledger};
 /// Closed trace ids remembered per partition to count split traces.
 const CLOSED_IDS_REMEMBERED: usize = 200_000;
 
+/// What a consumer-group member reports on `/readyz` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct GroupStatus {
+    /// The results topic has been read up to its end as of the start.
+    pub caught_up: std::sync::atomic::AtomicBool,
+    /// Rebalances this member went through.
+    pub rebalances: std::sync::atomic::AtomicU64,
+    /// Records of assigned partitions not yet read, per partition.
+    pub lag: std::sync::Mutex<std::collections::BTreeMap<i32, i64>>,
+    /// Partials published by this member.
+    pub published: std::sync::atomic::AtomicU64,
+    /// Offset commits that failed (retried before the next publish).
+    pub commit_failures: std::sync::atomic::AtomicU64,
+}
+
 /// Offsets of the first and last records of one open trace, and its spans.
 #[derive(Clone, Copy, Debug)]
 struct Extent {
@@ -99,6 +114,11 @@ impl PartitionWork {
     /// The partition.
     pub fn partition(&self) -> u32 {
         self.partition
+    }
+
+    /// The offset after the last record read.
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
     }
 
     /// The spans of the record at `offset`, read at clock time `now_ms`.
@@ -399,7 +419,7 @@ mod tests {
             log.push(work.take_partial(&dict, &config(), NOW).unwrap().0);
         }
         let (all, ledger) = merged(&log, &mut dict);
-        assert_eq!(ledger.counters.split_spans, 1);
+        assert_eq!(ledger.counters.split_spans, 2, "both parts");
         assert_eq!(all.traces, 2, "each partition's part is analysed as a trace of its own");
     }
 }

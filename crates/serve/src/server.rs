@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::clock::{Clock, SystemClock};
+use super::cluster::{GroupStatus, PartialConfig};
 use super::gate::{Deployments, GateError};
 use super::live::{Live, LiveConfig};
 use super::query_proto::query_service_server::{QueryServiceServer, SERVICE_NAME as QUERY_SERVICE_NAME};
@@ -27,6 +28,7 @@ use super::storage::compactor::Compactor;
 use super::storage::lookup::Stored;
 use super::storage::restore::{self, Plan, Progress};
 use super::storage::wal::{SyncPolicy, Wal, WalConfig, WalError};
+use super::transport::kafka::{self, KafkaConfig, KafkaError};
 use super::transport::tls::Incoming;
 use super::transport::{Auth, api_http, otlp_grpc, otlp_http, query_grpc};
 
@@ -64,6 +66,8 @@ pub struct ServeConfig {
     pub segment_bytes: u64,
     /// How often closed log segments are compacted to Parquet.
     pub compact_interval: Duration,
+    /// As a member of a Kafka consumer group: the group's settings.
+    pub kafka: Option<KafkaConfig>,
 }
 
 /// Errors that stop the server.
@@ -104,6 +108,9 @@ pub enum ServeError {
     /// A background thread could not be started.
     #[error("starting the {0} thread: {1}")]
     Thread(&'static str, std::io::Error),
+    /// The Kafka transport stopped.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
 }
 
 /// What opening the log at start found, and what is left to restore.
@@ -223,6 +230,19 @@ fn open_deployments(config: &ServeConfig, clock: &dyn Clock) -> Result<Deploymen
     Ok(deployments)
 }
 
+/// The Kafka transport's future, with the live settings it publishes by.
+fn spawn_kafka(
+    kafka: KafkaConfig,
+    config: &ServeConfig,
+    live: Arc<Mutex<Live>>,
+    clock: Arc<dyn Clock>,
+    group: Arc<GroupStatus>,
+    stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = Result<(), KafkaError>> + Send + 'static {
+    let partials = PartialConfig { buckets: config.live.bucket_config(), max_operations: config.live.max_operations };
+    kafka::run(kafka, live, partials, config.live.idle_ms, clock, group, stop)
+}
+
 /// Completes idle traces every 100 ms until `stop` turns true.
 fn spawn_ticker(service: Arc<Service>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -287,6 +307,7 @@ pub async fn run(
         max_requests_per_second: config.max_requests_per_second,
         retention: config.retention,
     };
+    let group = config.kafka.as_ref().map(|_| Arc::new(GroupStatus::default()));
     let parts = Parts {
         live: live.clone(),
         restoring: restoring.clone(),
@@ -295,11 +316,18 @@ pub async fn run(
         stored: Some(stored.clone()),
         clock: clock.clone(),
         limits,
+        group: group.clone(),
     };
     let service = Arc::new(Service::new(parts));
     let (stop_tx, stop_rx) = watch::channel(false);
     let ticker = spawn_ticker(service.clone(), stop_rx.clone());
     let tasks = listeners.serve(&service, &config, &stop_rx)?;
+    let kafka = match (&config.kafka, group) {
+        (Some(kafka), Some(group)) => {
+            Some(tokio::spawn(spawn_kafka(kafka.clone(), &config, live.clone(), clock.clone(), group, stop_rx.clone())))
+        }
+        _ => None,
+    };
     on_ready(addrs, &startup);
     // Restores live analysis while requests are already taken.
     let stop_restore = Arc::new(AtomicBool::new(false));
@@ -324,6 +352,12 @@ pub async fn run(
         }
     }
     let _ = ticker.await;
+    if let Some(kafka) = kafka {
+        match kafka.await {
+            Ok(result) => result?,
+            Err(source) => return Err(ServeError::Task { flag: "--kafka-brokers", source }),
+        }
+    }
     // Every handler is done: sync what waits, close the log.
     drop(service);
     let _ = tokio::task::spawn_blocking(move || syncer.stop()).await;

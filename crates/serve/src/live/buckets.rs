@@ -29,7 +29,7 @@ use tracelens_core::model::{Dictionary, Trace};
 
 /// Exact per-trace values kept per bottleneck key and bucket before its
 /// percentiles move to a histogram.
-const BOTTLENECK_VALUES_PER_KEY: usize = 64;
+pub const BOTTLENECK_VALUES_PER_KEY: usize = 64;
 
 /// Seals a bucket's analyses: producers and consumers still unpaired are
 /// shown with their messaging nodes, histograms shrink.

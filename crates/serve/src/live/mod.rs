@@ -7,12 +7,14 @@
 //! completed traces are kept for look-up up to a cap.
 //!
 //! * [`buckets`] — time buckets, sealed, rolled up and merged for queries.
+//! * [`cluster`] — the partials of a Kafka consumer group merged in.
 //! * [`prometheus`] — live analysis as Prometheus text, named as Tempo's
 //!   metrics-generator names it.
 
 use serde::Serialize;
 
 pub mod buckets;
+pub mod cluster;
 pub mod prometheus;
 
 use self::buckets::{BucketConfig, BucketCounters, Range, Selection, TimeBuckets};
@@ -40,6 +42,22 @@ pub struct LiveConfig {
     pub bucket_ms: u64,
     /// How long buckets are kept, ms.
     pub retention_ms: u64,
+}
+
+impl LiveConfig {
+    /// The time buckets these settings keep.
+    pub fn bucket_config(&self) -> BucketConfig {
+        BucketConfig {
+            bucket_ms: self.bucket_ms,
+            retention_ms: self.retention_ms,
+            // Traces of a bucket complete an idle timeout after their last
+            // span; leave room for slow traces and batching senders.
+            seal_after_ms: self.idle_ms.saturating_mul(2).saturating_add(10_000),
+            fine_ms: 3_600_000,
+            coarse_ms: 3_600_000,
+            max_operations: self.max_operations,
+        }
+    }
 }
 
 impl Default for LiveConfig {
@@ -147,6 +165,8 @@ pub struct Live {
     last_trim_ms: u64,
     /// Counters.
     pub counters: LiveCounters,
+    /// Fed by a consumer group's partials (see [`cluster`]).
+    cluster: Option<cluster::ClusterState>,
 }
 
 /// How often the memory of closed trace ids is trimmed.
@@ -158,24 +178,15 @@ impl Live {
     /// Empty live state.
     pub fn new(config: LiveConfig) -> Live {
         let dict = Dictionary::default();
-        let buckets = BucketConfig {
-            bucket_ms: config.bucket_ms,
-            retention_ms: config.retention_ms,
-            // Traces of a bucket complete an idle timeout after their last
-            // span; leave room for slow traces and batching senders.
-            seal_after_ms: config.idle_ms.saturating_mul(2).saturating_add(10_000),
-            fine_ms: 3_600_000,
-            coarse_ms: 3_600_000,
-            max_operations: config.max_operations,
-        };
         Live {
-            buckets: TimeBuckets::new(buckets, &dict),
+            buckets: TimeBuckets::new(config.bucket_config(), &dict),
             dict,
             warnings: Warnings::default(),
             assembler: Assembler::new(AssemblerConfig { idle_spans: u64::MAX }),
             recent: Recent::default(),
             last_trim_ms: 0,
             counters: LiveCounters::default(),
+            cluster: None,
             config,
         }
     }

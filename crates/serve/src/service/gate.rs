@@ -56,8 +56,8 @@ impl Service {
     }
 
     /// The judge's verdict over the recently completed traces (`--keep-traces`
-    /// of them): traces and names are taken under the lock, judged after it
-    /// off the async workers. A service or versions never seen is a mistake
+    /// of them; in a consumer group, the digests of the group's): traces and
+    /// names are taken under the lock, judged after it off the async workers. A service or versions never seen is a mistake
     /// in the request unless the data is incomplete (`complete` false).
     async fn judge_recent(
         &self,
@@ -66,6 +66,16 @@ impl Service {
         config: JudgeConfig,
         complete: bool,
     ) -> Result<Verdict, ServiceError> {
+        let digests = self.live.lock().expect("live lock").digest_snapshot();
+        if let Some(digests) = digests {
+            // A consumer group's receiver: the digests its partials carried.
+            return tokio::task::spawn_blocking(move || {
+                let verdict = digests.judge(&service, cohorts, &config, complete).map_err(ServiceError::Partial)?;
+                verdict.map_err(|e| RequestError::from(e).into())
+            })
+            .await
+            .map_err(ServiceError::Task)?;
+        }
         let (traces, dict) = {
             let live = self.live.lock().expect("live lock");
             (live.recent_traces(), live.dict.clone())

@@ -11,6 +11,7 @@ use crate::live::prometheus;
 impl Service {
     /// Every metric, in Prometheus text format 0.0.4.
     pub fn metrics_text(&self) -> String {
+        let kafka = self.status().kafka;
         let live = self.live.lock().expect("live lock");
         let mut text = prometheus::render(&live);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -32,10 +33,46 @@ impl Service {
             let index = stored.index.read().expect("index lock");
             (index.len(), index.bytes())
         });
+        drop(live);
+        if let Some(kafka) = kafka {
+            kafka_metrics(&mut text, &kafka);
+        }
         let _ = write!(
             text,
             "# HELP tracelens_trace_index_files Compacted files with a filter of their trace ids (files without one are read by trace look-ups).\n# TYPE tracelens_trace_index_files gauge\ntracelens_trace_index_files {files}\n# HELP tracelens_trace_index_bytes Memory of those filters.\n# TYPE tracelens_trace_index_bytes gauge\ntracelens_trace_index_bytes {bytes}\n"
         );
         text
+    }
+}
+
+/// A consumer-group member's series.
+fn kafka_metrics(text: &mut String, k: &super::status::GroupView) {
+    let counters = [
+        ("rebalances_total", "Consumer-group rebalances this member went through.", k.rebalances),
+        ("partials_published_total", "Partials this member published to the results topic.", k.partials_published),
+        ("commit_failures_total", "Offset commits that failed (retried before the next publish).", k.commit_failures),
+        ("records_total", "Records of the spans topic the group read.", k.records),
+        ("records_undecodable_total", "Records that did not decode as OTLP traces (skipped).", k.records_undecodable),
+        ("partials_counted_total", "Partials of the results topic counted.", k.partials_counted),
+        ("partials_stale_total", "Partials published under a claim no longer current (not counted).", k.partials_stale),
+        (
+            "split_trace_spans_total",
+            "Spans of traces seen in more than one partition (set partition_traces_by_id on the Collector's kafka exporter).",
+            k.split_trace_spans,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = write!(
+            text,
+            "# HELP tracelens_kafka_{name} {help}\n# TYPE tracelens_kafka_{name} counter\ntracelens_kafka_{name} {value}\n"
+        );
+    }
+    let _ = write!(
+        text,
+        "# HELP tracelens_kafka_caught_up 1 once the results topic was read up to its end as of the start.\n# TYPE tracelens_kafka_caught_up gauge\ntracelens_kafka_caught_up {}\n# HELP tracelens_kafka_consumer_lag Records of an assigned partition not yet read.\n# TYPE tracelens_kafka_consumer_lag gauge\n",
+        u8::from(k.caught_up)
+    );
+    for (partition, lag) in &k.lag {
+        let _ = writeln!(text, "tracelens_kafka_consumer_lag{{partition=\"{partition}\"}} {lag}");
     }
 }

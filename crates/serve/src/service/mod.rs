@@ -13,6 +13,7 @@
 //! * [`gate`] — verdicts (with planned looks), Flagger's hooks, deployment
 //!   markers.
 //! * [`metrics`] — the Prometheus text of `/metrics`.
+//! * [`status`] — `/api/v1/status`: counters, and a consumer group's state.
 //!
 //! Its unit tests (`tests.rs`) drive it without a listener, on a clock set
 //! by hand.
@@ -21,6 +22,7 @@ pub mod export;
 pub mod gate;
 pub mod metrics;
 pub mod query;
+pub mod status;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -81,6 +83,10 @@ pub enum ServiceError {
     /// A background task of the service failed.
     #[error("{0}")]
     Task(#[source] tokio::task::JoinError),
+    /// A partial merged from the group's results topic does not hold
+    /// together.
+    #[error("a partial of the results topic: {0}")]
+    Partial(#[source] tracelens_core::analysis::portable::PortableError),
 }
 
 /// What is wrong with a query or gate request, in the caller's terms.
@@ -120,6 +126,8 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     /// Limits and retention.
     pub limits: Limits,
+    /// As a member of a Kafka consumer group, its status.
+    pub group: Option<Arc<crate::cluster::GroupStatus>>,
 }
 
 /// Admission limits and retention.
@@ -148,6 +156,7 @@ pub struct Service {
     stored: Option<Stored>,
     clock: Arc<dyn Clock>,
     limits: Limits,
+    group: Option<Arc<crate::cluster::GroupStatus>>,
 }
 
 impl Service {
@@ -164,6 +173,7 @@ impl Service {
             stored: parts.stored,
             clock: parts.clock,
             limits: parts.limits,
+            group: parts.group,
         }
     }
 
@@ -179,9 +189,21 @@ impl Service {
     }
 
     /// The readiness answer: ready as soon as it listens, saying whether
-    /// stored spans are still being restored.
-    pub fn readiness(&self) -> String {
-        self.restoring().map_or_else(|| "ready".to_string(), |r| format!("ready; {r}"))
+    /// stored spans are still being restored; a member of a consumer group
+    /// once it has read the group's results topic up to its end as of the
+    /// start (`Err`: not ready, and why).
+    pub fn readiness(&self) -> Result<String, String> {
+        if let Some(group) = &self.group
+            && !group.caught_up.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err("not ready: reading the group's results topic".to_string());
+        }
+        Ok(self.restoring().map_or_else(|| "ready".to_string(), |r| format!("ready; {r}")))
+    }
+
+    /// As a member of a consumer group, its status.
+    pub fn group(&self) -> Option<&crate::cluster::GroupStatus> {
+        self.group.as_deref()
     }
 
     /// Completes traces idle for the configured time (call every 100 ms).

@@ -40,6 +40,7 @@ fn fixture(limits: Limits, restoring: Progress) -> Fixture {
         stored: Some(Stored { dir: dir.path().to_path_buf(), index: Arc::default() }),
         clock: clock.clone(),
         limits,
+        group: None,
     };
     Fixture { service: Service::new(parts), clock, _syncer: syncer, _dir: dir }
 }
@@ -146,7 +147,7 @@ async fn while_restoring_answers_say_so_and_verdicts_are_withheld() {
     let f = fixture(limits(), Progress::default());
     let graph = f.service.graph(&Filter::default()).await.unwrap();
     assert!(graph.restoring.unwrap().starts_with("restoring stored spans"));
-    assert!(f.service.readiness().starts_with("ready; restoring"));
+    assert!(f.service.readiness().unwrap().starts_with("ready; restoring"));
     let request = VerdictRequest {
         service: Some("checkout".into()),
         baseline_version: Some("1.0".into()),

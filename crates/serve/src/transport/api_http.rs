@@ -38,6 +38,7 @@ where
         .route("/api/v1/flagger/gate", post(flagger_gate))
         .route("/api/v1/flagger/rollback", post(flagger_rollback))
         .route("/api/v1/deployments", post(record_deployment).get(deployments))
+        .route("/api/v1/status", get(status))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state((auth, Surface::Api), require_token))
         .route("/healthz", get(|| async { "ok" }))
@@ -68,6 +69,10 @@ fn partial<T: serde::Serialize>(answer: Result<Partial<T>, ServiceError>) -> Res
         object.insert("restoring".into(), restoring.into());
     }
     json(&value)
+}
+
+async fn status(State(service): State<Arc<Service>>) -> Response {
+    json(&service.status())
 }
 
 async fn graph(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
@@ -153,6 +158,9 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
 
 /// Ready as soon as it listens: requests are taken while stored spans are
 /// still being restored, which the body says.
-async fn readyz(State(service): State<Arc<Service>>) -> String {
-    service.readiness()
+async fn readyz(State(service): State<Arc<Service>>) -> (StatusCode, String) {
+    match service.readiness() {
+        Ok(ready) => (StatusCode::OK, ready),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
 }

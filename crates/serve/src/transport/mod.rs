@@ -12,6 +12,7 @@
 //! Every listener checks the bearer token, when one is set, here.
 
 pub mod api_http;
+pub mod kafka;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod query_grpc;

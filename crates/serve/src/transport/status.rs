@@ -73,9 +73,10 @@ impl Failure for ServiceError {
             ServiceError::Overloaded => retry(Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             ServiceError::RateLimited => retry(Code::Unavailable, StatusCode::TOO_MANY_REQUESTS),
             ServiceError::TooLarge { .. } => row(Code::ResourceExhausted, StatusCode::PAYLOAD_TOO_LARGE),
-            ServiceError::Gate(GateError::Io { .. }) | ServiceError::Lookup(_) | ServiceError::Task(_) => {
-                row(Code::Internal, StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            ServiceError::Gate(GateError::Io { .. })
+            | ServiceError::Lookup(_)
+            | ServiceError::Task(_)
+            | ServiceError::Partial(_) => row(Code::Internal, StatusCode::INTERNAL_SERVER_ERROR),
             ServiceError::Undecodable(_) | ServiceError::BadRequest(_) | ServiceError::Gate(_) => {
                 row(Code::InvalidArgument, StatusCode::BAD_REQUEST)
             }
