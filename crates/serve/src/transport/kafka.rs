@@ -289,6 +289,9 @@ struct Worker {
     status: Arc<KafkaStatus>,
     read: Arc<ReadUpTo>,
     owned: BTreeMap<i32, Owned>,
+    /// Assigned partitions whose claim did not go through yet (retried
+    /// every publish interval; paused meanwhile).
+    unclaimed: std::collections::BTreeSet<i32>,
     dict: Dictionary,
     warnings: Warnings,
     /// This process's claims: `<group member>-<n>`.
@@ -339,6 +342,7 @@ impl Worker {
             status,
             read,
             owned: BTreeMap::new(),
+            unclaimed: Default::default(),
             dict: Dictionary::default(),
             warnings: Warnings::default(),
             claim_prefix,
@@ -413,8 +417,12 @@ impl Worker {
         }
     }
 
-    /// Publishes each partition's completed traces, then commits.
+    /// Publishes each partition's completed traces, then commits; claims
+    /// again what could not be claimed.
     async fn publish(&mut self) {
+        for p in std::mem::take(&mut self.unclaimed) {
+            self.reclaim(p).await;
+        }
         let now = self.clock.now_ms();
         let partitions: Vec<i32> = self.owned.keys().copied().collect();
         for p in partitions {
@@ -483,6 +491,7 @@ impl Worker {
                     eprintln!("tracelens: kafka: {} partitions revoked: {partitions:?}", self.config.topic);
                     for p in partitions {
                         self.owned.remove(&p);
+                        self.unclaimed.remove(&p);
                         self.status.lag.lock().expect("lag lock").remove(&p);
                     }
                 }
@@ -509,13 +518,17 @@ impl Worker {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("tracelens: kafka: {topic} partition {partition}: reading the committed offset: {e}");
+                self.unclaimed.insert(partition);
                 return;
             }
         };
         self.claims += 1;
         let claim = format!("{}-{}", self.claim_prefix, self.claims);
         let marker = PartitionWork::claim_partial(&topic, partition as u32, &claim, resume);
-        let Some((rp, ro)) = self.send(partition, &marker).await else { return };
+        let Some((rp, ro)) = self.send(partition, &marker).await else {
+            self.unclaimed.insert(partition);
+            return;
+        };
         self.read.wait_past(rp, ro).await;
         let skip = {
             let live = self.live.lock().expect("live lock");
