@@ -364,3 +364,82 @@ impl SkipSet {
         self.by_trace.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(partition: u32, claim: &str, commit_offset: u64, fragments: &[(u8, u64, u64)]) -> pb::Source {
+        pb::Source {
+            topic: "spans".to_string(),
+            partition,
+            claim: claim.to_string(),
+            commit_offset,
+            fragments: fragments
+                .iter()
+                .map(|&(t, first, last)| pb::Fragment {
+                    trace_id: vec![t; 16],
+                    first_offset: first,
+                    last_offset: last,
+                    spans: 3,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn claim(partition: u32, claim: &str, resume_offset: u64) -> pb::Source {
+        pb::Source {
+            topic: "spans".to_string(),
+            partition,
+            claim: claim.to_string(),
+            is_claim: true,
+            resume_offset,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_the_current_claim_counts_and_offline_partials_always_do() {
+        let mut ledger = Ledger::default();
+        assert_eq!(ledger.admit(None).unwrap(), Admission::Count);
+        assert_eq!(ledger.admit(Some(&claim(0, "a", 0))).unwrap(), Admission::Claim);
+        assert_eq!(ledger.admit(Some(&data(0, "a", 5, &[(1, 0, 4)]))).unwrap(), Admission::Count);
+        assert_eq!(ledger.admit(Some(&claim(0, "b", 5))).unwrap(), Admission::Claim);
+        assert_eq!(ledger.admit(Some(&data(0, "a", 9, &[(2, 5, 8)]))).unwrap(), Admission::Stale);
+        assert_eq!(ledger.admit(Some(&data(1, "a", 9, &[(2, 5, 8)]))).unwrap(), Admission::Count, "another partition");
+        assert_eq!(ledger.admit(Some(&data(0, "b", 9, &[(3, 5, 8)]))).unwrap(), Admission::Count);
+        assert_eq!(ledger.claim("spans", 0), Some("b"));
+        let c = ledger.counters;
+        assert_eq!((c.accepted, c.stale, c.claims), (4, 1, 2));
+    }
+
+    #[test]
+    fn a_skip_set_holds_the_fragments_a_resume_reads_again() {
+        let mut ledger = Ledger::default();
+        ledger.admit(Some(&data(0, "a", 3, &[(1, 0, 2), (2, 1, 6)]))).unwrap();
+        ledger.admit(Some(&data(0, "a", 7, &[(3, 4, 9)]))).unwrap();
+        let skip = ledger.skip_set("spans", 0, 3);
+        assert!(!skip.skips(&TraceId([1; 16]), 2), "fragment 1 ends before the resume offset");
+        assert!(skip.skips(&TraceId([2; 16]), 6) && !skip.skips(&TraceId([2; 16]), 7));
+        assert!(skip.skips(&TraceId([3; 16]), 4) && skip.skips(&TraceId([3; 16]), 9));
+        assert!(!skip.skips(&TraceId([9; 16]), 5), "an uncounted trace");
+        assert_eq!(skip.len(), 2);
+        // Fragments ending before the older of the last two commits go.
+        ledger.admit(Some(&data(0, "a", 12, &[]))).unwrap();
+        assert_eq!(ledger.skip_set("spans", 0, 0).len(), 1, "only the fragment ending at 9 >= 7 is kept");
+    }
+
+    #[test]
+    fn damaged_sources_are_errors_and_split_traces_count_all_their_spans() {
+        let mut ledger = Ledger::default();
+        let mut bad = data(0, "a", 1, &[(1, 5, 4)]);
+        assert!(ledger.admit(Some(&bad)).unwrap_err().to_string().contains("first offset after last"));
+        bad.fragments[0].trace_id = vec![1; 3];
+        assert!(ledger.admit(Some(&bad)).unwrap_err().to_string().contains("16 bytes"));
+        ledger.admit(Some(&data(0, "a", 1, &[(7, 0, 0)]))).unwrap();
+        ledger.admit(Some(&data(1, "b", 1, &[(7, 0, 0)]))).unwrap();
+        ledger.admit(Some(&data(2, "c", 1, &[(7, 0, 0), (8, 0, 0)]))).unwrap();
+        assert_eq!(ledger.counters.split_spans, 9, "three parts of 3 spans; trace 8 is whole");
+    }
+}
