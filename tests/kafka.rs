@@ -100,7 +100,7 @@ struct Member {
 
 /// A member under the stable identity `id` (Kafka static membership, as a
 /// StatefulSet names its pods).
-fn member(dir: &Path, broker: &Broker, topic: &str, group: &str, id: &str) -> Member {
+fn member(dir: &Path, broker: &Broker, topic: &str, group: &str, id: &str, extra: &[&str]) -> Member {
     let data = tempfile::tempdir_in(dir).unwrap().keep();
     let log_path = data.join("stderr.log");
     let child = Command::new(env!("CARGO_BIN_EXE_tracelens"))
@@ -109,6 +109,7 @@ fn member(dir: &Path, broker: &Broker, topic: &str, group: &str, id: &str) -> Me
         .args(["--kafka-brokers", &broker.address(), "--kafka-topic", topic, "--kafka-group", group])
         .args(["--kafka-results-topic", &format!("{group}_partials"), "--kafka-publish-interval", "200ms"])
         .args(["--kafka-instance-id", id])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())
@@ -291,7 +292,7 @@ fn three_members_answer_like_one_offline_analysis_through_kill_9_and_a_broker_re
     let mut dumps = vec![generate(dir.path(), 1, 1_500)];
     assert!(send(&broker, "otlp_spans", &dumps[0], &[]).wait().unwrap().success());
     let mut members: Vec<Member> =
-        (0..3).map(|i| member(dir.path(), &broker, "otlp_spans", "g", &format!("tracelens-{i}"))).collect();
+        (0..3).map(|i| member(dir.path(), &broker, "otlp_spans", "g", &format!("tracelens-{i}"), &[])).collect();
     let expected = offline(&dumps);
     assert!(expected.verdict["metrics"].as_array().is_some_and(|m| !m.is_empty()));
     for m in &members {
@@ -305,7 +306,7 @@ fn three_members_answer_like_one_offline_analysis_through_kill_9_and_a_broker_re
     std::thread::sleep(Duration::from_millis(1_500));
     assert!(sending.try_wait().unwrap().is_none(), "still sending when the member is killed");
     drop(members.remove(1));
-    members.push(member(dir.path(), &broker, "otlp_spans", "g", "tracelens-1"));
+    members.push(member(dir.path(), &broker, "otlp_spans", "g", "tracelens-1", &[]));
     assert!(sending.wait().unwrap().success());
     let expected = offline(&dumps);
     for m in &members {
@@ -334,7 +335,10 @@ fn a_topic_of_unkeyed_mixed_records_is_analysed_with_split_traces_counted() {
     let dump = generate(dir.path(), 9, 600);
     let flags = ["--kafka-partition-traces-by-id", "false", "--batch-spans", "50"];
     assert!(send(&broker, "mixed", &dump, &flags).wait().unwrap().success());
-    let m = member(dir.path(), &broker, "mixed", "mixed-group", "tracelens-0");
+    // A member that takes spans from Kafka only.
+    let m = member(dir.path(), &broker, "mixed", "mixed-group", "tracelens-0", &["--otlp", "false"]);
+    let log = std::fs::read_to_string(&m.log).unwrap();
+    assert!(log.contains("listening: otlp-grpc off, otlp-http off, api 127.0.0.1:"), "{log}");
     let expected = offline(std::slice::from_ref(&dump));
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {

@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// pod's name): restarted under it, a member takes its partitions back without a rebalance.
     #[arg(long, env = "TRACELENS_KAFKA_INSTANCE_ID", value_name = "ID")]
     kafka_instance_id: Option<String>,
+    /// Whether the OTLP gRPC and HTTP listeners are on (false: a consumer-group member that takes spans
+    /// from Kafka only) [default: true].
+    #[arg(long, env = "TRACELENS_OTLP", value_name = "BOOL")]
+    otlp: Option<bool>,
     /// How often each partition's completed traces are published [default: 1s].
     #[arg(long, env = "TRACELENS_KAFKA_PUBLISH_INTERVAL", value_name = "DURATION", value_parser = super::duration_arg)]
     kafka_publish_interval: Option<Duration>,
@@ -168,6 +172,7 @@ struct FileSettings {
     kafka_results_topic: Option<String>,
     kafka_publish_interval: Option<String>,
     kafka_instance_id: Option<String>,
+    otlp: Option<bool>,
 }
 
 impl FileSettings {
@@ -252,6 +257,8 @@ wal_preallocate = true
 # kafka_publish_interval = "1s"
 # A stable identity in the group (static membership), e.g. the pod's name.
 # kafka_instance_id = "tracelens-0"
+# Whether the OTLP gRPC and HTTP listeners are on (a member may take spans from Kafka only).
+# otlp = true
 "#;
 
 fn read_settings(path: &Path) -> anyhow::Result<FileSettings> {
@@ -367,7 +374,12 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         }
         None => None,
     };
+    let otlp = args.otlp.or(file.otlp).unwrap_or(true);
+    if !otlp && kafka.is_none() {
+        return Err(UsageError("--otlp false needs --kafka-brokers: spans must come from somewhere".to_string()).into());
+    }
     Ok(ServeConfig {
+        otlp,
         kafka,
         tls,
         segment_bytes,
@@ -427,7 +439,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let security = if config.tls.is_some() { " (TLS)" } else { "" };
-        let on_ready = move |[grpc, http, api]: [SocketAddr; 3], startup: &server::Startup| {
+        let on_ready = move |[grpc, http, api]: [Option<SocketAddr>; 3], startup: &server::Startup| {
+            let shown = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+            let (grpc, http, api) = (shown(grpc), shown(http), shown(api));
             if let Some(torn) = &startup.torn {
                 eprintln!("tracelens: warning: dropped a torn last log record ({torn})");
             }

@@ -76,6 +76,8 @@ pub struct PartitionWork {
     undecodable: u64,
     /// Spans skipped as already counted, since the claim.
     pub skipped_spans: u64,
+    /// Times the open-span cap closed traces early.
+    pub forced_closes: u64,
 }
 
 /// What a partial is built with.
@@ -85,6 +87,9 @@ pub struct PartialConfig {
     pub buckets: BucketConfig,
     /// Distinct operation names kept per service.
     pub max_operations: usize,
+    /// Spans held in a partition's open traces before they are all closed
+    /// early (bounded memory per partition; counted as forced closes).
+    pub max_open_spans: usize,
 }
 
 impl PartitionWork {
@@ -103,6 +108,7 @@ impl PartitionWork {
             records: 0,
             undecodable: 0,
             skipped_spans: 0,
+            forced_closes: 0,
         }
     }
 
@@ -121,8 +127,9 @@ impl PartitionWork {
         self.next_offset
     }
 
-    /// The spans of the record at `offset`, read at clock time `now_ms`.
-    pub fn record(&mut self, offset: u64, spans: Vec<Span>, now_ms: u64) {
+    /// The spans of the record at `offset`, read at clock time `now_ms`;
+    /// past `max_open_spans` open spans every open trace is closed early.
+    pub fn record(&mut self, offset: u64, spans: Vec<Span>, now_ms: u64, max_open_spans: usize) {
         self.records += 1;
         self.next_offset = self.next_offset.max(offset + 1);
         let mut completed = Vec::new();
@@ -137,6 +144,10 @@ impl PartitionWork {
             self.assembler.push_at(span, now_ms, &mut |t| completed.push(t));
         }
         self.complete(completed);
+        if self.assembler.open_spans() > max_open_spans {
+            self.forced_closes += 1;
+            self.tick(now_ms, 0);
+        }
         if self.open.is_empty() {
             // Nothing open reads a record before here again.
             self.assembler.forget_closed_over(CLOSED_IDS_REMEMBERED);
@@ -281,7 +292,7 @@ mod tests {
             coarse_ms: 3_600_000,
             max_operations: 100,
         };
-        PartialConfig { buckets, max_operations: 100 }
+        PartialConfig { buckets, max_operations: 100, max_open_spans: usize::MAX }
     }
 
     /// Trace `t`'s span `i` (0 the root in "a", others children in "b").
@@ -348,7 +359,7 @@ mod tests {
         // A record a second, a trace complete 3 s after its last span.
         let at = |offset: usize| NOW + offset as u64 * 1_000;
         for (offset, spans) in records.iter().enumerate().take(12) {
-            first.record(offset as u64, spans.clone(), at(offset));
+            first.record(offset as u64, spans.clone(), at(offset), usize::MAX);
             first.tick(at(offset), 3_000);
             if let Some((p, commit)) = first.take_partial(&dict, &config(), NOW) {
                 log.push(p);
@@ -360,7 +371,7 @@ mod tests {
         assert!(committed > 0 && committed < 12, "{committed}");
         // The first owner, a zombie, reads on: its partial lands after the
         // new claim and must not count.
-        first.record(12, records[12].clone(), at(12));
+        first.record(12, records[12].clone(), at(12), usize::MAX);
         first.tick(at(16), 3_000);
         let late = first.take_partial(&dict, &config(), NOW);
         assert!(late.is_some());
@@ -373,7 +384,7 @@ mod tests {
         log.push(late.unwrap().0);
         let mut second = PartitionWork::new("spans", 0, "second", committed, skip);
         for (offset, spans) in records.iter().enumerate().skip(committed as usize) {
-            second.record(offset as u64, spans.clone(), at(offset));
+            second.record(offset as u64, spans.clone(), at(offset), usize::MAX);
             second.tick(at(offset), 3_000);
         }
         second.tick(at(100), 3_000);
@@ -392,8 +403,8 @@ mod tests {
         let mut dict = Dictionary::default();
         let mut work = PartitionWork::new("spans", 3, "c", 100, SkipSet::default());
         assert_eq!(work.commit_offset(), 100);
-        work.record(100, vec![span(&mut dict, 1, 0)], NOW);
-        work.record(101, vec![span(&mut dict, 2, 0)], NOW + 5_000);
+        work.record(100, vec![span(&mut dict, 1, 0)], NOW, usize::MAX);
+        work.record(101, vec![span(&mut dict, 2, 0)], NOW + 5_000, usize::MAX);
         assert_eq!(work.commit_offset(), 100);
         work.tick(NOW + 10_000, 10_000);
         assert_eq!(work.commit_offset(), 101, "trace 1 completed; trace 2 is still open");
@@ -409,12 +420,24 @@ mod tests {
     }
 
     #[test]
+    fn past_the_open_span_cap_open_traces_close_early() {
+        let mut dict = Dictionary::default();
+        let mut work = PartitionWork::new("spans", 0, "c", 0, SkipSet::default());
+        work.record(0, vec![span(&mut dict, 1, 0)], NOW, 2);
+        work.record(1, vec![span(&mut dict, 2, 0)], NOW, 2);
+        assert_eq!((work.open_spans(), work.forced_closes), (2, 0));
+        work.record(2, vec![span(&mut dict, 3, 0)], NOW, 2);
+        assert_eq!((work.open_spans(), work.forced_closes), (0, 1));
+        assert_eq!(work.commit_offset(), 3, "nothing open: the next record");
+    }
+
+    #[test]
     fn traces_seen_in_two_partitions_are_counted_as_split() {
         let mut dict = Dictionary::default();
         let mut log = Vec::new();
         for partition in [0, 1] {
             let mut work = PartitionWork::new("spans", partition, "c", 0, SkipSet::default());
-            work.record(0, vec![span(&mut dict, 7, partition as u8)], NOW);
+            work.record(0, vec![span(&mut dict, 7, partition as u8)], NOW, usize::MAX);
             work.tick(NOW + 10_000, 10_000);
             log.push(work.take_partial(&dict, &config(), NOW).unwrap().0);
         }

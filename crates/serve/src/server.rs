@@ -68,6 +68,8 @@ pub struct ServeConfig {
     pub compact_interval: Duration,
     /// As a member of a Kafka consumer group: the group's settings.
     pub kafka: Option<KafkaConfig>,
+    /// Whether the OTLP gRPC and HTTP listeners are on.
+    pub otlp: bool,
 }
 
 /// Errors that stop the server.
@@ -153,15 +155,13 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup, Plan), ServeErro
     Ok((Live::new(config.live), wal, startup, plan))
 }
 
-/// The three listeners, bound.
+/// The listeners, bound: OTLP gRPC and HTTP (unless switched off) and the
+/// API.
 struct Listeners {
-    grpc: TcpListener,
-    http: TcpListener,
-    api: TcpListener,
-    addrs: [SocketAddr; 3],
+    bound: Vec<(&'static str, TcpListener, SocketAddr)>,
 }
 
-/// The settings that name each listener, in [`Listeners::addrs`] order.
+/// The settings that name each listener.
 const FLAGS: [&str; 3] = ["--grpc-addr", "--http-addr", "--api-addr"];
 
 impl Listeners {
@@ -170,16 +170,19 @@ impl Listeners {
         let wanted = [config.grpc_addr, config.http_addr, config.api_addr];
         let mut bound = Vec::with_capacity(3);
         for (flag, addr) in FLAGS.into_iter().zip(wanted) {
+            if !config.otlp && flag != "--api-addr" {
+                continue;
+            }
             let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Listen { flag, addr, source })?;
             let local = listener.local_addr().map_err(|source| ServeError::Listen { flag, addr, source })?;
-            bound.push((listener, local));
+            bound.push((flag, listener, local));
         }
-        let addrs = [bound[0].1, bound[1].1, bound[2].1];
-        let mut listeners = bound.into_iter().map(|(l, _)| l);
-        let (Some(grpc), Some(http), Some(api)) = (listeners.next(), listeners.next(), listeners.next()) else {
-            unreachable!("three listeners were bound")
-        };
-        Ok(Listeners { grpc, http, api, addrs })
+        Ok(Listeners { bound })
+    }
+
+    /// The bound addresses: OTLP gRPC, OTLP HTTP (None when switched off), API.
+    fn addrs(&self) -> [Option<SocketAddr>; 3] {
+        FLAGS.map(|flag| self.bound.iter().find(|(f, _, _)| *f == flag).map(|(_, _, a)| *a))
     }
 
     /// Serves the transports on the listeners until `stop` turns true.
@@ -190,17 +193,21 @@ impl Listeners {
         stop: &watch::Receiver<bool>,
     ) -> Result<Vec<(&'static str, ServeTask)>, ServeError> {
         let auth = Auth(config.auth_token.as_deref().map(Arc::from));
-        let query = QueryServiceServer::new(query_grpc::QueryApi(service.clone()));
-        let routers = [
-            otlp_grpc::router(service.clone(), auth.clone()),
-            otlp_http::router(service.clone(), auth.clone()),
-            api_http::router(service.clone(), auth, &format!("/{QUERY_SERVICE_NAME}/{{*method}}"), query),
-        ];
-        let listeners = [self.grpc, self.http, self.api];
         let mut tasks = Vec::with_capacity(3);
-        for ((listener, router), (flag, addr)) in
-            listeners.into_iter().zip(routers).zip(FLAGS.into_iter().zip(self.addrs))
-        {
+        for (flag, listener, addr) in self.bound {
+            let router = match flag {
+                "--grpc-addr" => otlp_grpc::router(service.clone(), auth.clone()),
+                "--http-addr" => otlp_http::router(service.clone(), auth.clone()),
+                _ => {
+                    let query = QueryServiceServer::new(query_grpc::QueryApi(service.clone()));
+                    api_http::router(
+                        service.clone(),
+                        auth.clone(),
+                        &format!("/{QUERY_SERVICE_NAME}/{{*method}}"),
+                        query,
+                    )
+                }
+            };
             let incoming = Incoming::new(listener, config.tls.clone()).map_err(|source| ServeError::Listen {
                 flag,
                 addr,
@@ -239,7 +246,11 @@ fn spawn_kafka(
     group: Arc<GroupStatus>,
     stop: watch::Receiver<bool>,
 ) -> impl std::future::Future<Output = Result<(), KafkaError>> + Send + 'static {
-    let partials = PartialConfig { buckets: config.live.bucket_config(), max_operations: config.live.max_operations };
+    let partials = PartialConfig {
+        buckets: config.live.bucket_config(),
+        max_operations: config.live.max_operations,
+        max_open_spans: config.live.max_open_spans,
+    };
     kafka::run(kafka, live, partials, config.live.idle_ms, clock, group, stop)
 }
 
@@ -265,20 +276,21 @@ fn spawn_thread(
 
 /// Runs the server until `shutdown` resolves. `idle` is the runtime's park
 /// hook, if it was built with one (see [`IdleHook`]). `on_ready` is called
-/// with the bound addresses and what opening the log found once everything
-/// listens; `on_restored`, on the restore's thread, once what the data
+/// with the bound addresses (OTLP gRPC, OTLP HTTP — None when switched off —
+/// and the API) and what opening the log found once everything listens;
+/// `on_restored`, on the restore's thread, once what the data
 /// directory kept is restored into live analysis (or the restore stopped).
 pub async fn run(
     config: ServeConfig,
     idle: Option<IdleHook>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    on_ready: impl FnOnce([SocketAddr; 3], &Startup),
+    on_ready: impl FnOnce([Option<SocketAddr>; 3], &Startup),
     on_restored: impl FnOnce(&restore::Restored) + Send + 'static,
 ) -> Result<(), ServeError> {
     // Listeners first: a port in use is reported before anything is
     // created on disk.
     let listeners = Listeners::bind(&config).await?;
-    let addrs = listeners.addrs;
+    let addrs = listeners.addrs();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (live, wal, startup, plan) = tokio::task::block_in_place(|| recover(&config))?;
     let restoring = Arc::new(Progress::of(&plan));

@@ -406,7 +406,9 @@ impl Worker {
             _ => BodyEncoding::Protobuf,
         };
         match accept_bytes(body, encoding, &mut self.dict, &mut self.warnings) {
-            Ok(accepted) => owned.work.record(offset, accepted.spans, self.clock.now_ms()),
+            Ok(accepted) => {
+                owned.work.record(offset, accepted.spans, self.clock.now_ms(), self.partials.max_open_spans)
+            }
             Err(e) => {
                 eprintln!(
                     "tracelens: kafka: {} partition {partition} offset {offset}: skipped, not OTLP traces: {e}",
