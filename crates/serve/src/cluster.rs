@@ -211,7 +211,9 @@ impl PartitionWork {
         let mut buckets: std::collections::BTreeMap<u64, (TraceAnalyses, Vec<_>, u64)> = Default::default();
         let mut fragments = Vec::with_capacity(self.done.len());
         let mut spans = 0;
+        let mut summary = tracelens_core::analysis::Summary::default();
         for Done { trace, extent } in std::mem::take(&mut self.done) {
+            summary.add_trace(&trace);
             let (key, in_window) = config.buckets.bucket_of(trace_start_ms(&trace), now_ms);
             let (analyses, digests, out_of_window) =
                 buckets.entry(key).or_insert_with(|| (TraceAnalyses::new(dict, config.max_operations), Vec::new(), 0));
@@ -248,12 +250,15 @@ impl PartitionWork {
             undecodable: std::mem::take(&mut self.undecodable),
             spans,
         };
+        let summary = Some(summary.to_portable(dict, &mut names));
         let partial = pb::Partial {
             format: partial::FORMAT_VERSION,
+            spans_read: source.spans,
+            summary,
             strings: names.into_strings(),
             buckets,
             source: Some(source),
-            ..Default::default()
+            warnings: Vec::new(),
         };
         Some((partial, commit_offset))
     }
