@@ -33,6 +33,9 @@ sleep 1
 "$tansu" topic create --broker "tcp://127.0.0.1:$port" --partitions 6 otlp_spans > /dev/null
 
 now() { date +%s.%N; }
+cpu() { # pid: user+system CPU seconds so far
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
 counted() { curl -s "127.0.0.1:$api/api/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["live"]["spans_accepted"])' 2>/dev/null || echo 0; }
 wait_counted() { # spans
   until [ "$(counted)" -ge "$1" ]; do sleep 0.05; done
@@ -45,6 +48,7 @@ t0=$(now)
 t1=$(now)
 printf '%-58s %10.2f s %12.0f spans/s\n' "send --kafka-brokers ($n spans)" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$n / ($t1 - $t0)" | bc -l)"
 
+broker_cpu0=$(cpu "${pids[0]}")
 t0=$(now)
 "$bin" serve --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --api-addr "127.0.0.1:$api" --data-dir "$work/data" \
   --trace-idle 1s --kafka-brokers "127.0.0.1:$port" --kafka-instance-id bench-0 2> "$work/serve.log" &
@@ -52,8 +56,12 @@ pids+=($!)
 wait_counted "$n"
 t1=$(now)
 rss=$(ps -o rss= -p "${pids[-1]}")
+member_cpu=$(cpu "${pids[-1]}")
+broker_cpu=$(echo "$(cpu "${pids[0]}") - $broker_cpu0" | bc -l)
 printf '%-58s %10.2f s %12.0f spans/s  (RSS %d MiB)\n' "one member catches up with $n spans on 6 partitions" \
   "$(echo "$t1 - $t0" | bc -l)" "$(echo "$n / ($t1 - $t0)" | bc -l)" "$((rss / 1024))"
+printf '%-58s %10.2f s %12.0f spans/CPU-s\n' "  the member's CPU time" "$member_cpu" "$(echo "$n / $member_cpu" | bc -l)"
+printf '%-58s %10.2f s\n' "  the broker's CPU time meanwhile (same 2 cores)" "$broker_cpu"
 
 "$bin" generate --spans "$((rate * 20))" --seed 2 --format otlp-protobuf-stream -o "$work/b.pb" 2> "$work/gen.log"
 m=$(grep -o '[0-9]* spans' "$work/gen.log" | cut -d' ' -f1)
