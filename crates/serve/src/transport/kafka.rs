@@ -12,7 +12,7 @@
 //! * the partition worker consumes the spans topic in the group. For each
 //!   partition it is assigned it publishes a claim, waits until the results
 //!   reader has read past it, and resumes at the group's committed offset
-//!   skipping the spans already counted ([`cluster::PartitionWork`]). Each
+//!   skipping the spans already counted ([`PartitionWork`]). Each
 //!   second it publishes, per partition, a partial of the traces completed
 //!   (acks from every in-sync replica), and only then commits the offset of
 //!   the first record of its oldest open trace.
