@@ -299,6 +299,23 @@ fn three_members_answer_like_one_offline_analysis_through_kill_9_and_a_broker_re
         assert_answers_like(m, &expected);
     }
 
+    // A deployment marker recorded on one member is every member's: a
+    // verdict at its time reads the same on a member that never saw it.
+    let marker = br#"{"service": "checkout", "version": "1.10.0", "time": "2026-11-01T00:00:07Z"}"#;
+    let (status, _, body) = common::http(members[0].api, "POST", "/api/v1/deployments", &[], marker);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for m in &members {
+        while get_json(m.api, "/api/v1/deployments")["deployments"].as_array().map(Vec::len) != Some(1) {
+            assert!(Instant::now() < deadline, "the marker did not reach {} once", m.api);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let by_marker = |m: &Member| get_json(m.api, "/api/v1/verdict?service=checkout");
+    let (here, there) = (by_marker(&members[0]), by_marker(&members[2]));
+    assert_eq!(here["mode"], "deploy_time", "{here:#}");
+    assert_same(&there, &here, "verdict by the marker");
+
     // Mid-stream, one member is killed with kill -9 and a new process takes
     // its place under its identity, as a StatefulSet restarts a pod.
     dumps.push(generate(dir.path(), 2, 1_500));

@@ -64,6 +64,7 @@ pub fn partial(
         spans_read,
         warnings: partial::warnings_out(warnings),
         source: None,
+        deployments: Vec::new(),
     }
 }
 

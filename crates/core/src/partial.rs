@@ -42,6 +42,24 @@ pub mod pb {
         /// came from, and what the partial covers of it.
         #[prost(message, optional, tag = "7")]
         pub source: Option<Source>,
+        /// Deployment markers recorded on one receiver of a group, for
+        /// every receiver's verdicts.
+        #[prost(message, repeated, tag = "8")]
+        pub deployments: Vec<DeploymentMarker>,
+    }
+
+    /// A deploy of one service version.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct DeploymentMarker {
+        /// The service.
+        #[prost(string, tag = "1")]
+        pub service: String,
+        /// The version deployed.
+        #[prost(string, tag = "2")]
+        pub version: String,
+        /// When, unix ns.
+        #[prost(uint64, tag = "3")]
+        pub time_unix_nano: u64,
     }
 
     /// What a receiver's partial covers of one topic partition.

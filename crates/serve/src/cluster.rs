@@ -45,6 +45,8 @@ pub struct GroupStatus {
     pub published: std::sync::atomic::AtomicU64,
     /// Offset commits that failed (retried before the next publish).
     pub commit_failures: std::sync::atomic::AtomicU64,
+    /// Deployment markers recorded here, to publish to the group.
+    pub outbox: std::sync::Mutex<Vec<crate::gate::Deployment>>,
 }
 
 /// Offsets of the first and last records of one open trace, and its spans.
@@ -259,6 +261,7 @@ impl PartitionWork {
             buckets,
             source: Some(source),
             warnings: Vec::new(),
+            deployments: Vec::new(),
         };
         Some((partial, commit_offset))
     }

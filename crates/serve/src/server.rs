@@ -241,6 +241,7 @@ fn open_deployments(config: &ServeConfig, clock: &dyn Clock) -> Result<Deploymen
 fn spawn_kafka(
     kafka: KafkaConfig,
     config: &ServeConfig,
+    service: Arc<Service>,
     live: Arc<Mutex<Live>>,
     clock: Arc<dyn Clock>,
     group: Arc<GroupStatus>,
@@ -251,7 +252,7 @@ fn spawn_kafka(
         max_operations: config.live.max_operations,
         max_open_spans: config.live.max_open_spans,
     };
-    kafka::run(kafka, live, partials, config.live.idle_ms, clock, group, stop)
+    kafka::run(kafka, service, live, partials, config.live.idle_ms, clock, group, stop)
 }
 
 /// Completes idle traces every 100 ms until `stop` turns true.
@@ -335,9 +336,15 @@ pub async fn run(
     let ticker = spawn_ticker(service.clone(), stop_rx.clone());
     let tasks = listeners.serve(&service, &config, &stop_rx)?;
     let kafka = match (&config.kafka, group) {
-        (Some(kafka), Some(group)) => {
-            Some(tokio::spawn(spawn_kafka(kafka.clone(), &config, live.clone(), clock.clone(), group, stop_rx.clone())))
-        }
+        (Some(kafka), Some(group)) => Some(tokio::spawn(spawn_kafka(
+            kafka.clone(),
+            &config,
+            service.clone(),
+            live.clone(),
+            clock.clone(),
+            group,
+            stop_rx.clone(),
+        ))),
         _ => None,
     };
     on_ready(addrs, &startup);

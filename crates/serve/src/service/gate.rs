@@ -101,10 +101,24 @@ impl Service {
         let deployment = request.validate(self.clock.now_ns())?;
         let mut markers = self.deployments.lock().expect("deployments lock");
         markers.record(deployment.clone())?;
+        if let Some(group) = &self.group {
+            // Every member of the group judges by it.
+            group.outbox.lock().expect("outbox lock").push(deployment.clone());
+        }
         if let Err(e) = markers.expire(self.marker_horizon()) {
             eprintln!("tracelens: warning: expiring deployment markers: {e}");
         }
         Ok(deployment)
+    }
+
+    /// Records a marker another member of the group published (once:
+    /// the member that recorded it has it already).
+    pub fn apply_group_deployment(&self, deployment: Deployment) -> Result<(), ServiceError> {
+        let mut markers = self.deployments.lock().expect("deployments lock");
+        if !markers.all().contains(&deployment) {
+            markers.record(deployment)?;
+        }
+        Ok(())
     }
 
     /// Every deployment marker kept.

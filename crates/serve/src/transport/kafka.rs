@@ -17,6 +17,9 @@
 //!   (acks from every in-sync replica), and only then commits the offset of
 //!   the first record of its oldest open trace.
 //!
+//! Deployment markers recorded on one member go to the results topic too,
+//! and every member records them: verdicts judge by the same deploys.
+//!
 //! Records that do not decode are counted, logged with topic, partition and
 //! offset, and passed over.
 
@@ -40,8 +43,10 @@ use tracelens_core::partial::pb;
 
 use crate::clock::Clock;
 use crate::cluster::{GroupStatus as KafkaStatus, PartialConfig, PartitionWork};
+use crate::gate::Deployment;
 use crate::ingest::{BodyEncoding, accept_bytes};
 use crate::live::Live;
+use crate::service::Service;
 
 /// How a receiver joins a consumer group.
 #[derive(Clone, Debug)]
@@ -137,6 +142,7 @@ async fn ensure_results_topic(config: &KafkaConfig) -> Result<(), KafkaError> {
 /// Runs the transport until `stop` turns true.
 pub async fn run(
     config: KafkaConfig,
+    service: Arc<Service>,
     live: Arc<Mutex<Live>>,
     partials: PartialConfig,
     idle_ms: u64,
@@ -147,7 +153,8 @@ pub async fn run(
     ensure_results_topic(&config).await?;
     live.lock().expect("live lock").start_cluster();
     let read = Arc::new(ReadUpTo::default());
-    let reader = tokio::spawn(read_results(config.clone(), live.clone(), read.clone(), status.clone(), stop.clone()));
+    let reader =
+        tokio::spawn(read_results(config.clone(), service, live.clone(), read.clone(), status.clone(), stop.clone()));
     let worker = Worker::new(&config, live, partials, idle_ms, clock, status, read)?;
     let worker = tokio::spawn(worker.run(stop));
     reader.await.map_err(|e| KafkaError::Task("results reader", e))??;
@@ -158,6 +165,7 @@ pub async fn run(
 /// Reads the whole results topic into live analysis.
 async fn read_results(
     config: KafkaConfig,
+    service: Arc<Service>,
     live: Arc<Mutex<Live>>,
     read: Arc<ReadUpTo>,
     status: Arc<KafkaStatus>,
@@ -203,6 +211,13 @@ async fn read_results(
                     Some(Ok(partial)) => {
                         if let Err(e) = live.lock().expect("live lock").apply_partial(&partial) {
                             eprintln!("tracelens: kafka: {} partition {p} offset {offset}: {e}", config.results_topic);
+                        }
+                        for d in partial.deployments {
+                            let marker =
+                                Deployment { service: d.service, version: d.version, time_unix_nano: d.time_unix_nano };
+                            if let Err(e) = service.apply_group_deployment(marker) {
+                                eprintln!("tracelens: kafka: a deployment marker of the group: {e}");
+                            }
                         }
                     }
                     Some(Err(e)) => {
@@ -420,8 +435,28 @@ impl Worker {
     }
 
     /// Publishes each partition's completed traces, then commits; claims
-    /// again what could not be claimed.
+    /// again what could not be claimed; shares the deployment markers
+    /// recorded here.
     async fn publish(&mut self) {
+        let markers = std::mem::take(&mut *self.status.outbox.lock().expect("outbox lock"));
+        if !markers.is_empty() {
+            let partial = pb::Partial {
+                format: tracelens_core::partial::FORMAT_VERSION,
+                deployments: markers
+                    .iter()
+                    .map(|d| pb::DeploymentMarker {
+                        service: d.service.clone(),
+                        version: d.version.clone(),
+                        time_unix_nano: d.time_unix_nano,
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            if self.send(-1, &partial).await.is_none() {
+                // Tried again at the next publish.
+                self.status.outbox.lock().expect("outbox lock").extend(markers);
+            }
+        }
         for p in std::mem::take(&mut self.unclaimed) {
             self.reclaim(p).await;
         }
@@ -470,10 +505,10 @@ impl Worker {
     }
 
     /// Publishes a partial keyed by its source partition (so claims and
-    /// data of one partition keep their order); the results partition and
-    /// offset it landed at.
+    /// data of one partition keep their order; -1: no partition, deployment
+    /// markers); the results partition and offset it landed at.
     async fn send(&self, partition: i32, partial: &pb::Partial) -> Option<(i32, i64)> {
-        let key = format!("{}/{partition}", self.config.topic);
+        let key = if partition < 0 { "deployments".to_string() } else { format!("{}/{partition}", self.config.topic) };
         let bytes = partial.encode_to_vec();
         let record = FutureRecord::to(&self.config.results_topic).key(&key).payload(&bytes);
         match self.producer.send(record, Duration::from_secs(30)).await {
