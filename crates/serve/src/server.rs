@@ -252,7 +252,8 @@ fn spawn_kafka(
         max_operations: config.live.max_operations,
         max_open_spans: config.live.max_open_spans,
     };
-    kafka::run(kafka, service, live, partials, config.live.idle_ms, clock, group, stop)
+    let parts = kafka::Parts { service, live, partials, idle_ms: config.live.idle_ms, clock, status: group };
+    kafka::run(kafka, parts, stop)
 }
 
 /// Completes idle traces every 100 ms until `stop` turns true.

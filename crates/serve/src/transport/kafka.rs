@@ -139,17 +139,25 @@ async fn ensure_results_topic(config: &KafkaConfig) -> Result<(), KafkaError> {
     Ok(())
 }
 
+/// What the transport works with.
+pub struct Parts {
+    /// The service (deployment markers of the group go to it).
+    pub service: Arc<Service>,
+    /// Live analysis, which the group's partials feed.
+    pub live: Arc<Mutex<Live>>,
+    /// How partials are built.
+    pub partials: PartialConfig,
+    /// A trace is complete once no span arrived for this long, ms.
+    pub idle_ms: u64,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// What `/readyz` and `/metrics` report.
+    pub status: Arc<KafkaStatus>,
+}
+
 /// Runs the transport until `stop` turns true.
-pub async fn run(
-    config: KafkaConfig,
-    service: Arc<Service>,
-    live: Arc<Mutex<Live>>,
-    partials: PartialConfig,
-    idle_ms: u64,
-    clock: Arc<dyn Clock>,
-    status: Arc<KafkaStatus>,
-    stop: watch::Receiver<bool>,
-) -> Result<(), KafkaError> {
+pub async fn run(config: KafkaConfig, parts: Parts, stop: watch::Receiver<bool>) -> Result<(), KafkaError> {
+    let Parts { service, live, partials, idle_ms, clock, status } = parts;
     ensure_results_topic(&config).await?;
     live.lock().expect("live lock").start_cluster();
     let read = Arc::new(ReadUpTo::default());
