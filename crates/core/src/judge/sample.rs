@@ -5,6 +5,9 @@
 //! per (service, operation), self and inclusive, and the error types and
 //! edges seen. A digest is small, so a judge over millions of traces keeps
 //! only what it needs.
+//!
+//! * [`portable`] — digests for every service of a trace at once, with
+//!   names as text, that travel in partials and are judged elsewhere.
 
 use rustc_hash::FxHashMap;
 

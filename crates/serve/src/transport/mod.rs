@@ -6,6 +6,8 @@
 //! * [`otlp_http`] — OTLP/HTTP `POST /v1/traces` (protobuf and JSON, gzip).
 //! * [`api_http`] — the JSON query API, deploy gates, `/metrics`, health.
 //! * [`query_grpc`] — the gRPC query service (`tracelens.query.v1`).
+//! * [`kafka`] — a Kafka consumer-group member: the spans topic in, partials
+//!   out, the group's results topic read back into live analysis.
 //! * [`status`] — failures to gRPC codes and HTTP statuses.
 //! * [`tls`] — plain or TLS listeners.
 //!
