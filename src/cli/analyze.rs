@@ -41,29 +41,44 @@ pub struct AnalyzeArgs {
     input: InputArgs,
     #[command(flatten)]
     path: PathArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    format: OutputFormat,
-    /// Distinct operation names kept per service; spans with further names go to one "(overflow)" operation.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS_PER_SERVICE)]
-    max_operations: usize,
-    /// Operations listed in the table's slowest and most-failing sections.
-    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_TOP)]
-    top: usize,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Also write what was analysed to FILE as a partial that `tracelens merge` combines exactly with
     /// others (each trace must lie within one command's inputs).
     #[arg(long, value_name = "FILE")]
     partial: Option<std::path::PathBuf>,
 }
 
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    if args.max_operations == 0 {
-        return Err(UsageError("--max-operations must be at least 1".to_string()).into());
+/// The report's flags, shared by `analyze` and `merge`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub(super) format: OutputFormat,
+    /// Distinct operation names kept per service; spans with further names go to one "(overflow)" operation.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS_PER_SERVICE)]
+    pub(super) max_operations: usize,
+    /// Operations listed in the table's slowest and most-failing sections.
+    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_TOP)]
+    pub(super) top: usize,
+}
+
+impl ReportArgs {
+    /// The operation cap, checked.
+    pub(super) fn max_operations(&self) -> anyhow::Result<usize> {
+        if self.max_operations == 0 {
+            return Err(UsageError("--max-operations must be at least 1".to_string()).into());
+        }
+        Ok(self.max_operations)
     }
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let max_operations = args.report.max_operations()?;
     let inputs = args.input.validate()?;
     let settings = args.path.validate()?;
     let mut summary = Summary::default();
-    let mut analyses = TraceAnalyses::new(&Dictionary::default(), args.max_operations);
+    let mut analyses = TraceAnalyses::new(&Dictionary::default(), max_operations);
     let mut skew = SkewReport::default();
     let report = inputs.run(&mut |dict, mut trace| {
         summary.add_trace(&trace);
@@ -95,8 +110,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         .collect();
     let out =
         AnalyzeReport::new(inputs, skipped, report.spans_read(), &summary, &report.warnings, &report.dict, &analyses);
-    print_report(&out, args.format, args.top)?;
-    print_overflow(&report.dict, &analyses, args.max_operations);
+    print_report(&out, args.report.format, args.report.top)?;
+    print_overflow(&report.dict, &analyses, max_operations);
     print_skew(&settings, &skew);
     input::print_notes(&report);
     Ok(())

@@ -10,14 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use tracelens::analysis::metrics::DEFAULT_MAX_OPERATIONS_PER_SERVICE;
 use tracelens::analysis::portable::{Names, PortableError, Syms};
 use tracelens::analysis::{Summary, TraceAnalyses};
 use tracelens::model::{Dictionary, Warnings};
 use tracelens::partial::{self, pb};
 
-use super::UsageError;
-use super::analyze::{AnalyzeReport, InputLine, OutputFormat, print_overflow, print_report};
+use super::analyze::{AnalyzeReport, InputLine, ReportArgs, print_overflow, print_report};
 
 /// Flags of `tracelens merge`.
 #[derive(Debug, Args)]
@@ -28,15 +26,8 @@ pub struct MergeArgs {
     /// Partials files (written by `analyze --partial` or `merge --partial`).
     #[arg(required = true, value_name = "PARTIAL")]
     partials: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    format: OutputFormat,
-    /// Distinct operation names kept per service; spans with further names go to one "(overflow)" operation.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS_PER_SERVICE)]
-    max_operations: usize,
-    /// Operations listed in the table's slowest and most-failing sections.
-    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_TOP)]
-    top: usize,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Also write the merged result to FILE as one partial.
     #[arg(long, value_name = "FILE")]
     partial: Option<PathBuf>,
@@ -106,13 +97,11 @@ impl Merged {
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<()> {
-    if args.max_operations == 0 {
-        return Err(UsageError("--max-operations must be at least 1".to_string()).into());
-    }
+    let max_operations = args.report.max_operations()?;
     let dict = Dictionary::default();
     let mut merged = Merged {
         ledger: partial::Ledger::default(),
-        analyses: TraceAnalyses::new(&dict, args.max_operations),
+        analyses: TraceAnalyses::new(&dict, max_operations),
         dict,
         summary: Summary::default(),
         warnings: Warnings::default(),
@@ -137,7 +126,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
     merged.analyses.finish();
     let Merged { dict, analyses, summary, warnings, .. } = &merged;
     let out = AnalyzeReport::new(inputs, Vec::new(), spans_read, summary, warnings, dict, analyses);
-    print_report(&out, args.format, args.top)?;
-    print_overflow(dict, analyses, args.max_operations);
+    print_report(&out, args.report.format, args.report.top)?;
+    print_overflow(dict, analyses, max_operations);
     Ok(())
 }

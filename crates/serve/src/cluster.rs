@@ -114,16 +114,6 @@ impl PartitionWork {
         }
     }
 
-    /// The claim this work publishes under.
-    pub fn claim(&self) -> &str {
-        &self.claim
-    }
-
-    /// The partition.
-    pub fn partition(&self) -> u32 {
-        self.partition
-    }
-
     /// The offset after the last record read.
     pub fn next_offset(&self) -> u64 {
         self.next_offset

@@ -201,11 +201,6 @@ impl Service {
         Ok(self.restoring().map_or_else(|| "ready".to_string(), |r| format!("ready; {r}")))
     }
 
-    /// As a member of a consumer group, its status.
-    pub fn group(&self) -> Option<&crate::cluster::GroupStatus> {
-        self.group.as_deref()
-    }
-
     /// Completes traces idle for the configured time (call every 100 ms).
     pub fn tick(&self) {
         let now = self.clock.now_ms();

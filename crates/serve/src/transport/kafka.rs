@@ -157,13 +157,18 @@ pub struct Parts {
 
 /// Runs the transport until `stop` turns true.
 pub async fn run(config: KafkaConfig, parts: Parts, stop: watch::Receiver<bool>) -> Result<(), KafkaError> {
-    let Parts { service, live, partials, idle_ms, clock, status } = parts;
     ensure_results_topic(&config).await?;
-    live.lock().expect("live lock").start_cluster();
+    parts.live.lock().expect("live lock").start_cluster();
     let read = Arc::new(ReadUpTo::default());
-    let reader =
-        tokio::spawn(read_results(config.clone(), service, live.clone(), read.clone(), status.clone(), stop.clone()));
-    let worker = Worker::new(&config, live, partials, idle_ms, clock, status, read)?;
+    let reader = tokio::spawn(read_results(
+        config.clone(),
+        parts.service.clone(),
+        parts.live.clone(),
+        read.clone(),
+        parts.status.clone(),
+        stop.clone(),
+    ));
+    let worker = Worker::new(&config, parts, read)?;
     let worker = tokio::spawn(worker.run(stop));
     reader.await.map_err(|e| KafkaError::Task("results reader", e))??;
     worker.await.map_err(|e| KafkaError::Task("partition worker", e))??;
@@ -323,15 +328,8 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(
-        config: &KafkaConfig,
-        live: Arc<Mutex<Live>>,
-        partials: PartialConfig,
-        idle_ms: u64,
-        clock: Arc<dyn Clock>,
-        status: Arc<KafkaStatus>,
-        read: Arc<ReadUpTo>,
-    ) -> Result<Worker, KafkaError> {
+    fn new(config: &KafkaConfig, parts: Parts, read: Arc<ReadUpTo>) -> Result<Worker, KafkaError> {
+        let Parts { live, partials, idle_ms, clock, status, .. } = parts;
         let context = GroupContext { events: Mutex::new(Vec::new()), status: status.clone() };
         let mut settings = ClientConfig::new();
         settings
@@ -502,9 +500,13 @@ impl Worker {
         match tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync)) {
             Ok(()) => {
                 owned.pending_commit = None;
+                let _ = self.consumer.resume(&list);
                 true
             }
             Err(e) => {
+                // Nothing more is read until the commit goes through, so
+                // the traces waiting to be published stay bounded.
+                let _ = self.consumer.pause(&list);
                 self.status.commit_failures.fetch_add(1, Ordering::Relaxed);
                 eprintln!("tracelens: kafka: committing {} partition {partition} at {offset}: {e}", self.config.topic);
                 false
