@@ -3,7 +3,7 @@
 //!
 //! One module per command — `analyze`, `graph`, `critical_path`,
 //! `bottlenecks`, `diff`, `verdict`, `merge`, `export`, `sql`, `generate`,
-//! `serve`, `send` — and what they share: `input` (inputs and
+//! `serve`, `send`, `report` — and what they share: `input` (inputs and
 //! pipeline flags), `progress` (the progress bar).
 
 mod analyze;
@@ -16,6 +16,7 @@ mod graph;
 mod input;
 mod merge;
 mod progress;
+mod report;
 mod send;
 mod serve;
 mod sql;
@@ -67,6 +68,8 @@ enum Command {
     Diff(Box<diff::DiffArgs>),
     /// Combine partials (from `analyze --partial` or receivers) into one report, exactly.
     Merge(Box<merge::MergeArgs>),
+    /// Write a self-contained HTML report: graph, histograms, bottlenecks, trace waterfalls, comparison, verdict.
+    Report(Box<report::ReportArgs>),
     /// Write spans, edges or critical-path sections as a Parquet, CSV or NDJSON table.
     Export(Box<export::ExportArgs>),
     /// Query spans, edges and critical-path sections with SQL.
@@ -112,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Verdict(args) => verdict::run(*args),
         Command::Diff(args) => diff::run(*args),
         Command::Merge(args) => merge::run(*args).map(|()| 0),
+        Command::Report(args) => report::run(*args).map(|()| 0),
         Command::Export(args) => export::run(*args).map(|()| 0),
         Command::Sql(args) => sql::run(*args).map(|()| 0),
         Command::Send(args) => send::run(*args).map(|()| 0),

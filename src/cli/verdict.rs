@@ -105,7 +105,7 @@ pub struct VerdictArgs {
 }
 
 /// The cohorts the flags describe.
-fn cohorts(
+pub(super) fn cohorts(
     baseline: Option<&str>,
     candidate: Option<&str>,
     deploy_time: Option<&str>,

@@ -26,6 +26,7 @@
 //!   inputs, assemble across them, hand each trace to an analysis.
 //! * [`generate`] — synthetic workloads from a seeded system model.
 //! * [`render`] — text output: tables, durations, counts.
+//! * [`search`] — trace search: the criteria and the summary row of a trace.
 //!
 //! Reading a dump and summarising it takes a reader, the assembler and an
 //! analysis:
@@ -75,3 +76,4 @@ pub mod partial;
 pub mod pipeline;
 pub mod read;
 pub mod render;
+pub mod search;

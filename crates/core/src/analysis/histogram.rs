@@ -373,6 +373,30 @@ impl LatencyHistogram {
         self.with_dense(|h| qs.map(|q| h.value_at_quantile(q).clamp(self.min, self.max)))
     }
 
+    /// The counts in logarithmic bins of `per_decade` bins per power of
+    /// ten, for plots: `(bin, count)` for every non-empty bin, bin `b`
+    /// holding values in `[10^(b/per_decade), 10^((b+1)/per_decade))` ns
+    /// (0 ns counts in bin 0). Each 3-digit HDR bucket goes whole into the
+    /// bin of its highest value, so a bin edge is off by at most 0.1%.
+    pub fn log_bins(&self, per_decade: u32) -> Vec<(u32, u64)> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        let per_decade = f64::from(per_decade.max(1));
+        self.with_dense(|h| {
+            let mut bins: Vec<(u32, u64)> = Vec::new();
+            for v in h.iter_recorded() {
+                let value = h.highest_equivalent(v.value_iterated_to()).clamp(self.min, self.max).max(1);
+                let bin = ((value as f64).log10() * per_decade + 1e-9).floor() as u32;
+                match bins.last_mut() {
+                    Some((b, c)) if *b == bin => *c += v.count_at_value(),
+                    _ => bins.push((bin, v.count_at_value())),
+                }
+            }
+            bins
+        })
+    }
+
     /// Count, mean and percentiles.
     pub fn summary(&self) -> LatencySummary {
         let count = self.count();
@@ -397,6 +421,20 @@ impl LatencyHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_bins_hold_every_value_in_its_decade() {
+        let mut h = LatencyHistogram::default();
+        for v in [1u64, 5, 10, 99, 100, 1_000, 1_000_000, 1_000_000, 3_500_000] {
+            h.record(v);
+        }
+        let bins = h.log_bins(10);
+        assert_eq!(bins.iter().map(|b| b.1).sum::<u64>(), 9);
+        // 1 -> 0; 5 -> 6 (log10 5 = 0.699); 10 -> 10; 99 -> 19; 100 -> 20;
+        // 1000 -> 30; 1e6 twice -> 60; 3.5e6 -> 65 (6.544).
+        assert_eq!(bins, vec![(0, 1), (6, 1), (10, 1), (19, 1), (20, 1), (30, 1), (60, 2), (65, 1)]);
+        assert!(LatencyHistogram::default().log_bins(10).is_empty());
+    }
 
     #[test]
     fn quantiles_within_three_digits() {

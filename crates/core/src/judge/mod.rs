@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashSet;
 
+use crate::analysis::histogram::LatencyHistogram;
 use crate::model::{Dictionary, Sym, Trace};
 
 /// Collects digests of one service's traces, then judges them.
@@ -203,6 +204,30 @@ impl Judge {
     pub fn traces(&self) -> (u64, u64) {
         let candidate = self.digests.iter().filter(|d| d.arm == Arm::Candidate).count() as u64;
         (self.digests.len() as u64 - candidate, candidate)
+    }
+
+    /// Latency per judged scope and arm, for plots: (the scope's label as
+    /// metric names start with it, baseline, candidate), in scope order.
+    /// Only the samples the verdict's tests use (capped per trace) count.
+    pub fn arm_latencies(&self) -> Vec<(String, LatencyHistogram, LatencyHistogram)> {
+        let service = self.digester.service();
+        let mut out: Vec<(String, LatencyHistogram, LatencyHistogram)> = self
+            .digester
+            .scopes
+            .iter()
+            .map(|s| (s.label(service), LatencyHistogram::default(), LatencyHistogram::default()))
+            .collect();
+        for d in &self.digests {
+            for &(scope, ns, _) in &d.samples {
+                if let Some((_, baseline, candidate)) = out.get_mut(scope as usize) {
+                    match d.arm {
+                        Arm::Baseline => baseline.record(ns),
+                        Arm::Candidate => candidate.record(ns),
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The verdict.

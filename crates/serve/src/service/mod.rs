@@ -9,7 +9,8 @@
 //!
 //! * [`export`] — OTLP export: admission (rate, in-flight), conversion
 //!   with partial success, the log, live analysis.
-//! * [`query`] — graph, operations, bottlenecks and one trace.
+//! * [`query`] — graph, operations, bottlenecks, one trace, trace search
+//!   and the web UI's report.
 //! * [`gate`] — verdicts (with planned looks), Flagger's hooks, deployment
 //!   markers.
 //! * [`metrics`] — the Prometheus text of `/metrics`.
@@ -38,7 +39,7 @@ use super::storage::lookup::{LookupError, Stored};
 use super::storage::restore::Progress;
 
 pub use export::RateLimit;
-pub use query::{Filter, Partial};
+pub use query::{Filter, Partial, SearchAnswer, SearchRequest};
 
 /// Why the service refused or failed a request. Each variant maps to one
 /// gRPC code and one HTTP status (`transport::status`).
@@ -108,6 +109,9 @@ pub enum RequestError {
     /// A deployment body that does not parse.
     #[error("a deployment is {{\"service\", \"version\", \"time\"}}: {0}")]
     Deployment(#[source] serde_json::Error),
+    /// A trace search's parameter does not parse.
+    #[error("{0}")]
+    Search(String),
 }
 
 /// What the service is built from (see [`Service::new`]).

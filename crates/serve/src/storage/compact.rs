@@ -52,7 +52,7 @@ pub enum CompactError {
     },
 }
 
-fn file_error(path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CompactError {
+pub(crate) fn file_error(path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CompactError {
     CompactError::File { path: path.to_path_buf(), source: e.into() }
 }
 

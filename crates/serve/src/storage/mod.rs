@@ -14,11 +14,13 @@
 //! * [`trace_index`] — a Bloom filter per compacted file of its trace ids.
 //! * [`lookup`] — every stored span of one trace: the log's segments and
 //!   the compacted files.
+//! * [`search`] — trace search over the compacted files.
 
 pub mod commit;
 pub mod compact;
 pub mod compactor;
 pub mod lookup;
 pub mod restore;
+pub mod search;
 pub mod trace_index;
 pub mod wal;

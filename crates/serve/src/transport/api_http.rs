@@ -1,8 +1,9 @@
 //! The JSON query API and deploy gates: graph, operations, bottlenecks,
-//! traces, verdicts (Argo Rollouts' `web` provider and other pollers),
-//! Flagger's gate and rollback hooks, deployment markers, `/metrics` and
-//! the health checks. The gRPC query service is mounted on the same
-//! listener by the server.
+//! traces and trace search, the web UI's report data, verdicts (Argo
+//! Rollouts' `web` provider and other pollers), Flagger's gate and
+//! rollback hooks, deployment markers, `/metrics` and the health checks;
+//! and the web UI's pages (`/`, `/search`, `/trace/{id}`). The gRPC query
+//! service is mounted on the same listener by the server.
 
 use std::sync::Arc;
 
@@ -17,8 +18,9 @@ use super::status::{self, Failure};
 use super::{Auth, Surface, require_token};
 use crate::gate::{self, DeploymentRequest, FlaggerWebhook, VerdictRequest};
 use crate::ingest::BodyEncoding;
-use crate::service::{Filter, Partial, RequestError, Service, ServiceError};
+use crate::service::{Filter, Partial, RequestError, SearchRequest, Service, ServiceError};
 use tracelens_core::judge::Verdict;
+use tracelens_ui::page::LiveView;
 
 /// The API listener's routes; `grpc` (the gRPC query service) is mounted
 /// at `grpc_path`.
@@ -33,7 +35,9 @@ where
         .route("/api/v1/graph", get(graph))
         .route("/api/v1/operations", get(operations))
         .route("/api/v1/bottlenecks", get(bottlenecks))
+        .route("/api/v1/traces", get(search))
         .route("/api/v1/traces/{trace_id}", get(trace))
+        .route("/api/v1/report", get(report))
         .route("/api/v1/verdict", get(verdict))
         .route("/api/v1/flagger/gate", post(flagger_gate))
         .route("/api/v1/flagger/rollback", post(flagger_rollback))
@@ -41,6 +45,11 @@ where
         .route("/api/v1/status", get(status))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state((auth, Surface::Api), require_token))
+        // The pages hold no data (they read the API above), so they are
+        // served without a token.
+        .route("/", get(|| async { page(&LiveView::Overview) }))
+        .route("/search", get(|| async { page(&LiveView::Search) }))
+        .route("/trace/{trace_id}", get(|Path(id): Path<String>| async move { page(&LiveView::Trace(id)) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(service)
@@ -88,11 +97,40 @@ async fn bottlenecks(State(service): State<Arc<Service>>, Query(filter): Query<F
     partial(service.bottlenecks(&filter).await)
 }
 
-async fn trace(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
-    match tokio::task::block_in_place(|| service.trace(&id)) {
-        Ok(trace) => json(&trace),
+/// How `/api/v1/traces/{id}` answers: the spans (default) or, with
+/// `view=timeline`, the web UI's waterfall data.
+#[derive(Debug, Default, serde::Deserialize)]
+struct TraceView {
+    view: Option<String>,
+}
+
+async fn trace(State(service): State<Arc<Service>>, Path(id): Path<String>, Query(v): Query<TraceView>) -> Response {
+    let answer = tokio::task::block_in_place(|| match v.view.as_deref() {
+        None | Some("") | Some("spans") => service.trace(&id).map(|t| json(&t)),
+        Some("timeline") => service.trace_timeline(&id).map(|t| json(&t)),
+        Some(other) => {
+            Err(ServiceError::from(RequestError::Search(format!("view: {other:?} is not spans or timeline"))))
+        }
+    });
+    answer.unwrap_or_else(|e| error(&e))
+}
+
+async fn search(State(service): State<Arc<Service>>, Query(request): Query<SearchRequest>) -> Response {
+    match tokio::task::block_in_place(|| service.search(&request)) {
+        Ok(answer) => json(&answer),
         Err(e) => error(&e),
     }
+}
+
+async fn report(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
+    partial(service.report(&filter).await)
+}
+
+/// A web UI page.
+fn page(view: &LiveView) -> Response {
+    let html = tracelens_ui::page::live("tracelens", view);
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html)
+        .into_response()
 }
 
 /// Every verdict is a 200 with the verdict JSON (pollers count any other

@@ -1,0 +1,61 @@
+//! Trace search over the compacted Parquet files: only the columns a
+//! summary needs are read, and each trace is summarised over every file
+//! that holds spans of it (see [`tracelens_core::search`]).
+
+use std::path::Path;
+
+use polars::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::compact::{CompactError, file_error, parquet_files};
+use tracelens_core::search::{SummaryBuilder, TraceQuery, TraceSummary};
+
+const COLUMNS: [&str; 7] =
+    ["trace_id", "parent_span_id", "service", "operation", "status_code", "start_unix_nano", "end_unix_nano"];
+
+/// The traces in the compacted files of `data_dir` that match `query`,
+/// with the number of files read.
+pub fn search(data_dir: &Path, query: &TraceQuery) -> Result<(Vec<TraceSummary>, usize), CompactError> {
+    let mut traces: FxHashMap<String, SummaryBuilder> = FxHashMap::default();
+    let files = parquet_files(data_dir);
+    for path in &files {
+        let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+        let df = ParquetReader::new(file)
+            .with_columns(Some(COLUMNS.iter().map(|c| c.to_string()).collect()))
+            .finish()
+            .map_err(|e| file_error(path, e))?;
+        let text = |name: &str| -> Result<StringChunked, CompactError> {
+            df.column(name)
+                .and_then(|c| c.cast(&DataType::String))
+                .and_then(|c| c.str().cloned())
+                .map_err(|e| file_error(path, e))
+        };
+        let number = |name: &str| -> Result<UInt64Chunked, CompactError> {
+            df.column(name)
+                .and_then(|c| c.cast(&DataType::UInt64))
+                .and_then(|c| c.u64().cloned())
+                .map_err(|e| file_error(path, e))
+        };
+        let (ids, parents, services, operations, statuses) =
+            (text("trace_id")?, text("parent_span_id")?, text("service")?, text("operation")?, text("status_code")?);
+        let (starts, ends) = (number("start_unix_nano")?, number("end_unix_nano")?);
+        for i in 0..df.height() {
+            let Some(id) = ids.get(i) else { continue };
+            let (Some(start), Some(end)) = (starts.get(i), ends.get(i)) else { continue };
+            let builder = match traces.get_mut(id) {
+                Some(b) => b,
+                None => traces.entry(id.to_string()).or_insert_with(|| SummaryBuilder::new(id.to_string())),
+            };
+            builder.add(
+                query,
+                services.get(i).unwrap_or(""),
+                operations.get(i).unwrap_or(""),
+                parents.get(i).is_none_or(str::is_empty),
+                statuses.get(i) == Some(tracelens_table::status_name(tracelens_core::model::StatusCode::Error)),
+                start,
+                end,
+            );
+        }
+    }
+    Ok((traces.into_values().filter_map(|b| b.finish(query)).collect(), files.len()))
+}
