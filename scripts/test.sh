@@ -7,7 +7,9 @@
 # receiver's interop tests, the OpenTelemetry Python SDK with
 # its OTLP gRPC and HTTP exporters in ./.venv, with pyarrow (another
 # Parquet implementation reads the receiver's compacted files), and a Kafka-protocol broker
-# (Tansu, from crates.io) for the consumer-group tests. Tests that need more outside
+# (Tansu, from crates.io) for the consumer-group tests, and headless Chromium
+# (Debian's chromium and chromium-driver) driven by Playwright (playwright-core
+# from npm, in tests/browser) for the report and web UI tests. Tests that need more outside
 # parts get their install step here, so this stays the one command that runs
 # everything.
 set -euo pipefail
@@ -23,6 +25,10 @@ missing=()
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+# Chromium and ChromeDriver for the report and web UI tests; Node.js runs Playwright.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]}" >&2
   if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
@@ -47,6 +53,13 @@ if [ ! -x "$TANSU_ROOT/bin/tansu" ]; then
   rm -rf "$tansu_build"
 fi
 export TRACELENS_TEST_TANSU="$TANSU_ROOT/bin/tansu"
+# Playwright's library only (it drives the system Chromium; no browser download).
+pinned="$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' tests/browser/package.json)"
+installed="$(sed -n 's/^  "version": "\(.*\)".*/\1/p' tests/browser/node_modules/playwright-core/package.json 2>/dev/null || true)"
+if [ "$pinned" != "$installed" ]; then
+  echo "scripts/test.sh: installing playwright-core into tests/browser" >&2
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 if [ ! -d ../shared/testdata ]; then
   echo "scripts/test.sh: ../shared/testdata is missing; the public test traces must sit beside the project" >&2
   exit 1

@@ -37,7 +37,7 @@ fn require_browser() {
 
 fn screenshot_dir(case: &str) -> PathBuf {
     match std::env::var_os("TRACELENS_SCREENSHOT_DIR") {
-        Some(dir) => PathBuf::from(dir),
+        Some(dir) => Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(case),
         None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots").join(case),
     }
 }
@@ -189,7 +189,8 @@ fn report_of_a_canary_shows_the_verdict_attribution_and_comparison() {
     );
     let versions = ["--service", "checkout", "--baseline-version", "1.9.0", "--candidate-version", "1.10.0"];
     let html = dir.path().join("canary.html");
-    let mut args = vec!["report", input.to_str().unwrap(), "-o", html.to_str().unwrap()];
+    let title = "checkout 1.9.0 -> 1.10.0 canary (generated)";
+    let mut args = vec!["report", input.to_str().unwrap(), "-o", html.to_str().unwrap(), "--title", title];
     args.extend(versions);
     let out = tracelens(&args, None);
     assert!(out.status.success(), "{}", stderr(&out));

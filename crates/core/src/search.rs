@@ -184,8 +184,7 @@ mod tests {
         assert!(!q(&|q| q.until_ns = Some(90)));
         assert!(q(&|q| q.until_ns = Some(91)));
         let ok = [("api", "GET /", true, false, 100, 400)];
-        let mut errors = TraceQuery::default();
-        errors.errors_only = true;
+        let errors = TraceQuery { errors_only: true, ..TraceQuery::default() };
         assert!(summary(&errors, &ok).is_none());
     }
 }

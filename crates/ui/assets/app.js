@@ -241,113 +241,124 @@
 
   function errorClass(rate) { return rate >= 0.05 ? 'err-high' : rate >= 0.01 ? 'err-mid' : rate > 0 ? 'err-low' : 'err-none'; }
 
+  function esc(text) {
+    return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  }
+  // The outline of a node of `kind`, as SVG markup.
   function nodeShape(kind, w, h) {
     if (kind === 'database') {
       const ry = 5;
-      return svg('path', { class: 'shape', d: `M0,${ry} a${w / 2},${ry} 0 0 0 ${w},0 a${w / 2},${ry} 0 0 0 -${w},0 v${h - 2 * ry} a${w / 2},${ry} 0 0 0 ${w},0 v-${h - 2 * ry}` });
+      return `<path class="shape" d="M0,${ry} a${w / 2},${ry} 0 0 0 ${w},0 a${w / 2},${ry} 0 0 0 -${w},0 v${h - 2 * ry} a${w / 2},${ry} 0 0 0 ${w},0 v-${h - 2 * ry}"/>`;
     }
-    if (kind === 'messaging_system') return svg('path', { class: 'shape', d: `M10,0 H${w} L${w - 10},${h} H0 Z` });
-    return svg('rect', { class: 'shape', width: w, height: h, rx: kind === 'service' ? 6 : 0 });
+    if (kind === 'messaging_system') return `<path class="shape" d="M10,0 H${w} L${w - 10},${h} H0 Z"/>`;
+    return `<rect class="shape" width="${w}" height="${h}" rx="${kind === 'service' ? 6 : 0}"/>`;
   }
+  const r1 = (v) => Math.round(v * 10) / 10;
 
+  // The graph is drawn as one piece of markup (tens of thousands of
+  // elements are parsed far faster than created one by one), and every
+  // pointer and key event is handled once, on the whole picture.
   function renderGraph(main, d) {
     const t0 = performance.now();
     const nodes = d.graph.nodes, edges = d.graph.edges;
     const section = el('section', { id: 'graph-view', 'aria-labelledby': 'graph-h' });
     section.append(el('h2', { id: 'graph-h' }, 'Service graph'));
     section.append(el('p', { class: 'muted' },
-      `${fmtCount(nodes.length)} nodes, ${fmtCount(edges.length)} edges. Node size: traffic. Edges: line style and colour by error rate, label p99. ` +
+      `${fmtCount(nodes.length)} nodes, ${fmtCount(edges.length)} edges. Node size: traffic. Edges: line style and colour by error rate, label p99${edges.length > 400 ? ' (shown for the selected node\'s edges: the graph has too many to label all)' : ''}. ` +
       'Click or press Enter on a node to show only its service in every view; drag to pan, wheel or +/- to zoom.'));
     section.append(legend());
     if (!nodes.length) { section.append(el('p', null, 'No edges: the traces hold no calls between services.')); main.append(section); return; }
     const { layer, layers } = layout(nodes, edges);
-    const traffic = new Float64Array(nodes.length);
-    const failedIn = new Float64Array(nodes.length);
-    for (const e of edges) { traffic[e.to] += e.calls; failedIn[e.to] += e.failed; }
-    for (const e of edges) if (!traffic[e.from]) traffic[e.from] = 0;
-    const outCalls = new Float64Array(nodes.length);
-    for (const e of edges) outCalls[e.from] += e.calls;
-    const maxT = Math.max(1, ...nodes.map((_, i) => Math.max(traffic[i], outCalls[i])));
+    const traffic = new Float64Array(nodes.length), failedIn = new Float64Array(nodes.length), outCalls = new Float64Array(nodes.length);
+    for (const e of edges) { traffic[e.to] += e.calls; failedIn[e.to] += e.failed; outCalls[e.from] += e.calls; }
+    let maxT = 1, maxCalls = 1;
+    for (let v = 0; v < nodes.length; v++) maxT = Math.max(maxT, traffic[v], outCalls[v]);
+    for (const e of edges) maxCalls = Math.max(maxCalls, e.calls);
     const COL = 260, ROW = 46, PADX = 40, PADY = 30;
-    const maxRows = Math.max(...layers.map((l) => l.length));
+    let maxRows = 1;
+    for (const l of layers) maxRows = Math.max(maxRows, l.length);
     const height = maxRows * ROW + 2 * PADY;
-    const xy = new Array(nodes.length);
-    const size = new Array(nodes.length);
+    const xy = new Array(nodes.length), size = new Array(nodes.length);
     layers.forEach((l, li) => {
       const offset = (maxRows - l.length) * ROW / 2;
       l.forEach((v, i) => {
-        const t = Math.max(traffic[v], outCalls[v]);
-        const w = 96 + 64 * Math.log1p(t) / Math.log1p(maxT);
-        const h = 22 + 10 * Math.log1p(t) / Math.log1p(maxT);
+        const t = Math.log1p(Math.max(traffic[v], outCalls[v])) / Math.log1p(maxT);
+        const w = 96 + 64 * t, h = 22 + 10 * t;
         size[v] = [w, h];
         xy[v] = [PADX + li * COL, PADY + offset + i * ROW + (ROW - h) / 2];
       });
     });
     const width = PADX * 2 + (layers.length - 1) * COL + 170;
-    const root = svg('svg', { id: 'graph', role: 'img', 'aria-label': `Service graph of ${nodes.length} nodes`, viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'xMidYMin meet' });
-    const defs = svg('defs');
-    defs.append(svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' }, svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' })));
-    root.append(defs);
-    const world = svg('g', { id: 'graph-world' });
-    root.append(world);
     const sel = state.service;
     const selIndex = sel ? nodes.findIndex((n) => n.name === sel) : -1;
-    const edgeLayer = svg('g', { class: 'edges' });
-    const labelLayer = svg('g', { class: 'edge-labels' });
+    const neighbour = new Uint8Array(nodes.length);
+    if (selIndex >= 0) { neighbour[selIndex] = 1; for (const e of edges) if (e.from === selIndex || e.to === selIndex) { neighbour[e.from] = 1; neighbour[e.to] = 1; } }
     const showLabels = edges.length <= 400;
-    const maxCalls = Math.max(1, ...edges.map((e) => e.calls));
-    for (const e of edges) {
+    const edgeParts = [], labelParts = [], nodeParts = [];
+    edges.forEach((e, i) => {
       const [x1, y1] = xy[e.from], [x2, y2] = xy[e.to];
       const [w1, h1] = size[e.from], [, h2] = size[e.to];
-      const sx = x1 + w1, sy = y1 + h1 / 2, tx = x2, ty = y2 + h2 / 2;
+      const sx = r1(x1 + w1), sy = r1(y1 + h1 / 2), tx = r1(x2), ty = r1(y2 + h2 / 2);
+      const forward = tx > sx + 10;
       let dpath;
-      if (tx > sx + 10) { const mx = (sx + tx) / 2; dpath = `M${sx},${sy} C${mx},${sy} ${mx},${ty} ${tx},${ty}`; }
-      else { const bend = Math.max(60, Math.abs(sy - ty) / 2); dpath = `M${sx},${sy} C${sx + 80},${sy + bend} ${tx - 80},${ty + bend} ${tx},${ty}`; }
+      if (forward) { const mx = r1((sx + tx) / 2); dpath = `M${sx},${sy} C${mx},${sy} ${mx},${ty} ${tx},${ty}`; }
+      else { const bend = r1(Math.max(60, Math.abs(sy - ty) / 2)); dpath = `M${sx},${sy} C${r1(sx + 80)},${r1(sy + bend)} ${r1(tx - 80)},${r1(ty + bend)} ${tx},${ty}`; }
       const rate = e.calls ? e.failed / e.calls : 0;
       const involved = selIndex < 0 || e.from === selIndex || e.to === selIndex;
       const cls = `edge ${errorClass(rate)}${involved ? '' : ' faded'}${e.connection_type ? ' conn-' + e.connection_type : ''}`;
-      const name = `${nodes[e.from].name} → ${nodes[e.to].name}`;
-      const p = svg('path', {
-        class: cls, d: dpath, 'marker-end': 'url(#arrow)',
-        'stroke-width': (1 + 3 * Math.log1p(e.calls) / Math.log1p(maxCalls)).toFixed(2),
-        'data-edge': `${nodes[e.from].name}->${nodes[e.to].name}`, 'data-calls': e.calls, 'data-failed': e.failed,
-        'data-p50': e.latency.p50, 'data-p95': e.latency.p95, 'data-p99': e.latency.p99,
-      });
-      const lines = [name + (e.connection_type ? ` (${e.connection_type})` : ''), `calls ${fmtCount(e.calls)}, failed ${fmtCount(e.failed)} (${pct(rate)})`, `p50 ${fmtNs(e.latency.p50)}  p95 ${fmtNs(e.latency.p95)}  p99 ${fmtNs(e.latency.p99)}`];
-      // A wide transparent twin takes the pointer: dashed lines have gaps.
-      const hit = svg('path', { class: 'edge-hit', d: dpath });
-      tipOn(hit, lines);
-      hit.addEventListener('mouseenter', () => p.classList.add('hover'));
-      hit.addEventListener('mouseleave', () => p.classList.remove('hover'));
-      edgeLayer.append(p, hit);
-      if ((showLabels && involved) || (selIndex >= 0 && involved)) {
-        const lx = tx > sx + 10 ? (sx + tx) / 2 : (sx + tx) / 2;
-        const ly = tx > sx + 10 ? (sy + ty) / 2 - 3 : Math.max(sy, ty) + 40;
-        labelLayer.append(svg('text', { class: 'edge-label', x: lx, y: ly, 'text-anchor': 'middle', 'data-edge-label': `${nodes[e.from].name}->${nodes[e.to].name}` }, `p99 ${fmtNs(e.latency.p99)}${rate > 0 ? ' · ' + pct(rate) + ' err' : ''}`));
+      const name = esc(`${nodes[e.from].name}->${nodes[e.to].name}`);
+      const sw = (1 + 3 * Math.log1p(e.calls) / Math.log1p(maxCalls)).toFixed(2);
+      edgeParts.push(`<path class="${cls}" d="${dpath}" marker-end="url(#arrow)" stroke-width="${sw}" data-edge="${name}" data-calls="${e.calls}" data-failed="${e.failed}" data-p50="${e.latency.p50}" data-p95="${e.latency.p95}" data-p99="${e.latency.p99}"/><path class="edge-hit" d="${dpath}" data-i="${i}"/>`);
+      if ((showLabels || selIndex >= 0) && involved) {
+        const lx = r1((sx + tx) / 2), ly = r1(forward ? (sy + ty) / 2 - 3 : Math.max(sy, ty) + 40);
+        labelParts.push(`<text class="edge-label" x="${lx}" y="${ly}" text-anchor="middle" data-edge-label="${name}">p99 ${esc(fmtNs(e.latency.p99))}${rate > 0 ? ' · ' + pct(rate) + ' err' : ''}</text>`);
       }
-    }
-    world.append(edgeLayer, labelLayer);
-    const nodeLayer = svg('g', { class: 'nodes' });
+    });
     nodes.forEach((node, v) => {
       const [x, y] = xy[v], [w, h] = size[v];
-      const involved = selIndex < 0 || v === selIndex || edges.some((e) => (e.from === selIndex && e.to === v) || (e.to === selIndex && e.from === v));
-      const g = svg('g', {
-        class: `node kind-${node.kind}${v === selIndex ? ' selected' : ''}${involved ? '' : ' faded'}`,
-        transform: `translate(${x},${y})`, tabindex: 0, role: 'button',
-        'aria-label': `${node.name}, ${KIND_LABEL[node.kind]}, ${fmtCount(traffic[v])} calls in`,
-        'data-node': node.name, 'data-kind': node.kind, 'data-calls-in': traffic[v], 'data-failed-in': failedIn[v], 'data-layer': layer[v],
-      });
-      g.append(nodeShape(node.kind, w, h));
+      const involved = selIndex < 0 || neighbour[v];
       const label = node.name.length > 22 ? node.name.slice(0, 21) + '…' : node.name;
-      g.append(svg('text', { x: w / 2, y: h / 2 + 4, 'text-anchor': 'middle', class: 'node-label' }, label));
       const tag = { database: 'DB', messaging_system: 'MQ', virtual: '?' }[node.kind];
-      if (tag) g.append(svg('text', { x: w - 4, y: -3, 'text-anchor': 'end', class: 'node-tag' }, tag));
-      tipOn(g, () => [`${node.name} (${KIND_LABEL[node.kind]})`, `calls in ${fmtCount(traffic[v])}, failed ${fmtCount(failedIn[v])}`, `calls out ${fmtCount(outCalls[v])}`]);
-      g.addEventListener('click', () => selectService(node.name));
-      g.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); selectService(node.name); } });
-      nodeLayer.append(g);
+      nodeParts.push(`<g class="node kind-${node.kind}${v === selIndex ? ' selected' : ''}${involved ? '' : ' faded'}" transform="translate(${r1(x)},${r1(y)})" tabindex="0" role="button" ` +
+        `aria-label="${esc(`${node.name}, ${KIND_LABEL[node.kind]}, ${fmtCount(traffic[v])} calls in`)}" data-i="${v}" data-node="${esc(node.name)}" data-kind="${node.kind}" data-calls-in="${traffic[v]}" data-failed-in="${failedIn[v]}" data-layer="${layer[v]}">` +
+        nodeShape(node.kind, r1(w), r1(h)) + `<text x="${r1(w / 2)}" y="${r1(h / 2 + 4)}" text-anchor="middle" class="node-label">${esc(label)}</text>` +
+        (tag ? `<text x="${r1(w - 4)}" y="-3" text-anchor="end" class="node-tag">${tag}</text>` : '') + '</g>');
     });
-    world.append(nodeLayer);
+    const root = svg('svg', { id: 'graph', role: 'img', 'aria-label': `Service graph of ${nodes.length} nodes and ${edges.length} edges`, viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'xMidYMin meet' });
+    root.innerHTML = '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>' +
+      `<g id="graph-world"><g class="edges">${edgeParts.join('')}</g><g class="edge-labels">${labelParts.join('')}</g><g class="nodes">${nodeParts.join('')}</g></g>`;
+    const world = root.querySelector('#graph-world');
+    const edgeLines = (i) => {
+      const e = edges[i], rate = e.calls ? e.failed / e.calls : 0;
+      return [`${nodes[e.from].name} → ${nodes[e.to].name}` + (e.connection_type ? ` (${e.connection_type})` : ''), `calls ${fmtCount(e.calls)}, failed ${fmtCount(e.failed)} (${pct(rate)})`, `p50 ${fmtNs(e.latency.p50)}  p95 ${fmtNs(e.latency.p95)}  p99 ${fmtNs(e.latency.p99)}`];
+    };
+    const nodeLines = (v) => [`${nodes[v].name} (${KIND_LABEL[nodes[v].kind]})`, `calls in ${fmtCount(traffic[v])}, failed ${fmtCount(failedIn[v])}`, `calls out ${fmtCount(outCalls[v])}`];
+    let hovered = null;
+    const unhover = () => { if (hovered) hovered.classList.remove('hover'); hovered = null; };
+    world.addEventListener('mousemove', (evt) => {
+      const t = evt.target;
+      if (t.classList.contains('edge-hit')) {
+        if (hovered !== t.previousSibling) { unhover(); hovered = t.previousSibling; hovered.classList.add('hover'); }
+        showTip(evt, edgeLines(Number(t.dataset.i)));
+        return;
+      }
+      unhover();
+      const g = t.closest('.node');
+      if (g) showTip(evt, nodeLines(Number(g.dataset.i))); else hideTip();
+    });
+    world.addEventListener('mouseleave', () => { unhover(); hideTip(); });
+    world.addEventListener('focusin', (evt) => {
+      const g = evt.target.closest('.node');
+      if (!g) return;
+      const r = g.getBoundingClientRect();
+      showTip({ clientX: r.right, clientY: r.top }, nodeLines(Number(g.dataset.i)));
+    });
+    world.addEventListener('focusout', hideTip);
+    world.addEventListener('click', (evt) => { const g = evt.target.closest('.node'); if (g) selectService(nodes[Number(g.dataset.i)].name); });
+    world.addEventListener('keydown', (evt) => {
+      const g = evt.target.closest('.node');
+      if (g && (evt.key === 'Enter' || evt.key === ' ')) { evt.preventDefault(); evt.stopPropagation(); selectService(nodes[Number(g.dataset.i)].name); }
+    });
     const frame = el('div', { class: 'graph-frame' }, root);
     section.append(frame);
     panZoom(root, world, frame);
@@ -396,7 +407,8 @@
     item('err-mid', '1-5% errors');
     item('err-high', '≥ 5% errors');
     const shape = (kind, text) => {
-      const s = svg('svg', { width: 40, height: 20, 'aria-hidden': 'true' }, svg('g', { class: 'node kind-' + kind, transform: 'translate(2,1)' }, nodeShape(kind, 34, 18)));
+      const s = svg('svg', { width: 40, height: 20, 'aria-hidden': 'true' });
+      s.innerHTML = `<g class="node kind-${kind}" transform="translate(2,1)">${nodeShape(kind, 34, 18)}</g>`;
       l.append(el('li', null, s, ' ' + text));
     };
     shape('service', 'service');

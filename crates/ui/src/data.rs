@@ -259,3 +259,54 @@ fn operations(dict: &Dictionary, analyses: &TraceAnalyses) -> Vec<Operation> {
     out.sort_by(|a, b| (&a.service, &a.operation, a.kind).cmp(&(&b.service, &b.operation, b.kind)));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracelens_core::model::Warnings;
+    use tracelens_core::read::{ReadOptions, read_spans};
+
+    fn shop() -> ReportData {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/shop.otlp.json");
+        let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
+        let file = std::fs::File::open(path).unwrap();
+        read_spans(path, file, &ReadOptions::default(), &mut dict, &mut warnings, &mut |_, s| spans.push(s)).unwrap();
+        let mut analyses = TraceAnalyses::new(&dict, 100);
+        for t in tracelens_core::assemble::assemble_all(spans).0 {
+            analyses.add_trace(&t);
+        }
+        analyses.finish();
+        ReportData::new("shop", Source::default(), &dict, &analyses)
+    }
+
+    fn edge<'a>(d: &'a ReportData, from: &str, to: &str) -> &'a Edge {
+        d.graph.edges.iter().find(|e| d.graph.nodes[e.from].name == from && d.graph.nodes[e.to].name == to).unwrap()
+    }
+
+    #[test]
+    fn each_edge_carries_its_own_histogram() {
+        let d = shop();
+        assert_eq!((d.graph.nodes.len(), d.graph.edges.len()), (7, 7));
+        let e = edge(&d, "checkout", "payments");
+        assert_eq!((e.calls, e.failed, e.latency.p99), (1, 1, 46_000_000));
+        // 46 ms: log10(4.6e7) = 7.66, bin 76 at 10 per decade.
+        assert_eq!(e.histogram, [76, 1]);
+        let e = edge(&d, "user", "frontend");
+        assert_eq!(e.calls, 2);
+        assert_eq!(e.histogram.iter().skip(1).step_by(2).sum::<u64>(), 2);
+        let charge = d.operations.iter().find(|o| o.service == "payments" && o.operation == "Charge").unwrap();
+        assert_eq!((charge.kind, charge.errors, charge.histogram.as_slice()), ("server", 1, &[76, 1][..]));
+    }
+
+    #[test]
+    fn one_service_keeps_its_edges_with_their_nodes_renumbered() {
+        let mut d = shop();
+        d.only_service("payments");
+        let names: Vec<&str> = d.graph.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["checkout", "payments"]);
+        assert_eq!(d.graph.edges.len(), 1);
+        assert_eq!(edge(&d, "checkout", "payments").latency.p99, 46_000_000);
+        assert!(d.operations.iter().all(|o| o.service == "payments"));
+        assert!(d.bottlenecks.operations.iter().all(|o| o.service == "payments"));
+    }
+}

@@ -4,6 +4,8 @@
 //! budget of spans, so memory and the report's size stay bounded whatever
 //! the input's size.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use tracelens_core::analysis::critical_path::CriticalPath;
@@ -40,7 +42,13 @@ struct Kept {
     duration_ns: u64,
     /// Ties broken by trace id, so the choice does not depend on order.
     tie: [u8; 16],
-    timeline: Timeline,
+    /// Shared by every list that keeps the trace.
+    timeline: Arc<Timeline>,
+}
+
+/// The spans freed by dropping `kept`: its trace's, if no other list keeps it.
+fn freed(kept: Kept) -> usize {
+    if Arc::strong_count(&kept.timeline) == 1 { kept.timeline.len() } else { 0 }
 }
 
 impl Kept {
@@ -65,7 +73,8 @@ impl Top {
     fn push(&mut self, kept: Kept) -> usize {
         self.kept.push(kept);
         self.kept.sort_by_key(|k| std::cmp::Reverse(k.rank()));
-        self.kept.drain(self.n.min(self.kept.len())..).map(|k| k.timeline.len()).sum()
+        let cut = self.n.min(self.kept.len());
+        self.kept.drain(cut..).collect::<Vec<_>>().into_iter().map(freed).sum()
     }
 }
 
@@ -146,38 +155,40 @@ impl TraceKeeper {
         }
         // A trace that would not fit is left out rather than evicting
         // others: the budget bounds memory while traces stream past.
-        let copies = usize::from(to_slowest) + usize::from(to_failing) + usize::from(to_sample);
-        if self.spans + copies * trace.len() > self.config.max_spans {
+        if self.spans + trace.len() > self.config.max_spans {
             if to_slowest || to_failing {
                 self.left_out += 1;
             }
             return;
         }
-        let kept = Kept { duration_ns, tie: trace.trace_id.0, timeline: Timeline::new(dict, trace, cp) };
-        self.spans += copies * trace.len();
-        if to_slowest {
-            self.spans -= self.slowest.push(kept.clone());
-        }
+        let kept = Kept { duration_ns, tie: trace.trace_id.0, timeline: Arc::new(Timeline::new(dict, trace, cp)) };
+        self.spans += trace.len();
         if to_failing {
             self.spans -= self.failing.push(kept.clone());
+        }
+        if to_slowest {
+            self.spans -= self.slowest.push(kept.clone());
         }
         if let (true, Some(endpoint)) = (to_sample, endpoint) {
             let sample = self.samples.entry(endpoint).or_default();
             sample.kept.push((hash, kept));
             sample.kept.sort_by_key(|(h, k)| (*h, k.tie));
             let cut = SAMPLE_PER_ENDPOINT.min(sample.kept.len());
-            self.spans -= sample.kept.drain(cut..).map(|(_, k)| k.timeline.len()).sum::<usize>();
+            let dropped: Vec<Kept> = sample.kept.drain(cut..).map(|(_, k)| k).collect();
+            self.spans -= dropped.into_iter().map(freed).sum::<usize>();
+        } else {
+            drop(kept);
         }
     }
 
     /// The traces chosen.
     pub fn finish(self) -> KeptTraces {
         let mut traces: Vec<Timeline> = Vec::new();
-        let mut index = |timeline: &Timeline| -> usize {
+        let mut index = |timeline: &Arc<Timeline>| -> usize {
             if let Some(i) = traces.iter().position(|t| t.id == timeline.id) {
                 return i;
             }
-            traces.push(timeline.clone());
+            traces.push(Timeline::clone(timeline));
             traces.len() - 1
         };
         let slowest: Vec<usize> = self.slowest.kept.iter().map(|k| index(&k.timeline)).collect();
@@ -191,5 +202,59 @@ impl TraceKeeper {
             Some([index(&typical.timeline), index(&slowest.timeline)])
         });
         KeptTraces { traces, slowest, failing, comparison, left_out: self.left_out }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracelens_core::analysis::critical_path::critical_path;
+    use tracelens_core::model::Warnings;
+    use tracelens_core::read::{ReadOptions, read_spans};
+
+    /// The shop fixture's two traces: a 130 ms checkout with a failed
+    /// payment (11 spans) and a 30 ms page view (3 spans).
+    fn shop() -> (Dictionary, Vec<Trace>) {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/shop.otlp.json");
+        let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
+        let file = std::fs::File::open(path).unwrap();
+        read_spans(path, file, &ReadOptions::default(), &mut dict, &mut warnings, &mut |_, s| spans.push(s)).unwrap();
+        let (traces, _) = tracelens_core::assemble::assemble_all(spans);
+        (dict, traces)
+    }
+
+    fn keep(config: KeeperConfig) -> KeptTraces {
+        let (dict, traces) = shop();
+        let mut keeper = TraceKeeper::new(config);
+        for t in &traces {
+            keeper.add(&dict, t, &critical_path(t, &Default::default()));
+        }
+        keeper.finish()
+    }
+
+    #[test]
+    fn the_slowest_and_failing_traces_are_kept_once_each() {
+        let kept = keep(KeeperConfig::default());
+        assert_eq!(kept.traces.len(), 2);
+        let ids: Vec<&str> = kept.slowest.iter().map(|&i| kept.traces[i].id.as_str()).collect();
+        assert_eq!(ids, ["0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"]);
+        assert_eq!(kept.failing, [kept.slowest[0]]);
+        assert_eq!(kept.traces[kept.slowest[0]].duration_ns, 130_000_000);
+        // Two endpoints, one trace each: nothing to compare with.
+        assert_eq!(kept.comparison, None);
+        assert_eq!(kept.left_out, 0);
+    }
+
+    #[test]
+    fn the_span_budget_leaves_out_what_does_not_fit() {
+        // The 11-span trace is read first and does not fit 10 spans; the
+        // 3-span one does.
+        let kept = keep(KeeperConfig { max_spans: 10, ..KeeperConfig::default() });
+        assert_eq!(kept.traces.len(), 1);
+        assert_eq!(kept.traces[0].id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(kept.left_out, 1);
+        let kept = keep(KeeperConfig { slowest: 1, failing: 0, max_spans: 14 });
+        assert_eq!(kept.slowest.len(), 1);
+        assert_eq!(kept.traces[kept.slowest[0]].id, "0af7651916cd43dd8448eb211c80319c");
     }
 }

@@ -117,3 +117,48 @@ impl Timeline {
         self.service.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracelens_core::analysis::critical_path::critical_path;
+    use tracelens_core::model::Warnings;
+    use tracelens_core::read::{ReadOptions, read_spans};
+
+    #[test]
+    fn a_timeline_holds_offsets_self_times_and_the_critical_path() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/shop.otlp.json");
+        let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
+        let file = std::fs::File::open(path).unwrap();
+        read_spans(path, file, &ReadOptions::default(), &mut dict, &mut warnings, &mut |_, s| spans.push(s)).unwrap();
+        let traces = tracelens_core::assemble::assemble_all(spans).0;
+        let trace = traces.iter().find(|t| t.len() == 11).unwrap();
+        let cp = critical_path(trace, &Default::default());
+        let t = Timeline::new(&dict, trace, &cp);
+        assert_eq!(t.len(), 11);
+        assert_eq!(t.endpoint, "frontend GET /checkout");
+        assert_eq!(t.start_unix_nano, "1793527200000000000");
+        assert_eq!(t.duration_ns, 130_000_000);
+        let root = t.parent.iter().position(|&p| p == -1).unwrap();
+        assert_eq!((t.start[root], t.duration[root]), (0, 120_000_000));
+        assert_eq!(t.self_ns[root], 25_000_000);
+        // The failed payment: the client span in checkout and the server span in payments.
+        assert_eq!(t.errors, 2);
+        let failed: Vec<String> = t
+            .error_spans
+            .iter()
+            .map(|&i| {
+                format!("{} {}", t.names[t.service[i as usize] as usize], t.names[t.operation[i as usize] as usize])
+            })
+            .collect();
+        assert_eq!(failed, ["checkout Charge", "payments Charge"]);
+        // 19 sections, contiguous from 0 to 120 ms.
+        assert_eq!(t.critical_path.len(), 19 * 3);
+        assert_eq!((t.critical_path[1], t.critical_path[t.critical_path.len() - 1]), (0, 120_000_000));
+        for w in t.critical_path.chunks(3).collect::<Vec<_>>().windows(2) {
+            assert_eq!(w[0][2], w[1][1]);
+        }
+        // Every parent index points at a span of the trace.
+        assert!(t.parent.iter().all(|&p| p >= -1 && p < t.len() as i64));
+    }
+}

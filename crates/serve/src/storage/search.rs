@@ -59,3 +59,53 @@ pub fn search(data_dir: &Path, query: &TraceQuery) -> Result<(Vec<TraceSummary>,
     }
     Ok((traces.into_values().filter_map(|b| b.finish(query)).collect(), files.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::compact::compact;
+    use crate::storage::wal::{Wal, WalConfig};
+
+    /// The shop traces (OTLP JSON lines, one request per line) compacted
+    /// into two files, the checkout trace split between them.
+    fn compacted_shop() -> tempfile::TempDir {
+        let lines = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/shop.otlp.jsonl")).unwrap();
+        let lines: Vec<&[u8]> = lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        for part in [&lines[..3], &lines[3..]] {
+            let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+            for line in part {
+                wal.append_parts_unsynced(&[&[1u8], line]).unwrap();
+            }
+        }
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        assert_eq!(compact(dir.path(), false).unwrap().files.len(), 2);
+        dir
+    }
+
+    fn ids(found: &[TraceSummary]) -> Vec<&str> {
+        let mut ids: Vec<&str> = found.iter().map(|s| s.trace_id.as_str()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn traces_are_summarised_over_every_file_that_holds_them() {
+        let dir = compacted_shop();
+        let (all, files) = search(dir.path(), &TraceQuery::default()).unwrap();
+        assert_eq!(files, 2);
+        assert_eq!(ids(&all), ["0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"]);
+        let checkout = all.iter().find(|s| s.trace_id.starts_with("0af7")).unwrap();
+        assert_eq!((checkout.spans, checkout.errors, checkout.duration_ns), (11, 2, 130_000_000));
+        assert_eq!((checkout.root_service.as_str(), checkout.root_operation.as_str()), ("frontend", "GET /checkout"));
+        let query = TraceQuery {
+            service: Some("payments".into()),
+            min_duration_ns: 100_000_000,
+            errors_only: true,
+            ..TraceQuery::default()
+        };
+        assert_eq!(ids(&search(dir.path(), &query).unwrap().0), ["0af7651916cd43dd8448eb211c80319c"]);
+        let slow = TraceQuery { min_duration_ns: 131_000_000, ..TraceQuery::default() };
+        assert!(search(dir.path(), &slow).unwrap().0.is_empty());
+    }
+}
