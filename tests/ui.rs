@@ -307,6 +307,8 @@ fn live_pages_show_the_graph_search_and_a_trace() {
         // Traces through payments over 40ms: only the checkout trace.
         "search": { "service": "payments", "min_duration": "40ms", "errors": true, "found": [slow] },
         "trace": { "id": slow, "critical_path": sections },
+        // The shop's payments has no version 1.0.0 or 2.0.0: the receiver says so.
+        "verdict": { "service": "payments", "says": "version \"1.0.0\" and \"2.0.0\" are not in the input" },
     });
     browse("live", &format!("http://127.0.0.1:{api}"), &expect, &screenshot_dir("live"));
 }

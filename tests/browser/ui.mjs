@@ -210,6 +210,21 @@ async function liveCase() {
   const sections = await page.$$eval('#critical-path [data-cp-section]', (els) => els.map((e) => e.dataset.cpSection));
   eq(sections, expect.trace.critical_path, 'live trace page: critical-path sections');
   await shot('live-trace');
+  // The verdict form asks /api/v1/verdict and shows its answer.
+  await page.goto(URL_ + '/');
+  await page.waitForFunction(() => document.body.dataset.rendered === 'graph');
+  await view('verdict');
+  const beforeVerdict = errors.length;
+  await page.fill('#verdict-service', expect.verdict.service);
+  await page.fill('#verdict-baseline_version', '1.0.0');
+  await page.fill('#verdict-candidate_version', '2.0.0');
+  await page.click('#verdict-go');
+  await page.waitForSelector('#verdict-error, #verdict');
+  const said = await page.$eval('#verdict-error, #verdict', (e) => e.textContent);
+  check(said.includes(expect.verdict.says), `the verdict form shows the receiver's answer (${said})`);
+  check(requests.some((r) => r.includes('/api/v1/verdict?') && r.includes('service=' + expect.verdict.service)), 'the form asked /api/v1/verdict');
+  // The browser logs the API's 400 itself; that one is expected.
+  eq(errors.splice(beforeVerdict).filter((e) => !e.includes('400')), [], 'nothing but the 400 logged for a refused verdict');
   // A trace that is not there says so.
   const before = errors.length;
   await page.goto(URL_ + '/trace/00000000000000000000000000000001');

@@ -86,7 +86,7 @@
     const d = state.data;
     if (view === 'search') return MODE === 'live';
     if (!d) return view === 'traces' && MODE === 'live';
-    if (view === 'verdict') return !!d.verdict;
+    if (view === 'verdict') return MODE === 'live' || !!d.verdict;
     if (view === 'compare') return MODE === 'live' || !!(d.traces && d.traces.traces.length >= 2);
     if (view === 'traces') return MODE === 'live' || !!(d.traces && d.traces.traces.length);
     return true;
@@ -833,7 +833,26 @@
 
   // ---------- verdict ----------
   function renderVerdict(main, d) {
-    const vd = d.verdict, v = vd.verdict;
+    if (MODE === 'live') {
+      const f = state.verdictForm || (state.verdictForm = { service: state.service, baseline_version: '', candidate_version: '', deploy_time: '' });
+      const box = el('section', { id: 'verdict-ask' }, el('h2', null, 'Judge a deploy'));
+      const inputs = {};
+      const field = (k, label, size) => { inputs[k] = el('input', { id: 'verdict-' + k, size, value: f[k] || '' }); return el('label', null, label + ' ', inputs[k]); };
+      const out = el('div', { 'aria-live': 'polite' });
+      box.append(el('form', { class: 'inline', onsubmit: async (e) => {
+        e.preventDefault();
+        for (const k in inputs) f[k] = inputs[k].value.trim();
+        const q = new URLSearchParams();
+        for (const k in f) if (f[k]) q.set(k, f[k]);
+        clear(out).append(el('p', { class: 'muted' }, 'Judging…'));
+        try { state.liveVerdict = { verdict: await getJson('/api/v1/verdict?' + q), histograms: [] }; render(); }
+        catch (err) { clear(out).append(el('p', { class: 'warning', role: 'alert', id: 'verdict-error' }, err.message)); }
+      } }, field('service', 'Service', 14), field('baseline_version', 'Baseline version', 8), field('candidate_version', 'Candidate version', 8),
+      field('deploy_time', 'or deploy time', 18), el('button', { type: 'submit', id: 'verdict-go' }, 'Judge')), out);
+      main.append(box);
+      if (!state.liveVerdict) return;
+    }
+    const vd = MODE === 'live' ? state.liveVerdict : d.verdict, v = vd.verdict;
     const section = el('section', { id: 'verdict-view' }, el('h2', null, `Verdict for ${v.service}`));
     const icon = { pass: '✔', fail: '✖', inconclusive: '?' }[v.verdict] || '';
     section.append(el('p', { class: 'verdict verdict-' + v.verdict, id: 'verdict', 'data-verdict': v.verdict }, `${icon} ${v.verdict.toUpperCase()}`, el('span', { class: 'score' }, ` score ${v.score.toFixed(1)} (pass ≥ ${v.thresholds[0]}, marginal ≥ ${v.thresholds[1]})`)));
@@ -855,7 +874,7 @@
     }
     t.append(tb);
     section.append(el('h3', null, 'Metrics'), el('div', { class: 'scroll' }, t));
-    section.append(el('h3', null, 'Latency, baseline beside candidate'));
+    if (vd.histograms.length) section.append(el('h3', null, 'Latency, baseline beside candidate'));
     const cards = el('div', { class: 'cards' });
     for (const h of vd.histograms) {
       const ms = v.metrics.filter((m) => m.name.startsWith(h.label + ' '));
@@ -941,7 +960,7 @@
   }
   function showResults(box, r) {
     clear(box);
-    box.append(el('p', { class: 'muted' }, `${r.traces.length} traces${r.truncated ? ' (first ' + r.traces.length + ')' : ''}; searched ${r.searched.join(' and ')}.`));
+    box.append(el('p', { class: 'muted' }, `${r.traces.length} trace${r.traces.length === 1 ? '' : 's'}${r.truncated ? ' (first ' + r.traces.length + ')' : ''}; searched ${r.searched.join(' and ')}.`));
     const t = el('table', { class: 'data', id: 'search-table' });
     t.append(el('thead', null, el('tr', null, ...['Start', 'Duration', 'Root', 'Spans', 'Errors', 'Trace'].map((h) => el('th', { scope: 'col' }, h)))));
     const tb = el('tbody');

@@ -17,6 +17,10 @@ use crate::keeper::KeptTraces;
 /// Histogram bins per power of ten.
 pub const BINS_PER_DECADE: u32 = 10;
 
+/// Bottleneck rows (operations, call paths, patterns: each) the pictures
+/// carry, the largest first; the rest are counted in a note.
+pub const BOTTLENECK_ROWS: usize = 200;
+
 /// A latency histogram for plots: `[bin, count, bin, count, ...]` over
 /// non-empty bins (see [`LatencyHistogram::log_bins`]).
 pub type Bins = Vec<u64>;
@@ -175,6 +179,21 @@ pub struct ReportData {
 impl ReportData {
     /// The data of finished `analyses` over names in `dict`.
     pub fn new(title: &str, source: Source, dict: &Dictionary, analyses: &TraceAnalyses) -> ReportData {
+        let mut bottlenecks = analyses.bottlenecks.view(dict);
+        let mut notes = Vec::new();
+        let cut = [
+            ("operations", bottlenecks.operations.len()),
+            ("call paths", bottlenecks.call_paths.len()),
+            ("patterns", bottlenecks.patterns.len()),
+        ];
+        bottlenecks.operations.truncate(BOTTLENECK_ROWS);
+        bottlenecks.call_paths.truncate(BOTTLENECK_ROWS);
+        bottlenecks.patterns.truncate(BOTTLENECK_ROWS);
+        for (what, n) in cut {
+            if n > BOTTLENECK_ROWS {
+                notes.push(format!("Bottlenecks: the first {BOTTLENECK_ROWS} of {n} {what}."));
+            }
+        }
         ReportData {
             title: title.to_string(),
             generator: format!("tracelens {}", env!("CARGO_PKG_VERSION")),
@@ -183,10 +202,10 @@ impl ReportData {
             bins_per_decade: BINS_PER_DECADE,
             graph: graph(dict, analyses),
             operations: operations(dict, analyses),
-            bottlenecks: analyses.bottlenecks.view(dict),
+            bottlenecks,
             traces: None,
             verdict: None,
-            notes: Vec::new(),
+            notes,
         }
     }
 

@@ -20,14 +20,16 @@ pub struct KeeperConfig {
     pub slowest: usize,
     /// Slowest failing traces kept.
     pub failing: usize,
-    /// Spans over all kept traces; a trace that would not fit is left out
-    /// (and counted).
+    /// Spans of the slowest and failing traces together (half each); a
+    /// trace that would not fit is left out (and counted). Traces sampled
+    /// for the comparison are held within the same number again, each at
+    /// most a twentieth of it.
     pub max_spans: usize,
 }
 
 impl Default for KeeperConfig {
     fn default() -> Self {
-        KeeperConfig { slowest: 10, failing: 10, max_spans: 200_000 }
+        KeeperConfig { slowest: 10, failing: 10, max_spans: 150_000 }
     }
 }
 
@@ -35,6 +37,10 @@ impl Default for KeeperConfig {
 const SAMPLE_PER_ENDPOINT: usize = 7;
 /// Endpoints sampled (the first seen; later ones are not compared).
 const MAX_ENDPOINTS: usize = 2_000;
+/// A sampled trace has at most this share of the budget's spans.
+const SAMPLED_TRACE_SHARE: usize = 20;
+
+type Rank = (u64, std::cmp::Reverse<[u8; 16]>);
 
 /// A kept trace: its timeline, with what ranks it.
 #[derive(Clone, Debug)]
@@ -46,35 +52,49 @@ struct Kept {
     timeline: Arc<Timeline>,
 }
 
-/// The spans freed by dropping `kept`: its trace's, if no other list keeps it.
-fn freed(kept: Kept) -> usize {
-    if Arc::strong_count(&kept.timeline) == 1 { kept.timeline.len() } else { 0 }
-}
-
 impl Kept {
-    fn rank(&self) -> (u64, std::cmp::Reverse<[u8; 16]>) {
+    fn rank(&self) -> Rank {
         (self.duration_ns, std::cmp::Reverse(self.tie))
+    }
+
+    fn len(&self) -> usize {
+        self.timeline.len()
     }
 }
 
-/// Keeps the `n` highest-ranked entries.
-#[derive(Debug, Default)]
+/// Keeps the `n` highest-ranked entries within a budget of spans.
+#[derive(Debug)]
 struct Top {
     n: usize,
+    budget: usize,
+    spans: usize,
+    /// Highest rank first.
     kept: Vec<Kept>,
 }
 
 impl Top {
-    fn would_keep(&self, rank: (u64, std::cmp::Reverse<[u8; 16]>)) -> bool {
-        self.kept.len() < self.n || self.kept.iter().any(|k| k.rank() < rank)
+    fn new(n: usize, budget: usize) -> Top {
+        Top { n, budget, spans: 0, kept: Vec::new() }
     }
 
-    /// Adds `kept`; the spans of what was pushed out.
-    fn push(&mut self, kept: Kept) -> usize {
+    fn would_keep(&self, rank: Rank) -> bool {
+        self.n > 0 && (self.kept.len() < self.n || self.kept.last().is_some_and(|k| k.rank() < rank))
+    }
+
+    /// Whether `spans` more fit, once the lowest entry made room if full.
+    fn fits(&self, spans: usize) -> bool {
+        let freed = if self.kept.len() >= self.n { self.kept.last().map_or(0, Kept::len) } else { 0 };
+        self.spans - freed + spans <= self.budget
+    }
+
+    fn push(&mut self, kept: Kept) {
+        self.spans += kept.len();
         self.kept.push(kept);
         self.kept.sort_by_key(|k| std::cmp::Reverse(k.rank()));
-        let cut = self.n.min(self.kept.len());
-        self.kept.drain(cut..).collect::<Vec<_>>().into_iter().map(freed).sum()
+        while self.kept.len() > self.n {
+            let out = self.kept.pop().expect("over n entries");
+            self.spans -= out.len();
+        }
     }
 }
 
@@ -82,6 +102,7 @@ impl Top {
 /// uniform sample that does not depend on arrival order.
 #[derive(Debug, Default)]
 struct Sample {
+    /// Smallest hash first.
     kept: Vec<(u64, Kept)>,
 }
 
@@ -92,10 +113,10 @@ pub struct TraceKeeper {
     slowest: Top,
     failing: Top,
     samples: FxHashMap<String, Sample>,
+    /// Spans held in samples.
+    sample_spans: usize,
     /// Traces that ranked but did not fit the span budget.
     left_out: u64,
-    /// Spans held over all lists and samples.
-    spans: usize,
 }
 
 /// The kept traces, with which list each belongs to.
@@ -118,13 +139,29 @@ impl TraceKeeper {
     /// A keeper with `config`.
     pub fn new(config: KeeperConfig) -> TraceKeeper {
         TraceKeeper {
-            slowest: Top { n: config.slowest, kept: Vec::new() },
-            failing: Top { n: config.failing, kept: Vec::new() },
+            slowest: Top::new(config.slowest, config.max_spans / 2),
+            failing: Top::new(config.failing, config.max_spans / 2),
             config,
             samples: FxHashMap::default(),
+            sample_spans: 0,
             left_out: 0,
-            spans: 0,
         }
+    }
+
+    /// The endpoint `trace` samples for, if it is to be sampled.
+    fn sample_slot(&self, dict: &Dictionary, trace: &Trace, hash: u64) -> Option<String> {
+        let len = trace.len();
+        if len > self.config.max_spans / SAMPLED_TRACE_SHARE {
+            return None;
+        }
+        let root = trace.roots().min_by_key(|&i| (trace.spans[i].start_ns, i))?;
+        let endpoint = format!("{} {}", dict.resolve(trace.spans[root].service), dict.resolve(trace.spans[root].name));
+        let (ranks, freed) = match self.samples.get(&endpoint) {
+            Some(s) if s.kept.len() < SAMPLE_PER_ENDPOINT => (true, 0),
+            Some(s) => (s.kept.last().is_some_and(|(h, _)| *h > hash), s.kept.last().map_or(0, |(_, k)| k.len())),
+            None => (self.samples.len() < MAX_ENDPOINTS, 0),
+        };
+        (ranks && self.sample_spans - freed + len <= self.config.max_spans).then_some(endpoint)
     }
 
     /// Considers one trace with its critical path.
@@ -137,47 +174,35 @@ impl TraceKeeper {
         let end = trace.spans.iter().map(|s| s.end_ns.max(s.start_ns)).max().unwrap_or(0);
         let duration_ns = end - start;
         let rank = (duration_ns, std::cmp::Reverse(trace.trace_id.0));
-        let failing = trace.spans.iter().any(|s| s.is_error());
-        let to_slowest = self.slowest.would_keep(rank);
-        let to_failing = failing && self.failing.would_keep(rank);
-        let hash = stable_hash64(&trace.trace_id.0, 0);
-        let endpoint = trace
-            .roots()
-            .min_by_key(|&i| (trace.spans[i].start_ns, i))
-            .map(|i| (trace.spans[i].service, trace.spans[i].name));
-        let endpoint = endpoint.map(|(s, n)| format!("{} {}", dict.resolve(s), dict.resolve(n)));
-        let to_sample = endpoint.as_ref().is_some_and(|e| match self.samples.get(e) {
-            Some(s) => s.kept.len() < SAMPLE_PER_ENDPOINT || s.kept.iter().any(|(h, _)| *h > hash),
-            None => self.samples.len() < MAX_ENDPOINTS,
-        });
-        if !(to_slowest || to_failing || to_sample) {
-            return;
+        let len = trace.len();
+        let ranks_slowest = self.slowest.would_keep(rank);
+        let ranks_failing = trace.spans.iter().any(|s| s.is_error()) && self.failing.would_keep(rank);
+        let to_slowest = ranks_slowest && self.slowest.fits(len);
+        let to_failing = ranks_failing && self.failing.fits(len);
+        if (ranks_slowest || ranks_failing) && !(to_slowest || to_failing) {
+            self.left_out += 1;
         }
-        // A trace that would not fit is left out rather than evicting
-        // others: the budget bounds memory while traces stream past.
-        if self.spans + trace.len() > self.config.max_spans {
-            if to_slowest || to_failing {
-                self.left_out += 1;
-            }
+        let hash = stable_hash64(&trace.trace_id.0, 0);
+        let to_sample = self.sample_slot(dict, trace, hash);
+        if !(to_slowest || to_failing || to_sample.is_some()) {
             return;
         }
         let kept = Kept { duration_ns, tie: trace.trace_id.0, timeline: Arc::new(Timeline::new(dict, trace, cp)) };
-        self.spans += trace.len();
         if to_failing {
-            self.spans -= self.failing.push(kept.clone());
+            self.failing.push(kept.clone());
         }
         if to_slowest {
-            self.spans -= self.slowest.push(kept.clone());
+            self.slowest.push(kept.clone());
         }
-        if let (true, Some(endpoint)) = (to_sample, endpoint) {
+        if let Some(endpoint) = to_sample {
             let sample = self.samples.entry(endpoint).or_default();
+            self.sample_spans += len;
             sample.kept.push((hash, kept));
             sample.kept.sort_by_key(|(h, k)| (*h, k.tie));
-            let cut = SAMPLE_PER_ENDPOINT.min(sample.kept.len());
-            let dropped: Vec<Kept> = sample.kept.drain(cut..).map(|(_, k)| k).collect();
-            self.spans -= dropped.into_iter().map(freed).sum::<usize>();
-        } else {
-            drop(kept);
+            while sample.kept.len() > SAMPLE_PER_ENDPOINT {
+                let (_, out) = sample.kept.pop().expect("over the sample size");
+                self.sample_spans -= out.len();
+            }
         }
     }
 
@@ -247,14 +272,15 @@ mod tests {
 
     #[test]
     fn the_span_budget_leaves_out_what_does_not_fit() {
-        // The 11-span trace is read first and does not fit 10 spans; the
-        // 3-span one does.
+        // 10 spans: 5 for the slowest, 5 for the failing. The 11-span
+        // trace fits neither; the 3-span one does.
         let kept = keep(KeeperConfig { max_spans: 10, ..KeeperConfig::default() });
         assert_eq!(kept.traces.len(), 1);
         assert_eq!(kept.traces[0].id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(kept.left_out, 1);
-        let kept = keep(KeeperConfig { slowest: 1, failing: 0, max_spans: 14 });
-        assert_eq!(kept.slowest.len(), 1);
+        // One slot of 11 spans: the slower trace takes it from the faster.
+        let kept = keep(KeeperConfig { slowest: 1, failing: 0, max_spans: 22 });
+        assert_eq!((kept.slowest.len(), kept.failing.len(), kept.left_out), (1, 0, 0));
         assert_eq!(kept.traces[kept.slowest[0]].id, "0af7651916cd43dd8448eb211c80319c");
     }
 }
