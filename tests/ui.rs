@@ -229,6 +229,44 @@ fn report_of_a_canary_shows_the_verdict_attribution_and_comparison() {
     assert!(log.contains("ok   verdict: \"fail\""), "{log}");
 }
 
+/// Service and operation names that are markup are drawn as text, never run.
+#[test]
+fn report_names_that_are_markup_stay_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = r#"</script><img src=x onerror="window.pwned=1">"#;
+    let other = r#"<svg onload="window.pwned=2">"#;
+    let span = |id: &str, parent: Option<&str>, name: &str, kind: u8, start: u64, end: u64| {
+        let mut s = json!({
+            "traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": id, "name": name, "kind": kind,
+            "startTimeUnixNano": start.to_string(), "endTimeUnixNano": end.to_string(),
+        });
+        if let Some(p) = parent {
+            s["parentSpanId"] = json!(p);
+        }
+        s
+    };
+    let resource = |service: &str, spans: Vec<Value>| {
+        json!({ "resource": { "attributes": [{ "key": "service.name", "value": { "stringValue": service } }] },
+                "scopeSpans": [{ "scope": {}, "spans": spans }] })
+    };
+    let t = 1_793_527_200_000_000_000u64;
+    let request = json!({ "resourceSpans": [
+        resource(evil, vec![span("0000000000000001", None, "<b>op</b>", 2, t, t + 9_000_000),
+                            span("0000000000000002", Some("0000000000000001"), "call", 3, t + 1_000_000, t + 8_000_000)]),
+        resource(other, vec![span("0000000000000003", Some("0000000000000002"), "&amp;", 2, t + 2_000_000, t + 7_000_000)]),
+    ]});
+    let input = dir.path().join("evil.otlp.json");
+    std::fs::write(&input, serde_json::to_vec(&request).unwrap()).unwrap();
+    let html = dir.path().join("evil.html");
+    let title = "<script>window.pwned=3</script>";
+    let out = tracelens(&["report", input.to_str().unwrap(), "-o", html.to_str().unwrap(), "--title", title], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut nodes = vec![evil.to_string(), other.to_string(), "user".to_string()];
+    nodes.sort();
+    let expect = json!({ "nodes": nodes, "title": title });
+    browse("hostile", &format!("file://{}", html.display()), &expect, &screenshot_dir("hostile"));
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

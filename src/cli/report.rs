@@ -44,8 +44,8 @@ pub struct ReportArgs {
     /// Slowest failing traces shown as waterfalls.
     #[arg(long, value_name = "N", default_value_t = KeeperConfig::default().failing)]
     failing: usize,
-    /// Spans of the slowest and failing traces the report carries, half for each (bounds its size and memory); a
-    /// trace that does not fit is left out and counted.
+    /// Spans of the slowest and failing traces the report carries (bounds its size and memory); a trace that does
+    /// not fit is left out and counted.
     #[arg(long, value_name = "N", default_value_t = KeeperConfig::default().max_spans)]
     max_trace_spans: usize,
     /// Distinct operation names kept per service; spans with further names go to one "(overflow)" operation.

@@ -236,6 +236,19 @@ async function liveCase() {
   eq(logged.filter((e) => !e.includes('404')), [], 'nothing but the 404 logged for a missing trace');
 }
 
+// Names that are markup stay text.
+async function hostileCase() {
+  await page.goto(URL_);
+  await page.waitForFunction(() => document.body.dataset.rendered === 'graph');
+  const nodes = await page.$$eval('#graph [data-node]', (els) => els.map((e) => e.dataset.node).sort());
+  eq(nodes, expect.nodes, 'names drawn as they are');
+  for (const v of ['latency', 'bottlenecks', 'traces']) await view(v);
+  const pwned = await page.evaluate(() => window.pwned);
+  eq(pwned, undefined, 'no name ran as script');
+  const title = await page.title();
+  eq(title, expect.title, 'the title is text');
+}
+
 // Render timings for the benchmark suite: prints one JSON line.
 async function benchCase() {
   const t0 = Date.now();
@@ -263,6 +276,7 @@ try {
   if (CASE === 'report') await reportCase();
   else if (CASE === 'live') await liveCase();
   else if (CASE === 'bench') await benchCase();
+  else if (CASE === 'hostile') await hostileCase();
   else throw new Error('unknown case ' + CASE);
 } catch (e) {
   failures.push(String(e.stack || e));

@@ -305,7 +305,7 @@
       else { const bend = r1(Math.max(60, Math.abs(sy - ty) / 2)); dpath = `M${sx},${sy} C${r1(sx + 80)},${r1(sy + bend)} ${r1(tx - 80)},${r1(ty + bend)} ${tx},${ty}`; }
       const rate = e.calls ? e.failed / e.calls : 0;
       const involved = selIndex < 0 || e.from === selIndex || e.to === selIndex;
-      const cls = `edge ${errorClass(rate)}${involved ? '' : ' faded'}${e.connection_type ? ' conn-' + e.connection_type : ''}`;
+      const cls = esc(`edge ${errorClass(rate)}${involved ? '' : ' faded'}${e.connection_type ? ' conn-' + e.connection_type : ''}`);
       const name = esc(`${nodes[e.from].name}->${nodes[e.to].name}`);
       const sw = (1 + 3 * Math.log1p(e.calls) / Math.log1p(maxCalls)).toFixed(2);
       edgeParts.push(`<path class="${cls}" d="${dpath}" marker-end="url(#arrow)" stroke-width="${sw}" data-edge="${name}" data-calls="${e.calls}" data-failed="${e.failed}" data-p50="${e.latency.p50}" data-p95="${e.latency.p95}" data-p99="${e.latency.p99}"/><path class="edge-hit" d="${dpath}" data-i="${i}"/>`);
@@ -319,8 +319,8 @@
       const involved = selIndex < 0 || neighbour[v];
       const label = node.name.length > 22 ? node.name.slice(0, 21) + '…' : node.name;
       const tag = { database: 'DB', messaging_system: 'MQ', virtual: '?' }[node.kind];
-      nodeParts.push(`<g class="node kind-${node.kind}${v === selIndex ? ' selected' : ''}${involved ? '' : ' faded'}" transform="translate(${r1(x)},${r1(y)})" tabindex="0" role="button" ` +
-        `aria-label="${esc(`${node.name}, ${KIND_LABEL[node.kind]}, ${fmtCount(traffic[v])} calls in`)}" data-i="${v}" data-node="${esc(node.name)}" data-kind="${node.kind}" data-calls-in="${traffic[v]}" data-failed-in="${failedIn[v]}" data-layer="${layer[v]}">` +
+      nodeParts.push(`<g class="node kind-${esc(node.kind)}${v === selIndex ? ' selected' : ''}${involved ? '' : ' faded'}" transform="translate(${r1(x)},${r1(y)})" tabindex="0" role="button" ` +
+        `aria-label="${esc(`${node.name}, ${KIND_LABEL[node.kind]}, ${fmtCount(traffic[v])} calls in`)}" data-i="${v}" data-node="${esc(node.name)}" data-kind="${esc(node.kind)}" data-calls-in="${traffic[v]}" data-failed-in="${failedIn[v]}" data-layer="${layer[v]}">` +
         nodeShape(node.kind, r1(w), r1(h)) + `<text x="${r1(w / 2)}" y="${r1(h / 2 + 4)}" text-anchor="middle" class="node-label">${esc(label)}</text>` +
         (tag ? `<text x="${r1(w - 4)}" y="-3" text-anchor="end" class="node-tag">${tag}</text>` : '') + '</g>');
     });

@@ -20,10 +20,10 @@ pub struct KeeperConfig {
     pub slowest: usize,
     /// Slowest failing traces kept.
     pub failing: usize,
-    /// Spans of the slowest and failing traces together (half each); a
-    /// trace that would not fit is left out (and counted). Traces sampled
-    /// for the comparison are held within the same number again, each at
-    /// most a twentieth of it.
+    /// Spans of the slowest and failing traces together (each trace
+    /// counted once); a trace that would not fit is left out (and
+    /// counted). Traces sampled for the comparison are held within the
+    /// same number again, each at most a twentieth of it.
     pub max_spans: usize,
 }
 
@@ -62,39 +62,39 @@ impl Kept {
     }
 }
 
-/// Keeps the `n` highest-ranked entries within a budget of spans.
+/// Keeps the `n` highest-ranked entries.
 #[derive(Debug)]
 struct Top {
     n: usize,
-    budget: usize,
-    spans: usize,
     /// Highest rank first.
     kept: Vec<Kept>,
 }
 
 impl Top {
-    fn new(n: usize, budget: usize) -> Top {
-        Top { n, budget, spans: 0, kept: Vec::new() }
+    fn new(n: usize) -> Top {
+        Top { n, kept: Vec::new() }
     }
 
     fn would_keep(&self, rank: Rank) -> bool {
         self.n > 0 && (self.kept.len() < self.n || self.kept.last().is_some_and(|k| k.rank() < rank))
     }
 
-    /// Whether `spans` more fit, once the lowest entry made room if full.
-    fn fits(&self, spans: usize) -> bool {
-        let freed = if self.kept.len() >= self.n { self.kept.last().map_or(0, Kept::len) } else { 0 };
-        self.spans - freed + spans <= self.budget
+    /// The (id, spans) of the entries kept if `new` came in.
+    fn after(&self, new: Option<(Rank, [u8; 16], usize)>) -> impl Iterator<Item = ([u8; 16], usize)> + '_ {
+        let mut out = self.kept.len().min(self.n);
+        if let Some((rank, _, _)) = new
+            && self.kept.len() >= self.n
+            && self.kept.last().is_some_and(|k| k.rank() < rank)
+        {
+            out -= 1; // the lowest is pushed out
+        }
+        self.kept[..out].iter().map(|k| (k.tie, k.len())).chain(new.map(|(_, id, len)| (id, len)))
     }
 
     fn push(&mut self, kept: Kept) {
-        self.spans += kept.len();
         self.kept.push(kept);
         self.kept.sort_by_key(|k| std::cmp::Reverse(k.rank()));
-        while self.kept.len() > self.n {
-            let out = self.kept.pop().expect("over n entries");
-            self.spans -= out.len();
-        }
+        self.kept.truncate(self.n);
     }
 }
 
@@ -139,8 +139,8 @@ impl TraceKeeper {
     /// A keeper with `config`.
     pub fn new(config: KeeperConfig) -> TraceKeeper {
         TraceKeeper {
-            slowest: Top::new(config.slowest, config.max_spans / 2),
-            failing: Top::new(config.failing, config.max_spans / 2),
+            slowest: Top::new(config.slowest),
+            failing: Top::new(config.failing),
             config,
             samples: FxHashMap::default(),
             sample_spans: 0,
@@ -177,9 +177,20 @@ impl TraceKeeper {
         let len = trace.len();
         let ranks_slowest = self.slowest.would_keep(rank);
         let ranks_failing = trace.spans.iter().any(|s| s.is_error()) && self.failing.would_keep(rank);
-        let to_slowest = ranks_slowest && self.slowest.fits(len);
-        let to_failing = ranks_failing && self.failing.fits(len);
-        if (ranks_slowest || ranks_failing) && !(to_slowest || to_failing) {
+        // The lists' traces (each once) must fit the budget with this one in.
+        let fits = (ranks_slowest || ranks_failing) && {
+            let new = Some((rank, trace.trace_id.0, len));
+            let mut held: Vec<([u8; 16], usize)> = self
+                .slowest
+                .after(new.filter(|_| ranks_slowest))
+                .chain(self.failing.after(new.filter(|_| ranks_failing)))
+                .collect();
+            held.sort_unstable();
+            held.dedup_by_key(|(id, _)| *id);
+            held.iter().map(|(_, n)| n).sum::<usize>() <= self.config.max_spans
+        };
+        let (to_slowest, to_failing) = (ranks_slowest && fits, ranks_failing && fits);
+        if (ranks_slowest || ranks_failing) && !fits {
             self.left_out += 1;
         }
         let hash = stable_hash64(&trace.trace_id.0, 0);
@@ -272,15 +283,17 @@ mod tests {
 
     #[test]
     fn the_span_budget_leaves_out_what_does_not_fit() {
-        // 10 spans: 5 for the slowest, 5 for the failing. The 11-span
-        // trace fits neither; the 3-span one does.
+        // 10 spans: the 11-span trace does not fit; the 3-span one does.
         let kept = keep(KeeperConfig { max_spans: 10, ..KeeperConfig::default() });
         assert_eq!(kept.traces.len(), 1);
         assert_eq!(kept.traces[0].id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(kept.left_out, 1);
-        // One slot of 11 spans: the slower trace takes it from the faster.
-        let kept = keep(KeeperConfig { slowest: 1, failing: 0, max_spans: 22 });
+        // One slot and 11 spans: the slower trace takes it from the faster.
+        let kept = keep(KeeperConfig { slowest: 1, failing: 0, max_spans: 11 });
         assert_eq!((kept.slowest.len(), kept.failing.len(), kept.left_out), (1, 0, 0));
+        // A trace in both lists counts once: 11 + 3 spans fit 14.
+        let kept = keep(KeeperConfig { slowest: 2, failing: 2, max_spans: 14 });
+        assert_eq!((kept.traces.len(), kept.slowest.len(), kept.failing.len(), kept.left_out), (2, 2, 1, 0));
         assert_eq!(kept.traces[kept.slowest[0]].id, "0af7651916cd43dd8448eb211c80319c");
     }
 }
