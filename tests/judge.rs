@@ -474,3 +474,65 @@ fn the_readme_canary_example_detects_its_regression() {
     let shown = readme.lines().find(|l| l.starts_with("reason:  ")).unwrap().trim_end_matches(" …");
     assert!(out.lines().nth(1).unwrap().starts_with(shown), "README shows {shown:?}, the run says {out}");
 }
+
+/// `report --baseline-input`: the baseline's own dumps against the
+/// inputs, the same traces before and after a 2.8x slower checkout.
+#[test]
+fn report_judges_a_baseline_input_against_the_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = common::generate(dir.path(), "before.jsonl", &["--traces", "6000"]);
+    let after = common::generate(
+        dir.path(),
+        "after.jsonl",
+        &[
+            "--traces",
+            "6000",
+            "--scenario",
+            "rollout",
+            "--deploy-at",
+            "0.01",
+            "--change",
+            "latency",
+            "--magnitude",
+            "2.8",
+        ],
+    );
+    let html = dir.path().join("deploy.html");
+    let out = common::tracelens(
+        &[
+            "report",
+            after.to_str().unwrap(),
+            "-o",
+            html.to_str().unwrap(),
+            "--service",
+            "checkout",
+            "--baseline-input",
+            before.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    let start = page.find(r#"id="tracelens-data">"#).unwrap() + r#"id="tracelens-data">"#.len();
+    let end = start + page[start..].find("</script>").unwrap();
+    let data: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
+    let v = &data["verdict"]["verdict"];
+    assert_eq!((v["verdict"].as_str(), v["mode"].as_str()), (Some("fail"), Some("inputs")), "{v}");
+    assert_eq!(v["baseline"]["traces"], v["candidate"]["traces"]);
+    assert_eq!(
+        (v["attribution"][0]["service"].as_str(), v["attribution"][0]["operation"].as_str()),
+        (Some("checkout"), Some("PlaceOrder"))
+    );
+    let scopes: Vec<&str> =
+        data["verdict"]["histograms"].as_array().unwrap().iter().map(|h| h["label"].as_str().unwrap()).collect();
+    assert!(scopes.starts_with(&["checkout", "checkout PlaceOrder"]), "{scopes:?}");
+    // A baseline by input and by version at once is a usage error.
+    let both = common::tracelens(
+        &["report", after.to_str().unwrap(), "-o", html.to_str().unwrap(), "--service", "checkout"]
+            .into_iter()
+            .chain(["--baseline-input", before.to_str().unwrap(), "--baseline-version", "1.9.0"])
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert_eq!(both.status.code(), Some(2));
+}

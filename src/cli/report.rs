@@ -12,7 +12,7 @@ use clap::Args;
 use tracelens::analysis::clock_skew::SkewReport;
 use tracelens::analysis::metrics::DEFAULT_MAX_OPERATIONS_PER_SERVICE;
 use tracelens::analysis::{Summary, TraceAnalyses};
-use tracelens::judge::{Judge, Presence};
+use tracelens::judge::{Arm, Cohorts, Judge, Presence};
 use tracelens::model::Dictionary;
 use tracelens_ui::data::{Source, VerdictData};
 use tracelens_ui::{KeeperConfig, ReportData, TraceKeeper};
@@ -25,7 +25,7 @@ use super::verdict::JudgeArgs;
 /// Flags of `tracelens report`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens report testdata/shop.otlp.json -o shop.html\n  tracelens report canary.jsonl -o canary.html --service checkout \\\n      --baseline-version 1.9.0 --candidate-version 1.10.0\n\nThe file holds everything (no network needed to open it): the service graph, latency histograms\nper edge and operation, the bottleneck table, the slowest and failing traces as waterfalls with\ntheir critical paths, a comparison of two traces of one endpoint and, with a service and two\nversions or a deploy time, the verdict."
+    after_help = "Examples:\n  tracelens report testdata/shop.otlp.json -o shop.html\n  tracelens report canary.jsonl -o canary.html --service checkout \\\n      --baseline-version 1.9.0 --candidate-version 1.10.0\n  tracelens report after.jsonl -o deploy.html --service checkout --baseline-input before.jsonl\n\nThe file holds everything (no network needed to open it): the service graph, latency histograms\nper edge and operation, the bottleneck table, the slowest and failing traces as waterfalls with\ntheir critical paths, a comparison of two traces of one endpoint and, with a service and two\nversions, a deploy time or the baseline's own dumps (--baseline-input), the verdict."
 )]
 pub struct ReportArgs {
     #[command(flatten)]
@@ -51,9 +51,13 @@ pub struct ReportArgs {
     /// Distinct operation names kept per service; spans with further names go to one "(overflow)" operation.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS_PER_SERVICE)]
     max_operations: usize,
-    /// Judge this service's deploy (with --baseline-version/--candidate-version or --deploy-time).
+    /// Judge this service's deploy (with --baseline-version/--candidate-version, --deploy-time or --baseline-input).
     #[arg(long, value_name = "NAME")]
     service: Option<String>,
+    /// The baseline's dumps (repeatable): the verdict compares them with the INPUTs, which are the candidate (the
+    /// pictures show the INPUTs).
+    #[arg(long, value_name = "PATH", requires = "service", conflicts_with_all = ["baseline_version", "deploy_time"])]
+    baseline_input: Vec<PathBuf>,
     /// The old version (service.version) running beside the new one.
     #[arg(long, value_name = "V", requires_all = ["candidate_version", "service"], conflicts_with = "deploy_time")]
     baseline_version: Option<String>,
@@ -75,7 +79,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         return Err(UsageError("--max-operations must be at least 1".to_string()).into());
     }
     let judge_config = args.judge.validate()?;
+    let by_input = !args.baseline_input.is_empty();
     let mut judge = match (&args.service, &args.baseline_version, &args.deploy_time) {
+        (Some(service), _, _) if by_input => Some(Judge::new(service, Cohorts::Inputs)),
         (Some(service), Some(_), _) | (Some(service), _, Some(_)) => {
             let cohorts = super::verdict::cohorts(
                 args.baseline_version.as_deref(),
@@ -87,7 +93,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }
         (Some(_), None, None) => {
             return Err(UsageError(
-                "--service judges a deploy: give --baseline-version and --candidate-version, or --deploy-time"
+                "--service judges a deploy: give --baseline-version and --candidate-version, --deploy-time or --baseline-input"
                     .to_string(),
             )
             .into());
@@ -96,6 +102,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     };
     let inputs = args.input.validate()?;
     let settings = args.path.validate()?;
+    if let (Some(judge), true) = (&mut judge, by_input) {
+        let baseline = input::inputs_for(&args.baseline_input, false)?;
+        let report = baseline.run(&mut |dict, trace| judge.add_trace_as(dict, &trace, Arm::Baseline))?;
+        input::print_notes(&report);
+    }
     let mut summary = Summary::default();
     let mut analyses = TraceAnalyses::new(&Dictionary::default(), args.max_operations);
     let mut keeper = TraceKeeper::new(KeeperConfig {
@@ -109,8 +120,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         let cp = settings.path(dict, &mut trace, &mut skew);
         analyses.add_trace_with_path(&trace, &cp);
         keeper.add(dict, &trace, &cp);
-        if let Some(judge) = &mut judge {
-            judge.add_trace(dict, &trace);
+        match &mut judge {
+            Some(judge) if by_input => judge.add_trace_as(dict, &trace, Arm::Candidate),
+            Some(judge) => judge.add_trace(dict, &trace),
+            None => {}
         }
     })?;
     analyses.finish();

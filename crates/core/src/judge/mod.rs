@@ -137,6 +137,15 @@ impl Judge {
         }
     }
 
+    /// Adds one trace in `arm` (for [`Cohorts::Inputs`], where the caller
+    /// knows each trace's arm); ignored unless it is one of the service's.
+    pub fn add_trace_as(&mut self, dict: &Dictionary, trace: &Trace, arm: Arm) {
+        self.census.add(dict, trace);
+        if let Some(d) = self.digester.digest_as(dict, trace, Some(arm), true) {
+            self.digests.push(d);
+        }
+    }
+
     /// Adds one travelling trace digest (see [`sample::portable`]), names
     /// interned through `syms`: the same as adding the trace it was made of.
     pub fn add_portable(
@@ -196,6 +205,7 @@ impl Judge {
                     return Err(NotInInput::DeployTime { deploy_ns: *deploy_ns, start_ns, end_ns });
                 }
             }
+            Cohorts::Inputs => {}
         }
         Ok(())
     }

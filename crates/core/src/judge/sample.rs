@@ -39,6 +39,9 @@ pub enum Cohorts {
         /// Skipped after the deploy, ns.
         warmup_ns: u64,
     },
+    /// Two sets of inputs: the caller names each trace's arm
+    /// ([`crate::judge::Judge::add_trace_as`]).
+    Inputs,
 }
 
 /// Which arm a trace is in.
@@ -217,6 +220,7 @@ impl Digester {
                     None
                 }
             }
+            Cohorts::Inputs => None,
         }
     }
 

@@ -212,6 +212,8 @@ pub enum Mode {
     Versions,
     /// Before and after a deploy time.
     DeployTime,
+    /// Two sets of inputs.
+    Inputs,
 }
 
 /// One judged metric.
@@ -756,6 +758,7 @@ pub fn judge(digester: &Digester, digests: &[Digest], config: &JudgeConfig) -> V
     let mode = match digester.cohorts() {
         Cohorts::Versions { .. } => Mode::Versions,
         Cohorts::DeployTime { .. } => Mode::DeployTime,
+        Cohorts::Inputs => Mode::Inputs,
     };
     let Tested { metrics, appeared, disappeared } = test_scopes(digester, &tally.data, &service, config);
     let (groups, mut score) = group_scores(&metrics, config);

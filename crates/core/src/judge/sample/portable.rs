@@ -245,6 +245,8 @@ impl Digester {
                     return Ok(None);
                 }
             }
+            // A digest does not say which input it came from.
+            Cohorts::Inputs => return Ok(None),
         };
         let mut samples = Vec::with_capacity(service.samples.len());
         for (i, s) in service.samples.iter().enumerate() {
