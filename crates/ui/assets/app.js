@@ -602,7 +602,7 @@
         const t = kept.traces[i];
         if (state.service && !t.names.includes(state.service)) continue;
         ul.append(el('li', null, el('button', { class: 'trace-button' + (state.traceIndex === i ? ' current' : ''), 'data-trace-id': t.id, onclick: () => { state.traceIndex = i; render(); } },
-          `${fmtNs(t.duration_ns)} ${t.endpoint} · ${fmtCount(t.service.length)} spans${t.errors ? ' · ' + t.errors + ' errors' : ''}`)));
+          `${fmtNs(t.duration_ns)} ${t.endpoint} · ${fmtCount(t.service.length)} spans${t.errors ? ' · ' + t.errors + (t.errors === 1 ? ' error' : ' errors') : ''}`)));
       }
       return el('div', null, el('h3', null, title), ul);
     };
@@ -681,7 +681,7 @@
         // when neither side has room.
         const words = `${fmtNs(t.duration[v])} · self ${fmtNs(t.self_ns[v])}`;
         const room = 150;
-        const place = x + w + room < width ? `left:${LABEL_W + Math.max(0, x + w) + 4}px` : x > room ? `right:${width + LABEL_W - x + 4 + (scroller.clientWidth - LABEL_W - width)}px` : `left:${LABEL_W + Math.max(0, x + w - room)}px`;
+        const place = x + w + room < width ? `left:${LABEL_W + Math.max(0, x + w) + 4}px` : x > room ? `right:${scroller.clientWidth - LABEL_W - x + 4}px` : `left:${LABEL_W + Math.max(0, x + w - room)}px`;
         const text = el('span', { class: 'wf-text' + (x + w + room >= width && x <= room ? ' inside' : ''), style: place }, words);
         row.append(label, bar, text);
         tipOn(row, () => [`${svc}: ${op}`, `start +${fmtNs(t.start[v])}, duration ${fmtNs(t.duration[v])}, self ${fmtNs(t.self_ns[v])}`,
