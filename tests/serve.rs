@@ -257,7 +257,7 @@ fn otlp_http_conformance() {
     assert_eq!(s, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["partialSuccess"]["rejectedSpans"], "1");
-    assert!(v["partialSuccess"]["errorMessage"].as_str().unwrap().contains("empty or all-zero"));
+    assert!(v["partialSuccess"]["errorMessage"].as_str().unwrap().contains("empty, all-zero or malformed"));
     // Garbage: 400 with a google.rpc.Status body; never retried.
     let (s, _, body) = post("application/json", &[], b"{not json");
     assert_eq!(s, 400);

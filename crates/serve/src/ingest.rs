@@ -110,7 +110,8 @@ pub fn accept_bytes(
 /// Why a span cannot be used (OTLP partial success rejects it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unusable {
-    /// An empty or all-zero trace or span id.
+    /// An empty, all-zero or malformed trace or span id (OTLP's are
+    /// exactly 16 and 8 bytes; hex of that length in OTLP/JSON).
     BadIds,
     /// Its resource has no `service.name`.
     NoService,
@@ -120,7 +121,14 @@ pub enum Unusable {
 /// requests, and compaction to the logged requests (which hold the
 /// rejected spans too, as they came).
 pub fn usable(span: &Span, dict: &Dictionary) -> Result<(), Unusable> {
-    if span.quality.contains(SpanQuality::INVALID_TRACE_ID) || span.quality.contains(SpanQuality::INVALID_SPAN_ID) {
+    // A malformed id was kept by the reader under a stable hash, with its
+    // text: a dump is repaired, but OTLP's rule for a receiver is to refuse
+    // it, or the id that was sent would never be found.
+    let malformed = span.original_ids().is_some_and(|o| o.trace_id.is_some() || o.span_id.is_some());
+    if malformed
+        || span.quality.contains(SpanQuality::INVALID_TRACE_ID)
+        || span.quality.contains(SpanQuality::INVALID_SPAN_ID)
+    {
         return Err(Unusable::BadIds);
     }
     let service_name = dict.keys().service_name;
@@ -149,7 +157,7 @@ fn keep_usable(mut spans: Vec<Span>, dict: &Dictionary) -> Accepted {
         let mut parts = Vec::new();
         if bad_ids > 0 {
             parts.push(format!(
-                "{} with an empty or all-zero trace or span id",
+                "{} with an empty, all-zero or malformed trace or span id (16 and 8 bytes; 32 and 16 hex digits in JSON)",
                 tracelens_core::render::count(bad_ids, "span")
             ));
         }
@@ -184,9 +192,66 @@ mod tests {
         assert_eq!(
             a.message.as_deref(),
             Some(
-                "rejected 1 span with an empty or all-zero trace or span id and 1 span whose resource has no service.name"
+                "rejected 1 span with an empty, all-zero or malformed trace or span id (16 and 8 bytes; 32 and 16 hex digits in JSON) and 1 span whose resource has no service.name"
             )
         );
+    }
+
+    #[test]
+    fn ids_of_the_wrong_length_are_rejected_not_hashed() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as PSpan};
+        use prost::Message as _;
+        let span = |trace: Vec<u8>, id: Vec<u8>| PSpan {
+            trace_id: trace,
+            span_id: id,
+            name: "op".into(),
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue { value: Some(any_value::Value::StringValue("api".into())) }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        span(vec![1; 16], vec![2; 8]),
+                        span(vec![1; 8], vec![3; 8]),
+                        span(vec![1; 17], vec![4; 8]),
+                        span(vec![1; 16], vec![5; 9]),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let (mut dict, mut warnings) = (Dictionary::default(), Warnings::default());
+        let a = accept_bytes(&request.encode_to_vec(), BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap();
+        assert_eq!((a.spans.len(), a.rejected), (1, 3));
+        assert!(a.message.unwrap().contains("malformed trace or span id"));
+        // The same in JSON: a trace id of 34 hex digits (17 bytes). (Shorter
+        // hex is read as an id whose leading zeros were dropped.)
+        let json = GOOD
+            .replace("\"traceId\":\"\"", "\"traceId\":\"5b8efff798038103d269b633813fc60c01\"")
+            .replace("eee19b7ec3c1b176", "eee19b7ec3c1b17600");
+        let a = accept_bytes(json.as_bytes(), BodyEncoding::Json, &mut dict, &mut warnings).unwrap();
+        assert_eq!((a.spans.len(), a.rejected), (1, 2));
+    }
+
+    #[test]
+    fn a_body_of_nul_bytes_is_not_a_request() {
+        let (mut dict, mut warnings) = (Dictionary::default(), Warnings::default());
+        let e = accept_bytes(&[0u8; 1000], BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap_err();
+        assert!(e.to_string().contains("invalid tag value: 0"), "{e}");
     }
 
     #[test]

@@ -229,9 +229,21 @@ pub(crate) fn read_request(body: &[u8], e: &mut Emitter<'_>, max_message: u64) -
         }
         let key = r.varint().map_err(|err| (field_start, format!("protobuf {}", err.message)))?;
         let (field, wire) = (key >> 3, (key & 7) as u8);
+        // As prost: a key past 32 bits or field number 0 is not protobuf.
+        if key > u64::from(u32::MAX) {
+            return fail(format!("protobuf invalid key value: {key}"));
+        }
+        if field == 0 {
+            return fail("protobuf invalid tag value: 0 (field numbers start at 1)".to_string());
+        }
         match wire {
             VARINT => {
                 r.varint().map_err(|err| (field_start, format!("protobuf {}", err.message)))?;
+            }
+            // An unknown group is skipped, as prost skips it.
+            START_GROUP => {
+                r.skip_group(field as u32, RECURSION_LIMIT)
+                    .map_err(|err| (field_start, format!("protobuf {}", err.message)))?;
             }
             FIXED64 | FIXED32 => {
                 let n = if wire == FIXED64 { 8 } else { 4 };
@@ -1181,6 +1193,48 @@ mod tests {
             if a.is_ok() { ok += 1 } else { refused += 1 }
         }
         assert!(ok > 1_000 && refused > 1_000, "{ok} accepted, {refused} refused");
+    }
+
+    /// Whether the borrowing decoder and prost accept a whole request:
+    /// (wire, prost), with the spans each emitted.
+    fn request_both(bytes: &[u8]) -> ((bool, usize), (bool, usize)) {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), 0usize);
+        let wire = {
+            let mut sink = |_: &Dictionary, _: Span| spans += 1;
+            let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+            read_request(bytes, &mut e, u64::MAX).is_ok()
+        };
+        let prost = ExportTraceServiceRequest::decode(bytes);
+        let prost_spans = prost
+            .as_ref()
+            .map_or(0, |r| r.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum());
+        ((wire, spans), (prost.is_ok(), prost_spans))
+    }
+
+    #[test]
+    fn requests_prost_refuses_are_refused_and_what_it_skips_is_skipped() {
+        let spans = sample();
+        let mut request = vec![(1 << 3) | 2];
+        let mut len = spans.len();
+        while len >= 0x80 {
+            request.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        request.push(len as u8);
+        request.extend(&spans);
+        let ((ok, n), (prost_ok, prost_n)) = request_both(&request);
+        assert!(ok && prost_ok && n == prost_n && n > 0, "{n} vs {prost_n}");
+        // Field number 0 (here 1,000 NUL bytes: key 0, value 0, ...).
+        assert_eq!(request_both(&[0u8; 1000]), ((false, 0), (false, 0)));
+        // A key past 32 bits.
+        assert_eq!(request_both(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00]), ((false, 0), (false, 0)));
+        // An unknown group before the spans is skipped by both.
+        let mut grouped = vec![(9 << 3) | 3, 0x08, 0x01, (9 << 3) | 4];
+        grouped.extend(&request);
+        assert_eq!(request_both(&grouped), ((true, n), (true, n)));
+        // A group that is never closed is refused by both.
+        assert_eq!(request_both(&[(9 << 3) | 3, 0x08, 0x01]), ((false, 0), (false, 0)));
     }
 
     #[test]
