@@ -236,6 +236,9 @@ pub(crate) fn read_request(body: &[u8], e: &mut Emitter<'_>, max_message: u64) -
         if field == 0 {
             return fail("protobuf invalid tag value: 0 (field numbers start at 1)".to_string());
         }
+        if field == 1 && wire != LEN {
+            return fail(format!("protobuf field 1 (resource_spans) has wire type {wire}, not length-delimited"));
+        }
         match wire {
             VARINT => {
                 r.varint().map_err(|err| (field_start, format!("protobuf {}", err.message)))?;
@@ -1235,6 +1238,9 @@ mod tests {
         assert_eq!(request_both(&grouped), ((true, n), (true, n)));
         // A group that is never closed is refused by both.
         assert_eq!(request_both(&[(9 << 3) | 3, 0x08, 0x01]), ((false, 0), (false, 0)));
+        // resource_spans with another wire type (found by fuzz/otlp_differential).
+        assert_eq!(request_both(&[0x0d, 1, 2, 3, 4]), ((false, 0), (false, 0)));
+        assert_eq!(request_both(&[0x08, 0x01]), ((false, 0), (false, 0)));
     }
 
     #[test]

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Fuzzes tracelens's decoders with cargo fuzz (libFuzzer, nightly toolchain,
+# AddressSanitizer): each target in fuzz/ for SECONDS (default 60), seeded
+# with every file of testdata/ and ../shared/testdata/. A crash leaves its
+# input in fuzz/artifacts/<target>/ and makes the script exit 1; each one
+# found becomes a regression test in the normal suite.
+#
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(read_any otlp_request otlp_json_record otlp_structured otlp_differential params)
+fi
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/tracelens-fuzz-target}"
+corpus_root="${FUZZ_CORPUS_DIR:-$HOME/.cache/tracelens-fuzz-corpus}"
+failed=()
+for t in "${targets[@]}"; do
+  corpus="$corpus_root/$t"
+  mkdir -p "$corpus"
+  # Seeds: every fixture and public dump (decompressed ones too, for the
+  # raw-body targets), under 1 MiB each.
+  find testdata ../shared/testdata -type f -size -1024k ! -name '*.md' ! -name '*.py' 2>/dev/null |
+    while read -r f; do cp -n "$f" "$corpus/seed-$(echo "$f" | tr '/' '_')"; done
+  echo "== fuzz $t for ${seconds}s"
+  if ! cargo +nightly fuzz run --target-dir "$target_dir" "$t" "$corpus" -- \
+      -max_total_time="$seconds" -max_len=1048576 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 2>&1 |
+      grep -E '^(#[0-9]+.*(DONE|pulse)|==|SUMMARY|Done|stat::number_of_executed_units|stat::peak_rss)|panicked|ERROR' ; then
+    :
+  fi
+  if [ "${PIPESTATUS[0]}" != 0 ] || ls "fuzz/artifacts/$t"/crash-* >/dev/null 2>&1; then
+    failed+=("$t")
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "scripts/fuzz.sh: crashes in ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+  exit 1
+fi
+echo "scripts/fuzz.sh: no crash in ${targets[*]} (${seconds}s each)"
