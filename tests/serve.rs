@@ -1582,3 +1582,41 @@ fn requests_are_taken_while_stored_spans_are_restored() {
     let edges = graph["edges"].as_array().unwrap();
     assert!(edges.len() > 9, "{graph:#}");
 }
+
+/// The served OpenAPI description matches the routes: every path and
+/// method it lists answers (never 404 or 405), each documented status and
+/// content type is what comes back, and methods it does not list are 405.
+#[test]
+fn the_api_behaves_as_its_openapi_description_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let (status, head, body) = http(server.api, "GET", "/api/v1/openapi.json", &[], b"");
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    let spec: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.len() >= 18, "{}", paths.len());
+    for (path, item) in paths {
+        let concrete = path.replace("{trace_id}", "0af7651916cd43dd8448eb211c80319c");
+        for method in ["get", "post", "put", "delete"] {
+            let upper = method.to_uppercase();
+            let (status, head, _) = http(server.api, &upper, &concrete, &[("content-type", "application/json")], b"{}");
+            let Some(operation) = item.get(method) else {
+                assert_eq!(status, 405, "{upper} {path} is not described, so not allowed");
+                continue;
+            };
+            let documented = operation["responses"].as_object().unwrap();
+            let response = documented
+                .get(&status.to_string())
+                .unwrap_or_else(|| panic!("{upper} {path} answered {status}, which its description does not list"));
+            if let Some(content) = response["content"].as_object() {
+                let wanted = content.keys().next().unwrap();
+                let got = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_string()))
+                    .unwrap_or_default();
+                assert!(got.starts_with(wanted.as_str()), "{upper} {path}: content type {got:?}, described {wanted}");
+            }
+        }
+    }
+}

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use super::status::{self, Failure};
 use super::{Auth, Surface, require_token};
@@ -22,6 +22,41 @@ use crate::service::{Filter, Partial, RequestError, SearchRequest, Service, Serv
 use tracelens_core::judge::Verdict;
 use tracelens_ui::page::LiveView;
 
+/// The OpenAPI 3.1 description of every route below, kept in the repo
+/// (`crates/serve/api/openapi.json`) and served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../api/openapi.json");
+
+/// The routes behind the token: (path, handlers).
+fn api_routes() -> Vec<(&'static str, MethodRouter<Arc<Service>>)> {
+    vec![
+        ("/api/v1/graph", get(graph)),
+        ("/api/v1/operations", get(operations)),
+        ("/api/v1/bottlenecks", get(bottlenecks)),
+        ("/api/v1/traces", get(search)),
+        ("/api/v1/traces/{trace_id}", get(trace)),
+        ("/api/v1/report", get(report)),
+        ("/api/v1/verdict", get(verdict)),
+        ("/api/v1/flagger/gate", post(flagger_gate)),
+        ("/api/v1/flagger/rollback", post(flagger_rollback)),
+        ("/api/v1/deployments", post(record_deployment).get(deployments)),
+        ("/api/v1/status", get(status)),
+        ("/metrics", get(metrics)),
+    ]
+}
+
+/// The routes served without a token: the web UI's pages (they hold no
+/// data; they read the API above), this description and the health checks.
+fn open_routes() -> Vec<(&'static str, MethodRouter<Arc<Service>>)> {
+    vec![
+        ("/", get(|| async { page(&LiveView::Overview) })),
+        ("/search", get(|| async { page(&LiveView::Search) })),
+        ("/trace/{trace_id}", get(|Path(id): Path<String>| async move { page(&LiveView::Trace(id)) })),
+        ("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) })),
+        ("/healthz", get(|| async { "ok" })),
+        ("/readyz", get(readyz)),
+    ]
+}
+
 /// The API listener's routes; `grpc` (the gRPC query service) is mounted
 /// at `grpc_path`.
 pub fn router<S>(service: Arc<Service>, auth: Auth, grpc_path: &str, grpc: S) -> Router
@@ -30,29 +65,15 @@ where
     S::Response: IntoResponse,
     S::Future: Send + 'static,
 {
-    Router::new()
-        .route_service(grpc_path, grpc)
-        .route("/api/v1/graph", get(graph))
-        .route("/api/v1/operations", get(operations))
-        .route("/api/v1/bottlenecks", get(bottlenecks))
-        .route("/api/v1/traces", get(search))
-        .route("/api/v1/traces/{trace_id}", get(trace))
-        .route("/api/v1/report", get(report))
-        .route("/api/v1/verdict", get(verdict))
-        .route("/api/v1/flagger/gate", post(flagger_gate))
-        .route("/api/v1/flagger/rollback", post(flagger_rollback))
-        .route("/api/v1/deployments", post(record_deployment).get(deployments))
-        .route("/api/v1/status", get(status))
-        .route("/metrics", get(metrics))
-        .layer(axum::middleware::from_fn_with_state((auth, Surface::Api), require_token))
-        // The pages hold no data (they read the API above), so they are
-        // served without a token.
-        .route("/", get(|| async { page(&LiveView::Overview) }))
-        .route("/search", get(|| async { page(&LiveView::Search) }))
-        .route("/trace/{trace_id}", get(|Path(id): Path<String>| async move { page(&LiveView::Trace(id)) }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .with_state(service)
+    let mut router = Router::new().route_service(grpc_path, grpc);
+    for (path, handlers) in api_routes() {
+        router = router.route(path, handlers);
+    }
+    router = router.layer(axum::middleware::from_fn_with_state((auth, Surface::Api), require_token));
+    for (path, handlers) in open_routes() {
+        router = router.route(path, handlers);
+    }
+    router.with_state(service)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Response {
@@ -200,5 +221,21 @@ async fn readyz(State(service): State<Arc<Service>>) -> (StatusCode, String) {
     match service.readiness() {
         Ok(ready) => (StatusCode::OK, ready),
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_description_lists_every_route_and_only_those() {
+        let spec: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json parses");
+        assert_eq!(spec["openapi"], "3.1.0");
+        let mut described: Vec<&str> = spec["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+        let mut served: Vec<&str> = api_routes().into_iter().chain(open_routes()).map(|(path, _)| path).collect();
+        described.sort_unstable();
+        served.sort_unstable();
+        assert_eq!(described, served);
     }
 }
