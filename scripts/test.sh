@@ -6,7 +6,8 @@
 # curl and jq (the deploy-gate docs' CI snippets run as pasted) and, for the
 # receiver's interop tests, the OpenTelemetry Python SDK with
 # its OTLP gRPC and HTTP exporters in ./.venv, with pyarrow (another
-# Parquet implementation reads the receiver's compacted files), and a Kafka-protocol broker
+# Parquet implementation reads the receiver's compacted files) and
+# schemathesis (the API against its OpenAPI description), and a Kafka-protocol broker
 # (Tansu, from crates.io) for the consumer-group tests, and headless Chromium
 # (Debian's chromium and chromium-driver) driven by Playwright (playwright-core
 # from npm, in tests/browser) for the report and web UI tests. Tests that need more outside
@@ -35,12 +36,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, pyarrow.parquet" 2>/dev/null; then
-  echo "scripts/test.sh: installing the OpenTelemetry Python SDK, OTLP exporters and pyarrow into .venv" >&2
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, pyarrow.parquet, schemathesis" 2>/dev/null; then
+  echo "scripts/test.sh: installing the OpenTelemetry Python SDK, OTLP exporters, pyarrow and schemathesis into .venv" >&2
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check \
     "opentelemetry-sdk>=1.30,<2" "opentelemetry-exporter-otlp-proto-grpc>=1.30,<2" "opentelemetry-exporter-otlp-proto-http>=1.30,<2" \
-    "pyarrow>=15"
+    "pyarrow>=15" "schemathesis>=4.3,<5"
 fi
 # A real Kafka-protocol broker for the consumer-group tests: Tansu, built
 # once from crates.io (about 18 minutes) with its SQLite storage (data that

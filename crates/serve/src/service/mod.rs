@@ -112,6 +112,9 @@ pub enum RequestError {
     /// A trace search's parameter does not parse.
     #[error("{0}")]
     Search(String),
+    /// The query string does not parse (a parameter given twice, say).
+    #[error("query string: {0}")]
+    Query(String),
 }
 
 /// What the service is built from (see [`Service::new`]).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -76,6 +76,25 @@ where
     router.with_state(service)
 }
 
+/// A query string, refused in the API's own error format (a JSON status
+/// body and 400) when it does not parse, like every other bad request.
+struct ApiQuery<T>(T);
+
+impl<T, St> FromRequestParts<St> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    St: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &St) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(e) => Err(error(&ServiceError::from(RequestError::Query(e.body_text())))),
+        }
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(value).unwrap_or_default())
         .into_response()
@@ -105,16 +124,16 @@ async fn status(State(service): State<Arc<Service>>) -> Response {
     json(&service.status())
 }
 
-async fn graph(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
+async fn graph(State(service): State<Arc<Service>>, ApiQuery(filter): ApiQuery<Filter>) -> Response {
     partial(service.graph(&filter).await)
 }
 
-async fn operations(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
+async fn operations(State(service): State<Arc<Service>>, ApiQuery(filter): ApiQuery<Filter>) -> Response {
     let answer = service.operations(&filter).await;
     partial(answer.map(|p| Partial { value: serde_json::json!({ "operations": p.value }), restoring: p.restoring }))
 }
 
-async fn bottlenecks(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
+async fn bottlenecks(State(service): State<Arc<Service>>, ApiQuery(filter): ApiQuery<Filter>) -> Response {
     partial(service.bottlenecks(&filter).await)
 }
 
@@ -125,7 +144,11 @@ struct TraceView {
     view: Option<String>,
 }
 
-async fn trace(State(service): State<Arc<Service>>, Path(id): Path<String>, Query(v): Query<TraceView>) -> Response {
+async fn trace(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    ApiQuery(v): ApiQuery<TraceView>,
+) -> Response {
     let answer = tokio::task::block_in_place(|| match v.view.as_deref() {
         None | Some("") | Some("spans") => service.trace(&id).map(|t| json(&t)),
         Some("timeline") => service.trace_timeline(&id).map(|t| json(&t)),
@@ -136,14 +159,14 @@ async fn trace(State(service): State<Arc<Service>>, Path(id): Path<String>, Quer
     answer.unwrap_or_else(|e| error(&e))
 }
 
-async fn search(State(service): State<Arc<Service>>, Query(request): Query<SearchRequest>) -> Response {
+async fn search(State(service): State<Arc<Service>>, ApiQuery(request): ApiQuery<SearchRequest>) -> Response {
     match tokio::task::block_in_place(|| service.search(&request)) {
         Ok(answer) => json(&answer),
         Err(e) => error(&e),
     }
 }
 
-async fn report(State(service): State<Arc<Service>>, Query(filter): Query<Filter>) -> Response {
+async fn report(State(service): State<Arc<Service>>, ApiQuery(filter): ApiQuery<Filter>) -> Response {
     partial(service.report(&filter).await)
 }
 
@@ -156,7 +179,7 @@ fn page(view: &LiveView) -> Response {
 
 /// Every verdict is a 200 with the verdict JSON (pollers count any other
 /// status as a measurement error).
-async fn verdict(State(service): State<Arc<Service>>, Query(request): Query<VerdictRequest>) -> Response {
+async fn verdict(State(service): State<Arc<Service>>, ApiQuery(request): ApiQuery<VerdictRequest>) -> Response {
     match service.verdict(&request).await {
         Ok(v) => json(&v),
         Err(e) => error(&e),
