@@ -76,7 +76,7 @@ enum RecordError {
 }
 
 /// The partition directory for a time.
-fn partition(data_dir: &Path, time: SystemTime) -> PathBuf {
+pub(crate) fn partition(data_dir: &Path, time: SystemTime) -> PathBuf {
     let ns = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let stamp = tracelens_core::model::time::rfc3339(ns);
     data_dir.join(PARQUET_DIR).join(format!("date={}", &stamp[..10])).join(format!("hour={}", &stamp[11..13]))

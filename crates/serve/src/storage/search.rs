@@ -1,23 +1,41 @@
 //! Trace search over the compacted Parquet files: only the columns a
 //! summary needs are read, and each trace is summarised over every file
-//! that holds spans of it (see [`tracelens_core::search`]).
+//! that holds spans of it (see [`tracelens_core::search`]). With a `since`,
+//! hour partitions closed well before it are not read: a file holds spans
+//! received before its hour ended, so none of them started after it
+//! (an hour's margin is left for clocks ahead of the receiver's).
 
 use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
 
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::compact::{CompactError, file_error, parquet_files};
+use super::compact::{CompactError, file_error, parquet_files, partition};
 use tracelens_core::search::{SummaryBuilder, TraceQuery, TraceSummary};
 
 const COLUMNS: [&str; 7] =
     ["trace_id", "parent_span_id", "service", "operation", "status_code", "start_unix_nano", "end_unix_nano"];
 
+/// Clocks ahead of the receiver's by up to this much still find their
+/// spans when a search starts at a `since`.
+const CLOCK_MARGIN: Duration = Duration::from_secs(3600);
+const HOUR: Duration = Duration::from_secs(3600);
+
 /// The traces in the compacted files of `data_dir` that match `query`,
 /// with the number of files read.
 pub fn search(data_dir: &Path, query: &TraceQuery) -> Result<(Vec<TraceSummary>, usize), CompactError> {
     let mut traces: FxHashMap<String, SummaryBuilder> = FxHashMap::default();
-    let files = parquet_files(data_dir);
+    // The partition of the hour before `since`, less the margin: that
+    // hour's files and later ones may hold spans started after `since`.
+    let oldest = query.since_ns.map(|ns| {
+        let since = UNIX_EPOCH + Duration::from_nanos(ns);
+        partition(data_dir, since.checked_sub(HOUR + CLOCK_MARGIN).unwrap_or(UNIX_EPOCH))
+    });
+    let files: Vec<_> = parquet_files(data_dir)
+        .into_iter()
+        .filter(|f| oldest.as_deref().is_none_or(|oldest| f.parent().is_none_or(|dir| dir >= oldest)))
+        .collect();
     for path in &files {
         let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
         let df = ParquetReader::new(file)
@@ -107,5 +125,20 @@ mod tests {
         assert_eq!(ids(&search(dir.path(), &query).unwrap().0), ["0af7651916cd43dd8448eb211c80319c"]);
         let slow = TraceQuery { min_duration_ns: 131_000_000, ..TraceQuery::default() };
         assert!(search(dir.path(), &slow).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn partitions_closed_well_before_since_are_not_read() {
+        let dir = compacted_shop();
+        let now_ns = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+        let hour = 3_600_000_000_000u64;
+        // The files were compacted this hour: a search from 3 hours ahead
+        // skips them; one from the hour before this one reads them.
+        let later = TraceQuery { since_ns: Some(now_ns + 3 * hour), ..TraceQuery::default() };
+        assert_eq!(search(dir.path(), &later).unwrap().1, 0);
+        let recent = TraceQuery { since_ns: Some(now_ns - hour), ..TraceQuery::default() };
+        assert_eq!(search(dir.path(), &recent).unwrap().1, 2);
+        // The shop's spans start in 2026-11: none after an hour ago.
+        assert!(search(dir.path(), &recent).unwrap().0.is_empty());
     }
 }
