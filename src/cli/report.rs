@@ -25,7 +25,7 @@ use super::verdict::JudgeArgs;
 /// Flags of `tracelens report`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  tracelens report testdata/shop.otlp.json -o shop.html\n  tracelens report canary.jsonl -o canary.html --service checkout \\\n      --baseline-version 1.9.0 --candidate-version 1.10.0\n  tracelens report after.jsonl -o deploy.html --service checkout \\\n      --baseline-input before.jsonl\n\nThe file holds everything (no network needed to open it): the service graph, latency histograms\nper edge and operation, the bottleneck table, the slowest and failing traces as waterfalls with\ntheir critical paths, a comparison of two traces of one endpoint and, with a service and two\nversions, a deploy time or the baseline's own dumps (--baseline-input), the verdict."
+    after_help = "Examples:\n  tracelens report testdata/shop.otlp.json -o shop.html\n  tracelens report canary.jsonl -o canary.html --service checkout \\\n      --baseline-version 1.9.0 --candidate-version 1.10.0\n  tracelens report after.jsonl -o deploy.html --service checkout \\\n      --baseline-input before.jsonl\n\nThe file holds everything (no network needed to open it): the service graph, latency histograms\nper edge and operation, the bottleneck table, the slowest and failing traces as waterfalls with\ntheir critical paths, a comparison of two traces of one endpoint and, with a service and two\nversions, a deploy time or the baseline's own dumps (--baseline-input), the verdict.\n\nExit code: 0 once the file is written, whatever the verdict (gate with `tracelens verdict`); 2 on\nany failure."
 )]
 pub struct ReportArgs {
     #[command(flatten)]

@@ -269,7 +269,7 @@ async function benchCase() {
   await page.waitForFunction((n) => !!document.querySelector(`.wf-row[aria-rowindex="${n}"]`), spans);
   const scrollMs = Date.now() - t2;
   console.log(JSON.stringify({ nodes, edges, open_to_graph_ms: graphMs, graph_render_ms: Math.round(inPage['render:graph']), trace_spans: spans, trace_ms: traceMs, scroll_to_end_ms: scrollMs }));
-  await shot('bench-graph');
+  await shot('bench-trace');
 }
 
 try {

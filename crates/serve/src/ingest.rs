@@ -124,7 +124,8 @@ pub fn usable(span: &Span, dict: &Dictionary) -> Result<(), Unusable> {
     // A malformed id was kept by the reader under a stable hash, with its
     // text: a dump is repaired, but OTLP's rule for a receiver is to refuse
     // it, or the id that was sent would never be found.
-    let malformed = span.original_ids().is_some_and(|o| o.trace_id.is_some() || o.span_id.is_some());
+    let malformed = span.quality.contains(SpanQuality::OPAQUE_ID)
+        && span.original_ids().is_some_and(|o| o.trace_id.is_some() || o.span_id.is_some());
     if malformed
         || span.quality.contains(SpanQuality::INVALID_TRACE_ID)
         || span.quality.contains(SpanQuality::INVALID_SPAN_ID)

@@ -777,7 +777,6 @@
     for (const w of pb.order) if (!used.has(w)) rows.push([-1, w, pb.key[w]]);
     return rows;
   }
-  window.tracelens.matchTraces = matchTraces;
 
   function renderCompare(main, d) {
     const section = el('section', { id: 'compare-view' }, el('h2', null, 'Trace comparison'));
@@ -900,8 +899,7 @@
   function attributionChart(attribution) {
     const rows = attribution.slice(0, 12);
     const W = 820, ROW = 26, L = 300, R = 150, H = (rows.length + 2) * ROW + 30;
-    const start = rows.reduce((s, a) => s + 0, 0);
-    let acc = start, lo = 0, hi = 0;
+    let acc = 0, lo = 0, hi = 0;
     const steps = rows.map((a) => { const s = acc; acc += a.delta_ns; lo = Math.min(lo, acc, s); hi = Math.max(hi, acc, s); return [s, acc]; });
     const x = (ns) => L + (ns - lo) / ((hi - lo) || 1) * (W - L - R);
     const s = svg('svg', { id: 'attribution', class: 'attribution', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Added critical-path time per operation, cumulative' });

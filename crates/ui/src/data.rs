@@ -244,14 +244,17 @@ fn graph(dict: &Dictionary, analyses: &TraceAnalyses) -> Graph {
         .edges
         .iter()
         .zip(raw)
-        .map(|(e, (_, _, _, stats))| Edge {
-            from: e.client_node,
-            to: e.server_node,
-            connection_type: e.connection_type,
-            calls: e.calls,
-            failed: e.failed,
-            latency: percentiles(&stats.server_latency),
-            histogram: bins(&stats.server_latency),
+        .map(|(e, (client, server, _, stats))| {
+            debug_assert_eq!((&e.client, &e.server), (&client, &server), "view and raw edges in one order");
+            Edge {
+                from: e.client_node,
+                to: e.server_node,
+                connection_type: e.connection_type,
+                calls: e.calls,
+                failed: e.failed,
+                latency: percentiles(&stats.server_latency),
+                histogram: bins(&stats.server_latency),
+            }
         })
         .collect();
     Graph { nodes, edges }

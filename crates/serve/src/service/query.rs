@@ -34,6 +34,12 @@ impl Filter {
     fn service(&self) -> Option<&str> {
         self.service.as_deref().filter(|s| !s.is_empty())
     }
+
+    /// The time range, checked.
+    fn range(&self, now_ms: u64) -> Result<Range, RequestError> {
+        let text = |t: &Option<String>| t.clone().filter(|t| !t.is_empty());
+        Ok(Range::parse(text(&self.since).as_deref(), text(&self.until).as_deref(), now_ms)?)
+    }
 }
 
 /// An answer over live analysis, with how far the restore of stored
@@ -53,9 +59,11 @@ impl Service {
 
     /// The buckets the filter's range covers, merged outside the live lock.
     async fn analyses(&self, filter: &Filter) -> Result<TraceAnalyses, ServiceError> {
-        let text = |t: &Option<String>| t.clone().filter(|t| !t.is_empty());
-        let range = Range::parse(text(&filter.since).as_deref(), text(&filter.until).as_deref(), self.clock.now_ms())
-            .map_err(RequestError::from)?;
+        self.analyses_in(filter.range(self.clock.now_ms())?).await
+    }
+
+    /// The buckets `range` covers, merged outside the live lock.
+    async fn analyses_in(&self, range: Range) -> Result<TraceAnalyses, ServiceError> {
         let selection = self.live.lock().expect("live lock").select(range);
         tokio::task::spawn_blocking(move || selection.merge()).await.map_err(ServiceError::Task)
     }
@@ -161,10 +169,8 @@ impl Service {
     /// Everything the web UI draws over the filter's range: the merged
     /// analyses and the slowest and failing of the recent traces in it.
     pub async fn report(&self, filter: &Filter) -> Result<Partial<ReportData>, ServiceError> {
-        let text = |t: &Option<String>| t.clone().filter(|t| !t.is_empty());
-        let range = Range::parse(text(&filter.since).as_deref(), text(&filter.until).as_deref(), self.clock.now_ms())
-            .map_err(RequestError::from)?;
-        let analyses = self.analyses(filter).await?;
+        let range = filter.range(self.clock.now_ms())?;
+        let analyses = self.analyses_in(range).await?;
         let (recent, dict) = {
             let live = self.live.lock().expect("live lock");
             (live.recent_traces(), live.dict.clone())
