@@ -128,17 +128,17 @@ fn read_with_pyarrow(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn send(protocol: &str, endpoint: &str, traces: u32, gzip: bool) {
-    send_with(protocol, endpoint, traces, gzip, None)
+fn send(protocol: &str, endpoint: &str, traces: u32, compression: &str) {
+    send_with(protocol, endpoint, traces, compression, None)
 }
 
-fn send_with(protocol: &str, endpoint: &str, traces: u32, gzip: bool, ca_file: Option<&Path>) {
+/// Sends the interop topology with the Python SDK's exporter;
+/// `compression` is none, gzip or deflate.
+fn send_with(protocol: &str, endpoint: &str, traces: u32, compression: &str, ca_file: Option<&Path>) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/send_topology.py");
     let mut cmd = Command::new(python());
     cmd.arg(script).args(["--protocol", protocol, "--endpoint", endpoint, "--traces", &traces.to_string()]);
-    if gzip {
-        cmd.arg("--gzip");
-    }
+    cmd.args(["--compression", compression]);
     if let Some(ca) = ca_file {
         // requests lets these variables override the exporter's own CA file.
         cmd.arg("--ca-file").arg(ca).env_remove("REQUESTS_CA_BUNDLE").env_remove("CURL_CA_BUNDLE");
@@ -187,7 +187,9 @@ fn assert_topology(g: &serde_json::Value, n: u64) {
 
 #[test]
 fn python_sdk_exporters_over_grpc_and_http() {
-    for (protocol, gzip) in [("grpc", false), ("grpc", true), ("http", false), ("http", true)] {
+    for (protocol, compression) in
+        [("grpc", "none"), ("grpc", "gzip"), ("grpc", "deflate"), ("http", "none"), ("http", "gzip"), ("http", "deflate")]
+    {
         let dir = tempfile::tempdir().unwrap();
         // The SDK's batch processors send each service's spans on their own
         // schedule (billing's only at the final flush), so traces must stay
@@ -197,7 +199,7 @@ fn python_sdk_exporters_over_grpc_and_http() {
             "grpc" => format!("http://{}", server.grpc),
             _ => format!("http://{}", server.http),
         };
-        send(protocol, &endpoint, 25, gzip);
+        send(protocol, &endpoint, 25, compression);
         let g = wait_for_graph(server.api, |g| {
             g["edges"].as_array().unwrap().iter().filter(|e| e["calls"] == 25).count() >= 4
         });
@@ -215,7 +217,7 @@ fn python_sdk_exporters_over_grpc_and_http() {
         );
         assert!(m.contains("traces_service_graph_request_server_seconds_count{client=\"web\",server=\"orders\",connection_type=\"\"} 25"), "{m}");
         assert!(m.contains("traces_spanmetrics_calls_total{service=\"orders\",span_name=\"POST /orders\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"STATUS_CODE_ERROR\"} 5"), "{m}");
-        assert!(m.contains("tracelens_spans_accepted_total 150"), "{protocol}: {m}");
+        assert!(m.contains("tracelens_spans_accepted_total 150"), "{protocol} {compression}: {m}");
         let ops = get_json(server.api, "/api/v1/operations");
         let op = ops["operations"].as_array().unwrap().iter().find(|o| o["service"] == "billing").unwrap();
         assert_eq!(op["calls"], 25);
@@ -249,6 +251,23 @@ fn otlp_http_conformance() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&shop_pb).unwrap();
     assert_eq!(post("application/x-protobuf", &[("Content-Encoding", "gzip")], &gz.finish().unwrap()).0, 200);
+    // The other codings the Collector's confighttp sends (deflate comes from the Python SDK test).
+    let zstd = zstd::encode_all(shop_pb.as_slice(), 3).unwrap();
+    assert_eq!(post("application/x-protobuf", &[("Content-Encoding", "zstd")], &zstd).0, 200);
+    let snappy = snap::raw::Encoder::new().compress_vec(&shop_json).unwrap();
+    assert_eq!(post("application/json", &[("Content-Encoding", "snappy")], &snappy).0, 200);
+    let mut lz4 = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
+    lz4.write_all(&shop_pb).unwrap();
+    assert_eq!(post("application/x-protobuf", &[("Content-Encoding", "lz4")], &lz4.finish().0).0, 200);
+    // Any other coding is refused with what is accepted, never read as identity.
+    let (s, _, body) = post("application/json", &[("Content-Encoding", "br")], &shop_json);
+    assert_eq!(s, 415);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["message"].as_str().unwrap().contains("gzip, zstd, deflate"), "{v}");
+    // A body that does not inflate: 400 naming the coding.
+    let (s, _, body) = post("application/x-protobuf", &[("Content-Encoding", "zstd")], b"not zstd");
+    assert_eq!(s, 400);
+    assert!(String::from_utf8_lossy(&body).contains("invalid zstd body"));
     // Partial success: one span without ids, one without service.name.
     let partial = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},"scopeSpans":[{"spans":[
         {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"ok","startTimeUnixNano":"1","endTimeUnixNano":"2"},
@@ -297,9 +316,11 @@ fn otlp_grpc_conformance() {
         // Full success: partial_success unset.
         let r = client.export(shop.clone()).await.unwrap().into_inner();
         assert!(r.partial_success.is_none());
-        // gzip.
+        // gzip, and zstd, which the Collector's gRPC exporter can also send.
         let mut gz = client.clone().send_compressed(tonic::codec::CompressionEncoding::Gzip);
         assert!(gz.export(shop.clone()).await.is_ok());
+        let mut zstd = client.clone().send_compressed(tonic::codec::CompressionEncoding::Zstd);
+        assert!(zstd.export(shop.clone()).await.is_ok());
         // Partial success.
         let mut bad = shop.clone();
         bad.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![0; 16];
@@ -307,12 +328,14 @@ fn otlp_grpc_conformance() {
         assert_eq!(r.partial_success.unwrap().rejected_spans, 1);
         // Empty request.
         assert!(client.export(ExportTraceServiceRequest::default()).await.is_ok());
-        // Oversize: RESOURCE_EXHAUSTED (not tonic's retryable OUT_OF_RANGE), plain and gzip.
+        // Oversize: RESOURCE_EXHAUSTED (not tonic's retryable OUT_OF_RANGE), plain and compressed.
         let mut big = shop.clone();
         big.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(200_000);
         let err = client.export(big.clone()).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
-        let err = gz.export(big).await.unwrap_err();
+        let err = gz.export(big.clone()).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+        let err = zstd.export(big).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
     });
     let m = metrics(server.api);
@@ -968,8 +991,8 @@ fn tls_on_every_listener_with_real_sdk_exporters() {
     );
     assert!(server.log.iter().any(|l| l.ends_with("(TLS)")), "{:?}", server.log);
 
-    send_with("grpc", &format!("https://127.0.0.1:{}", server.grpc.port()), 10, false, Some(&ca_file));
-    send_with("http", &format!("https://127.0.0.1:{}", server.http.port()), 10, true, Some(&ca_file));
+    send_with("grpc", &format!("https://127.0.0.1:{}", server.grpc.port()), 10, "none", Some(&ca_file));
+    send_with("http", &format!("https://127.0.0.1:{}", server.http.port()), 10, "gzip", Some(&ca_file));
     let deadline = Instant::now() + Duration::from_secs(30);
     let graph = loop {
         let (status, body) = https_get(server.api, &ca, "/api/v1/graph").unwrap();

@@ -9,7 +9,8 @@ Topology per request i (one trace each):
 
 Exit status 0 only if every export call reported SUCCESS.
 
-Usage: send_topology.py --protocol grpc|http --endpoint URL --traces N [--gzip] [--ca-file PEM]
+Usage: send_topology.py --protocol grpc|http --endpoint URL --traces N
+       [--compression none|gzip|deflate] [--ca-file PEM]
 
 With --ca-file the exporters speak TLS and trust only that certificate.
 """
@@ -43,11 +44,11 @@ class Recording(SpanExporter):
         return True
 
 
-def exporter(protocol, endpoint, gzip, ca_file):
+def exporter(protocol, endpoint, compression, ca_file):
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         import grpc
-        compression = grpc.Compression.Gzip if gzip else None
+        compression = {"none": None, "gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}[compression]
         if ca_file:
             with open(ca_file, "rb") as f:
                 credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
@@ -58,7 +59,7 @@ def exporter(protocol, endpoint, gzip, ca_file):
     return OTLPSpanExporter(
         endpoint=endpoint + "/v1/traces",
         certificate_file=ca_file,
-        compression=Compression.Gzip if gzip else Compression.NoCompression,
+        compression={"none": Compression.NoCompression, "gzip": Compression.Gzip, "deflate": Compression.Deflate}[compression],
     )
 
 
@@ -67,7 +68,7 @@ def main():
     ap.add_argument("--protocol", choices=["grpc", "http"], required=True)
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--traces", type=int, default=20)
-    ap.add_argument("--gzip", action="store_true")
+    ap.add_argument("--compression", choices=["none", "gzip", "deflate"], default="none")
     ap.add_argument("--ca-file")
     args = ap.parse_args()
 
@@ -76,7 +77,7 @@ def main():
     providers = []
     for service in ["web", "orders", "billing"]:
         provider = TracerProvider(resource=Resource.create({"service.name": service, "service.version": "1.0.0"}))
-        rec = Recording(exporter(args.protocol, args.endpoint, args.gzip, args.ca_file))
+        rec = Recording(exporter(args.protocol, args.endpoint, args.compression, args.ca_file))
         recorders.append(rec)
         provider.add_span_processor(BatchSpanProcessor(rec, max_export_batch_size=50))
         providers.append(provider)

@@ -3,7 +3,8 @@
 //! one file each, with errors mapped to statuses in [`status`].
 //!
 //! * [`otlp_grpc`] — OTLP/gRPC `TraceService/Export`.
-//! * [`otlp_http`] — OTLP/HTTP `POST /v1/traces` (protobuf and JSON, gzip).
+//! * [`otlp_http`] — OTLP/HTTP `POST /v1/traces` (protobuf and JSON).
+//! * [`content_encoding`] — OTLP/HTTP body compressions.
 //! * [`api_http`] — the JSON query API, deploy gates, `/metrics`, health.
 //! * [`query_grpc`] — the gRPC query service (`tracelens.query.v1`).
 //! * [`kafka`] — a Kafka consumer-group member: the spans topic in, partials
@@ -14,6 +15,7 @@
 //! Every listener checks the bearer token, when one is set, here.
 
 pub mod api_http;
+pub mod content_encoding;
 pub mod kafka;
 pub mod otlp_grpc;
 pub mod otlp_http;

@@ -110,7 +110,11 @@ async fn export(State(service): State<Arc<Service>>, request: axum::extract::Req
     let limit = service.max_request_bytes();
     let mut grpc = tonic::server::Grpc::new(RawRequestCodec)
         .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Deflate)
         .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Deflate)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(4 << 20);
     grpc.unary(ExportService(service), request).await.map(axum::body::Body::new)

@@ -1,5 +1,5 @@
 //! OTLP/HTTP: `POST /v1/traces` with a protobuf or JSON body, optionally
-//! gzip-compressed; answers in the request's encoding, errors as
+//! compressed (see [`super::content_encoding`]); answers in the request's encoding, errors as
 //! `google.rpc.Status` bodies (also when the body is over the limit before
 //! decompression, where axum's own rejection is plain text).
 
@@ -15,7 +15,7 @@ use prost::Message;
 
 use super::otlp_grpc::export_response;
 use super::status::{self, TransportError};
-use super::{Auth, Surface, require_token};
+use super::{Auth, Surface, content_encoding, require_token};
 use crate::ingest::BodyEncoding;
 use crate::service::{Service, ServiceError};
 
@@ -47,8 +47,7 @@ fn encoding(headers: &HeaderMap) -> Result<BodyEncoding, TransportError> {
     }
 }
 
-/// The body as it came, or decompressed (to at most one byte over the
-/// limit, so that an oversized body is refused without inflating it whole).
+/// The body as it came, or decompressed to at most one byte over the limit.
 fn body(
     headers: &HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -61,18 +60,7 @@ fn body(
         }
         Err(rejection) => return Err(Box::new(TransportError::Body(rejection))),
     };
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    if !gzip {
-        return Ok(body);
-    }
-    use std::io::Read;
-    let mut out = Vec::new();
-    let mut decoder = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
-    decoder.read_to_end(&mut out).map_err(|e| Box::new(TransportError::Gzip(e)) as Box<_>)?;
-    Ok(Bytes::from(out))
+    content_encoding::decode(headers, body, limit).map_err(|e| Box::new(e) as Box<_>)
 }
 
 async fn export(

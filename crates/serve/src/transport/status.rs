@@ -50,9 +50,18 @@ pub enum TransportError {
     /// OTLP/HTTP other than POST.
     #[error("use POST")]
     MethodNotAllowed,
-    /// A gzip body that does not decompress.
-    #[error("invalid gzip body: {0}")]
-    Gzip(#[source] std::io::Error),
+    /// OTLP/HTTP with a `Content-Encoding` tracelens does not decode.
+    #[error("unsupported Content-Encoding {0:?}; send one of {supported}", supported = super::content_encoding::SUPPORTED)]
+    UnsupportedEncoding(String),
+    /// A compressed body that does not decompress.
+    #[error("invalid {encoding} body: {source}")]
+    Decompress {
+        /// The coding named in `Content-Encoding`.
+        encoding: &'static str,
+        /// What the decoder said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A body that could not be read.
     #[error("{}", .0.body_text())]
     Body(#[source] axum::extract::rejection::BytesRejection),
@@ -92,9 +101,11 @@ impl Failure for TransportError {
     fn row(&self) -> Row {
         match self {
             TransportError::Unauthenticated => row(Code::Unauthenticated, StatusCode::UNAUTHORIZED),
-            TransportError::UnsupportedMediaType(_) => row(Code::InvalidArgument, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            TransportError::UnsupportedMediaType(_) | TransportError::UnsupportedEncoding(_) => {
+                row(Code::InvalidArgument, StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
             TransportError::MethodNotAllowed => row(Code::Unimplemented, StatusCode::METHOD_NOT_ALLOWED),
-            TransportError::Gzip(_) | TransportError::Body(_) => row(Code::InvalidArgument, StatusCode::BAD_REQUEST),
+            TransportError::Decompress { .. } | TransportError::Body(_) => row(Code::InvalidArgument, StatusCode::BAD_REQUEST),
             TransportError::UnknownMethod => row(Code::Unimplemented, StatusCode::NOT_FOUND),
         }
     }
