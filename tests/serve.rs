@@ -606,13 +606,16 @@ fn a_bearer_token_guards_ingest_and_api() {
 
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
-    std::fs::write(&token, "s3cret\n").unwrap();
+    // Two tokens while one is rotated: either is admitted.
+    std::fs::write(&token, "# rotated on 2026-12-01\ns3cret\n\n  n3wer  \n").unwrap();
     let server = start(&dir.path().join("data"), &["--auth-token-file", token.to_str().unwrap()]);
     let body = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
     let json = ("Content-Type", "application/json");
     assert_eq!(http(server.http, "POST", "/v1/traces", &[json], &body).0, 401);
     assert_eq!(http(server.http, "POST", "/v1/traces", &[json, ("Authorization", "Bearer nope!")], &body).0, 401);
     assert_eq!(http(server.http, "POST", "/v1/traces", &[json, ("Authorization", "Bearer s3cret")], &body).0, 200);
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[json, ("Authorization", "Bearer n3wer")], &body).0, 200);
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[json, ("Authorization", "Bearer s3cretn3wer")], &body).0, 401);
     assert_eq!(http(server.api, "GET", "/api/v1/graph", &[], b"").0, 401);
     assert_eq!(http(server.api, "GET", "/api/v1/graph", &[("Authorization", "Bearer s3cret")], b"").0, 200);
     assert_eq!(http(server.api, "GET", "/healthz", &[], b"").0, 200, "health checks need no token");
@@ -633,6 +636,19 @@ fn a_bearer_token_guards_ingest_and_api() {
         request.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
         assert!(query.get_graph(request).await.is_ok());
     });
+    drop(server);
+
+    // A token file no client could match is refused at start, naming the line.
+    for (text, says) in [
+        ("s3cret n3wer\n", "line 1: a token is one word"),
+        ("# only a comment\n\n", "holds no token"),
+        ("ok\nt\u{e9}st\n", "line 2: a token is one word"),
+    ] {
+        std::fs::write(&token, text).unwrap();
+        let out = common::tracelens(&["serve", "--auth-token-file", token.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(2), "{text:?}");
+        assert!(common::stderr(&out).contains(says), "{text:?}: {}", common::stderr(&out));
+    }
 }
 
 use tracelens::serve::query_proto as pb;

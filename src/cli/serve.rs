@@ -58,8 +58,9 @@ pub struct ServeArgs {
     /// were restored [default: 1000000].
     #[arg(long, env = "TRACELENS_MAX_OPEN_SPANS")]
     max_open_spans: Option<usize>,
-    /// File holding a bearer token that every ingest and API request must carry
-    /// (`Authorization: Bearer <token>`; health checks are exempt).
+    /// File holding the bearer token every ingest and API request must carry
+    /// (`Authorization: Bearer <token>`; health checks are exempt); one token per
+    /// line, any of them admitted, so a token can be rotated.
     #[arg(long, env = "TRACELENS_AUTH_TOKEN_FILE", value_name = "FILE")]
     auth_token_file: Option<PathBuf>,
     /// Width of a live-analysis time bucket; queries with since/until merge whole buckets
@@ -267,15 +268,34 @@ fn read_settings(path: &Path) -> anyhow::Result<FileSettings> {
     toml::from_str(&text).map_err(|e| UsageError(format!("--config {}: {e}", path.display())).into())
 }
 
-fn read_token(path: &Path) -> anyhow::Result<String> {
-    let token = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("reading auth token file {}: {e}", path.display())))?
-        .trim()
-        .to_string();
-    if token.is_empty() {
-        return Err(UsageError(format!("auth token file {} is empty", path.display())).into());
+/// The bearer tokens in `path`: one per line (several while a token is
+/// rotated), blank lines and `#` comments skipped. A line that is not one
+/// word of visible ASCII, which no client could send, is refused here
+/// rather than leaving every client unable to authenticate.
+fn read_tokens(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("reading auth token file {}: {e}", path.display())))?;
+    let mut tokens = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(c) = line.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(UsageError(format!(
+                "auth token file {} line {}: a token is one word of visible ASCII characters, found {c:?}; \
+                 put one token per line",
+                path.display(),
+                n + 1
+            ))
+            .into());
+        }
+        tokens.push(line.to_string());
     }
-    Ok(token)
+    if tokens.is_empty() {
+        return Err(UsageError(format!("auth token file {} holds no token", path.display())).into());
+    }
+    Ok(tokens)
 }
 
 /// Flags and environment first, then the file, then the defaults.
@@ -336,9 +356,9 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     if max_requests_per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err(UsageError("max-requests-per-second must be above 0".to_string()).into());
     }
-    let auth_token = match args.auth_token_file.or(file.auth_token_file) {
-        Some(path) => Some(read_token(&path)?),
-        None => None,
+    let auth_tokens = match args.auth_token_file.or(file.auth_token_file) {
+        Some(path) => read_tokens(&path)?,
+        None => Vec::new(),
     };
     let tls = match (args.tls_cert_file.or(file.tls_cert_file), args.tls_key_file.or(file.tls_key_file)) {
         (Some(cert), Some(key)) => {
@@ -400,7 +420,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         },
         sync: if args.no_fsync { SyncPolicy::Never } else { SyncPolicy::EveryAppend },
         preallocate: args.wal_preallocate.or(file.wal_preallocate).unwrap_or(true),
-        auth_token,
+        auth_tokens,
         retention,
         max_requests_per_second,
     })

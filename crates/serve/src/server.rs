@@ -54,8 +54,9 @@ pub struct ServeConfig {
     /// Start log segments from preallocated files, and keep compacted ones
     /// for reuse (see [`WalConfig::preallocate`]).
     pub preallocate: bool,
-    /// Bearer token every ingest and API request must carry, if set.
-    pub auth_token: Option<String>,
+    /// Bearer tokens every ingest and API request must carry one of (none:
+    /// requests need no token).
+    pub auth_tokens: Vec<String>,
     /// Closed log segments older than this are deleted.
     pub retention: Duration,
     /// Export requests accepted per second, over both protocols (None: no limit).
@@ -192,7 +193,7 @@ impl Listeners {
         config: &ServeConfig,
         stop: &watch::Receiver<bool>,
     ) -> Result<Vec<(&'static str, ServeTask)>, ServeError> {
-        let auth = Auth(config.auth_token.as_deref().map(Arc::from));
+        let auth = Auth::new(&config.auth_tokens);
         let mut tasks = Vec::with_capacity(3);
         for (flag, listener, addr) in self.bound {
             let router = match flag {

@@ -43,22 +43,35 @@ pub enum Surface {
     Api,
 }
 
-/// The bearer token requests must carry (None: any request is taken).
+/// The bearer tokens a request may carry (several while one is rotated;
+/// none: any request is taken).
 #[derive(Clone, Debug)]
-pub struct Auth(pub Option<Arc<str>>);
+pub struct Auth(Arc<[Box<str>]>);
 
 impl Auth {
-    /// Whether the `Authorization` header carries the token (compared in
-    /// constant time).
+    /// Requests must carry one of `tokens`; none at all admits every request.
+    pub fn new(tokens: &[String]) -> Auth {
+        Auth(tokens.iter().map(|t| t.as_str().into()).collect())
+    }
+
+    /// Whether the `Authorization` header carries one of the tokens (each
+    /// compared in constant time, all of them always).
     fn admits(&self, headers: &HeaderMap) -> bool {
-        let Some(expected) = &self.0 else { return true };
+        if self.0.is_empty() {
+            return true;
+        }
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .unwrap_or("");
-        given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        self.0.iter().fold(false, |found, expected| found | same(given.as_bytes(), expected.as_bytes()))
     }
+}
+
+/// `a == b` in time that depends only on their lengths.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Middleware: refuses requests without the configured bearer token, in
