@@ -22,8 +22,8 @@ use super::otlp_json::{self, JResourceSpans};
 use super::zipkin::{self, ZipkinSpan};
 use super::{Dialect, ReadOptions};
 
-/// The first line is tried as a JSON-lines record only up to this size;
-/// a longer first line is read as (part of) a streamed document.
+/// The first line is probed as a JSON-lines record up to this size before
+/// the rest is read; a longer first line is found in the document buffer.
 const FIRST_LINE_PROBE_BYTES: u64 = 64 << 20;
 /// No JSON line may be longer than this.
 const MAX_LINE_BYTES: u64 = 256 << 20;
@@ -39,28 +39,43 @@ pub(crate) enum Framing {
     Lines,
 }
 
+/// The sizes that decide how a JSON input is read.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// See [`FIRST_LINE_PROBE_BYTES`].
+    first_line_probe: u64,
+    /// See [`DOCUMENT_IN_MEMORY_BYTES`].
+    in_memory: u64,
+}
+
+const LIMITS: Limits = Limits { first_line_probe: FIRST_LINE_PROBE_BYTES, in_memory: DOCUMENT_IN_MEMORY_BYTES };
+
 /// Reads a JSON input (document or JSON lines).
+///
+/// It is JSON lines when its first non-blank line is one complete JSON
+/// value (whatever its length, up to [`MAX_LINE_BYTES`]), otherwise one
+/// document.
 pub(crate) fn read_json(
     r: &mut dyn BufRead,
     e: &mut Emitter<'_>,
     opts: &ReadOptions,
 ) -> Result<Framing, ReadErrorKind> {
-    read_json_with_limit(r, e, opts, DOCUMENT_IN_MEMORY_BYTES)
+    read_json_with_limits(r, e, opts, LIMITS)
 }
 
-/// [`read_json`] with the size up to which a document is parsed in memory.
-fn read_json_with_limit(
+/// [`read_json`] with the sizes that decide how the input is read.
+fn read_json_with_limits(
     r: &mut dyn BufRead,
     e: &mut Emitter<'_>,
     opts: &ReadOptions,
-    in_memory_limit: u64,
+    limits: Limits,
 ) -> Result<Framing, ReadErrorKind> {
     let mut line = Vec::new();
     let mut line_no: u64 = 0;
     // Skip leading blank lines.
     let first = loop {
         line.clear();
-        let read = read_line(r, &mut line, FIRST_LINE_PROBE_BYTES)?;
+        let read = read_line(r, &mut line, limits.first_line_probe)?;
         line_no += 1;
         match read {
             LineRead::Eof => return Ok(Framing::Empty),
@@ -74,21 +89,50 @@ fn read_json_with_limit(
         Some(Ok(_)) => false,
         Some(Err(err)) => err.is_eof(),
     };
-    if is_document {
-        let lines_before = line_no - 1;
-        let mut doc = std::mem::take(&mut line);
-        let limit = in_memory_limit.saturating_sub(doc.len() as u64);
-        let got = r.take(limit + 1).read_to_end(&mut doc)?;
-        let result = if (got as u64) <= limit {
-            let mut de = serde_json::Deserializer::from_slice(&doc);
-            Doc { e }.deserialize(&mut de).and_then(|()| de.end())
-        } else {
-            let mut de = serde_json::Deserializer::from_reader(io::Cursor::new(doc).chain(r));
-            Doc { e }.deserialize(&mut de).and_then(|()| de.end())
-        };
-        return result.map(|()| Framing::Document).map_err(|err| classify(json_error(&err, lines_before), e));
+    if !is_document {
+        return read_lines(r, e, opts, line, line_no);
     }
+    let lines_before = line_no - 1;
+    let mut doc = std::mem::take(&mut line);
+    let limit = limits.in_memory.saturating_sub(doc.len() as u64);
+    let got = r.take(limit + 1).read_to_end(&mut doc)?;
+    if first.is_none()
+        && let Some(end) = first_line_end(&doc)
+        && serde_json::from_slice::<IgnoredAny>(&doc[..end]).is_ok()
+    {
+        // A first line longer than the probe that is one value: JSON lines
+        // all the same, read on from the buffer.
+        let line = doc[..=end].to_vec();
+        let mut rest = io::Cursor::new(doc);
+        rest.set_position(end as u64 + 1);
+        return read_lines(&mut rest.chain(r), e, opts, line, line_no);
+    }
+    let result = if (got as u64) <= limit {
+        let mut de = serde_json::Deserializer::from_slice(&doc);
+        Doc { e }.deserialize(&mut de).and_then(|()| de.end())
+    } else {
+        let mut de = serde_json::Deserializer::from_reader(io::Cursor::new(doc).chain(r));
+        Doc { e }.deserialize(&mut de).and_then(|()| de.end())
+    };
+    result.map(|()| Framing::Document).map_err(|err| classify(json_error(&err, lines_before), e))
+}
 
+/// Where the first line of `doc` ends (its `\n`), if within [`MAX_LINE_BYTES`].
+fn first_line_end(doc: &[u8]) -> Option<usize> {
+    let window = &doc[..doc.len().min(MAX_LINE_BYTES as usize)];
+    window.iter().position(|&b| b == b'\n')
+}
+
+/// Reads JSON lines, `line` (line number `line_no`) the first of them:
+/// each line one atomic record, a bad one skipped and counted unless
+/// strict.
+fn read_lines(
+    r: &mut dyn BufRead,
+    e: &mut Emitter<'_>,
+    opts: &ReadOptions,
+    mut line: Vec<u8>,
+    mut line_no: u64,
+) -> Result<Framing, ReadErrorKind> {
     let (mut good, mut bad) = (0u64, 0u64);
     let mut first_error = None;
     loop {
@@ -532,7 +576,8 @@ mod tests {
             let mut spans = Vec::new();
             let mut sink = |_: &Dictionary, s: Span| spans.push(s);
             let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
-            let framing = read_json_with_limit(&mut doc.as_bytes(), &mut e, &ReadOptions::default(), limit).unwrap();
+            let limits = Limits { in_memory: limit, ..LIMITS };
+            let framing = read_json_with_limits(&mut doc.as_bytes(), &mut e, &ReadOptions::default(), limits).unwrap();
             drop(e);
             assert_eq!(framing, Framing::Document);
             results.push(spans);
@@ -546,8 +591,54 @@ mod tests {
         let mut warnings = Warnings::default();
         let mut sink = |_: &Dictionary, _: Span| {};
         let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
-        let err = read_json_with_limit(&mut broken.as_bytes(), &mut e, &ReadOptions::default(), 10).unwrap_err();
+        let limits = Limits { in_memory: 10, ..LIMITS };
+        let err = read_json_with_limits(&mut broken.as_bytes(), &mut e, &ReadOptions::default(), limits).unwrap_err();
         assert!(matches!(err, ReadErrorKind::AtLine { line, .. } if line > 1), "{err}");
+    }
+
+    #[test]
+    fn framing_does_not_depend_on_the_first_lines_length() {
+        // Three records, the first longer than the probe; then the same
+        // line in the middle. Both are JSON lines, read alike, whether the
+        // rest of the input fits in memory or not.
+        let long_name = "n".repeat(4000);
+        let long = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+            SPAN_CAMEL.replace(r#""name":"op""#, &format!(r#""name":"{long_name}""#))
+        );
+        let short = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{SPAN_CAMEL}]}}]}}]}}"#);
+        let read_with = |text: &str, limits: Limits| {
+            let mut dict = Dictionary::default();
+            let mut warnings = Warnings::default();
+            let mut names = Vec::new();
+            let mut sink = |d: &Dictionary, s: Span| names.push(d.resolve(s.name).len());
+            let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+            let framing = read_json_with_limits(&mut text.as_bytes(), &mut e, &ReadOptions::default(), limits);
+            drop(e);
+            (framing.unwrap(), names)
+        };
+        let probe = Limits { first_line_probe: 1000, ..LIMITS };
+        for text in [format!("\n{long}\n{short}\n{short}\n"), format!("{short}\n{long}\n{short}")] {
+            for limits in [probe, Limits { in_memory: 5000, ..probe }, Limits { in_memory: 10, ..probe }] {
+                if limits.in_memory == 10 && text.starts_with('\n') {
+                    // The first line does not end inside the buffer (which
+                    // holds at least MAX_LINE_BYTES outside tests).
+                    continue;
+                }
+                let (framing, names) = read_with(&text, limits);
+                let expected = if text.starts_with('\n') { [4000, 2, 2] } else { [2, 4000, 2] };
+                assert_eq!((framing, names.as_slice()), (Framing::Lines, &expected[..]), "{limits:?}");
+            }
+        }
+        // A document on one long line is still a document.
+        let (framing, names) = read_with(&format!("{long}\n"), probe);
+        assert_eq!((framing, names.as_slice()), (Framing::Document, &[4000][..]));
+        let (framing, names) = read_with(&long, probe);
+        assert_eq!((framing, names.as_slice()), (Framing::Document, &[4000][..]));
+        // And a pretty-printed one.
+        let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&long).unwrap()).unwrap();
+        let (framing, names) = read_with(&pretty, probe);
+        assert_eq!((framing, names.as_slice()), (Framing::Document, &[4000][..]));
     }
 
     #[test]
