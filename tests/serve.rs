@@ -187,9 +187,14 @@ fn assert_topology(g: &serde_json::Value, n: u64) {
 
 #[test]
 fn python_sdk_exporters_over_grpc_and_http() {
-    for (protocol, compression) in
-        [("grpc", "none"), ("grpc", "gzip"), ("grpc", "deflate"), ("http", "none"), ("http", "gzip"), ("http", "deflate")]
-    {
+    for (protocol, compression) in [
+        ("grpc", "none"),
+        ("grpc", "gzip"),
+        ("grpc", "deflate"),
+        ("http", "none"),
+        ("http", "gzip"),
+        ("http", "deflate"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         // The SDK's batch processors send each service's spans on their own
         // schedule (billing's only at the final flush), so traces must stay
@@ -338,6 +343,15 @@ fn otlp_grpc_conformance() {
         let err = zstd.export(big).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
     });
+    let m = metrics(server.api);
+    assert!(m.contains("tracelens_spans_rejected_total 1"), "{m}");
+    // An OTLP/HTTP request sent to the gRPC port is refused (415), not
+    // answered with gRPC's 200 that an HTTP exporter takes for success.
+    let pb = std::fs::read(common::fixture("shop.otlp.pb")).unwrap();
+    let (s, _, body) = http(server.grpc, "POST", "/v1/traces", &[("Content-Type", "application/json")], &pb);
+    assert_eq!(s, 415);
+    assert!(String::from_utf8_lossy(&body).contains("OTLP/gRPC listener"));
+    assert_eq!(http(server.grpc, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], &pb).0, 415);
     let m = metrics(server.api);
     assert!(m.contains("tracelens_spans_rejected_total 1"), "{m}");
 }

@@ -29,7 +29,28 @@ pub fn router(service: Arc<Service>, auth: Auth) -> Router {
         .fallback(unknown_method)
         .layer(tower::util::MapResponseLayer::new(rewrite_out_of_range))
         .layer(axum::middleware::from_fn_with_state((auth, Surface::Grpc), require_token))
+        .layer(axum::middleware::from_fn(require_grpc))
         .with_state(service)
+}
+
+/// Middleware: a request that is not gRPC (an OTLP/HTTP exporter pointed
+/// at this port, say) gets 415 as the gRPC over HTTP/2 protocol asks, not
+/// the `200 OK` every gRPC answer has, which such a client would take for
+/// success while nothing was kept.
+async fn require_grpc(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let content_type = request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    match content_type {
+        Some(t) if t.starts_with("application/grpc") => next.run(request).await,
+        other => {
+            let encoding = match other {
+                Some(t) if t.starts_with("application/x-protobuf") || t.starts_with("application/protobuf") => {
+                    BodyEncoding::Protobuf
+                }
+                _ => BodyEncoding::Json,
+            };
+            status::http_response(&TransportError::NotGrpc, encoding)
+        }
+    }
 }
 
 /// The OTLP response to an accepted request (partial success when spans

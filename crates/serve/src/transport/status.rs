@@ -65,6 +65,12 @@ pub enum TransportError {
     /// A body that could not be read.
     #[error("{}", .0.body_text())]
     Body(#[source] axum::extract::rejection::BytesRejection),
+    /// A request other than gRPC on the OTLP/gRPC listener.
+    #[error(
+        "this is the OTLP/gRPC listener and the request is not gRPC (Content-Type application/grpc); \
+         OTLP/HTTP has a listener of its own (--http-addr, port 4318 by default)"
+    )]
+    NotGrpc,
     /// A gRPC method other than OTLP trace export on the OTLP port.
     #[error("tracelens serves only opentelemetry.proto.collector.trace.v1.TraceService/Export")]
     UnknownMethod,
@@ -101,11 +107,13 @@ impl Failure for TransportError {
     fn row(&self) -> Row {
         match self {
             TransportError::Unauthenticated => row(Code::Unauthenticated, StatusCode::UNAUTHORIZED),
-            TransportError::UnsupportedMediaType(_) | TransportError::UnsupportedEncoding(_) => {
-                row(Code::InvalidArgument, StatusCode::UNSUPPORTED_MEDIA_TYPE)
-            }
+            TransportError::UnsupportedMediaType(_)
+            | TransportError::UnsupportedEncoding(_)
+            | TransportError::NotGrpc => row(Code::InvalidArgument, StatusCode::UNSUPPORTED_MEDIA_TYPE),
             TransportError::MethodNotAllowed => row(Code::Unimplemented, StatusCode::METHOD_NOT_ALLOWED),
-            TransportError::Decompress { .. } | TransportError::Body(_) => row(Code::InvalidArgument, StatusCode::BAD_REQUEST),
+            TransportError::Decompress { .. } | TransportError::Body(_) => {
+                row(Code::InvalidArgument, StatusCode::BAD_REQUEST)
+            }
             TransportError::UnknownMethod => row(Code::Unimplemented, StatusCode::NOT_FOUND),
         }
     }
