@@ -29,9 +29,9 @@ impl Service {
             u8::from(!self.restoring.is_done()),
             self.restoring.spans()
         );
-        let (files, bytes) = self.stored.as_ref().map_or((0, 0), |stored| {
+        let (files, bytes, unreadable) = self.stored.as_ref().map_or((0, 0, 0), |stored| {
             let index = stored.index.read().expect("index lock");
-            (index.len(), index.bytes())
+            (index.len(), index.bytes(), index.unreadable().count())
         });
         drop(live);
         if let Some(kafka) = kafka {
@@ -39,7 +39,7 @@ impl Service {
         }
         let _ = write!(
             text,
-            "# HELP tracelens_trace_index_files Compacted files with a filter of their trace ids (files without one are read by trace look-ups).\n# TYPE tracelens_trace_index_files gauge\ntracelens_trace_index_files {files}\n# HELP tracelens_trace_index_bytes Memory of those filters.\n# TYPE tracelens_trace_index_bytes gauge\ntracelens_trace_index_bytes {bytes}\n"
+            "# HELP tracelens_trace_index_files Compacted files with a filter of their trace ids (files without one are read by trace look-ups).\n# TYPE tracelens_trace_index_files gauge\ntracelens_trace_index_files {files}\n# HELP tracelens_trace_index_bytes Memory of those filters.\n# TYPE tracelens_trace_index_bytes gauge\ntracelens_trace_index_bytes {bytes}\n# HELP tracelens_compacted_files_unreadable Compacted files that could not be read, left out of trace look-ups and searches (named in /readyz and the log).\n# TYPE tracelens_compacted_files_unreadable gauge\ntracelens_compacted_files_unreadable {unreadable}\n"
         );
         text
     }

@@ -205,7 +205,13 @@ impl Service {
         {
             return Err("not ready: reading the group's results topic".to_string());
         }
-        Ok(self.restoring().map_or_else(|| "ready".to_string(), |r| format!("ready; {r}")))
+        let mut ready = "ready".to_string();
+        for note in [self.restoring(), self.stored.as_ref().and_then(|s| s.describe_unreadable())].into_iter().flatten()
+        {
+            ready.push_str("; ");
+            ready.push_str(&note);
+        }
+        Ok(ready)
     }
 
     /// Completes traces idle for the configured time (call every 100 ms).

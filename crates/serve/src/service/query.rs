@@ -150,8 +150,9 @@ impl Service {
         }
         let mut searched = vec![format!("{} recent traces", recent.len())];
         if let Some(stored) = &self.stored {
-            let (compacted, files) = crate::storage::search::search(&stored.dir, &query)
-                .map_err(|e| ServiceError::Lookup(crate::storage::lookup::LookupError::Compacted(e)))?;
+            let skip = |file: &std::path::Path| stored.index.read().expect("index lock").is_unreadable(file);
+            let (compacted, files) =
+                crate::storage::search::search(&stored.dir, &query, &skip, &mut |file, e| stored.unreadable(file, &e));
             for s in compacted {
                 // A trace still recent is complete there; the files may
                 // hold only the part compacted so far.

@@ -342,51 +342,62 @@ pub fn expire(data_dir: &Path, retention: Duration) -> Result<usize, CompactErro
 }
 
 /// The spans of one trace in the compacted files (empty if none).
-/// Files `may_hold` rules out are not read (see [`super::trace_index`]).
+/// Files `may_hold` rules out are not read (see [`super::trace_index`]); a
+/// file that cannot be read goes to `unreadable` and the others are read.
 pub fn find_trace(
     data_dir: &Path,
     id: &TraceId,
     dict: &mut Dictionary,
     may_hold: &dyn Fn(&Path) -> bool,
-) -> Result<Vec<Span>, CompactError> {
+    unreadable: &mut dyn FnMut(&Path, CompactError),
+) -> Vec<Span> {
     let hex = id.to_hex();
     let mut found = Vec::new();
     let mut warnings = Warnings::default();
     for path in parquet_files(data_dir).into_iter().filter(|p| may_hold(p)) {
-        let open = || fs::File::open(&path).map_err(|e| file_error(&path, e));
-        // The trace id column alone first: most files do not hold the trace.
-        let ids = ParquetReader::new(open()?)
-            .with_columns(Some(vec!["trace_id".to_string()]))
-            .finish()
-            .map_err(|e| file_error(&path, e))?;
-        // Text as compaction writes it; cast in case another writer made it categorical.
-        let mask = ids
-            .column("trace_id")
-            .and_then(|c| c.cast(&DataType::String))
-            .and_then(|c| c.str().cloned())
-            .map_err(|e| file_error(&path, e))?
-            .equal(hex.as_str());
-        if !mask.any() {
-            continue;
+        if let Err(e) = find_in_file(&path, &hex, dict, &mut warnings, &mut found) {
+            unreadable(&path, e);
         }
-        let df = ParquetReader::new(open()?).finish().map_err(|e| file_error(&path, e))?;
-        let mut rows = df.filter(&mask).map_err(|e| file_error(&path, e))?;
-        if rows.height() == 0 {
-            continue;
-        }
-        let mut buffer = Vec::new();
-        ParquetWriter::new(&mut buffer).finish(&mut rows).map_err(|e| file_error(&path, e))?;
-        read_spans(
-            &hex,
-            &buffer[..],
-            &tracelens_table::read_options(false),
-            dict,
-            &mut warnings,
-            &mut |_: &Dictionary, s| found.push(s),
-        )
-        .map_err(|e| file_error(&path, e))?;
     }
-    Ok(found)
+    found
+}
+
+/// The spans of trace `hex` in the compacted file `path`, into `found`.
+fn find_in_file(
+    path: &Path,
+    hex: &str,
+    dict: &mut Dictionary,
+    warnings: &mut Warnings,
+    found: &mut Vec<Span>,
+) -> Result<(), CompactError> {
+    let open = || fs::File::open(path).map_err(|e| file_error(path, e));
+    // The trace id column alone first: most files do not hold the trace.
+    let ids = ParquetReader::new(open()?)
+        .with_columns(Some(vec!["trace_id".to_string()]))
+        .finish()
+        .map_err(|e| file_error(path, e))?;
+    // Text as compaction writes it; cast in case another writer made it categorical.
+    let mask = ids
+        .column("trace_id")
+        .and_then(|c| c.cast(&DataType::String))
+        .and_then(|c| c.str().cloned())
+        .map_err(|e| file_error(path, e))?
+        .equal(hex);
+    if !mask.any() {
+        return Ok(());
+    }
+    let df = ParquetReader::new(open()?).finish().map_err(|e| file_error(path, e))?;
+    let mut rows = df.filter(&mask).map_err(|e| file_error(path, e))?;
+    if rows.height() == 0 {
+        return Ok(());
+    }
+    let mut buffer = Vec::new();
+    ParquetWriter::new(&mut buffer).finish(&mut rows).map_err(|e| file_error(path, e))?;
+    read_spans(hex, &buffer[..], &tracelens_table::read_options(false), dict, warnings, &mut |_: &Dictionary, s| {
+        found.push(s)
+    })
+    .map_err(|e| file_error(path, e))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -541,14 +552,21 @@ mod tests {
         std::fs::write(&garbage, b"not parquet").unwrap();
         let indexed = |file: &Path, id: &TraceId| file != garbage && index.may_hold(file, id);
         for (id, spans) in &by_trace {
-            let found = find_trace(dir.path(), id, &mut dict, &|f| indexed(f, id)).unwrap();
+            let found = find_trace(dir.path(), id, &mut dict, &|f| indexed(f, id), &mut |f, e| panic!("{f:?}: {e}"));
             assert_eq!(found.len(), *spans, "{}", id.to_hex());
             assert!(found.iter().all(|s| s.trace_id == *id));
         }
         let absent = TraceId::from_text("0123456789abcdef0123456789abcdef").id().unwrap();
-        assert!(find_trace(dir.path(), &absent, &mut dict, &|f| indexed(f, &absent)).unwrap().is_empty());
-        let unindexed = find_trace(dir.path(), &absent, &mut dict, &|_| true).unwrap_err().to_string();
-        assert!(unindexed.contains("garbage.parquet"), "{unindexed}");
+        let fail = &mut |f: &Path, e: CompactError| panic!("{f:?}: {e}");
+        assert!(find_trace(dir.path(), &absent, &mut dict, &|f| indexed(f, &absent), fail).is_empty());
+        // Read anyway, it is reported and the other files still answer.
+        let mut unreadable = Vec::new();
+        let (id, spans) = by_trace.iter().next().unwrap();
+        let found = find_trace(dir.path(), id, &mut dict, &|_| true, &mut |f, e| unreadable.push((f.to_owned(), e)));
+        assert_eq!(found.len(), *spans);
+        assert_eq!(unreadable.len(), 1);
+        assert_eq!(unreadable[0].0, garbage);
+        assert!(unreadable[0].1.to_string().contains("garbage.parquet"), "{}", unreadable[0].1);
     }
 
     #[test]

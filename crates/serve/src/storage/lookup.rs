@@ -43,10 +43,35 @@ impl Stored {
         // file by the time the files are listed.
         let mut spans = logged_spans(&self.dir, trace_id, dict)?;
         let may_hold = |file: &Path| self.index.read().expect("index lock").may_hold(file, trace_id);
-        spans.extend(compact::find_trace(&self.dir, trace_id, dict, &may_hold)?);
+        spans.extend(compact::find_trace(&self.dir, trace_id, dict, &may_hold, &mut |file, e| {
+            self.unreadable(file, &e)
+        }));
         let mut seen = rustc_hash::FxHashSet::default();
         spans.retain(|s| seen.insert((s.span_id, s.parent_id, s.start_ns, s.end_ns, s.kind as u8)));
         Ok(spans)
+    }
+}
+
+impl Stored {
+    /// Lists a compacted file found unreadable (in the log, the first time),
+    /// so that queries leave it out and `/readyz` names it.
+    pub fn unreadable(&self, file: &Path, error: &CompactError) {
+        if self.index.write().expect("index lock").mark_unreadable(file.to_owned(), error.to_string()) {
+            eprintln!("tracelens: error: {error}; this compacted file is left out of trace look-ups and searches");
+        }
+    }
+
+    /// The files found unreadable, in words, if any.
+    pub fn describe_unreadable(&self) -> Option<String> {
+        let index = self.index.read().expect("index lock");
+        let files: Vec<String> = index.unreadable().map(|(_, why)| why.to_string()).collect();
+        (!files.is_empty()).then(|| {
+            format!(
+                "{} compacted file(s) cannot be read and are left out of trace look-ups and searches: {}",
+                files.len(),
+                files.join("; ")
+            )
+        })
     }
 }
 

@@ -118,7 +118,7 @@ pub struct Restored {
 /// Reads `plan` into `live`, updating `progress`, until done or `stop` is
 /// set; restored traces are analysed at `clock`'s time when the restore
 /// starts, and the load ends at its time when it ends. A file that
-/// cannot be read is reported and skipped; a segment's damage was reported
+/// cannot be read is reported, listed as unreadable in `index` and skipped; a segment's damage was reported
 /// when the log was opened, so only its readable records count here.
 pub fn run(
     plan: &Plan,
@@ -148,7 +148,13 @@ pub fn run(
                     index.write().expect("index lock").add(path.clone(), &ids);
                 }
             }
-            Err(e) => restored.errors.push(format!("{}: {e}", path.display())),
+            Err(e) => {
+                // Left out of look-ups and searches from now on, and named
+                // in /readyz.
+                let why = format!("{}: {e}", path.display());
+                index.write().expect("index lock").mark_unreadable(path.clone(), why.clone());
+                restored.errors.push(why);
+            }
         }
         progress.files_read.fetch_add(1, Ordering::Relaxed);
     }

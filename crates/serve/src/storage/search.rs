@@ -23,8 +23,14 @@ const CLOCK_MARGIN: Duration = Duration::from_secs(3600);
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// The traces in the compacted files of `data_dir` that match `query`,
-/// with the number of files read.
-pub fn search(data_dir: &Path, query: &TraceQuery) -> Result<(Vec<TraceSummary>, usize), CompactError> {
+/// with the number of files read. Files `skip` names are not read; a file
+/// that cannot be read goes to `unreadable` and the others are read.
+pub fn search(
+    data_dir: &Path,
+    query: &TraceQuery,
+    skip: &dyn Fn(&Path) -> bool,
+    unreadable: &mut dyn FnMut(&Path, CompactError),
+) -> (Vec<TraceSummary>, usize) {
     let mut traces: FxHashMap<String, SummaryBuilder> = FxHashMap::default();
     // The partition of the hour before `since`, less the margin: that
     // hour's files and later ones may hold spans started after `since`.
@@ -35,47 +41,62 @@ pub fn search(data_dir: &Path, query: &TraceQuery) -> Result<(Vec<TraceSummary>,
     let files: Vec<_> = parquet_files(data_dir)
         .into_iter()
         .filter(|f| oldest.as_deref().is_none_or(|oldest| f.parent().is_none_or(|dir| dir >= oldest)))
+        .filter(|f| !skip(f))
         .collect();
+    let mut read = 0;
     for path in &files {
-        let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
-        let df = ParquetReader::new(file)
-            .with_columns(Some(COLUMNS.iter().map(|c| c.to_string()).collect()))
-            .finish()
-            .map_err(|e| file_error(path, e))?;
-        let text = |name: &str| -> Result<StringChunked, CompactError> {
-            df.column(name)
-                .and_then(|c| c.cast(&DataType::String))
-                .and_then(|c| c.str().cloned())
-                .map_err(|e| file_error(path, e))
-        };
-        let number = |name: &str| -> Result<UInt64Chunked, CompactError> {
-            df.column(name)
-                .and_then(|c| c.cast(&DataType::UInt64))
-                .and_then(|c| c.u64().cloned())
-                .map_err(|e| file_error(path, e))
-        };
-        let (ids, parents, services, operations, statuses) =
-            (text("trace_id")?, text("parent_span_id")?, text("service")?, text("operation")?, text("status_code")?);
-        let (starts, ends) = (number("start_unix_nano")?, number("end_unix_nano")?);
-        for i in 0..df.height() {
-            let Some(id) = ids.get(i) else { continue };
-            let (Some(start), Some(end)) = (starts.get(i), ends.get(i)) else { continue };
-            let builder = match traces.get_mut(id) {
-                Some(b) => b,
-                None => traces.entry(id.to_string()).or_insert_with(|| SummaryBuilder::new(id.to_string())),
-            };
-            builder.add(
-                query,
-                services.get(i).unwrap_or(""),
-                operations.get(i).unwrap_or(""),
-                parents.get(i).is_none_or(str::is_empty),
-                statuses.get(i) == Some(tracelens_table::status_name(tracelens_core::model::StatusCode::Error)),
-                start,
-                end,
-            );
+        match summarise_file(path, query, &mut traces) {
+            Ok(()) => read += 1,
+            Err(e) => unreadable(path, e),
         }
     }
-    Ok((traces.into_values().filter_map(|b| b.finish(query)).collect(), files.len()))
+    (traces.into_values().filter_map(|b| b.finish(query)).collect(), read)
+}
+
+/// Adds the rows of the compacted file `path` to the summaries in `traces`.
+fn summarise_file(
+    path: &Path,
+    query: &TraceQuery,
+    traces: &mut FxHashMap<String, SummaryBuilder>,
+) -> Result<(), CompactError> {
+    let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+    let df = ParquetReader::new(file)
+        .with_columns(Some(COLUMNS.iter().map(|c| c.to_string()).collect()))
+        .finish()
+        .map_err(|e| file_error(path, e))?;
+    let text = |name: &str| -> Result<StringChunked, CompactError> {
+        df.column(name)
+            .and_then(|c| c.cast(&DataType::String))
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| file_error(path, e))
+    };
+    let number = |name: &str| -> Result<UInt64Chunked, CompactError> {
+        df.column(name)
+            .and_then(|c| c.cast(&DataType::UInt64))
+            .and_then(|c| c.u64().cloned())
+            .map_err(|e| file_error(path, e))
+    };
+    let (ids, parents, services, operations, statuses) =
+        (text("trace_id")?, text("parent_span_id")?, text("service")?, text("operation")?, text("status_code")?);
+    let (starts, ends) = (number("start_unix_nano")?, number("end_unix_nano")?);
+    for i in 0..df.height() {
+        let Some(id) = ids.get(i) else { continue };
+        let (Some(start), Some(end)) = (starts.get(i), ends.get(i)) else { continue };
+        let builder = match traces.get_mut(id) {
+            Some(b) => b,
+            None => traces.entry(id.to_string()).or_insert_with(|| SummaryBuilder::new(id.to_string())),
+        };
+        builder.add(
+            query,
+            services.get(i).unwrap_or(""),
+            operations.get(i).unwrap_or(""),
+            parents.get(i).is_none_or(str::is_empty),
+            statuses.get(i) == Some(tracelens_table::status_name(tracelens_core::model::StatusCode::Error)),
+            start,
+            end,
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -101,6 +122,11 @@ mod tests {
         dir
     }
 
+    /// [`search`] over every file, none of them unreadable.
+    fn search_all(dir: &Path, query: &TraceQuery) -> (Vec<TraceSummary>, usize) {
+        search(dir, query, &|_| false, &mut |f, e| panic!("{f:?}: {e}"))
+    }
+
     fn ids(found: &[TraceSummary]) -> Vec<&str> {
         let mut ids: Vec<&str> = found.iter().map(|s| s.trace_id.as_str()).collect();
         ids.sort();
@@ -110,7 +136,7 @@ mod tests {
     #[test]
     fn traces_are_summarised_over_every_file_that_holds_them() {
         let dir = compacted_shop();
-        let (all, files) = search(dir.path(), &TraceQuery::default()).unwrap();
+        let (all, files) = search_all(dir.path(), &TraceQuery::default());
         assert_eq!(files, 2);
         assert_eq!(ids(&all), ["0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"]);
         let checkout = all.iter().find(|s| s.trace_id.starts_with("0af7")).unwrap();
@@ -122,9 +148,24 @@ mod tests {
             errors_only: true,
             ..TraceQuery::default()
         };
-        assert_eq!(ids(&search(dir.path(), &query).unwrap().0), ["0af7651916cd43dd8448eb211c80319c"]);
+        assert_eq!(ids(&search_all(dir.path(), &query).0), ["0af7651916cd43dd8448eb211c80319c"]);
         let slow = TraceQuery { min_duration_ns: 131_000_000, ..TraceQuery::default() };
-        assert!(search(dir.path(), &slow).unwrap().0.is_empty());
+        assert!(search_all(dir.path(), &slow).0.is_empty());
+        // A damaged file is reported; the others still answer, and a file
+        // to skip is not read.
+        let files = crate::storage::compact::parquet_files(dir.path());
+        let bytes = std::fs::read(&files[0]).unwrap();
+        std::fs::write(&files[0], &bytes[..bytes.len() / 2]).unwrap();
+        let mut unreadable = Vec::new();
+        let (found, read) = search(dir.path(), &TraceQuery::default(), &|_| false, &mut |f, e| {
+            unreadable.push((f.to_owned(), e.to_string()))
+        });
+        assert_eq!((read, unreadable.len()), (1, 1));
+        assert_eq!(unreadable[0].0, files[0]);
+        assert!(!found.is_empty());
+        let (_, read) =
+            search(dir.path(), &TraceQuery::default(), &|f| f == files[0], &mut |f, e| panic!("{f:?}: {e}"));
+        assert_eq!(read, 1);
     }
 
     #[test]
@@ -135,10 +176,10 @@ mod tests {
         // The files were compacted this hour: a search from 3 hours ahead
         // skips them; one from the hour before this one reads them.
         let later = TraceQuery { since_ns: Some(now_ns + 3 * hour), ..TraceQuery::default() };
-        assert_eq!(search(dir.path(), &later).unwrap().1, 0);
+        assert_eq!(search_all(dir.path(), &later).1, 0);
         let recent = TraceQuery { since_ns: Some(now_ns - hour), ..TraceQuery::default() };
-        assert_eq!(search(dir.path(), &recent).unwrap().1, 2);
+        assert_eq!(search_all(dir.path(), &recent).1, 2);
         // The shop's spans start in 2026-11: none after an hour ago.
-        assert!(search(dir.path(), &recent).unwrap().0.is_empty());
+        assert!(search_all(dir.path(), &recent).0.is_empty());
     }
 }

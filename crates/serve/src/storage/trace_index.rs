@@ -5,9 +5,11 @@
 //! day at 10,000 spans/s is about 2,000 files and 72 million traces: ~90
 //! MB of filters. Compaction adds each file it writes and the restore each
 //! file kept from before the start; a file without a filter (not restored
-//! yet, or put there by hand) is read.
+//! yet, or put there by hand) is read. A file found unreadable (truncated,
+//! not Parquet) is listed with why, and left out of look-ups and searches
+//! until it is gone, so that one damaged file does not fail every query.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use tracelens_core::model::TraceId;
@@ -64,6 +66,7 @@ impl Bloom {
 #[derive(Debug, Default)]
 pub struct TraceIndex {
     files: HashMap<PathBuf, Bloom>,
+    unreadable: BTreeMap<PathBuf, String>,
 }
 
 impl TraceIndex {
@@ -76,14 +79,32 @@ impl TraceIndex {
         self.files.insert(file, bloom);
     }
 
-    /// Whether `file` may hold trace `id`: no only when its filter says so.
+    /// Whether `file` may hold trace `id`: no when its filter says so or
+    /// when it is unreadable.
     pub fn may_hold(&self, file: &Path, id: &TraceId) -> bool {
-        self.files.get(file).is_none_or(|bloom| bloom.may_hold(id))
+        !self.unreadable.contains_key(file) && self.files.get(file).is_none_or(|bloom| bloom.may_hold(id))
+    }
+
+    /// Whether `file` was found unreadable.
+    pub fn is_unreadable(&self, file: &Path) -> bool {
+        self.unreadable.contains_key(file)
+    }
+
+    /// Lists `file` as unreadable, with why; true the first time.
+    pub fn mark_unreadable(&mut self, file: PathBuf, why: String) -> bool {
+        self.files.remove(&file);
+        self.unreadable.insert(file, why).is_none()
+    }
+
+    /// The files found unreadable, with why.
+    pub fn unreadable(&self) -> impl Iterator<Item = (&Path, &str)> {
+        self.unreadable.iter().map(|(p, w)| (p.as_path(), w.as_str()))
     }
 
     /// Forgets the files not in `kept` (deleted by retention).
     pub fn retain(&mut self, kept: &[PathBuf]) {
         self.files.retain(|path, _| kept.contains(path));
+        self.unreadable.retain(|path, _| kept.contains(path));
     }
 
     /// Files with a filter.
@@ -136,5 +157,12 @@ mod tests {
         index.retain(&[PathBuf::from("b.parquet")]);
         assert_eq!(index.len(), 1);
         assert!(index.may_hold(Path::new("a.parquet"), &id(2)), "forgotten: read again");
+        // An unreadable file is left out, listed once, and forgotten when deleted.
+        assert!(index.mark_unreadable(PathBuf::from("c.parquet"), "truncated".into()));
+        assert!(!index.mark_unreadable(PathBuf::from("c.parquet"), "truncated".into()));
+        assert!(!index.may_hold(Path::new("c.parquet"), &id(5)));
+        assert_eq!(index.unreadable().collect::<Vec<_>>(), [(Path::new("c.parquet"), "truncated")]);
+        index.retain(&[]);
+        assert_eq!(index.unreadable().count(), 0);
     }
 }
