@@ -5,74 +5,18 @@
 
 mod common;
 
-use common::{Proc, get_json, http};
+use common::{Server, get_json, http, start_until};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Server {
-    proc: Proc,
-    grpc: SocketAddr,
-    http: SocketAddr,
-    api: SocketAddr,
-    log: Vec<String>,
-}
 
 /// Starts a server and returns once it listens and has restored what the
 /// data directory kept.
 fn start(data_dir: &Path, extra: &[&str]) -> Server {
     start_until(data_dir, extra, |line| line.starts_with("tracelens: replayed "))
-}
-
-/// Starts a server and returns once it listens and has printed a line
-/// `until` accepts (the listening line itself, at the earliest).
-fn start_until(data_dir: &Path, extra: &[&str], until: fn(&str) -> bool) -> Server {
-    let mut args = vec![
-        "serve",
-        "--grpc-addr",
-        "127.0.0.1:0",
-        "--http-addr",
-        "127.0.0.1:0",
-        "--api-addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-    ];
-    if !extra.contains(&"--trace-idle-ms") && !extra.contains(&"--trace-idle") {
-        args.extend_from_slice(&["--trace-idle", "200ms"]);
-    }
-    args.extend_from_slice(extra);
-    let mut proc = Proc(
-        Command::new(env!("CARGO_BIN_EXE_tracelens"))
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tracelens serve"),
-    );
-    let mut lines = BufReader::new(proc.0.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let mut addrs = None;
-    loop {
-        let line = lines.next().expect("serve printed its addresses").unwrap();
-        log.push(line.clone());
-        if let Some(rest) = line.strip_prefix("tracelens: listening: ") {
-            let addr = |label: &str| -> SocketAddr {
-                let part = rest.split(", ").find_map(|p| p.strip_prefix(label)).unwrap();
-                part.trim_end_matches(" (TLS)").trim().parse().unwrap()
-            };
-            addrs = Some((addr("otlp-grpc "), addr("otlp-http "), addr("api ")));
-        }
-        if let Some((grpc, http, api)) = addrs.filter(|_| until(&line)) {
-            // Keep draining stderr so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return Server { grpc, http, api, proc, log };
-        }
-    }
 }
 
 fn metrics(addr: SocketAddr) -> String {
@@ -1500,6 +1444,51 @@ fn compacted_parquet_answers_queries_and_survives_a_restart() {
 }
 
 #[test]
+fn a_truncated_compacted_file_is_named_and_the_others_still_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let flags = ["--wal-segment-bytes", "4096", "--compact-interval", "200ms", "--wal-preallocate", "false"];
+    let server = start(&data, &flags);
+    let json = ("Content-Type", "application/json");
+    // The shop (13 KB) fills a segment; the other fixture's lines fill
+    // another and start a third: two are closed and compacted.
+    let shop = std::fs::read(common::fixture("shop.otlp.json")).unwrap();
+    let edges = std::fs::read(common::fixture("graph-edges.otlp.jsonl")).unwrap();
+    assert_eq!(http(server.http, "POST", "/v1/traces", &[json], &shop).0, 200);
+    for line in edges.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        assert_eq!(http(server.http, "POST", "/v1/traces", &[json], line).0, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while files_under(&data.join("parquet"), "parquet").len() < 2 {
+        assert!(Instant::now() < deadline, "the segments were not compacted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(server);
+    // The shop's file loses its second half (its footer with it).
+    let mut files = files_under(&data.join("parquet"), "parquet");
+    files.sort();
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() / 2]).unwrap();
+
+    let server = start(&data, &flags);
+    let name = files[0].file_name().unwrap().to_str().unwrap();
+    assert!(server.log.iter().any(|l| l.contains("error") && l.contains(name)), "{:?}", server.log);
+    // Ready, saying which file is left out and why.
+    let (status, _, body) = http(server.api, "GET", "/readyz", &[], b"");
+    let ready = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200);
+    assert!(ready.contains("1 compacted file(s) cannot be read") && ready.contains(name), "{ready}");
+    assert!(metrics(server.api).contains("tracelens_compacted_files_unreadable 1"));
+    // The other file still answers look-ups and searches; the lost trace is not found.
+    assert_eq!(trace_spans(server.api, "e0000000000000000000000000000001"), Ok(3));
+    let (status, _, body) = http(server.api, "GET", "/api/v1/traces/0af7651916cd43dd8448eb211c80319c", &[], b"");
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    let found = get_json(server.api, "/api/v1/traces?limit=10");
+    let ids: Vec<&str> = found["traces"].as_array().unwrap().iter().map(|t| t["trace_id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"e0000000000000000000000000000001"), "{found}");
+}
+
+#[test]
 fn a_damaged_log_segment_is_set_aside_and_compaction_goes_on() {
     use tracelens::serve::storage::wal::{Wal, WalConfig, closed_segments};
     let dir = tempfile::tempdir().unwrap();
@@ -1689,10 +1678,16 @@ fn schemathesis_finds_no_server_error_or_undocumented_answer() {
     assert_eq!(status, 200);
     let schemathesis = python().with_file_name("schemathesis");
     let base = format!("http://{}", server.api);
+    // 25 examples per operation here; scripts/soak.sh asks for thousands
+    // with a seed of its own.
+    let examples = std::env::var("TRACELENS_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "25".to_string());
+    let seed = std::env::var("TRACELENS_SCHEMATHESIS_SEED").unwrap_or_else(|_| "1".to_string());
     let out = Command::new(&schemathesis)
         .args(["run", &format!("{base}/api/v1/openapi.json"), "--url", &base])
         .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
-        .args(["--max-examples", "25", "--seed", "1", "--no-color"])
+        .args(["--max-examples", &examples, "--seed", &seed, "--no-color"])
+        // Its cache of crashes goes to the test's directory, not the clone.
+        .current_dir(dir.path())
         .output()
         .expect("run schemathesis (scripts/test.sh installs it into .venv)");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -2,7 +2,7 @@
 //! analysis that returns the facts tests assert.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -134,26 +134,41 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    try_http(addr, method, path, headers, body).unwrap()
+}
+
+/// [`http`], with the connection's failures returned.
+pub fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut req =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    s.read_to_end(&mut raw)?;
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no complete answer"));
+    };
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let Some(status) = head.split(' ').nth(1).and_then(|s| s.parse().ok()) else {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("no status in {head:?}")));
+    };
     let mut body = raw[split + 4..].to_vec();
     if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         body = dechunk(&body);
     }
-    (status, head, body)
+    Ok((status, head, body))
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -173,4 +188,62 @@ pub fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
     let (status, _, body) = http(addr, "GET", path, &[], b"");
     assert_eq!(status, 200, "{path}");
     serde_json::from_slice(&body).unwrap()
+}
+
+/// A running `tracelens serve`, killed when dropped.
+pub struct Server {
+    pub proc: Proc,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub api: SocketAddr,
+    /// Its stderr up to the line `start_until` waited for.
+    pub log: Vec<String>,
+}
+
+/// Starts a server and returns once it listens and has printed a line
+/// `until` accepts (the listening line itself, at the earliest).
+pub fn start_until(data_dir: &Path, extra: &[&str], until: fn(&str) -> bool) -> Server {
+    let mut args = vec![
+        "serve",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--api-addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    if !extra.contains(&"--trace-idle-ms") && !extra.contains(&"--trace-idle") {
+        args.extend_from_slice(&["--trace-idle", "200ms"]);
+    }
+    args.extend_from_slice(extra);
+    let mut proc = Proc(
+        Command::new(env!("CARGO_BIN_EXE_tracelens"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tracelens serve"),
+    );
+    let mut lines = BufReader::new(proc.0.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let mut addrs = None;
+    loop {
+        let line = lines.next().expect("serve printed its addresses").unwrap();
+        log.push(line.clone());
+        if let Some(rest) = line.strip_prefix("tracelens: listening: ") {
+            let addr = |label: &str| -> SocketAddr {
+                let part = rest.split(", ").find_map(|p| p.strip_prefix(label)).unwrap();
+                part.trim_end_matches(" (TLS)").trim().parse().unwrap()
+            };
+            addrs = Some((addr("otlp-grpc "), addr("otlp-http "), addr("api ")));
+        }
+        if let Some((grpc, http, api)) = addrs.filter(|_| until(&line)) {
+            // Keep draining stderr so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return Server { grpc, http, api, proc, log };
+        }
+    }
 }

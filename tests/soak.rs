@@ -1,0 +1,289 @@
+//! Crash cycles: senders at full speed over OTLP/HTTP and OTLP/gRPC, the
+//! receiver killed with SIGKILL at a random moment (while it compacts, and
+//! while it restores what the last cycle left), restarted, and read from at
+//! once. The promises checked: every acknowledged trace is readable right
+//! after the restart with exactly its spans; at the end every trace the
+//! receiver kept (all acknowledged ones, and those in flight at a kill that
+//! made it to the log) is counted exactly once in the service graph; the
+//! data directory stays bounded.
+//!
+//! `TRACELENS_SOAK_CYCLES` sets the number of cycles (5 in the test
+//! command; `scripts/soak.sh` runs 100 on a release build).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Server, get_json, http, start_until, try_http};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+/// Spans per trace (see [`request`]).
+const SPANS_PER_TRACE: usize = 4;
+
+fn attr(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_string())) }),
+        ..Default::default()
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+/// One request holding one whole trace: web serves `GET /checkout` and
+/// calls api (`POST /pay`), which queries PostgreSQL. Its graph edges:
+/// user → web, web → api, api → postgresql, one call each.
+fn request(trace_id: [u8; 16]) -> ExportTraceServiceRequest {
+    let start = now_ns();
+    let span_id = |n: u8| {
+        let mut id = [0u8; 8];
+        id[..7].copy_from_slice(&trace_id[9..16]);
+        id[7] = n;
+        id.to_vec()
+    };
+    let span = |n: u8, parent: Option<u8>, name: &str, kind: SpanKind, from: u64, to: u64| Span {
+        trace_id: trace_id.to_vec(),
+        span_id: span_id(n),
+        parent_span_id: parent.map(span_id).unwrap_or_default(),
+        name: name.to_string(),
+        kind: kind as i32,
+        start_time_unix_nano: start + from,
+        end_time_unix_nano: start + to,
+        ..Default::default()
+    };
+    let resource = |service: &str, spans: Vec<Span>| ResourceSpans {
+        resource: Some(Resource { attributes: vec![attr("service.name", service)], ..Default::default() }),
+        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+        ..Default::default()
+    };
+    let mut db = span(4, Some(3), "SELECT payments", SpanKind::Client, 2_000_000, 3_000_000);
+    db.attributes = vec![attr("db.system", "postgresql")];
+    ExportTraceServiceRequest {
+        resource_spans: vec![
+            resource(
+                "web",
+                vec![
+                    span(1, None, "GET /checkout", SpanKind::Server, 0, 5_000_000),
+                    span(2, Some(1), "POST /pay", SpanKind::Client, 1_000_000, 4_000_000),
+                ],
+            ),
+            resource("api", vec![span(3, Some(2), "POST /pay", SpanKind::Server, 1_500_000, 3_500_000), db]),
+        ],
+    }
+}
+
+fn trace_id(cycle: u32, sender: u32, n: u64) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..4].copy_from_slice(&(cycle + 1).to_be_bytes());
+    id[4..8].copy_from_slice(&sender.to_be_bytes());
+    id[8..].copy_from_slice(&n.to_be_bytes());
+    id
+}
+
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What one sender saw: the traces acknowledged, and those whose answer
+/// never came or said to come back (kept or not: the log decides).
+#[derive(Default)]
+struct Sent {
+    acknowledged: Vec<[u8; 16]>,
+    uncertain: Vec<[u8; 16]>,
+}
+
+/// Sends one trace per request over OTLP/HTTP until the server is gone.
+fn http_sender(addr: SocketAddr, cycle: u32) -> Sent {
+    let mut sent = Sent::default();
+    for n in 0u64.. {
+        let id = trace_id(cycle, 0, n);
+        let body = request(id).encode_to_vec();
+        match try_http(addr, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], &body) {
+            Ok((200, ..)) => sent.acknowledged.push(id),
+            Ok((429 | 503, ..)) => {
+                sent.uncertain.push(id);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok((status, _, reply)) => panic!("HTTP {status}: {}", String::from_utf8_lossy(&reply)),
+            Err(_) => {
+                sent.uncertain.push(id);
+                break;
+            }
+        }
+    }
+    sent
+}
+
+/// Sends one trace per request over OTLP/gRPC until the server is gone.
+fn grpc_sender(addr: SocketAddr, cycle: u32) -> Sent {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let mut sent = Sent::default();
+        let Ok(mut client) = TraceServiceClient::connect(format!("http://{addr}")).await else { return sent };
+        for n in 0u64.. {
+            let id = trace_id(cycle, 1, n);
+            match client.export(request(id)).await {
+                Ok(_) => sent.acknowledged.push(id),
+                Err(status) if status.code() == tonic::Code::Unavailable && status.message().contains("retry") => {
+                    sent.uncertain.push(id);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(_) => {
+                    sent.uncertain.push(id);
+                    break;
+                }
+            }
+        }
+        sent
+    })
+}
+
+/// The spans `/api/v1/traces/{id}` answers with (0: not found).
+fn trace_spans(api: SocketAddr, id: &[u8; 16]) -> usize {
+    let (status, _, body) = http(api, "GET", &format!("/api/v1/traces/{}", hex(id)), &[], b"");
+    match status {
+        200 => serde_json::from_slice::<serde_json::Value>(&body).unwrap()["spans"].as_array().unwrap().len(),
+        404 => 0,
+        _ => panic!("{status}: {}", String::from_utf8_lossy(&body)),
+    }
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A small xorshift generator: the kill moments and samples, from a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn edge_calls(graph: &serde_json::Value, client: &str, server: &str) -> u64 {
+    graph["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["client"] == client && e["server"] == server)
+        .map_or(0, |e| e["calls"].as_u64().unwrap())
+}
+
+#[test]
+fn crash_cycles_lose_nothing_and_count_nothing_twice() {
+    let cycles: u32 = std::env::var("TRACELENS_SOAK_CYCLES").ok().and_then(|n| n.parse().ok()).unwrap_or(5);
+    const SEGMENT_BYTES: u64 = 262_144;
+    let segment = SEGMENT_BYTES.to_string();
+    // Small segments compacted every 200 ms, so kills land during
+    // compaction; traces complete after 500 ms idle.
+    let flags = ["--wal-segment-bytes", &segment, "--compact-interval", "200ms", "--trace-idle", "500ms"];
+    let dir = tempfile::tempdir().unwrap();
+    let listening = |line: &str| line.starts_with("tracelens: listening: ");
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut acknowledged, mut uncertain) = (Vec::new(), Vec::new());
+    let mut largest_dir = 0;
+    let mut server = start_until(dir.path(), &flags, listening);
+    for cycle in 0..cycles {
+        // Senders start at once, while the restore of the last cycle runs.
+        let (http_addr, grpc_addr) = (server.http, server.grpc);
+        let senders = [
+            std::thread::spawn(move || http_sender(http_addr, cycle)),
+            std::thread::spawn(move || grpc_sender(grpc_addr, cycle)),
+        ];
+        std::thread::sleep(Duration::from_millis(50 + rng.below(1_500)));
+        server.proc.0.kill().unwrap(); // SIGKILL
+        server.proc.0.wait().unwrap();
+        let mut this_cycle = Vec::new();
+        for sender in senders {
+            let sent = sender.join().unwrap();
+            this_cycle.extend(sent.acknowledged);
+            uncertain.extend(sent.uncertain);
+        }
+        assert!(!this_cycle.is_empty(), "cycle {cycle}: nothing was acknowledged before the kill");
+
+        server = start_until(dir.path(), &flags, listening);
+        // Readable at once, each with exactly its spans: some of this
+        // cycle's traces and some of the earlier cycles'.
+        let mut sample: Vec<[u8; 16]> =
+            (0..20).map(|_| this_cycle[rng.below(this_cycle.len() as u64) as usize]).collect();
+        if !acknowledged.is_empty() {
+            sample.extend((0..10).map(|_| acknowledged[rng.below(acknowledged.len() as u64) as usize]));
+        }
+        for id in &sample {
+            assert_eq!(trace_spans(server.api, id), SPANS_PER_TRACE, "cycle {cycle}: trace {} after restart", hex(id));
+        }
+        acknowledged.extend(this_cycle);
+        largest_dir = largest_dir.max(dir_bytes(dir.path()));
+    }
+
+    // The last start restores everything; then every kept trace counts once.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while http(server.api, "GET", "/readyz", &[], b"").2 != b"ready" {
+        assert!(Instant::now() < deadline, "the last restore did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kept_uncertain = uncertain.iter().filter(|id| trace_spans(server.api, id) == SPANS_PER_TRACE).count();
+    let expected = (acknowledged.len() + kept_uncertain) as u64;
+    let graph = loop {
+        let graph = get_json(server.api, "/api/v1/graph");
+        if edge_calls(&graph, "web", "api") >= expected || Instant::now() > deadline {
+            break graph;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let graph_after = get_json(server.api, "/api/v1/graph");
+    for (client, server_name) in [("user", "web"), ("web", "api"), ("api", "postgresql")] {
+        assert_eq!(
+            (edge_calls(&graph, client, server_name), edge_calls(&graph_after, client, server_name)),
+            (expected, expected),
+            "{client} -> {server_name}: {} acknowledged and {kept_uncertain} of {} unanswered traces kept",
+            acknowledged.len(),
+            uncertain.len()
+        );
+    }
+    // Bounded: the requests acknowledged, as log and as Parquet, and the
+    // segments the log keeps ready.
+    let request_bytes = request(trace_id(0, 0, 0)).encoded_len() as u64;
+    let sent_bytes = expected * request_bytes;
+    assert!(
+        largest_dir <= 3 * sent_bytes + 40 * SEGMENT_BYTES,
+        "data directory grew to {largest_dir} bytes for {sent_bytes} bytes of requests"
+    );
+    let summary = format!(
+        "{cycles} cycles: {} traces acknowledged, {kept_uncertain} of {} unanswered kept, data directory at most {} KiB",
+        acknowledged.len(),
+        uncertain.len(),
+        largest_dir / 1024
+    );
+    eprintln!("{summary}");
+    if let Ok(path) = std::env::var("TRACELENS_SOAK_SUMMARY") {
+        std::fs::write(path, summary + "\n").unwrap();
+    }
+    drop::<Server>(server);
+}
