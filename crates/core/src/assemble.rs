@@ -36,6 +36,10 @@ impl Default for AssemblerConfig {
     }
 }
 
+/// A step back of the caller's clock larger than this is taken for a wall
+/// clock set back (see [`Assembler::push_at`]).
+pub const CLOCK_STEP_BACK_MS: u64 = 1_000;
+
 struct OpenTrace {
     spans: Vec<Span>,
     first_seq: u64,
@@ -53,9 +57,11 @@ pub struct Assembler {
     /// visits the traces that may be idle instead of every open one. An
     /// entry is current while its trace is open with that `last_ms`.
     activity: VecDeque<(u64, TraceId)>,
-    /// The latest time passed to [`Self::push_at`] (a clock that steps
-    /// back does not reorder `activity`).
+    /// The caller's clock as the assembler keeps it (see [`Self::advance`]):
+    /// it never goes back, so `activity` stays in order.
     clock_ms: u64,
+    /// The caller's clock as last given.
+    given_ms: u64,
     /// Spans in `open`, kept as they come and go.
     open_spans: usize,
     closed: FxHashSet<TraceId>,
@@ -73,6 +79,7 @@ impl Assembler {
             open: FxHashMap::default(),
             activity: VecDeque::new(),
             clock_ms: 0,
+            given_ms: 0,
             open_spans: 0,
             closed: FxHashSet::default(),
             seq: 0,
@@ -89,8 +96,24 @@ impl Assembler {
     /// [`Self::push`] for live data: `now_ms` is the caller's clock, which
     /// [`Self::close_idle`] compares against.
     pub fn push_at(&mut self, span: Span, now_ms: u64, out: &mut impl FnMut(Trace)) {
-        self.clock_ms = self.clock_ms.max(now_ms);
-        self.add(span, Some(self.clock_ms), out);
+        let now = self.advance(now_ms);
+        self.add(span, Some(now), out);
+    }
+
+    /// Moves the assembler's clock as the caller's moved since it was last
+    /// given. A step back of more than [`CLOCK_STEP_BACK_MS`] (a wall
+    /// clock set back) is absorbed: the assembler's clock goes on from
+    /// where it was, so open traces still complete after their idle time
+    /// instead of after the step. A smaller step back (callers reading the
+    /// clock before taking their turn) is ignored.
+    fn advance(&mut self, now_ms: u64) -> u64 {
+        if now_ms >= self.given_ms {
+            self.clock_ms += now_ms - self.given_ms;
+            self.given_ms = now_ms;
+        } else if self.given_ms - now_ms > CLOCK_STEP_BACK_MS {
+            self.given_ms = now_ms;
+        }
+        self.clock_ms
     }
 
     fn add(&mut self, span: Span, now_ms: Option<u64>, out: &mut impl FnMut(Trace)) {
@@ -138,6 +161,7 @@ impl Assembler {
     /// [`Self::push_at`] are considered; the cost is that of the traces
     /// that were active `idle_ms` ago, not of every open trace.
     pub fn close_idle(&mut self, now_ms: u64, idle_ms: u64, out: &mut impl FnMut(Trace)) {
+        let now_ms = self.advance(now_ms);
         let mut idle: Vec<(u64, TraceId)> = Vec::new();
         while let Some(&(ms, id)) = self.activity.front() {
             if ms.saturating_add(idle_ms) > now_ms {
@@ -577,6 +601,29 @@ mod tests {
         a.close_idle(11_000, 4_500, &mut |t| out.push(t));
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].len(), 2);
+    }
+
+    #[test]
+    fn a_wall_clock_set_back_does_not_hold_open_traces() {
+        let mut d = Dictionary::default();
+        let mut a = Assembler::new(AssemblerConfig { idle_spans: u64::MAX });
+        let mut out: Vec<Trace> = Vec::new();
+        let ids = |out: &[Trace]| out.iter().map(|t| t.trace_id.0[0]).collect::<Vec<u8>>();
+        let (hour, idle) = (3_600_000, 5_000);
+        a.push_at(span(&mut d, 1, 1, None, "a"), 10 * hour, &mut |t| out.push(t));
+        a.close_idle(10 * hour + 1_000, idle, &mut |t| out.push(t));
+        assert!(out.is_empty());
+        // The clock is set back an hour, 1 s after trace 1's span; trace 2
+        // starts 1 s after that. Each closes after its idle time, not an
+        // hour later.
+        let back = 9 * hour + 1_000;
+        a.push_at(span(&mut d, 2, 1, None, "a"), back + 1_000, &mut |t| out.push(t));
+        a.close_idle(back + 4_999, idle, &mut |t| out.push(t));
+        assert!(out.is_empty(), "4.999 s after trace 1's span");
+        a.close_idle(back + 5_000, idle, &mut |t| out.push(t));
+        assert_eq!(ids(&out), [1]);
+        a.close_idle(back + 6_000, idle, &mut |t| out.push(t));
+        assert_eq!(ids(&out), [1, 2]);
     }
 
     #[test]

@@ -244,7 +244,9 @@ impl Live {
     pub fn tick(&mut self, now_ms: u64) {
         self.close(now_ms, self.config.idle_ms);
         self.buckets.tick(now_ms);
-        if now_ms.saturating_sub(self.last_trim_ms) >= TRIM_CLOSED_IDS_MS {
+        // abs_diff: a clock set back does not put the trim off until it
+        // catches up.
+        if now_ms.abs_diff(self.last_trim_ms) >= TRIM_CLOSED_IDS_MS {
             self.last_trim_ms = now_ms;
             self.assembler.forget_closed_over(CLOSED_IDS_REMEMBERED);
         }
