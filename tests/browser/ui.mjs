@@ -228,8 +228,10 @@ async function liveCase() {
   // A trace that is not there says so.
   const before = errors.length;
   await page.goto(URL_ + '/trace/00000000000000000000000000000001');
+  // It stays once the page's report has loaded behind it.
   await page.waitForSelector('.warning');
-  const warn = await page.$eval('.warning', (e) => e.textContent);
+  await page.waitForLoadState('networkidle');
+  const warn = await page.locator('.warning').first().textContent();
   check(/not among the spans received/.test(warn), `a missing trace says so (${warn})`);
   // The browser logs the API's 404 itself; that one is expected.
   const logged = errors.splice(before);

@@ -155,6 +155,7 @@
     const t0 = performance.now();
     if (state.view === 'search') renderSearch(main);
     else if (state.view === 'traces' && MODE === 'live' && state.liveTrace) renderTraceView(main, [state.liveTrace], 0);
+    else if (state.view === 'traces' && MODE === 'live' && state.liveTraceError) main.append(el('p', { class: 'warning', role: 'alert' }, state.liveTraceError));
     else if (!d) main.append(el('p', { class: 'muted' }, 'No data.'));
     else if (state.view === 'graph') renderGraph(main, d);
     else if (state.view === 'latency') renderLatency(main, d);
@@ -1017,7 +1018,8 @@
         state.view = 'traces';
         renderNav();
         try { state.liveTrace = await fetchTrace(body.dataset.trace); render(); }
-        catch (err) { clear(document.getElementById('main')).append(el('p', { class: 'warning', role: 'alert' }, 'Trace not available: ' + err.message)); }
+        // Kept in the state: the report loaded next renders the view again.
+        catch (err) { state.liveTraceError = 'Trace not available: ' + err.message; render(); }
         load().catch(() => {});
         return;
       }
