@@ -198,11 +198,18 @@ pub struct Server {
     pub api: SocketAddr,
     /// Its stderr up to the line `start_until` waited for.
     pub log: Vec<String>,
+    /// Its stderr after that line, so far.
+    pub later: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Starts a server and returns once it listens and has printed a line
 /// `until` accepts (the listening line itself, at the earliest).
 pub fn start_until(data_dir: &Path, extra: &[&str], until: fn(&str) -> bool) -> Server {
+    start_with_env(data_dir, extra, until, &[])
+}
+
+/// [`start_until`] with these environment variables set for the server.
+pub fn start_with_env(data_dir: &Path, extra: &[&str], until: fn(&str) -> bool, env: &[(&str, &str)]) -> Server {
     let mut args = vec![
         "serve",
         "--grpc-addr",
@@ -221,6 +228,7 @@ pub fn start_until(data_dir: &Path, extra: &[&str], until: fn(&str) -> bool) -> 
     let mut proc = Proc(
         Command::new(env!("CARGO_BIN_EXE_tracelens"))
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -242,8 +250,14 @@ pub fn start_until(data_dir: &Path, extra: &[&str], until: fn(&str) -> bool) -> 
         }
         if let Some((grpc, http, api)) = addrs.filter(|_| until(&line)) {
             // Keep draining stderr so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return Server { grpc, http, api, proc, log };
+            let later = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = later.clone();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            return Server { grpc, http, api, proc, log, later };
         }
     }
 }

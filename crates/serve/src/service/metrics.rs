@@ -18,10 +18,11 @@ impl Service {
         let stats = self.log.stats();
         let _ = write!(
             text,
-            "# HELP tracelens_wal_bytes_total Request bytes appended to the write-ahead log.\n# TYPE tracelens_wal_bytes_total counter\ntracelens_wal_bytes_total {}\n# HELP tracelens_wal_commits_total Group commits (fsyncs) of the write-ahead log.\n# TYPE tracelens_wal_commits_total counter\ntracelens_wal_commits_total {}\n# HELP tracelens_wal_segments_damaged_total Closed log segments with unreadable records, compacted as far as readable and moved to damaged/.\n# TYPE tracelens_wal_segments_damaged_total counter\ntracelens_wal_segments_damaged_total {}\n",
+            "# HELP tracelens_wal_bytes_total Request bytes appended to the write-ahead log.\n# TYPE tracelens_wal_bytes_total counter\ntracelens_wal_bytes_total {}\n# HELP tracelens_wal_commits_total Group commits (fsyncs) of the write-ahead log.\n# TYPE tracelens_wal_commits_total counter\ntracelens_wal_commits_total {}\n# HELP tracelens_wal_segments_damaged_total Closed log segments with unreadable records, compacted as far as readable and moved to damaged/.\n# TYPE tracelens_wal_segments_damaged_total counter\ntracelens_wal_segments_damaged_total {}\n# HELP tracelens_wal_failures_total Appends and syncs of the write-ahead log that failed (a full disk, a failed fsync); the requests they held were refused.\n# TYPE tracelens_wal_failures_total counter\ntracelens_wal_failures_total {}\n",
             load(&stats.bytes),
             load(&stats.commits),
-            load(&stats.damaged_segments)
+            load(&stats.damaged_segments),
+            load(&stats.failures)
         );
         let _ = write!(
             text,

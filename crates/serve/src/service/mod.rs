@@ -195,18 +195,33 @@ impl Service {
         self.restoring.describe()
     }
 
-    /// The readiness answer: ready as soon as it listens, saying whether
-    /// stored spans are still being restored; a member of a consumer group
-    /// once it has read the group's results topic up to its end as of the
-    /// start (`Err`: not ready, and why).
+    /// The readiness answer (`Err`: not ready, and why): ready as soon as
+    /// it listens, with notes on what is still partial or left out (stored
+    /// spans being restored, unreadable compacted files, a failed write to
+    /// the log); not ready while a member of a consumer group has not read
+    /// the group's results topic up to its end as of the start, and for
+    /// [`LOG_FAILURE_NOT_READY`] after a write to the log failed (a full
+    /// disk, a failed sync) with none working since, so that a load
+    /// balancer sends requests elsewhere meanwhile.
     pub fn readiness(&self) -> Result<String, String> {
         if let Some(group) = &self.group
             && !group.caught_up.load(std::sync::atomic::Ordering::Relaxed)
         {
             return Err("not ready: reading the group's results topic".to_string());
         }
+        let log_failure = self.log.stats().last_failure();
+        if let Some((ago, why)) = &log_failure
+            && *ago < LOG_FAILURE_NOT_READY
+        {
+            return Err(format!("not ready: the log could not be written {} s ago: {why}", ago.as_secs()));
+        }
+        let log_note = log_failure.map(|(ago, why)| {
+            format!("the last write to the log, {} s ago, failed and none was tried since: {why}", ago.as_secs())
+        });
         let mut ready = "ready".to_string();
-        for note in [self.restoring(), self.stored.as_ref().and_then(|s| s.describe_unreadable())].into_iter().flatten()
+        for note in [self.restoring(), self.stored.as_ref().and_then(|s| s.describe_unreadable()), log_note]
+            .into_iter()
+            .flatten()
         {
             ready.push_str("; ");
             ready.push_str(&note);
@@ -225,6 +240,9 @@ impl Service {
         self.clock.now_ns().saturating_sub(self.limits.retention.as_nanos().min(u64::MAX as u128) as u64)
     }
 }
+
+/// How long after a failed write to the log `/readyz` says not ready.
+pub const LOG_FAILURE_NOT_READY: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests;

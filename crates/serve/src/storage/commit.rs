@@ -39,7 +39,7 @@ pub const COMMIT_WAIT: Duration = Duration::from_millis(1);
 /// How often old segments are expired.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 
-/// What the log has done, for `/metrics`.
+/// What the log has done, for `/metrics` and `/readyz`.
 #[derive(Default)]
 pub struct LogStats {
     /// Record bytes appended (payloads).
@@ -48,6 +48,38 @@ pub struct LogStats {
     pub commits: AtomicU64,
     /// Closed segments compaction found damaged and set aside.
     pub damaged_segments: AtomicU64,
+    /// Appends and syncs that failed (their requests were refused).
+    pub failures: AtomicU64,
+    /// The last failure, when it happened and what it was; cleared by the
+    /// next append or sync that works.
+    last_failure: Mutex<Option<(Instant, String)>>,
+}
+
+impl LogStats {
+    /// Counts a failure, printing it when it starts a run of them.
+    fn failed(&self, failure: &LogFailure) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none() {
+            eprintln!("tracelens: error: writing the log: {failure}; the requests it held are refused (retryable)");
+        }
+        *last = Some((Instant::now(), failure.to_string()));
+    }
+
+    /// A write or sync that worked ends a run of failures.
+    fn worked(&self) {
+        let mut last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        if last.take().is_some() {
+            eprintln!("tracelens: the log is written again");
+        }
+    }
+
+    /// The last failure, if no append or sync has worked since: how long
+    /// ago, and what it was.
+    pub fn last_failure(&self) -> Option<(Duration, String)> {
+        let last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref().map(|(at, why)| (at.elapsed(), why.clone()))
+    }
 }
 
 /// Settings of a [`GroupCommit`].
@@ -249,10 +281,26 @@ impl GroupCommit {
         if state.ended {
             return Err(LogFailure::Stopped);
         }
+        if state.wal.segment_failed() && !state.waiters.is_empty() {
+            // A sync failed: what the waiting requests appended is in doubt
+            // and no later sync can vouch for it. They are refused; this
+            // append starts a new segment.
+            let failure = LogFailure::Sync(Arc::new(WalError::SyncFailed { path: state.wal.current_path() }));
+            for waiter in state.waiters.drain(..) {
+                let _ = waiter.done.send(Err(failure.clone()));
+            }
+        }
         let appended = state.wal.append_parts_unsynced(parts);
         let result = match appended {
-            Err(e) => Err(LogFailure::Append(Arc::new(e))),
-            Ok(()) if !inner.durable => Ok(None),
+            Err(e) => {
+                let failure = LogFailure::Append(Arc::new(e));
+                inner.stats.failed(&failure);
+                Err(failure)
+            }
+            Ok(()) if !inner.durable => {
+                inner.stats.worked();
+                Ok(None)
+            }
             Ok(()) => {
                 state.appended += 1;
                 let (done, durable) = tokio::sync::oneshot::channel();
@@ -395,8 +443,12 @@ impl Inner {
             let covered = state.waiters.partition_point(|w| w.record <= target);
             batch.extend(state.waiters.drain(..covered));
             drop(state);
-            if result.is_ok() {
-                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            match &result {
+                Ok(()) => {
+                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                    self.stats.worked();
+                }
+                Err(e) => self.stats.failed(e),
             }
             for waiter in batch.drain(..) {
                 let _ = waiter.done.send(result.clone());

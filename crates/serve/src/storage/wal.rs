@@ -153,6 +153,13 @@ pub enum WalError {
     /// An empty payload (its header would read as the end of the records).
     #[error("empty record")]
     Empty,
+    /// A sync of the segment failed earlier: what was written to it since
+    /// its last good sync is in doubt.
+    #[error("{path}: an earlier sync of this log segment failed, so what was written to it since is in doubt")]
+    SyncFailed {
+        /// The segment.
+        path: PathBuf,
+    },
     /// The directory holds data this build cannot read.
     #[error(
         "{path}: {found}; this build reads data format {DATA_FORMAT} and earlier. Use the build that wrote it (or a newer one), or another data directory"
@@ -252,6 +259,8 @@ pub struct Wal {
     path: Arc<Path>,
     sequence: u64,
     len: u64,
+    /// A sync of this segment failed (see [`SyncHandle::sync`]).
+    failed: Arc<AtomicBool>,
     preparer: Option<Preparer>,
 }
 
@@ -261,17 +270,27 @@ pub struct Wal {
 pub struct SyncHandle {
     file: Arc<File>,
     path: Arc<Path>,
+    failed: Arc<AtomicBool>,
     sync: bool,
 }
 
 impl SyncHandle {
     /// Makes every record appended before the handle was taken durable (per
-    /// the sync policy).
+    /// the sync policy). Once a sync of the segment failed, every later one
+    /// fails too: a kernel whose writeback failed may have dropped the
+    /// pages and does not report it again, so a later success would not
+    /// mean the records are on disk.
     pub fn sync(&self) -> Result<(), WalError> {
-        if self.sync {
-            self.file.sync_data().map_err(io_err(&self.path))?;
+        if !self.sync {
+            return Ok(());
         }
-        Ok(())
+        if self.failed.load(Ordering::Acquire) {
+            return Err(WalError::SyncFailed { path: self.path.to_path_buf() });
+        }
+        self.file.sync_data().map_err(|e| {
+            self.failed.store(true, Ordering::Release);
+            WalError::Io { path: self.path.to_path_buf(), source: e }
+        })
     }
 }
 
@@ -718,7 +737,8 @@ impl Wal {
         }
         let (file, path) = Wal::create_segment(&config, next)?;
         let preparer = if config.preallocate { Some(Preparer::start(&config)?) } else { None };
-        Ok((Wal { config, file, path, sequence: next, len: 0, preparer }, report))
+        let failed = Arc::default();
+        Ok((Wal { config, file, path, sequence: next, len: 0, failed, preparer }, report))
     }
 
     /// Starts segment `sequence`: the prepared file when there is one (and
@@ -764,6 +784,14 @@ impl Wal {
             return Err(WalError::Empty);
         }
         let size = HEADER_BYTES + len as u64;
+        if self.segment_failed() {
+            // Nothing written from now on may sit behind what a failed sync
+            // may have lost: a new segment (this one stays without its
+            // closing mark, read as far as it is readable).
+            let (file, path) = Wal::create_segment(&self.config, self.sequence + 1)?;
+            (self.file, self.path, self.sequence, self.len) = (file, path, self.sequence + 1, 0);
+            self.failed = Arc::default();
+        }
         // Room is kept for the closing mark.
         if self.len > 0 && self.len + size + HEADER_BYTES > self.config.segment_bytes {
             let mark = closing_mark(self.sequence);
@@ -772,6 +800,7 @@ impl Wal {
             self.sync()?;
             let (file, path) = Wal::create_segment(&self.config, self.sequence + 1)?;
             (self.file, self.path, self.sequence, self.len) = (file, path, self.sequence + 1, 0);
+            self.failed = Arc::default();
             if let Some(wake) = self.preparer.as_ref().and_then(|p| p.wake.as_ref()) {
                 let _ = wake.send(());
             }
@@ -812,6 +841,18 @@ impl Wal {
         Ok(())
     }
 
+    /// The segment being appended to.
+    pub fn current_path(&self) -> PathBuf {
+        self.path.to_path_buf()
+    }
+
+    /// Whether a sync of the segment being appended to failed: the records
+    /// appended since its last good sync are in doubt, and the next append
+    /// starts a new segment.
+    pub fn segment_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
     /// Makes every append so far durable (per the sync policy).
     pub fn sync(&mut self) -> Result<(), WalError> {
         self.sync_handle().sync()
@@ -825,6 +866,7 @@ impl Wal {
         SyncHandle {
             file: self.file.clone(),
             path: self.path.clone(),
+            failed: self.failed.clone(),
             sync: self.config.sync == SyncPolicy::EveryAppend,
         }
     }
