@@ -6,6 +6,9 @@
 #     restore), restart; every acknowledged trace readable at once with
 #     exactly its spans, every kept trace counted once in the graph at the
 #     end, the data directory bounded;
+#   * overload (tests/soak.rs): four senders at full speed for 60 s against
+#     a --max-memory budget; peak memory under it, every acknowledged trace
+#     counted once;
 #   * schemathesis against the API's OpenAPI description, with many more
 #     examples per operation and a seed of its own.
 # Prints each run's summary; exits 1 when either finds a problem.
@@ -24,10 +27,19 @@ status=0
 echo "== crash cycles: $cycles"
 start=$(date +%s)
 if TRACELENS_SOAK_CYCLES=$cycles TRACELENS_SOAK_SUMMARY=$summary \
-    cargo test --release --locked --test soak -- --nocapture; then
+    cargo test --release --locked --test soak -- --nocapture crash_cycles; then
   echo "crash cycles: $(cat "$summary") ($(( $(date +%s) - start )) s)"
 else
   echo "crash cycles: FAILED" >&2
+  status=1
+fi
+
+echo "== overload: 60 s"
+if TRACELENS_OVERLOAD_SECONDS=60 TRACELENS_OVERLOAD_SUMMARY=$summary \
+    cargo test --release --locked --test soak -- --nocapture overload; then
+  echo "$(cat "$summary")"
+else
+  echo "overload: FAILED" >&2
   status=1
 fi
 

@@ -9,6 +9,13 @@
 //!
 //! `TRACELENS_SOAK_CYCLES` sets the number of cycles (5 in the test
 //! command; `scripts/soak.sh` runs 100 on a release build).
+//!
+//! Overload: four senders at full speed (twice or more what the receiver
+//! takes) against a `--max-memory` budget, with traces held open long
+//! enough to pile up; checked: requests are refused with a retry hint, the
+//! peak resident memory stays under the budget, every acknowledged trace
+//! is counted exactly once. `TRACELENS_OVERLOAD_SECONDS` sets how long (10
+//! in the test command, 60 in `scripts/soak.sh`).
 
 mod common;
 
@@ -286,4 +293,122 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
         std::fs::write(path, summary + "\n").unwrap();
     }
     drop::<Server>(server);
+}
+
+/// Peak resident memory of process `pid` (`VmHWM`), bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Requests of `per_request` whole traces each, for one sender.
+fn batch(sender: u32, first: u64, per_request: u64) -> (ExportTraceServiceRequest, Vec<[u8; 16]>) {
+    let ids: Vec<[u8; 16]> = (first..first + per_request).map(|n| trace_id(1_000, sender, n)).collect();
+    let mut request = ExportTraceServiceRequest::default();
+    for id in &ids {
+        request.resource_spans.extend(self::request(*id).resource_spans);
+    }
+    (request, ids)
+}
+
+/// Senders at full speed for `seconds`, retrying what they are told to
+/// retry after a short pause; returns the traces acknowledged.
+fn overload_sender(server: &Server, sender: u32, seconds: u64) -> Vec<[u8; 16]> {
+    let (http_addr, grpc_addr) = (server.http, server.grpc);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut acknowledged = Vec::new();
+    let mut next = 0;
+    if sender % 2 == 0 {
+        while Instant::now() < deadline {
+            let (request, ids) = batch(sender, next, 20);
+            let body = request.encode_to_vec();
+            match try_http(http_addr, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], &body) {
+                Ok((200, ..)) => {
+                    acknowledged.extend(ids);
+                    next += 20;
+                }
+                Ok((503, head, _)) => {
+                    assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        return acknowledged;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let mut client = TraceServiceClient::connect(format!("http://{grpc_addr}")).await.unwrap();
+        while Instant::now() < deadline {
+            let (request, ids) = batch(sender, next, 20);
+            match client.export(request).await {
+                Ok(_) => {
+                    acknowledged.extend(ids);
+                    next += 20;
+                }
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(status) => panic!("{status:?}"),
+            }
+        }
+        acknowledged
+    })
+}
+
+#[test]
+fn overload_stays_under_the_memory_budget_and_counts_every_acknowledged_trace_once() {
+    let seconds: u64 = std::env::var("TRACELENS_OVERLOAD_SECONDS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
+    const BUDGET: u64 = 128 << 20;
+    let budget = BUDGET.to_string();
+    // Traces stay open 3 s and the open-span cap is out of reach: only the
+    // memory budget holds what piles up.
+    let flags = ["--max-memory", &budget, "--trace-idle", "3s", "--max-open-spans", "100000000"];
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_until(dir.path(), &flags, |l| l.starts_with("tracelens: replayed "));
+    let acknowledged: Vec<[u8; 16]> = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..4)
+            .map(|s| {
+                let server = &server;
+                scope.spawn(move || overload_sender(server, s, seconds))
+            })
+            .collect();
+        senders.into_iter().flat_map(|s| s.join().unwrap()).collect()
+    });
+    let expected = acknowledged.len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let graph = loop {
+        let graph = get_json(server.api, "/api/v1/graph");
+        if edge_calls(&graph, "web", "api") >= expected || Instant::now() > deadline {
+            break graph;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let metrics = String::from_utf8(http(server.api, "GET", "/metrics", &[], b"").2).unwrap();
+    let metric = |name: &str| -> u64 {
+        metrics.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap()
+    };
+    let peak = peak_rss(server.proc.0.id());
+    let summary = format!(
+        "overload for {seconds} s: {expected} traces acknowledged, memory shed {} times and {} export requests refused near the budget, peak RSS {} MiB of a {} MiB budget",
+        metric("tracelens_memory_sheds_total "),
+        metric("tracelens_memory_refusals_total "),
+        peak >> 20,
+        BUDGET >> 20
+    );
+    eprintln!("{summary}");
+    assert!(metric("tracelens_memory_sheds_total ") > 0, "the budget was reached: {summary}");
+    assert!(peak <= BUDGET, "{summary}");
+    for (client, server_name) in [("user", "web"), ("web", "api"), ("api", "postgresql")] {
+        assert_eq!(edge_calls(&graph, client, server_name), expected, "{client} -> {server_name}: {summary}");
+    }
+    if let Ok(path) = std::env::var("TRACELENS_OVERLOAD_SUMMARY") {
+        std::fs::write(path, summary + "\n").unwrap();
+    }
 }

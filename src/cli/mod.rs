@@ -180,6 +180,28 @@ pub fn duration_arg(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a duration such as 500ms, 90s, 15m, 2h or 1d"))
 }
 
+/// A size in bytes: a number, or one with a unit (`512MiB`, `2GiB`,
+/// `64KiB`; `MB` and `GB` are read as powers of 1000).
+pub fn bytes_arg(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err(format!("{text:?} is not a size such as 512MiB, 2GiB or 1000000")),
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() && n * (scale as f64) < 1.8e19 => Ok((n * scale as f64) as u64),
+        _ => Err(format!("{text:?} is not a size above 0 such as 512MiB, 2GiB or 1000000")),
+    }
+}
+
 /// A duration flag that was once a number of milliseconds: a duration
 /// (`1s`, `250ms`), or a bare number still read as milliseconds.
 pub fn duration_or_ms_arg(text: &str) -> Result<std::time::Duration, String> {
@@ -198,6 +220,19 @@ pub struct UsageError(pub String);
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn sizes_read_with_and_without_units() {
+        assert_eq!(super::bytes_arg("1000000"), Ok(1_000_000));
+        assert_eq!(super::bytes_arg("512MiB"), Ok(512 << 20));
+        assert_eq!(super::bytes_arg("2gib"), Ok(2 << 30));
+        assert_eq!(super::bytes_arg("1.5GiB"), Ok(3 << 29));
+        assert_eq!(super::bytes_arg("64 KiB"), Ok(64 << 10));
+        assert_eq!(super::bytes_arg("2GB"), Ok(2_000_000_000));
+        for bad in ["", "0", "-1MiB", "12XB", "MiB", "1e400"] {
+            assert!(super::bytes_arg(bad).is_err(), "{bad:?}");
+        }
+    }
 
     /// Lines of the examples block of a rendered help text.
     fn example_lines(help: &str) -> Vec<String> {

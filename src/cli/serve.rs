@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// with a retry hint [default: no limit].
     #[arg(long, env = "TRACELENS_MAX_REQUESTS_PER_SECOND")]
     max_requests_per_second: Option<f64>,
+    /// Memory budget (512MiB, 2GiB, or bytes): resident memory is sampled every 25 ms; from
+    /// 60% of it open traces are completed early and the recent-trace cache halved, from 80%
+    /// exports get UNAVAILABLE / 503 with a retry hint as well [default: no budget].
+    #[arg(long, env = "TRACELENS_MAX_MEMORY", value_name = "SIZE", value_parser = super::bytes_arg)]
+    max_memory: Option<u64>,
     /// Size in bytes at which a write-ahead-log segment is closed; closed segments are
     /// compacted into Parquet under DATA_DIR/parquet [default: 67108864].
     #[arg(long, env = "TRACELENS_WAL_SEGMENT_BYTES")]
@@ -167,6 +172,7 @@ struct FileSettings {
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
     max_requests_per_second: Option<f64>,
+    max_memory: Option<String>,
     kafka_brokers: Option<String>,
     kafka_topic: Option<String>,
     kafka_group: Option<String>,
@@ -226,6 +232,9 @@ max_request_bytes = 67108864
 max_in_flight = 64
 # Export requests accepted per second over both protocols (no limit when absent).
 # max_requests_per_second = 5000.0
+# Memory budget: near it exports are refused (retryable) and open traces
+# completed early (no budget when absent).
+# max_memory = "2GiB"
 
 # A trace is complete once no span arrived for this long.
 trace_idle = "10s"
@@ -356,6 +365,11 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     if max_requests_per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err(UsageError("max-requests-per-second must be above 0".to_string()).into());
     }
+    let max_memory = match (args.max_memory, &file.max_memory) {
+        (Some(bytes), _) => Some(bytes),
+        (None, Some(text)) => Some(super::bytes_arg(text).map_err(|e| UsageError(format!("max_memory: {e}")))?),
+        (None, None) => None,
+    };
     let auth_tokens = match args.auth_token_file.or(file.auth_token_file) {
         Some(path) => read_tokens(&path)?,
         None => Vec::new(),
@@ -423,6 +437,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         auth_tokens,
         retention,
         max_requests_per_second,
+        max_memory,
     })
 }
 

@@ -61,6 +61,8 @@ pub struct ServeConfig {
     pub retention: Duration,
     /// Export requests accepted per second, over both protocols (None: no limit).
     pub max_requests_per_second: Option<f64>,
+    /// The memory budget, bytes (see [`crate::service::memory`]; None: none).
+    pub max_memory: Option<u64>,
     /// TLS on every listener, if set (see [`super::transport::tls::server_config`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Size at which a log segment is closed (and then compacted to Parquet).
@@ -257,17 +259,37 @@ fn spawn_kafka(
     kafka::run(kafka, parts, stop)
 }
 
-/// Completes idle traces every 100 ms until `stop` turns true.
+/// Completes idle traces every 100 ms, and samples resident memory for
+/// the memory budget every 25 ms if there is one, until `stop` turns true.
 fn spawn_ticker(service: Arc<Service>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_millis(100));
+        let mut interval = tokio::time::interval(Duration::from_millis(25));
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
-                _ = interval.tick() => service.tick(),
+                _ = interval.tick() => {
+                    if service.has_memory_budget()
+                        && let Some(resident) = resident_bytes()
+                    {
+                        service.observe_memory(resident);
+                    }
+                    ticks += 1;
+                    if ticks % 4 == 0 {
+                        service.tick();
+                    }
+                }
                 _ = stop.wait_for(|v| *v) => break,
             }
         }
     })
+}
+
+/// The process's resident memory (`VmRSS` of `/proc/self/status`), bytes.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn spawn_thread(
@@ -321,6 +343,7 @@ pub async fn run(
         max_in_flight: config.max_in_flight,
         max_requests_per_second: config.max_requests_per_second,
         retention: config.retention,
+        max_memory: config.max_memory,
     };
     let group = config.kafka.as_ref().map(|_| Arc::new(GroupStatus::default()));
     let parts = Parts {

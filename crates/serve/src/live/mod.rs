@@ -229,6 +229,16 @@ impl Live {
         self.recent.keep(trace, self.config.keep_traces);
     }
 
+    /// Gives back memory near the memory budget: every open trace is
+    /// completed now (spans of it that come later make a second fragment,
+    /// counted as a split trace), and the recent-trace cache is halved.
+    pub fn shed(&mut self, now_ms: u64) {
+        self.counters.forced_closes += 1;
+        self.close(now_ms, 0);
+        let half = self.recent.traces.len() / 2;
+        self.recent.trim(half);
+    }
+
     /// A recently completed trace.
     pub fn trace(&self, id: &TraceId) -> Option<&Trace> {
         self.recent.traces.get(id).map(|t| &**t)

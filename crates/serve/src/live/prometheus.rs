@@ -149,7 +149,11 @@ pub fn render(live: &Live) -> String {
             c.requests_refused,
         ),
         ("tracelens_traces_completed_total", "Traces completed and analysed.", c.traces_completed),
-        ("tracelens_forced_trace_closes_total", "Times the open-span cap closed traces early.", c.forced_closes),
+        (
+            "tracelens_forced_trace_closes_total",
+            "Times the open-span cap or the memory budget closed traces early.",
+            c.forced_closes,
+        ),
         (
             "tracelens_traces_out_of_window_total",
             "Traces whose own time was outside the kept window, put in the bucket of their arrival.",

@@ -1,4 +1,5 @@
-//! OTLP export: a request is admitted (rate limit, requests in flight),
+//! OTLP export: a request is admitted (rate limit, memory budget, requests
+//! in flight),
 //! converted with partial success, appended to the log — and only once
 //! the log has it durably — analysed live and acknowledged.
 
@@ -53,6 +54,9 @@ impl Service {
         };
         if self.rate_limit.as_ref().is_some_and(|r| !r.allow()) {
             return refuse(ServiceError::RateLimited);
+        }
+        if let Some(budget) = self.memory.as_ref().filter(|b| b.refuses()) {
+            return refuse(ServiceError::OverMemory { resident: budget.resident(), limit: budget.limit() });
         }
         let Ok(_permit) = self.in_flight.try_acquire() else { return refuse(ServiceError::Overloaded) };
         let coming = self.log.coming();

@@ -38,6 +38,16 @@ impl Service {
         if let Some(kafka) = kafka {
             kafka_metrics(&mut text, &kafka);
         }
+        if let Some(budget) = &self.memory {
+            let _ = write!(
+                text,
+                "# HELP tracelens_memory_limit_bytes The memory budget (--max-memory).\n# TYPE tracelens_memory_limit_bytes gauge\ntracelens_memory_limit_bytes {}\n# HELP tracelens_memory_resident_bytes Resident memory at the last sample (every 100 ms).\n# TYPE tracelens_memory_resident_bytes gauge\ntracelens_memory_resident_bytes {}\n# HELP tracelens_memory_refusals_total Export requests refused near the memory budget.\n# TYPE tracelens_memory_refusals_total counter\ntracelens_memory_refusals_total {}\n# HELP tracelens_memory_sheds_total Samples near the memory budget that made live analysis give back memory.\n# TYPE tracelens_memory_sheds_total counter\ntracelens_memory_sheds_total {}\n",
+                budget.limit(),
+                budget.resident(),
+                budget.refusals(),
+                budget.sheds()
+            );
+        }
         let _ = write!(
             text,
             "# HELP tracelens_trace_index_files Compacted files with a filter of their trace ids (files without one are read by trace look-ups).\n# TYPE tracelens_trace_index_files gauge\ntracelens_trace_index_files {files}\n# HELP tracelens_trace_index_bytes Memory of those filters.\n# TYPE tracelens_trace_index_bytes gauge\ntracelens_trace_index_bytes {bytes}\n# HELP tracelens_compacted_files_unreadable Compacted files that could not be read, left out of trace look-ups and searches (named in /readyz and the log).\n# TYPE tracelens_compacted_files_unreadable gauge\ntracelens_compacted_files_unreadable {unreadable}\n"

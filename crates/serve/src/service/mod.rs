@@ -13,6 +13,7 @@
 //!   and the web UI's report.
 //! * [`gate`] — verdicts (with planned looks), Flagger's hooks, deployment
 //!   markers.
+//! * [`memory`] — the memory budget (`--max-memory`).
 //! * [`metrics`] — the Prometheus text of `/metrics`.
 //! * [`status`] — `/api/v1/status`: counters, and a consumer group's state.
 //!
@@ -21,6 +22,7 @@
 
 pub mod export;
 pub mod gate;
+pub mod memory;
 pub mod metrics;
 pub mod query;
 pub mod status;
@@ -51,6 +53,14 @@ pub enum ServiceError {
     /// Over `--max-requests-per-second`; retry after a second.
     #[error("request rate over --max-requests-per-second; retry later")]
     RateLimited,
+    /// Resident memory is near `--max-memory`; retry after a second.
+    #[error("tracelens is near its memory limit ({resident} of {limit} bytes resident); retry later")]
+    OverMemory {
+        /// Resident memory at the last sample, bytes.
+        resident: u64,
+        /// `--max-memory`, bytes.
+        limit: u64,
+    },
     /// The request body is larger than allowed.
     #[error("request over the {limit}-byte limit")]
     TooLarge {
@@ -149,6 +159,8 @@ pub struct Limits {
     /// How long what was received is kept (deployment markers older than
     /// it expire).
     pub retention: Duration,
+    /// The memory budget, bytes (see [`memory`]; None: none).
+    pub max_memory: Option<u64>,
 }
 
 /// The receiver's service: cheap to share behind an [`Arc`].
@@ -160,6 +172,7 @@ pub struct Service {
     log: GroupCommit,
     in_flight: Semaphore,
     rate_limit: Option<RateLimit>,
+    memory: Option<memory::MemoryBudget>,
     stored: Option<Stored>,
     clock: Arc<dyn Clock>,
     limits: Limits,
@@ -172,6 +185,7 @@ impl Service {
         Service {
             in_flight: Semaphore::new(parts.limits.max_in_flight.max(1)),
             rate_limit: parts.limits.max_requests_per_second.map(RateLimit::new),
+            memory: parts.limits.max_memory.map(memory::MemoryBudget::new),
             live: parts.live,
             restoring: parts.restoring,
             deployments: Mutex::new(parts.deployments),
@@ -189,6 +203,21 @@ impl Service {
         self.limits.max_request_bytes
     }
 
+    /// Takes a sample of the process's resident memory (bytes), when there
+    /// is a memory budget: near it, live analysis sheds what it holds.
+    pub fn observe_memory(&self, resident: u64) {
+        if let Some(budget) = &self.memory
+            && budget.observe(resident)
+        {
+            self.live.lock().expect("live lock").shed(self.clock.now_ms());
+        }
+    }
+
+    /// Whether there is a memory budget to sample for.
+    pub fn has_memory_budget(&self) -> bool {
+        self.memory.is_some()
+    }
+
     /// While stored spans are being restored: how far it got, in words
     /// (answers meanwhile are partial).
     pub fn restoring(&self) -> Option<String> {
@@ -199,7 +228,8 @@ impl Service {
     /// it listens, with notes on what is still partial or left out (stored
     /// spans being restored, unreadable compacted files, a failed write to
     /// the log); not ready while a member of a consumer group has not read
-    /// the group's results topic up to its end as of the start, and for
+    /// the group's results topic up to its end as of the start, near the
+    /// memory budget (see [`memory`]), and for
     /// [`LOG_FAILURE_NOT_READY`] after a write to the log failed (a full
     /// disk, a failed sync) with none working since, so that a load
     /// balancer sends requests elsewhere meanwhile.
@@ -208,6 +238,13 @@ impl Service {
             && !group.caught_up.load(std::sync::atomic::Ordering::Relaxed)
         {
             return Err("not ready: reading the group's results topic".to_string());
+        }
+        if let Some(budget) = self.memory.as_ref().filter(|b| b.is_pressed()) {
+            return Err(format!(
+                "not ready: near the memory limit, {} of {} bytes resident",
+                budget.resident(),
+                budget.limit()
+            ));
         }
         let log_failure = self.log.stats().last_failure();
         if let Some((ago, why)) = &log_failure

@@ -51,6 +51,7 @@ fn limits() -> Limits {
         max_in_flight: 4,
         max_requests_per_second: None,
         retention: Duration::from_secs(86_400),
+        max_memory: None,
     }
 }
 
@@ -140,6 +141,29 @@ async fn refusals_are_typed_and_counted() {
     let e = f.service.export(Bytes::from(vec![b' '; 65 << 10]), BodyEncoding::Json).await.unwrap_err();
     assert_eq!(e.to_string(), "request over the 65536-byte limit");
     assert!(f.service.metrics_text().contains("tracelens_wal_bytes_total 0\n"), "nothing was logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_the_memory_budget_exports_are_refused_and_open_traces_completed() {
+    let f = fixture(Limits { max_memory: Some(1_000_000), ..limits() }, Progress::finished());
+    let shop =
+        Bytes::from(std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/shop.otlp.json")).unwrap());
+    f.service.export(shop.clone(), BodyEncoding::Json).await.unwrap();
+    assert!(f.service.live.lock().unwrap().open_spans() > 0, "the shop's traces are open (1 s idle)");
+    f.service.observe_memory(800_000);
+    assert_eq!(f.service.live.lock().unwrap().open_spans(), 0, "completed early");
+    let e = f.service.export(shop.clone(), BodyEncoding::Json).await.unwrap_err();
+    assert!(matches!(e, ServiceError::OverMemory { resident: 800_000, limit: 1_000_000 }), "{e}");
+    assert!(f.service.readiness().unwrap_err().contains("near the memory limit"));
+    let metrics = f.service.metrics_text();
+    assert!(metrics.contains("tracelens_memory_refusals_total 1\n"), "{metrics}");
+    assert!(metrics.contains("tracelens_memory_resident_bytes 800000\n"), "{metrics}");
+    // Back under eight tenths: taken again.
+    f.service.observe_memory(799_999);
+    f.service.export(shop, BodyEncoding::Json).await.unwrap();
+    assert_eq!(f.service.readiness().unwrap(), "ready");
+    f.service.observe_memory(799_999);
+    assert_eq!(f.service.live.lock().unwrap().open_spans(), 0, "still shedding over six tenths");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,6 +87,7 @@ impl Failure for ServiceError {
         match self {
             ServiceError::Overloaded => retry(Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             ServiceError::RateLimited => retry(Code::Unavailable, StatusCode::TOO_MANY_REQUESTS),
+            ServiceError::OverMemory { .. } => retry(Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             ServiceError::TooLarge { .. } => row(Code::ResourceExhausted, StatusCode::PAYLOAD_TOO_LARGE),
             ServiceError::Gate(GateError::Io { .. })
             | ServiceError::Lookup(_)
