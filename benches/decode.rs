@@ -32,12 +32,15 @@ fn decode(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("receiver-request", |b| {
         b.iter(|| {
-            use tracelens::serve::ingest::{BodyEncoding, accept_bytes};
+            use tracelens::serve::ingest::{BodyEncoding, IdRule, accept_bytes};
             let mut dict = tracelens::model::Dictionary::default();
             let mut warnings = tracelens::model::Warnings::default();
             let mut n = 0;
             for r in &requests {
-                n += accept_bytes(r, BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap().spans.len() as u64;
+                n += accept_bytes(r, BodyEncoding::Protobuf, IdRule::Exact, &mut dict, &mut warnings)
+                    .unwrap()
+                    .spans
+                    .len() as u64;
             }
             assert_eq!(n, spans)
         })

@@ -169,7 +169,7 @@ fn main() {
     // this kind differ by a third in speed; this says which one ran the
     // figures below.
     let reference = {
-        use tracelens::serve::ingest::{BodyEncoding, accept_bytes};
+        use tracelens::serve::ingest::{BodyEncoding, IdRule, accept_bytes};
         let bodies: Vec<Vec<u8>> = requests.iter().map(|r| r.encode_to_vec()).collect();
         (0..3)
             .map(|_| {
@@ -177,7 +177,12 @@ fn main() {
                 let t = Instant::now();
                 let decoded: usize = bodies
                     .iter()
-                    .map(|b| accept_bytes(b, BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap().spans.len())
+                    .map(|b| {
+                        accept_bytes(b, BodyEncoding::Protobuf, IdRule::Exact, &mut dict, &mut warnings)
+                            .unwrap()
+                            .spans
+                            .len()
+                    })
                     .sum();
                 assert_eq!(decoded, spans);
                 t.elapsed().as_secs_f64() * 1e6 / spans as f64

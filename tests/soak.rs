@@ -367,9 +367,9 @@ fn overload_stays_under_the_memory_budget_and_counts_every_acknowledged_trace_on
     let seconds: u64 = std::env::var("TRACELENS_OVERLOAD_SECONDS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
     const BUDGET: u64 = 128 << 20;
     let budget = BUDGET.to_string();
-    // Traces stay open 3 s and the open-span cap is out of reach: only the
+    // Traces stay open 10 s and the open-span cap is out of reach: only the
     // memory budget holds what piles up.
-    let flags = ["--max-memory", &budget, "--trace-idle", "3s", "--max-open-spans", "100000000"];
+    let flags = ["--max-memory", &budget, "--trace-idle", "10s", "--max-open-spans", "100000000"];
     let dir = tempfile::tempdir().unwrap();
     let server = start_until(dir.path(), &flags, |l| l.starts_with("tracelens: replayed "));
     let acknowledged: Vec<[u8; 16]> = std::thread::scope(|scope| {

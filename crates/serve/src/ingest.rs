@@ -37,22 +37,38 @@ pub enum BodyEncoding {
 }
 
 impl BodyEncoding {
-    /// The byte that marks this encoding in the write-ahead log.
+    /// The byte that marks a request of this encoding in the write-ahead
+    /// log (read with [`IdRule::Exact`]).
     pub fn wal_tag(self) -> u8 {
         match self {
             BodyEncoding::Protobuf => 0,
-            BodyEncoding::Json => 1,
+            BodyEncoding::Json => 2,
         }
     }
 
-    /// The encoding a write-ahead-log tag stands for.
-    pub fn from_wal_tag(tag: u8) -> Option<BodyEncoding> {
+    /// The encoding and id rule a write-ahead-log tag stands for: tag 1 is
+    /// OTLP/JSON logged before ids were read exactly, read as it was read
+    /// when it was acknowledged.
+    pub fn from_wal_tag(tag: u8) -> Option<(BodyEncoding, IdRule)> {
         match tag {
-            0 => Some(BodyEncoding::Protobuf),
-            1 => Some(BodyEncoding::Json),
+            0 => Some((BodyEncoding::Protobuf, IdRule::Exact)),
+            1 => Some((BodyEncoding::Json, IdRule::Lenient)),
+            2 => Some((BodyEncoding::Json, IdRule::Exact)),
             _ => None,
         }
     }
+}
+
+/// How ids given as text (OTLP/JSON) are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdRule {
+    /// As OTLP writes them: 32 and 16 hex digits (or base64 of 16 and 8
+    /// bytes); anything else makes the span unusable. The receiver's rule.
+    Exact,
+    /// Hex with dropped leading zeros left-padded, as a dump reader does:
+    /// for requests logged before the exact rule, so that what was
+    /// acknowledged then is read back the same.
+    Lenient,
 }
 
 /// A request's usable spans and what was rejected.
@@ -83,10 +99,12 @@ pub fn accept_message(request: &ExportTraceServiceRequest, dict: &mut Dictionary
     keep_usable(spans, dict)
 }
 
-/// Decodes and converts a request body (OTLP/HTTP, or a write-ahead-log record).
+/// Decodes and converts a request body (OTLP/HTTP, or a write-ahead-log
+/// record), its text ids read by `ids`.
 pub fn accept_bytes(
     body: &[u8],
     encoding: BodyEncoding,
+    ids: IdRule,
     dict: &mut Dictionary,
     warnings: &mut Warnings,
 ) -> Result<Accepted, DecodeError> {
@@ -95,6 +113,9 @@ pub fn accept_bytes(
     let mut spans = Vec::with_capacity((body.len() / 128).min(1 << 16));
     {
         let mut e = Emitter::collecting("request", dict, warnings, &mut spans).keep_only_attributes(&LIVE_ATTRIBUTES);
+        if ids == IdRule::Exact {
+            e = e.exact_ids();
+        }
         let blank = body.iter().all(u8::is_ascii_whitespace);
         let result = match encoding {
             _ if body.is_empty() => Ok(()),
@@ -187,7 +208,7 @@ mod tests {
     fn partial_success_counts_and_explains() {
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();
-        let a = accept_bytes(GOOD.as_bytes(), BodyEncoding::Json, &mut dict, &mut warnings).unwrap();
+        let a = accept_bytes(GOOD.as_bytes(), BodyEncoding::Json, IdRule::Exact, &mut dict, &mut warnings).unwrap();
         assert_eq!(a.spans.len(), 1);
         assert_eq!(a.rejected, 2);
         assert_eq!(
@@ -236,22 +257,33 @@ mod tests {
             }],
         };
         let (mut dict, mut warnings) = (Dictionary::default(), Warnings::default());
-        let a = accept_bytes(&request.encode_to_vec(), BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap();
+        let a = accept_bytes(&request.encode_to_vec(), BodyEncoding::Protobuf, IdRule::Exact, &mut dict, &mut warnings)
+            .unwrap();
         assert_eq!((a.spans.len(), a.rejected), (1, 3));
         assert!(a.message.unwrap().contains("malformed trace or span id"));
-        // The same in JSON: a trace id of 34 hex digits (17 bytes). (Shorter
-        // hex is read as an id whose leading zeros were dropped.)
+        // The same in JSON: a trace id of 34 hex digits (17 bytes), and a
+        // span id of 15 (a leading zero dropped: OTLP/JSON writes all 16).
         let json = GOOD
             .replace("\"traceId\":\"\"", "\"traceId\":\"5b8efff798038103d269b633813fc60c01\"")
             .replace("eee19b7ec3c1b176", "eee19b7ec3c1b17600");
-        let a = accept_bytes(json.as_bytes(), BodyEncoding::Json, &mut dict, &mut warnings).unwrap();
+        let a = accept_bytes(json.as_bytes(), BodyEncoding::Json, IdRule::Exact, &mut dict, &mut warnings).unwrap();
         assert_eq!((a.spans.len(), a.rejected), (1, 2));
+        let short = GOOD.replace("eee19b7ec3c1b174", "ee19b7ec3c1b174");
+        let a = accept_bytes(short.as_bytes(), BodyEncoding::Json, IdRule::Exact, &mut dict, &mut warnings).unwrap();
+        assert_eq!((a.spans.len(), a.rejected), (0, 3), "the short id, and the two rejected before");
+        // A request logged before ids were read exactly (WAL tag 1) is read
+        // back as it was acknowledged then.
+        assert_eq!(BodyEncoding::from_wal_tag(1), Some((BodyEncoding::Json, IdRule::Lenient)));
+        assert_eq!(BodyEncoding::from_wal_tag(BodyEncoding::Json.wal_tag()), Some((BodyEncoding::Json, IdRule::Exact)));
+        let a = accept_bytes(short.as_bytes(), BodyEncoding::Json, IdRule::Lenient, &mut dict, &mut warnings).unwrap();
+        assert_eq!((a.spans.len(), a.rejected), (1, 2), "only the two rejected before");
     }
 
     #[test]
     fn a_body_of_nul_bytes_is_not_a_request() {
         let (mut dict, mut warnings) = (Dictionary::default(), Warnings::default());
-        let e = accept_bytes(&[0u8; 1000], BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap_err();
+        let e =
+            accept_bytes(&[0u8; 1000], BodyEncoding::Protobuf, IdRule::Exact, &mut dict, &mut warnings).unwrap_err();
         assert!(e.to_string().contains("invalid tag value: 0"), "{e}");
     }
 
@@ -261,12 +293,17 @@ mod tests {
         let mut warnings = Warnings::default();
         for (body, enc) in [(&b""[..], BodyEncoding::Protobuf), (b"{}", BodyEncoding::Json), (b" ", BodyEncoding::Json)]
         {
-            let a = accept_bytes(body, enc, &mut dict, &mut warnings).unwrap();
+            let a = accept_bytes(body, enc, IdRule::Exact, &mut dict, &mut warnings).unwrap();
             assert_eq!((a.spans.len(), a.rejected), (0, 0));
         }
-        assert!(accept_bytes(b"\x0a\xff\xff", BodyEncoding::Protobuf, &mut dict, &mut warnings).is_err());
-        assert!(accept_bytes(b"{\"resourceSpans\": 7}", BodyEncoding::Json, &mut dict, &mut warnings).is_err());
-        assert!(accept_bytes(b"not json", BodyEncoding::Json, &mut dict, &mut warnings).is_err());
+        assert!(
+            accept_bytes(b"\x0a\xff\xff", BodyEncoding::Protobuf, IdRule::Exact, &mut dict, &mut warnings).is_err()
+        );
+        assert!(
+            accept_bytes(b"{\"resourceSpans\": 7}", BodyEncoding::Json, IdRule::Exact, &mut dict, &mut warnings)
+                .is_err()
+        );
+        assert!(accept_bytes(b"not json", BodyEncoding::Json, IdRule::Exact, &mut dict, &mut warnings).is_err());
     }
 
     #[test]
@@ -274,12 +311,12 @@ mod tests {
         use prost::Message;
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();
-        let a = accept_bytes(GOOD.as_bytes(), BodyEncoding::Json, &mut dict, &mut warnings).unwrap();
+        let a = accept_bytes(GOOD.as_bytes(), BodyEncoding::Json, IdRule::Exact, &mut dict, &mut warnings).unwrap();
         // Build the same single good span as a message.
         let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/shop.otlp.pb")).unwrap();
         let request = ExportTraceServiceRequest::decode(pb.as_slice()).unwrap();
         let from_message = accept_message(&request, &mut dict, &mut warnings);
-        let from_bytes = accept_bytes(&pb, BodyEncoding::Protobuf, &mut dict, &mut warnings).unwrap();
+        let from_bytes = accept_bytes(&pb, BodyEncoding::Protobuf, IdRule::Exact, &mut dict, &mut warnings).unwrap();
         assert_eq!(from_message.spans, from_bytes.spans);
         assert_eq!(from_bytes.spans.len(), 14);
         assert_eq!(a.spans.len(), 1);

@@ -83,6 +83,25 @@ macro_rules! id_impl {
                 }
             }
 
+            /// Parses an id as OTLP/JSON must write it: exactly
+            /// 2 × [`Self::LEN`] hex digits, or base64 of exactly
+            /// [`Self::LEN`] bytes. Anything else is malformed
+            /// ([`ParsedId::Opaque`], hashed), shorter hex included, which
+            /// [`Self::from_text`] left-pads.
+            pub fn from_text_exact(text: &str) -> ParsedId<Self> {
+                let t = text.trim();
+                let short_hex = !t.is_empty() && t.len() < 2 * $len && t.bytes().all(|b| b.is_ascii_hexdigit());
+                if !short_hex {
+                    return Self::from_text(text);
+                }
+                let mut out = [0u8; $len];
+                if decode_base64_exact(t, &mut out) {
+                    let id = $ty(out);
+                    return if id.is_zero() { ParsedId::Zero } else { ParsedId::Valid(id) };
+                }
+                ParsedId::Opaque(Self::hashed(t.as_bytes()))
+            }
+
             /// Lower-case hex, the canonical text form.
             pub fn to_hex(&self) -> String {
                 let mut s = String::with_capacity(2 * $len);
@@ -265,6 +284,26 @@ mod tests {
         assert!(matches!(SpanId::from_bytes(&[1, 2, 3]), ParsedId::Opaque(_)));
         // Too long hex is opaque.
         assert!(matches!(SpanId::from_text("0123456789abcdef01"), ParsedId::Opaque(_)));
+    }
+
+    #[test]
+    fn exact_ids_are_what_otlp_json_writes() {
+        let full = "5b8efff798038103d269b633813fc60c";
+        assert_eq!(TraceId::from_text_exact(full), TraceId::from_text(full));
+        assert_eq!(
+            TraceId::from_text_exact("AAECAwQFBgcICQoLDA0ODw=="),
+            TraceId::from_text("AAECAwQFBgcICQoLDA0ODw==")
+        );
+        assert_eq!(SpanId::from_text_exact(""), ParsedId::Empty);
+        assert_eq!(SpanId::from_text_exact("0000000000000000"), ParsedId::Zero);
+        // Hex with its leading zeros dropped is malformed here; the lenient
+        // reading pads it.
+        for short in ["b8efff798038103d269b633813fc60c", "e2ed4a4a7f0ac5e6", "1"] {
+            assert!(matches!(TraceId::from_text_exact(short), ParsedId::Opaque(_)), "{short}");
+            assert!(matches!(TraceId::from_text(short), ParsedId::Valid(_)), "{short}");
+        }
+        assert!(matches!(SpanId::from_text_exact("eee19b7ec3c1b17"), ParsedId::Opaque(_)));
+        assert!(matches!(SpanId::from_text_exact("0123456789abcdef01"), ParsedId::Opaque(_)));
     }
 
     #[test]

@@ -22,15 +22,20 @@ pub enum RawId<'a> {
 }
 
 impl RawId<'_> {
-    fn trace(self) -> ParsedId<TraceId> {
+    /// As a trace id; text `exact`ly as OTLP/JSON writes ids, or leniently
+    /// (see [`TraceId::from_text`]).
+    fn trace(self, exact: bool) -> ParsedId<TraceId> {
         match self {
+            RawId::Text(t) if exact => TraceId::from_text_exact(t),
             RawId::Text(t) => TraceId::from_text(t),
             RawId::Bytes(b) => TraceId::from_bytes(b),
         }
     }
 
-    fn span(self) -> ParsedId<SpanId> {
+    /// As a span id (see [`RawId::trace`]).
+    fn span(self, exact: bool) -> ParsedId<SpanId> {
         match self {
+            RawId::Text(t) if exact => SpanId::from_text_exact(t),
             RawId::Text(t) => SpanId::from_text(t),
             RawId::Bytes(b) => SpanId::from_bytes(b),
         }
@@ -78,6 +83,9 @@ pub struct Emitter<'a> {
     /// Bit `n` set when a kept key is `n` bytes long (bit 63: 63 or more),
     /// so most other keys are refused without hashing them.
     keep_lengths: u64,
+    /// Ids given as text are read exactly as OTLP/JSON writes them
+    /// ([`Emitter::exact_ids`]).
+    exact_ids: bool,
     /// When set, the OTLP protobuf decoder writes each span's attributes
     /// here as JSON text instead of decoding them into the span.
     pub(crate) attributes_json: Option<&'a mut AttributesJson>,
@@ -172,6 +180,7 @@ impl<'a> Emitter<'a> {
             not_traces: false,
             keep_attributes: None,
             keep_lengths: u64::MAX,
+            exact_ids: false,
             attributes_json: None,
             json_mark: (0, 0),
         }
@@ -187,6 +196,16 @@ impl<'a> Emitter<'a> {
     /// attributes and write nothing to `out`).
     pub fn attributes_as_json(mut self, out: &'a mut AttributesJson) -> Self {
         self.attributes_json = Some(out);
+        self
+    }
+
+    /// Reads ids given as text exactly as OTLP/JSON must write them (see
+    /// [`TraceId::from_text_exact`]): a receiver's rule, where a dump
+    /// reader left-pads hex whose leading zeros were dropped. A malformed
+    /// id is kept under a hash with its text, flagged
+    /// [`SpanQuality::OPAQUE_ID`].
+    pub fn exact_ids(mut self) -> Self {
+        self.exact_ids = true;
         self
     }
 
@@ -315,7 +334,8 @@ impl<'a> Emitter<'a> {
 
     /// Sets trace, span and parent ids, repairing and counting bad ones.
     pub fn set_ids(&mut self, span: &mut Span, trace: RawId<'_>, id: RawId<'_>, parent: Option<RawId<'_>>) {
-        match trace.trace() {
+        let exact = self.exact_ids;
+        match trace.trace(exact) {
             ParsedId::Valid(t) => span.trace_id = t,
             ParsedId::Opaque(t) => {
                 span.trace_id = t;
@@ -330,7 +350,7 @@ impl<'a> Emitter<'a> {
                 self.warn(WarningKind::InvalidTraceId);
             }
         }
-        match id.span() {
+        match id.span(exact) {
             ParsedId::Valid(s) => span.span_id = s,
             ParsedId::Opaque(s) => {
                 span.span_id = s;
@@ -347,7 +367,7 @@ impl<'a> Emitter<'a> {
                 self.warn(WarningKind::InvalidSpanId);
             }
         }
-        span.parent_id = match parent.map(RawId::span) {
+        span.parent_id = match parent.map(|p| p.span(exact)) {
             None | Some(ParsedId::Empty) | Some(ParsedId::Zero) => None,
             Some(ParsedId::Valid(p)) => Some(p),
             Some(ParsedId::Opaque(p)) => {

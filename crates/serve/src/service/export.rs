@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Service, ServiceError};
-use crate::ingest::{Accepted, BodyEncoding, accept_bytes};
+use crate::ingest::{Accepted, BodyEncoding, IdRule, accept_bytes};
 
 /// A token bucket: `rate` requests per second, bursts up to one second's worth.
 pub struct RateLimit {
@@ -63,7 +63,7 @@ impl Service {
         let mut accepted = {
             let mut live = self.live.lock().expect("live lock");
             let (dict, warnings) = live.convert_parts();
-            match accept_bytes(&body, encoding, dict, warnings) {
+            match accept_bytes(&body, encoding, IdRule::Exact, dict, warnings) {
                 Ok(a) => a,
                 Err(e) => {
                     live.counters.requests_refused += 1;

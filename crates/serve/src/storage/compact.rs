@@ -27,7 +27,7 @@ use polars::prelude::*;
 use super::wal::{
     WalError, closed_segments, free_segments_to_keep, read_closed_segment, retire_segment, trim_free_segments,
 };
-use crate::ingest::{BodyEncoding, usable};
+use crate::ingest::{BodyEncoding, IdRule, usable};
 use tracelens_core::model::{Dictionary, Span, TraceId, Warnings};
 use tracelens_core::read::{AttributesJson, Emitter, ReadErrorKind, read_spans};
 use tracelens_table::TableError;
@@ -110,15 +110,15 @@ impl Record {
         let mut warnings = Warnings::default();
         let e = Emitter::collecting("segment", dict, &mut warnings, &mut self.spans);
         match BodyEncoding::from_wal_tag(tag) {
-            Some(BodyEncoding::Protobuf) => {
+            Some((BodyEncoding::Protobuf, _)) => {
                 let mut e = e.attributes_as_json(&mut self.json);
                 tracelens_core::read::read_otlp_protobuf(body, &mut e)?;
                 if self.json.len() != self.spans.len() {
                     return Err(RecordError::Attributes { json: self.json.len(), spans: self.spans.len() });
                 }
             }
-            Some(BodyEncoding::Json) => {
-                let mut e = e;
+            Some((BodyEncoding::Json, ids)) => {
+                let mut e = if ids == IdRule::Exact { e.exact_ids() } else { e };
                 tracelens_core::read::read_otlp_json_record(body, &mut e)?;
                 for span in &self.spans {
                     self.json.push(dict, &span.attributes);

@@ -89,7 +89,7 @@ fn logged_spans(dir: &Path, trace_id: &TraceId, dict: &mut Dictionary) -> Result
     let mut spans = Vec::new();
     wal::scan(dir, &mut |record| {
         let Some((&tag, body)) = record.split_first() else { return };
-        let Some(encoding) = BodyEncoding::from_wal_tag(tag) else { return };
+        let Some((encoding, ids)) = BodyEncoding::from_wal_tag(tag) else { return };
         let mentioned = match encoding {
             BodyEncoding::Protobuf => raw_finder.find(body).is_some(),
             BodyEncoding::Json => text_finders.iter().any(|f| f.find(body).is_some()),
@@ -99,7 +99,7 @@ fn logged_spans(dir: &Path, trace_id: &TraceId, dict: &mut Dictionary) -> Result
         }
         // The record was accepted when it was logged; one that no longer
         // decodes was reported when the log was opened.
-        if let Ok(accepted) = accept_bytes(body, encoding, dict, &mut warnings) {
+        if let Ok(accepted) = accept_bytes(body, encoding, ids, dict, &mut warnings) {
             spans.extend(accepted.spans.into_iter().filter(|s| s.trace_id == *trace_id));
         }
     })?;

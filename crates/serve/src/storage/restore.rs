@@ -169,13 +169,13 @@ pub fn run(
                 return;
             }
             let Some((&tag, body)) = record.split_first() else { return };
-            let Some(encoding) = BodyEncoding::from_wal_tag(tag) else {
+            let Some((encoding, ids)) = BodyEncoding::from_wal_tag(tag) else {
                 first_error.get_or_insert_with(|| format!("a record with unknown tag {tag}"));
                 return;
             };
             let mut live = live.lock().expect("live lock");
             let (dict, warnings) = live.convert_parts();
-            match accept_bytes(body, encoding, dict, warnings) {
+            match accept_bytes(body, encoding, ids, dict, warnings) {
                 Ok(accepted) => {
                     restored.replayed_requests += 1;
                     progress.spans.fetch_add(accepted.spans.len() as u64, Ordering::Relaxed);

@@ -174,9 +174,11 @@ pub enum WalError {
 
 /// The format of the data directory this build writes, recorded in its
 /// [`FORMAT_FILE`] so that a build that cannot read it refuses it instead of
-/// leaving records out: 2 since records carry their segment's tag (`.wal`
-/// segments); 1 was the first log format (`.log`), still read.
-pub const DATA_FORMAT: u32 = 2;
+/// leaving records out: 3 since OTLP/JSON requests are logged with tag 2
+/// (their ids read exactly as OTLP writes them, see `ingest::IdRule`); 2
+/// since records carry their segment's tag (`.wal` segments); 1 was the
+/// first log format (`.log`). All are still read.
+pub const DATA_FORMAT: u32 = 3;
 /// The file under the data directory that names its format.
 pub const FORMAT_FILE: &str = "FORMAT";
 
@@ -1170,14 +1172,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
         let format = dir.path().join(FORMAT_FILE);
-        assert_eq!(fs::read_to_string(&format).unwrap(), "tracelens data format 2\n");
+        assert_eq!(fs::read_to_string(&format).unwrap(), "tracelens data format 3\n");
         // The first format's directories had no file: claimed as they are opened.
         fs::write(&format, "tracelens data format 1\n").unwrap();
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
-        assert_eq!(fs::read_to_string(&format).unwrap(), "tracelens data format 2\n");
-        fs::write(&format, "tracelens data format 3\n").unwrap();
+        assert_eq!(fs::read_to_string(&format).unwrap(), "tracelens data format 3\n");
+        fs::write(&format, "tracelens data format 4\n").unwrap();
         let err = Wal::open(WalConfig::new(dir.path())).map(drop).expect_err("a newer format is refused").to_string();
-        assert!(err.contains("FORMAT: data format 3; this build reads data format 2 and earlier"), "{err}");
+        assert!(err.contains("FORMAT: data format 4; this build reads data format 3 and earlier"), "{err}");
         fs::write(&format, "garbage").unwrap();
         let err =
             Wal::open(WalConfig::new(dir.path())).map(drop).expect_err("an unreadable format is refused").to_string();

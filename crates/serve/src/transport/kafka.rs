@@ -44,7 +44,7 @@ use tracelens_core::partial::pb;
 use crate::clock::Clock;
 use crate::cluster::{GroupStatus as KafkaStatus, PartialConfig, PartitionWork};
 use crate::gate::Deployment;
-use crate::ingest::{BodyEncoding, accept_bytes};
+use crate::ingest::{BodyEncoding, IdRule, accept_bytes};
 use crate::live::Live;
 use crate::service::Service;
 
@@ -426,7 +426,7 @@ impl Worker {
             Some(b'{') => BodyEncoding::Json,
             _ => BodyEncoding::Protobuf,
         };
-        match accept_bytes(body, encoding, &mut self.dict, &mut self.warnings) {
+        match accept_bytes(body, encoding, IdRule::Exact, &mut self.dict, &mut self.warnings) {
             Ok(accepted) => {
                 owned.work.record(offset, accepted.spans, self.clock.now_ms(), self.partials.max_open_spans)
             }
