@@ -1390,6 +1390,14 @@ fn compacted_parquet_answers_queries_and_survives_a_restart() {
     // Only one trace stays in memory: this one is answered from Parquet.
     let t = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c");
     assert_eq!(t["spans"].as_array().unwrap().len(), 11, "{t}");
+    // A page of it.
+    let page = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c?offset=8&limit=4");
+    assert_eq!((page["span_count"].as_u64(), page["offset"].as_u64()), (Some(11), Some(8)), "{page}");
+    assert_eq!((page["spans"].as_array().unwrap().len(), &page["next_offset"]), (3, &serde_json::Value::Null));
+    let page = get_json(server.api, "/api/v1/traces/0af7651916cd43dd8448eb211c80319c?limit=4");
+    assert_eq!(page["next_offset"], 4, "{page}");
+    let (status, _, _) = http(server.api, "GET", "/api/v1/traces/0af7651916cd43dd8448eb211c80319c?limit=0", &[], b"");
+    assert_eq!(status, 400);
     assert_eq!(t["duration_ns"], 120_000_000);
     assert_eq!(t["critical_path"].as_array().unwrap().len(), 19);
 

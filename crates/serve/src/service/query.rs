@@ -326,15 +326,39 @@ pub struct TraceOut {
     pub trace_id: String,
     /// Duration of the critical path's trace, ns.
     pub duration_ns: u64,
-    /// Spans in assembly order.
+    /// Spans in the trace.
+    pub span_count: usize,
+    /// Where in the trace's spans `spans` starts.
+    pub offset: usize,
+    /// Where the next page starts (None: `spans` reaches the end).
+    pub next_offset: Option<usize>,
+    /// Spans in assembly order: all, or one page (see [`TraceOut::page`]).
     pub spans: Vec<SpanOut>,
-    /// Critical-path sections, in time order.
+    /// Critical-path sections of the whole trace, in time order.
     pub critical_path: Vec<SectionOut>,
+}
+
+/// Spans a page of a trace holds unless asked otherwise.
+pub const TRACE_PAGE_SPANS: usize = 10_000;
+/// The most spans a page may hold.
+pub const TRACE_PAGE_MAX_SPANS: usize = 100_000;
+
+impl TraceOut {
+    /// Only `limit` spans from `offset` (the critical path stays whole).
+    pub fn page(mut self, offset: usize, limit: usize) -> TraceOut {
+        let start = offset.min(self.spans.len());
+        let end = start.saturating_add(limit).min(self.spans.len());
+        self.next_offset = (end < self.spans.len()).then_some(end);
+        self.spans.truncate(end);
+        self.spans.drain(..start);
+        self.offset = start;
+        self
+    }
 }
 
 fn trace_out(dict: &Dictionary, trace: &Trace) -> TraceOut {
     let cp = critical_path(trace, &Default::default());
-    let spans = trace
+    let spans: Vec<SpanOut> = trace
         .spans
         .iter()
         .map(|s| SpanOut {
@@ -362,5 +386,13 @@ fn trace_out(dict: &Dictionary, trace: &Trace) -> TraceOut {
             }
         })
         .collect();
-    TraceOut { trace_id: trace.trace_id.to_hex(), duration_ns: cp.duration_ns, spans, critical_path }
+    TraceOut {
+        trace_id: trace.trace_id.to_hex(),
+        duration_ns: cp.duration_ns,
+        span_count: spans.len(),
+        offset: 0,
+        next_offset: None,
+        spans,
+        critical_path,
+    }
 }

@@ -120,6 +120,16 @@ async fn a_trace_is_readable_from_the_log_as_soon_as_it_is_acknowledged() {
     let trace = f.service.trace(TRACE).unwrap();
     assert_eq!(trace.spans.len(), 3);
     assert_eq!(trace.duration_ns, 100_000_000);
+    // A page at a time: the critical path stays whole.
+    let ids = |t: &query::TraceOut| t.spans.iter().map(|s| s.span_id.clone()).collect::<Vec<_>>();
+    let all = ids(&trace);
+    let first = trace.clone().page(0, 2);
+    assert_eq!((first.span_count, first.offset, first.next_offset, ids(&first)), (3, 0, Some(2), all[..2].to_vec()));
+    let last = trace.clone().page(2, 2);
+    assert_eq!((last.offset, last.next_offset, ids(&last)), (2, None, all[2..].to_vec()));
+    assert_eq!(last.critical_path.len(), trace.critical_path.len());
+    let past = trace.page(7, 2);
+    assert_eq!((past.offset, past.next_offset, past.spans.len()), (3, None, 0));
     let other = "00000000000000000000000000000001";
     assert!(matches!(f.service.trace(other), Err(ServiceError::TraceNotFound(_))));
     let zero = "00000000000000000000000000000000";

@@ -18,6 +18,7 @@ use super::status::{self, Failure};
 use super::{Auth, Surface, require_token};
 use crate::gate::{self, DeploymentRequest, FlaggerWebhook, VerdictRequest};
 use crate::ingest::BodyEncoding;
+use crate::service::query::{TRACE_PAGE_MAX_SPANS, TRACE_PAGE_SPANS};
 use crate::service::{Filter, Partial, RequestError, SearchRequest, Service, ServiceError};
 use tracelens_core::judge::Verdict;
 use tracelens_ui::page::LiveView;
@@ -137,11 +138,16 @@ async fn bottlenecks(State(service): State<Arc<Service>>, ApiQuery(filter): ApiQ
     partial(service.bottlenecks(&filter).await)
 }
 
-/// How `/api/v1/traces/{id}` answers: the spans (default) or, with
-/// `view=timeline`, the web UI's waterfall data.
+/// How `/api/v1/traces/{id}` answers: a page of the spans (default) or,
+/// with `view=timeline`, the web UI's waterfall data (every span).
 #[derive(Debug, Default, serde::Deserialize)]
 struct TraceView {
     view: Option<String>,
+    /// The first span of the page (default 0).
+    offset: Option<usize>,
+    /// Spans in the page (default [`TRACE_PAGE_SPANS`], at most
+    /// [`TRACE_PAGE_MAX_SPANS`]).
+    limit: Option<usize>,
 }
 
 async fn trace(
@@ -149,8 +155,14 @@ async fn trace(
     Path(id): Path<String>,
     ApiQuery(v): ApiQuery<TraceView>,
 ) -> Response {
+    let limit = v.limit.unwrap_or(TRACE_PAGE_SPANS);
+    if !(1..=TRACE_PAGE_MAX_SPANS).contains(&limit) {
+        let e = RequestError::Search(format!("limit: {limit} is not between 1 and {TRACE_PAGE_MAX_SPANS}"));
+        return error(&ServiceError::from(e));
+    }
+    let offset = v.offset.unwrap_or(0);
     let answer = tokio::task::block_in_place(|| match v.view.as_deref() {
-        None | Some("") | Some("spans") => service.trace(&id).map(|t| json(&t)),
+        None | Some("") | Some("spans") => service.trace(&id).map(|t| json(&t.page(offset, limit))),
         Some("timeline") => service.trace_timeline(&id).map(|t| json(&t)),
         Some(other) => {
             Err(ServiceError::from(RequestError::Search(format!("view: {other:?} is not spans or timeline"))))
