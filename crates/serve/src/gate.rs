@@ -32,6 +32,12 @@ pub struct Deployment {
 /// Why a marker or a verdict request is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
+    /// As many markers as are kept at most (within the retention period).
+    #[error("{kept} deployment markers are kept, the most there may be; older ones expire after the retention period")]
+    TooManyMarkers {
+        /// Markers kept.
+        kept: usize,
+    },
     /// A marker without a service or a version.
     #[error("a deployment needs a service and a version")]
     MarkerIncomplete,
@@ -86,10 +92,15 @@ pub enum GateError {
     },
 }
 
+/// Markers kept at most (within the retention period): more are refused
+/// until old ones expire.
+pub const MAX_DEPLOYMENTS: usize = 10_000;
+
 /// Deployment markers, persisted.
 pub struct Deployments {
     path: PathBuf,
     list: Vec<Deployment>,
+    cap: usize,
 }
 
 impl Deployments {
@@ -111,11 +122,15 @@ impl Deployments {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(GateError::Io { path, source }),
         }
-        Ok((Deployments { path, list }, bad))
+        Ok((Deployments { path, list, cap: MAX_DEPLOYMENTS }, bad))
     }
 
-    /// Records a marker durably (appended and fsynced).
+    /// Records a marker durably (appended and fsynced); refused when
+    /// [`MAX_DEPLOYMENTS`] are kept.
     pub fn record(&mut self, d: Deployment) -> Result<(), GateError> {
+        if self.list.len() >= self.cap {
+            return Err(GateError::TooManyMarkers { kept: self.list.len() });
+        }
         let io = |source| GateError::Io { path: self.path.clone(), source };
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
         let mut line = serde_json::to_vec(&d).expect("a deployment serializes");
@@ -447,6 +462,27 @@ mod tests {
         }
         assert_eq!(book.analyses.len(), ANALYSES_REMEMBERED);
         assert_eq!(book.next("a0"), 1, "the oldest analysis was forgotten");
+    }
+
+    #[test]
+    fn markers_are_kept_up_to_a_cap_and_expiry_makes_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut d, _) = Deployments::open(dir.path()).unwrap();
+        d.cap = 2;
+        let marker = |version: &str, time_unix_nano| Deployment {
+            service: "api".into(),
+            version: version.into(),
+            time_unix_nano,
+        };
+        d.record(marker("1", 10)).unwrap();
+        d.record(marker("2", 20)).unwrap();
+        let e = d.record(marker("3", 30)).unwrap_err();
+        assert!(matches!(e, GateError::TooManyMarkers { kept: 2 }), "{e}");
+        assert_eq!(d.all().len(), 2, "nothing was written");
+        // The older marker expires (the service's latest stays): room again.
+        assert_eq!(d.expire(15).unwrap(), 1);
+        d.record(marker("3", 30)).unwrap();
+        assert_eq!(Deployments::open(dir.path()).unwrap().0.all().len(), 2);
     }
 
     #[test]

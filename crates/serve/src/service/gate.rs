@@ -100,13 +100,14 @@ impl Service {
     pub fn record_deployment(&self, request: DeploymentRequest) -> Result<Deployment, ServiceError> {
         let deployment = request.validate(self.clock.now_ns())?;
         let mut markers = self.deployments.lock().expect("deployments lock");
+        // Expired ones first: they make room under the cap.
+        if let Err(e) = markers.expire(self.marker_horizon()) {
+            eprintln!("tracelens: warning: expiring deployment markers: {e}");
+        }
         markers.record(deployment.clone())?;
         if let Some(group) = &self.group {
             // Every member of the group judges by it.
             group.outbox.lock().expect("outbox lock").push(deployment.clone());
-        }
-        if let Err(e) = markers.expire(self.marker_horizon()) {
-            eprintln!("tracelens: warning: expiring deployment markers: {e}");
         }
         Ok(deployment)
     }

@@ -89,6 +89,9 @@ impl Failure for ServiceError {
             ServiceError::RateLimited => retry(Code::Unavailable, StatusCode::TOO_MANY_REQUESTS),
             ServiceError::OverMemory { .. } => retry(Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             ServiceError::TooLarge { .. } => row(Code::ResourceExhausted, StatusCode::PAYLOAD_TOO_LARGE),
+            ServiceError::Gate(GateError::TooManyMarkers { .. }) => {
+                row(Code::ResourceExhausted, StatusCode::TOO_MANY_REQUESTS)
+            }
             ServiceError::Gate(GateError::Io { .. })
             | ServiceError::Lookup(_)
             | ServiceError::Task(_)
