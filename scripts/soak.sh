@@ -24,24 +24,23 @@ summary=$(mktemp)
 trap 'rm -f "$summary"' EXIT
 status=0
 
-echo "== crash cycles: $cycles"
-start=$(date +%s)
-if TRACELENS_SOAK_CYCLES=$cycles TRACELENS_SOAK_SUMMARY=$summary \
-    cargo test --release --locked --test soak -- --nocapture crash_cycles; then
-  echo "crash cycles: $(cat "$summary") ($(( $(date +%s) - start )) s)"
-else
-  echo "crash cycles: FAILED" >&2
-  status=1
-fi
-
-echo "== overload: 60 s"
-if TRACELENS_OVERLOAD_SECONDS=60 TRACELENS_OVERLOAD_SUMMARY=$summary \
-    cargo test --release --locked --test soak -- --nocapture overload; then
-  echo "$(cat "$summary")"
-else
-  echo "overload: FAILED" >&2
-  status=1
-fi
+# Runs one test of tests/soak.rs with the given environment; prints the
+# summary it writes, or marks the run failed.
+soak() {
+  local name=$1 filter=$2 start
+  shift 2
+  echo "== $name"
+  start=$(date +%s)
+  if env "$@" TRACELENS_SOAK_SUMMARY="$summary" TRACELENS_OVERLOAD_SUMMARY="$summary" \
+      cargo test --release --locked --test soak -- --nocapture "$filter"; then
+    echo "$name: $(cat "$summary") ($(( $(date +%s) - start )) s)"
+  else
+    echo "$name: FAILED" >&2
+    status=1
+  fi
+}
+soak "crash cycles" crash_cycles TRACELENS_SOAK_CYCLES="$cycles"
+soak "overload" overload TRACELENS_OVERLOAD_SECONDS=60
 
 echo "== schemathesis: $examples examples per operation"
 seed=$(date +%s)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, get_json, http, start_until};
+use common::{Server, edge_calls, get_json, http, start_until};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -103,15 +103,6 @@ fn edge<'a>(g: &'a serde_json::Value, client: &str, server: &str) -> &'a serde_j
         .iter()
         .find(|e| e["client"] == client && e["server"] == server)
         .unwrap_or_else(|| panic!("no edge {client} -> {server}: {g}"))
-}
-
-fn edge_calls(g: &serde_json::Value, client: &str, server: &str) -> u64 {
-    g["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["client"] == client && e["server"] == server)
-        .map_or(0, |e| e["calls"].as_u64().unwrap())
 }
 
 fn assert_topology(g: &serde_json::Value, n: u64) {

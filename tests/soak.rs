@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Server, get_json, http, start_until, try_http};
+use common::{Server, edge_calls, get_json, http, start_until, try_http};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -190,15 +190,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
-}
-
-fn edge_calls(graph: &serde_json::Value, client: &str, server: &str) -> u64 {
-    graph["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["client"] == client && e["server"] == server)
-        .map_or(0, |e| e["calls"].as_u64().unwrap())
 }
 
 #[test]

@@ -184,6 +184,17 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Calls on the service-graph edge `client` -> `server` of a graph answer
+/// (0 when there is no such edge).
+pub fn edge_calls(graph: &serde_json::Value, client: &str, server: &str) -> u64 {
+    graph["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["client"] == client && e["server"] == server)
+        .map_or(0, |e| e["calls"].as_u64().unwrap())
+}
+
 pub fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
     let (status, _, body) = http(addr, "GET", path, &[], b"");
     assert_eq!(status, 200, "{path}");

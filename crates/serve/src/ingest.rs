@@ -71,6 +71,16 @@ pub enum IdRule {
     Lenient,
 }
 
+impl IdRule {
+    /// `e`, reading text ids by this rule.
+    pub fn apply<'a>(self, e: Emitter<'a>) -> Emitter<'a> {
+        match self {
+            IdRule::Exact => e.exact_ids(),
+            IdRule::Lenient => e,
+        }
+    }
+}
+
 /// A request's usable spans and what was rejected.
 #[derive(Debug, Default)]
 pub struct Accepted {
@@ -112,10 +122,8 @@ pub fn accept_bytes(
     // vector rarely grows (JSON bodies are larger per span: over-reserved).
     let mut spans = Vec::with_capacity((body.len() / 128).min(1 << 16));
     {
-        let mut e = Emitter::collecting("request", dict, warnings, &mut spans).keep_only_attributes(&LIVE_ATTRIBUTES);
-        if ids == IdRule::Exact {
-            e = e.exact_ids();
-        }
+        let mut e = ids
+            .apply(Emitter::collecting("request", dict, warnings, &mut spans).keep_only_attributes(&LIVE_ATTRIBUTES));
         let blank = body.iter().all(u8::is_ascii_whitespace);
         let result = match encoding {
             _ if body.is_empty() => Ok(()),

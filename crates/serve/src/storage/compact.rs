@@ -27,7 +27,7 @@ use polars::prelude::*;
 use super::wal::{
     WalError, closed_segments, free_segments_to_keep, read_closed_segment, retire_segment, trim_free_segments,
 };
-use crate::ingest::{BodyEncoding, IdRule, usable};
+use crate::ingest::{BodyEncoding, usable};
 use tracelens_core::model::{Dictionary, Span, TraceId, Warnings};
 use tracelens_core::read::{AttributesJson, Emitter, ReadErrorKind, read_spans};
 use tracelens_table::TableError;
@@ -118,7 +118,7 @@ impl Record {
                 }
             }
             Some((BodyEncoding::Json, ids)) => {
-                let mut e = if ids == IdRule::Exact { e.exact_ids() } else { e };
+                let mut e = ids.apply(e);
                 tracelens_core::read::read_otlp_json_record(body, &mut e)?;
                 for span in &self.spans {
                     self.json.push(dict, &span.attributes);

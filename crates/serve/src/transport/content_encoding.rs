@@ -15,11 +15,9 @@ use super::status::TransportError;
 /// What the `Content-Encoding` header may name, as the 415 answer lists it.
 pub const SUPPORTED: &str = "gzip, zstd, deflate, zlib, snappy, x-snappy-framed, lz4, identity";
 
-/// One coding of a body.
+/// One coding of a body (`identity` is none: nothing to undo).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coding {
-    /// No compression.
-    Identity,
     /// gzip (RFC 1952), also several members one after another.
     Gzip,
     /// A zstd frame (or several).
@@ -39,7 +37,6 @@ pub enum Coding {
 impl Coding {
     fn parse(name: &str) -> Option<Coding> {
         Some(match name.trim().to_ascii_lowercase().as_str() {
-            "" | "identity" => Coding::Identity,
             "gzip" | "x-gzip" => Coding::Gzip,
             "zstd" => Coding::Zstd,
             "deflate" | "zlib" => Coding::Zlib,
@@ -53,7 +50,6 @@ impl Coding {
     /// Its name in errors.
     pub fn name(self) -> &'static str {
         match self {
-            Coding::Identity => "identity",
             Coding::Gzip => "gzip",
             Coding::Zstd => "zstd",
             Coding::Zlib => "deflate",
@@ -70,11 +66,11 @@ pub fn codings(headers: &HeaderMap) -> Result<Vec<Coding>, TransportError> {
     for value in headers.get_all(header::CONTENT_ENCODING) {
         let value = value.to_str().map_err(|_| TransportError::UnsupportedEncoding("(not text)".to_owned()))?;
         for name in value.split(',') {
-            match Coding::parse(name) {
-                Some(Coding::Identity) => {}
-                Some(coding) => codings.push(coding),
-                None => return Err(TransportError::UnsupportedEncoding(name.trim().to_owned())),
+            let name = name.trim();
+            if name.is_empty() || name.eq_ignore_ascii_case("identity") {
+                continue;
             }
+            codings.push(Coding::parse(name).ok_or_else(|| TransportError::UnsupportedEncoding(name.to_owned()))?);
         }
     }
     Ok(codings)
@@ -100,7 +96,6 @@ fn inflate(coding: Coding, body: &[u8], limit: usize) -> std::io::Result<Vec<u8>
     let cap = limit as u64 + 1;
     let mut out = Vec::new();
     match coding {
-        Coding::Identity => out.extend_from_slice(&body[..body.len().min(limit + 1)]),
         Coding::Gzip => {
             flate2::read::MultiGzDecoder::new(body).take(cap).read_to_end(&mut out)?;
         }
