@@ -723,6 +723,9 @@ fn settings_from_a_config_file_with_flags_winning() {
     assert!(common::stderr(&out).contains("trace_idle: \"10 seconds\" is not a duration"), "{}", common::stderr(&out));
     let out = common::tracelens(&["serve", "--retention", "24"], None);
     assert_eq!(out.status.code(), Some(2), "a duration needs its unit");
+    let out = common::tracelens(&["serve", "--max-metric-label-sets", "0"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("--max-metric-label-sets must be at least 1"), "{}", common::stderr(&out));
 
     // The printed example is a valid configuration, comments and all.
     let out = common::tracelens(&["serve", "--print-config"], None);

@@ -58,6 +58,12 @@ pub struct ServeArgs {
     /// were restored [default: 1000000].
     #[arg(long, env = "TRACELENS_MAX_OPEN_SPANS")]
     max_open_spans: Option<usize>,
+    /// Label sets with series of their own in /metrics, per family (service-graph
+    /// edges; span-metrics service, operation and kind): past it, new ones are
+    /// summed into "(overflow)" label sets and counted in
+    /// tracelens_metric_label_sets_folded [default: 10000].
+    #[arg(long, env = "TRACELENS_MAX_METRIC_LABEL_SETS", value_name = "N")]
+    max_metric_label_sets: Option<usize>,
     /// File holding the bearer token every ingest and API request must carry
     /// (`Authorization: Bearer <token>`; health checks are exempt); one token per
     /// line, any of them admitted, so a token can be rotated.
@@ -159,6 +165,7 @@ struct FileSettings {
     trace_idle: Option<String>,
     trace_idle_ms: Option<u64>,
     max_open_spans: Option<usize>,
+    max_metric_label_sets: Option<usize>,
     bucket_width: Option<String>,
     bucket_seconds: Option<u64>,
     auth_token_file: Option<PathBuf>,
@@ -240,6 +247,9 @@ max_in_flight = 64
 trace_idle = "10s"
 # Spans held in incomplete traces before the oldest are closed early.
 max_open_spans = 1000000
+# Label sets with series of their own in /metrics, per family; the rest are
+# summed into "(overflow)" ones.
+max_metric_label_sets = 10000
 # Completed traces kept in memory for verdicts (trace look-ups read the data directory).
 keep_traces = 10000
 # Width of a live-analysis time bucket (since/until merge whole buckets).
@@ -316,6 +326,10 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let addr = |s: &str| s.parse::<SocketAddr>().expect("valid default address");
     let max_request_bytes = args.max_request_bytes.or(file.max_request_bytes).unwrap_or(64 << 20);
     let max_in_flight = args.max_in_flight.or(file.max_in_flight).unwrap_or(64);
+    let max_metric_label_sets = args.max_metric_label_sets.or(file.max_metric_label_sets).unwrap_or(10_000);
+    if max_metric_label_sets == 0 {
+        return Err(UsageError("--max-metric-label-sets must be at least 1".to_string()).into());
+    }
     // Durations: the flag, its old spelling, the file's key or old key, the default.
     let old = |v: Option<f64>, unit: f64, flag: &str| -> anyhow::Result<Option<Duration>> {
         v.map(|v| seconds(v * unit).ok_or_else(|| UsageError(format!("{flag} must be above 0")).into())).transpose()
@@ -427,6 +441,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         live: LiveConfig {
             idle_ms: trace_idle.as_millis().min(u64::MAX as u128) as u64,
             max_open_spans: args.max_open_spans.or(file.max_open_spans).unwrap_or(1_000_000),
+            max_metric_label_sets,
             keep_traces: args.keep_traces.or(file.keep_traces).unwrap_or(10_000),
             bucket_ms: bucket_width.as_millis().min(u64::MAX as u128) as u64,
             retention_ms: retention.as_millis().min(u64::MAX as u128) as u64,

@@ -120,7 +120,8 @@ pub struct EdgeStats {
 }
 
 impl EdgeStats {
-    fn merge(&mut self, o: &EdgeStats) {
+    /// Adds `o`'s figures.
+    pub fn merge(&mut self, o: &EdgeStats) {
         self.calls += o.calls;
         self.failed += o.failed;
         self.inferred += o.inferred;

@@ -50,7 +50,8 @@ impl OperationStats {
         if self.calls == 0 { 0.0 } else { self.errors as f64 / self.calls as f64 }
     }
 
-    fn merge(&mut self, other: &OperationStats) {
+    /// Adds `other`'s figures.
+    pub fn merge(&mut self, other: &OperationStats) {
         self.calls += other.calls;
         self.errors += other.errors;
         self.oks += other.oks;

@@ -36,6 +36,10 @@ pub struct LiveConfig {
     pub max_open_spans: usize,
     /// Distinct operation names kept per service.
     pub max_operations: usize,
+    /// Label sets with series of their own in `/metrics`, per family
+    /// (edges; service, operation and kind): the rest are summed into
+    /// overflow ones (see [`prometheus::LabelSets`]).
+    pub max_metric_label_sets: usize,
     /// Completed traces kept for look-up by id (oldest dropped first).
     pub keep_traces: usize,
     /// Width of an analysis time bucket, ms.
@@ -66,6 +70,7 @@ impl Default for LiveConfig {
             idle_ms: 10_000,
             max_open_spans: 1_000_000,
             max_operations: 1_000,
+            max_metric_label_sets: 10_000,
             keep_traces: 10_000,
             bucket_ms: 60_000,
             retention_ms: 24 * 3_600_000,
@@ -167,6 +172,8 @@ pub struct Live {
     pub counters: LiveCounters,
     /// Fed by a consumer group's partials (see [`cluster`]).
     cluster: Option<cluster::ClusterState>,
+    /// Which label sets `/metrics` shows.
+    label_sets: prometheus::LabelSets,
 }
 
 /// How often the memory of closed trace ids is trimmed.
@@ -187,6 +194,7 @@ impl Live {
             last_trim_ms: 0,
             counters: LiveCounters::default(),
             cluster: None,
+            label_sets: prometheus::LabelSets::new(config.max_metric_label_sets),
             config,
         }
     }

@@ -2,13 +2,57 @@
 //! text format, named as Tempo's metrics-generator names them (so Grafana's
 //! service-graph and span-metrics views work unchanged), plus tracelens's
 //! own counters.
+//!
+//! Label cardinality is capped ([`LabelSets`]): at most
+//! [`LiveConfig::max_metric_label_sets`](super::LiveConfig::max_metric_label_sets)
+//! edges and as many (service, operation, kind) keys get series of their
+//! own; the rest are summed into overflow label sets (`(overflow)` for the
+//! names), and `tracelens_metric_label_sets_folded` says how many.
 
 use std::fmt::Write as _;
+use std::hash::Hash;
+
+use rustc_hash::FxHashSet;
 
 use super::Live;
 use tracelens_core::analysis::LatencyHistogram;
-use tracelens_core::analysis::metrics::{OVERFLOW_OPERATION, Operation};
-use tracelens_core::model::SpanKind;
+use tracelens_core::analysis::graph::{ConnectionType, EdgeStats};
+use tracelens_core::analysis::metrics::{OVERFLOW_OPERATION, Operation, OperationStats};
+use tracelens_core::model::{SpanKind, Sym};
+
+/// The name and label value the overflow label sets carry.
+pub const OVERFLOW: &str = OVERFLOW_OPERATION;
+
+/// Which label sets get series of their own, kept from scrape to scrape so
+/// a series does not move in and out of the overflow (a counter must only
+/// grow): a key once admitted stays while it has figures; keys new at a
+/// scrape are admitted, most calls first, while there is room.
+#[derive(Debug)]
+pub struct LabelSets {
+    max: usize,
+    edges: FxHashSet<(String, String, ConnectionType)>,
+    operations: FxHashSet<(Sym, Operation, SpanKind)>,
+    /// Keys folded into the overflow at the last scrape: edges, operations.
+    folded: (usize, usize),
+}
+
+impl LabelSets {
+    /// At most `max` label sets of each family.
+    pub fn new(max: usize) -> LabelSets {
+        LabelSets { max, edges: FxHashSet::default(), operations: FxHashSet::default(), folded: (0, 0) }
+    }
+}
+
+/// Updates `admitted` to the keys of `present` (with their calls) that keep
+/// series of their own, at most `max`.
+fn admit<K: Clone + Eq + Hash + Ord>(admitted: &mut FxHashSet<K>, present: &[(K, u64)], max: usize) {
+    let here: FxHashSet<&K> = present.iter().map(|(k, _)| k).collect();
+    admitted.retain(|k| here.contains(k));
+    let mut new: Vec<&(K, u64)> = present.iter().filter(|(k, _)| !admitted.contains(k)).collect();
+    new.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let room = max.saturating_sub(admitted.len());
+    admitted.extend(new.into_iter().take(room).map(|(k, _)| k.clone()));
+}
 
 /// Tempo's service-graph buckets, seconds.
 const GRAPH_BUCKETS: [f64; 8] = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8];
@@ -53,11 +97,31 @@ fn kind_label(kind: SpanKind) -> &'static str {
 }
 
 /// The exposition text.
-pub fn render(live: &Live) -> String {
+pub fn render(live: &mut Live) -> String {
     let mut out = String::new();
     let cumulative = live.cumulative();
     let graph = &cumulative.graph;
-    let edges = graph.edges(&live.dict);
+    let all_edges = graph.edges(&live.dict);
+    let sets = &mut live.label_sets;
+    let keys: Vec<_> = all_edges.iter().map(|(c, s, t, e)| ((c.clone(), s.clone(), *t), e.calls)).collect();
+    admit(&mut sets.edges, &keys, sets.max);
+    let mut edges: Vec<(String, String, ConnectionType, &EdgeStats)> = Vec::with_capacity(all_edges.len());
+    let mut folded_edges: Vec<(ConnectionType, EdgeStats)> = Vec::new();
+    let mut folded = 0;
+    for (c, s, t, e) in all_edges {
+        if sets.edges.contains(&(c.clone(), s.clone(), t)) {
+            edges.push((c, s, t, e));
+            continue;
+        }
+        folded += 1;
+        match folded_edges.iter_mut().find(|(ft, _)| *ft == t) {
+            Some((_, sum)) => sum.merge(e),
+            None => folded_edges.push((t, e.clone())),
+        }
+    }
+    folded_edges.sort_by_key(|(t, _)| *t);
+    edges.extend(folded_edges.iter().map(|(t, e)| (OVERFLOW.to_string(), OVERFLOW.to_string(), *t, e)));
+    sets.folded.0 = folded;
     out.push_str("# HELP traces_service_graph_request_total Total count of requests between two nodes.\n");
     out.push_str("# TYPE traces_service_graph_request_total counter\n");
     let label = |c: &str, s: &str, t: &str| {
@@ -91,17 +155,40 @@ pub fn render(live: &Live) -> String {
     }
 
     let span_buckets: Vec<f64> = (0..14).map(|n| 0.002 * f64::from(1u32 << n)).collect();
-    let mut ops: Vec<_> = cumulative.metrics.iter().collect();
-    ops.sort_by_key(|(k, _)| **k);
-    let op_label = |k: &(tracelens_core::model::Sym, Operation, SpanKind)| {
-        let name = match k.1 {
-            Operation::Name(n) => live.dict.resolve(n).to_string(),
-            Operation::Overflow => OVERFLOW_OPERATION.to_string(),
-        };
+    let keys: Vec<_> = cumulative.metrics.iter().map(|(k, s)| (*k, s.calls)).collect();
+    admit(&mut sets.operations, &keys, sets.max);
+    // None as the service: the overflow of the family cap.
+    let mut ops: Vec<((Option<Sym>, Operation, SpanKind), &OperationStats)> = Vec::with_capacity(keys.len());
+    let mut folded_ops: Vec<(SpanKind, OperationStats)> = Vec::new();
+    let mut folded = 0;
+    for (k, stats) in cumulative.metrics.iter() {
+        if sets.operations.contains(k) {
+            ops.push(((Some(k.0), k.1, k.2), stats));
+            continue;
+        }
+        folded += 1;
+        match folded_ops.iter_mut().find(|(kind, _)| *kind == k.2) {
+            Some((_, sum)) => sum.merge(stats),
+            None => folded_ops.push((k.2, stats.clone())),
+        }
+    }
+    sets.folded.1 = folded;
+    let (cap, folded) = (sets.max, sets.folded);
+    ops.extend(folded_ops.iter().map(|(kind, stats)| ((None, Operation::Overflow, *kind), stats)));
+    let dict = &live.dict;
+    let name_of = |k: &(Option<Sym>, Operation, SpanKind)| match k.1 {
+        Operation::Name(n) => dict.resolve(n),
+        Operation::Overflow => OVERFLOW_OPERATION,
+    };
+    let service_of = |k: &(Option<Sym>, Operation, SpanKind)| k.0.map_or(OVERFLOW, |s| dict.resolve(s));
+    ops.sort_by(|(a, _), (b, _)| {
+        (a.0.is_none(), service_of(a), name_of(a), a.2).cmp(&(b.0.is_none(), service_of(b), name_of(b), b.2))
+    });
+    let op_label = |k: &(Option<Sym>, Operation, SpanKind)| {
         format!(
             "service=\"{}\",span_name=\"{}\",span_kind=\"{}\"",
-            escape(live.dict.resolve(k.0)),
-            escape(&name),
+            escape(service_of(k)),
+            escape(name_of(k)),
             kind_label(k.2)
         )
     };
@@ -171,8 +258,104 @@ pub fn render(live: &Live) -> String {
     );
     let _ = writeln!(
         out,
+        "# HELP tracelens_metric_label_sets_folded Label sets past the cap of {} per family, summed into the (overflow) ones.\n# TYPE tracelens_metric_label_sets_folded gauge\ntracelens_metric_label_sets_folded{{family=\"service_graph\"}} {}\ntracelens_metric_label_sets_folded{{family=\"spanmetrics\"}} {}",
+        cap, folded.0, folded.1
+    );
+    let _ = writeln!(
+        out,
         "# HELP tracelens_time_buckets Live-analysis time buckets held.\n# TYPE tracelens_time_buckets gauge\ntracelens_time_buckets {}",
         live.buckets_held().0
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::LiveConfig;
+    use tracelens_core::model::{Span, SpanId, TraceId};
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    /// `calls` traces of `client` calling `server` (a client span and its
+    /// server child), trace ids from `first`.
+    fn calls(live: &mut Live, first: u8, calls: u8, client: &str, server: &str) {
+        for t in first..first + calls {
+            let (dict, _) = live.convert_parts();
+            let mut spans = Vec::new();
+            for (id, service, parent) in [(1u8, client, None), (2, server, Some(1u8))] {
+                let mut s = Span::new(TraceId([t; 16]), SpanId([id; 8]));
+                (s.service, s.name) = (dict.intern(service), dict.intern("op"));
+                s.parent_id = parent.map(|p| SpanId([p; 8]));
+                s.kind = if parent.is_some() { SpanKind::Server } else { SpanKind::Client };
+                s.start_ns = (NOW - 30_000) * 1_000_000;
+                s.end_ns = s.start_ns + 1_000_000;
+                spans.push(s);
+            }
+            live.ingest(spans, NOW);
+        }
+        live.tick(NOW + 60_000);
+    }
+
+    fn lines<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        let mut out: Vec<&str> = text.lines().filter(|l| l.starts_with(prefix)).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn label_sets_past_the_cap_are_summed_into_overflow_ones_and_stay_put() {
+        let mut live = Live::new(LiveConfig { max_metric_label_sets: 2, idle_ms: 1_000, ..LiveConfig::default() });
+        calls(&mut live, 1, 3, "a", "b");
+        calls(&mut live, 10, 2, "a", "c");
+        calls(&mut live, 20, 1, "a", "d");
+        let text = render(&mut live);
+        assert_eq!(
+            lines(&text, "traces_service_graph_request_total"),
+            [
+                r#"traces_service_graph_request_total{client="(overflow)",server="(overflow)",connection_type=""} 1"#,
+                r#"traces_service_graph_request_total{client="a",server="b",connection_type=""} 3"#,
+                r#"traces_service_graph_request_total{client="a",server="c",connection_type=""} 2"#,
+            ]
+        );
+        // Operations: (a, op, CLIENT) 6 calls, then (b, op, SERVER) 3;
+        // c's and d's server spans are summed.
+        assert_eq!(
+            lines(&text, "traces_spanmetrics_calls_total"),
+            [
+                r#"traces_spanmetrics_calls_total{service="(overflow)",span_name="(overflow)",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 3"#,
+                r#"traces_spanmetrics_calls_total{service="a",span_name="op",span_kind="SPAN_KIND_CLIENT",status_code="STATUS_CODE_UNSET"} 6"#,
+                r#"traces_spanmetrics_calls_total{service="b",span_name="op",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 3"#,
+            ]
+        );
+        assert!(text.contains(r#"traces_spanmetrics_latency_count{service="(overflow)",span_name="(overflow)",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 3"#), "{text}");
+        assert_eq!(
+            lines(&text, "tracelens_metric_label_sets_folded{"),
+            [
+                r#"tracelens_metric_label_sets_folded{family="service_graph"} 1"#,
+                r#"tracelens_metric_label_sets_folded{family="spanmetrics"} 2"#,
+            ]
+        );
+        // A busier newcomer does not push an admitted label set out (its
+        // counter would go back).
+        calls(&mut live, 30, 5, "a", "e");
+        let text = render(&mut live);
+        assert_eq!(
+            lines(&text, "traces_service_graph_request_total"),
+            [
+                r#"traces_service_graph_request_total{client="(overflow)",server="(overflow)",connection_type=""} 6"#,
+                r#"traces_service_graph_request_total{client="a",server="b",connection_type=""} 3"#,
+                r#"traces_service_graph_request_total{client="a",server="c",connection_type=""} 2"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn admitted_keys_without_figures_make_room() {
+        let mut admitted: FxHashSet<&str> = ["gone", "kept"].into_iter().collect();
+        admit(&mut admitted, &[("kept", 1), ("small", 1), ("big", 9), ("also", 9)], 3);
+        let mut keys: Vec<_> = admitted.into_iter().collect();
+        keys.sort();
+        assert_eq!(keys, ["also", "big", "kept"], "most calls first, then by key");
+    }
 }

@@ -12,8 +12,8 @@ impl Service {
     /// Every metric, in Prometheus text format 0.0.4.
     pub fn metrics_text(&self) -> String {
         let kafka = self.status().kafka;
-        let live = self.live.lock().expect("live lock");
-        let mut text = prometheus::render(&live);
+        let mut live = self.live.lock().expect("live lock");
+        let mut text = prometheus::render(&mut live);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let stats = self.log.stats();
         let _ = write!(
