@@ -43,6 +43,10 @@ impl LabelSets {
     }
 }
 
+/// The labels of a span-metrics series: service (None: the overflow of the
+/// family cap), operation, kind.
+type OpLabels = (Option<Sym>, Operation, SpanKind);
+
 /// Updates `admitted` to the keys of `present` (with their calls) that keep
 /// series of their own, at most `max`.
 fn admit<K: Clone + Eq + Hash + Ord>(admitted: &mut FxHashSet<K>, present: &[(K, u64)], max: usize) {
@@ -157,8 +161,7 @@ pub fn render(live: &mut Live) -> String {
     let span_buckets: Vec<f64> = (0..14).map(|n| 0.002 * f64::from(1u32 << n)).collect();
     let keys: Vec<_> = cumulative.metrics.iter().map(|(k, s)| (*k, s.calls)).collect();
     admit(&mut sets.operations, &keys, sets.max);
-    // None as the service: the overflow of the family cap.
-    let mut ops: Vec<((Option<Sym>, Operation, SpanKind), &OperationStats)> = Vec::with_capacity(keys.len());
+    let mut ops: Vec<(OpLabels, &OperationStats)> = Vec::with_capacity(keys.len());
     let mut folded_ops: Vec<(SpanKind, OperationStats)> = Vec::new();
     let mut folded = 0;
     for (k, stats) in cumulative.metrics.iter() {
@@ -176,15 +179,15 @@ pub fn render(live: &mut Live) -> String {
     let (cap, folded) = (sets.max, sets.folded);
     ops.extend(folded_ops.iter().map(|(kind, stats)| ((None, Operation::Overflow, *kind), stats)));
     let dict = &live.dict;
-    let name_of = |k: &(Option<Sym>, Operation, SpanKind)| match k.1 {
+    let name_of = |k: &OpLabels| match k.1 {
         Operation::Name(n) => dict.resolve(n),
         Operation::Overflow => OVERFLOW_OPERATION,
     };
-    let service_of = |k: &(Option<Sym>, Operation, SpanKind)| k.0.map_or(OVERFLOW, |s| dict.resolve(s));
+    let service_of = |k: &OpLabels| k.0.map_or(OVERFLOW, |s| dict.resolve(s));
     ops.sort_by(|(a, _), (b, _)| {
         (a.0.is_none(), service_of(a), name_of(a), a.2).cmp(&(b.0.is_none(), service_of(b), name_of(b), b.2))
     });
-    let op_label = |k: &(Option<Sym>, Operation, SpanKind)| {
+    let op_label = |k: &OpLabels| {
         format!(
             "service=\"{}\",span_name=\"{}\",span_kind=\"{}\"",
             escape(service_of(k)),
