@@ -161,7 +161,7 @@ fn compact_segment(stream: &[u8], spans: u64) {
         // A newer segment closes the copied one, as rotation does.
         let (_log, _) = wal::Wal::open(wal::WalConfig { dir: run.path().to_path_buf(), ..config.clone() }).unwrap();
         let cpu = common::cpu_seconds(std::process::id());
-        let written = compact::compact(run.path(), false).unwrap().files;
+        let written = compact::compact(run.path(), false, None).unwrap().files;
         runs.push(common::cpu_seconds(std::process::id()) - cpu);
         assert_eq!(written.len(), 1);
         bytes = std::fs::metadata(&written[0]).unwrap().len();

@@ -192,6 +192,19 @@ impl Rng {
     }
 }
 
+/// The line a restart prints about what it restores, if anything (it comes
+/// right after the listening line).
+fn restore_line(server: &Server) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let line = server.later.lock().unwrap().iter().find(|l| l.starts_with("tracelens: restoring")).cloned();
+        if line.is_some() || Instant::now() > deadline {
+            return line;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn crash_cycles_lose_nothing_and_count_nothing_twice() {
     let cycles: u32 = std::env::var("TRACELENS_SOAK_CYCLES").ok().and_then(|n| n.parse().ok()).unwrap_or(5);
@@ -206,6 +219,8 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
     let (mut acknowledged, mut uncertain) = (Vec::new(), Vec::new());
     let mut largest_dir = 0;
     let mut cycles_acknowledged = 0;
+    // Restarts from a checkpoint, and the most log segments one replayed.
+    let (mut from_checkpoint, mut most_segments) = (0, 0);
     let mut server = start_until(dir.path(), &flags, listening);
     for cycle in 0..cycles {
         // Senders start at once, while the restore of the last cycle runs.
@@ -228,6 +243,17 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
         cycles_acknowledged += u32::from(!this_cycle.is_empty());
 
         server = start_until(dir.path(), &flags, listening);
+        // Once a checkpoint was taken, a restart reads it and the log
+        // segments after it, never every compacted file again.
+        if let Some(line) = restore_line(&server) {
+            if line.contains("the checkpoint") {
+                from_checkpoint += 1;
+                let segments = line.split(" later log segment").next().and_then(|l| l.rsplit(' ').next());
+                most_segments = most_segments.max(segments.and_then(|n| n.parse::<u32>().ok()).unwrap());
+            } else {
+                assert_eq!(from_checkpoint, 0, "cycle {cycle}: a restart after a checkpoint read everything: {line}");
+            }
+        }
         // Readable at once, each with exactly its spans: some of this
         // cycle's traces and some of the earlier cycles'.
         let mut sample: Vec<[u8; 16]> = Vec::new();
@@ -283,8 +309,9 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
         largest_dir <= 3 * sent_bytes + 40 * SEGMENT_BYTES,
         "data directory grew to {largest_dir} bytes for {sent_bytes} bytes of requests"
     );
+    assert!(cycles < 3 || from_checkpoint > 0, "no restart found a checkpoint");
     let summary = format!(
-        "{cycles} cycles ({cycles_acknowledged} with acknowledgements before the kill): {} traces acknowledged, {kept_uncertain} of {} unanswered kept, data directory at most {} KiB",
+        "{cycles} cycles ({cycles_acknowledged} with acknowledgements before the kill): {} traces acknowledged, {kept_uncertain} of {} unanswered kept, data directory at most {} KiB; {from_checkpoint} restarts from a checkpoint, replaying at most {most_segments} log segment(s)",
         acknowledged.len(),
         uncertain.len(),
         largest_dir / 1024

@@ -499,7 +499,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 eprintln!("tracelens: warning: corrupt log record: {c}");
             }
             eprintln!("tracelens: listening: otlp-grpc {grpc}, otlp-http {http}, api {api}{security}");
-            if startup.parquet_files + startup.log_segments > 0 {
+            if let Some(next) = startup.checkpoint {
+                eprintln!(
+                    "tracelens: restoring the checkpoint of live analysis (log segments before {next}) and {} in the background",
+                    tracelens::render::count(startup.log_segments, "later log segment")
+                );
+            } else if startup.parquet_files + startup.log_segments > 0 {
                 eprintln!(
                     "tracelens: restoring {} compacted Parquet files and {} log segments in the background",
                     startup.parquet_files, startup.log_segments
@@ -513,6 +518,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             if restored.stopped {
                 eprintln!("tracelens: stopped restoring stored spans: the next start reads them again");
                 return;
+            }
+            if let Some(why) = &restored.checkpoint_unused {
+                eprintln!("tracelens: warning: the checkpoint was not used ({why}): everything kept was read instead");
+            }
+            if let Some(next) = restored.checkpoint {
+                eprintln!(
+                    "tracelens: restored the checkpoint of the log segments before {next}, with {} of open traces",
+                    tracelens::render::count(restored.checkpoint_spans, "span")
+                );
             }
             if restored.parquet_files > 0 {
                 eprintln!(

@@ -225,6 +225,14 @@ impl Assembler {
         (rest.into_iter().flat_map(|(_, t)| t.spans).collect(), self.warnings)
     }
 
+    /// A copy of the spans of the traces open now (trace by trace, in order
+    /// of first appearance), leaving them open: what a checkpoint keeps.
+    pub fn open_span_copies(&self) -> Vec<Span> {
+        let mut open: Vec<&OpenTrace> = self.open.values().collect();
+        open.sort_unstable_by_key(|t| t.first_seq);
+        open.into_iter().flat_map(|t| t.spans.iter().cloned()).collect()
+    }
+
     /// Number of traces currently open.
     pub fn open_traces(&self) -> usize {
         self.open.len()
@@ -462,9 +470,12 @@ mod tests {
         }
         // Traces 1 and 3 went idle; 2's duplicate span is still there, unrepaired.
         assert_eq!(closed.iter().map(|t| t.trace_id.0[0]).collect::<Vec<_>>(), [1, 3]);
+        let copies = a.open_span_copies();
+        assert_eq!(a.open_spans(), 4, "copies leave them open");
         let (open, _) = a.into_open();
         let ids: Vec<(u8, u8)> = open.iter().map(|s| (s.trace_id.0[0], s.span_id.0[7])).collect();
         assert_eq!(ids, [(2, 1), (2, 2), (2, 2), (4, 1)]);
+        assert_eq!(copies, open);
     }
 
     #[test]

@@ -22,7 +22,8 @@ use super::gate::{Deployments, GateError};
 use super::live::{Live, LiveConfig};
 use super::query_proto::query_service_server::{QueryServiceServer, SERVICE_NAME as QUERY_SERVICE_NAME};
 use super::service::{Limits, Parts, Service};
-use super::storage::commit::{COMMIT_WAIT, CommitConfig, GroupCommit, IdleHook, LogStats};
+use super::storage::checkpoint::CheckpointError;
+use super::storage::commit::{COMMIT_WAIT, CommitConfig, GroupCommit, IdleHook, LogFailure, LogStats};
 use super::storage::compact;
 use super::storage::compactor::Compactor;
 use super::storage::lookup::Stored;
@@ -121,6 +122,8 @@ pub enum ServeError {
 /// What opening the log at start found, and what is left to restore.
 #[derive(Clone, Debug, Default)]
 pub struct Startup {
+    /// The checkpoint to restore first: the log segment after it.
+    pub checkpoint: Option<u64>,
     /// Compacted Parquet files to restore, in the background.
     pub parquet_files: u64,
     /// Log segments of earlier runs to replay, in the background.
@@ -145,9 +148,12 @@ fn recover(config: &ServeConfig) -> Result<(Live, Wal, Startup, Plan), ServeErro
         ..WalConfig::new(&config.data_dir)
     })?;
     let plan = Plan::new(&config.data_dir)?;
+    let checkpoint = plan.checkpoint.as_ref().map(|(next, _)| *next);
+    let (files, segments) = plan.reads(checkpoint);
     let startup = Startup {
-        parquet_files: plan.files.len() as u64,
-        log_segments: plan.segments.len() as u64,
+        checkpoint,
+        parquet_files: files.len() as u64,
+        log_segments: segments.len() as u64,
         torn: opened.torn.map(|d| format!("{} at byte {}: {}", d.segment.display(), d.offset, d.reason)),
         corrupt: opened
             .corrupt
@@ -329,15 +335,6 @@ pub async fn run(
     // Compaction starts once the restore has read the segments it would move.
     let (restored_tx, restored_rx) = std::sync::mpsc::channel::<()>();
     let (compact_stop, compact_rx) = std::sync::mpsc::channel::<()>();
-    let compactor = Compactor {
-        dir: config.data_dir.clone(),
-        interval: config.compact_interval,
-        retention: config.retention,
-        reuse: config.preallocate,
-        index: stored.index.clone(),
-        stats: log_stats,
-    };
-    let compactor = spawn_thread("compact", move || compactor.run(restored_rx, compact_rx))?;
     let limits = Limits {
         max_request_bytes: config.max_request_bytes,
         max_in_flight: config.max_in_flight,
@@ -357,6 +354,25 @@ pub async fn run(
         group: group.clone(),
     };
     let service = Arc::new(Service::new(parts));
+    // A member of a consumer group takes no checkpoints: its live analysis
+    // also holds what the other members sent.
+    let checkpoint: Option<Box<dyn Fn() -> _ + Send>> = config.kafka.is_none().then(|| {
+        let (service, dir) = (Arc::downgrade(&service), config.data_dir.clone());
+        Box::new(move || match service.upgrade() {
+            Some(service) => service.checkpoint(&dir),
+            None => Err(CheckpointError::Log(LogFailure::Stopped)),
+        }) as Box<dyn Fn() -> _ + Send>
+    });
+    let compactor = Compactor {
+        dir: config.data_dir.clone(),
+        interval: config.compact_interval,
+        retention: config.retention,
+        reuse: config.preallocate,
+        index: stored.index.clone(),
+        stats: log_stats,
+        checkpoint,
+    };
+    let compactor = spawn_thread("compact", move || compactor.run(restored_rx, compact_rx))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let ticker = spawn_ticker(service.clone(), stop_rx.clone());
     let tasks = listeners.serve(&service, &config, &stop_rx)?;

@@ -71,6 +71,15 @@ pub fn read_parquet(bytes: Vec<u8>, e: &mut Emitter<'_>) -> Result<(), ReadError
     Ok(())
 }
 
+/// Reads only the footer (the metadata) of a Parquet file and returns its
+/// rows: a file cut short, or not Parquet, fails here without being read
+/// whole.
+pub fn check_footer(file: &mut (impl std::io::Read + std::io::Seek)) -> Result<usize, ReadErrorKind> {
+    let metadata =
+        polars_parquet::parquet::read::read_metadata(file).map_err(|e| bad(format!("invalid Parquet file: {e}")))?;
+    Ok(metadata.num_rows)
+}
+
 /// A Parquet file of spans, in memory, whose row groups are decoded one at
 /// a time and emitted in slices: a caller can decode without holding the
 /// dictionary and take it only to emit.

@@ -193,6 +193,44 @@ pub struct BucketCounters {
     pub expired: u64,
 }
 
+/// One time bucket as a checkpoint keeps it.
+#[derive(Clone, Debug)]
+pub struct FineBucket {
+    /// Start, unix ms.
+    pub start_ms: u64,
+    /// Whether its traces are done arriving.
+    pub sealed: bool,
+    /// Its traces' analyses.
+    pub analyses: Arc<Analyses>,
+    /// Traces that came after it was sealed, not folded in yet.
+    pub late: Option<Arc<Analyses>>,
+}
+
+/// A rolled-up bucket as a checkpoint keeps it.
+#[derive(Clone, Debug)]
+pub struct CoarseBucket {
+    /// Start, unix ms.
+    pub start_ms: u64,
+    /// Its analyses.
+    pub analyses: Arc<Analyses>,
+    /// The end of the last fine bucket rolled in, unix ms.
+    pub end_ms: u64,
+}
+
+/// Everything the buckets hold, shared (cheap to take under the live
+/// lock): what a checkpoint writes and reads back.
+#[derive(Clone, Debug)]
+pub struct BucketState {
+    /// The buckets, oldest first.
+    pub fine: Vec<FineBucket>,
+    /// The rolled-up buckets, oldest first.
+    pub coarse: Vec<CoarseBucket>,
+    /// Every sealed bucket ever, merged.
+    pub sealed_total: Analyses,
+    /// Counters.
+    pub counters: BucketCounters,
+}
+
 /// Per-bucket analyses over the retention period.
 pub struct TimeBuckets {
     config: BucketConfig,
@@ -230,6 +268,55 @@ impl TimeBuckets {
     /// The bucket width, ms.
     pub fn bucket_ms(&self) -> u64 {
         self.config.bucket_ms
+    }
+
+    /// The settings, as normalised.
+    pub fn config(&self) -> &BucketConfig {
+        &self.config
+    }
+
+    /// Empty analyses shaped as the buckets' are (operation and value caps).
+    pub fn empty(&self) -> &Analyses {
+        &self.empty
+    }
+
+    /// Everything held, for a checkpoint.
+    pub fn state(&self) -> BucketState {
+        BucketState {
+            fine: self
+                .buckets
+                .iter()
+                .map(|(&start_ms, b)| FineBucket {
+                    start_ms,
+                    sealed: b.sealed,
+                    analyses: b.analyses.clone(),
+                    late: b.late.clone(),
+                })
+                .collect(),
+            coarse: self
+                .coarse
+                .iter()
+                .map(|(&start_ms, (analyses, end_ms))| CoarseBucket {
+                    start_ms,
+                    analyses: analyses.clone(),
+                    end_ms: *end_ms,
+                })
+                .collect(),
+            sealed_total: self.sealed_total.clone(),
+            counters: self.counters,
+        }
+    }
+
+    /// Replaces everything held with `state` (read from a checkpoint).
+    pub fn set_state(&mut self, state: BucketState) {
+        self.buckets = state
+            .fine
+            .into_iter()
+            .map(|b| (b.start_ms, Bucket { analyses: b.analyses, sealed: b.sealed, late: b.late }))
+            .collect();
+        self.coarse = state.coarse.into_iter().map(|b| (b.start_ms, (b.analyses, b.end_ms))).collect();
+        self.sealed_total = state.sealed_total;
+        self.counters = state.counters;
     }
 
     /// Adds a completed trace at clock time `now_ms`.

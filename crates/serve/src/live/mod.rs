@@ -17,7 +17,7 @@ pub mod buckets;
 pub mod cluster;
 pub mod prometheus;
 
-use self::buckets::{BucketConfig, BucketCounters, Range, Selection, TimeBuckets};
+use self::buckets::{BucketConfig, BucketCounters, BucketState, Range, Selection, TimeBuckets};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tracelens_core::analysis::TraceAnalyses;
@@ -141,6 +141,18 @@ pub struct Loader {
     assembler: Assembler,
     now_ms: u64,
     spans: u64,
+}
+
+/// The live state a checkpoint keeps (see [`Live::snapshot`]).
+pub struct Snapshot {
+    /// The names the buckets and spans refer to.
+    pub dict: Dictionary,
+    /// The time buckets.
+    pub buckets: BucketState,
+    /// The spans of the traces not yet complete.
+    pub open: Vec<Span>,
+    /// The counters.
+    pub counters: LiveCounters,
 }
 
 /// Counters reported on `/metrics` and the API.
@@ -319,6 +331,33 @@ impl Live {
             self.buckets.add_restored(&trace, now_ms);
             self.recent.keep_restored(trace, self.config.keep_traces);
         });
+    }
+
+    /// What a checkpoint keeps: the buckets (shared, cheap to take) and a
+    /// copy of the open traces' spans, with the names they refer to.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            dict: self.dict.clone(),
+            buckets: self.buckets.state(),
+            open: self.assembler.open_span_copies(),
+            counters: self.counters,
+        }
+    }
+
+    /// The time buckets' settings.
+    pub fn bucket_config(&self) -> &BucketConfig {
+        self.buckets.config()
+    }
+
+    /// Empty analyses shaped as the buckets' are.
+    pub fn empty_analyses(&self) -> &TraceAnalyses {
+        self.buckets.empty()
+    }
+
+    /// Replaces the time buckets with those of a checkpoint (at the start
+    /// of a restore, before anything is loaded).
+    pub fn set_buckets(&mut self, state: BucketState) {
+        self.buckets.set_state(state);
     }
 
     /// Ends a restore at `now_ms`: the traces still open continue in the

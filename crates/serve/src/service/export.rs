@@ -71,13 +71,17 @@ impl Service {
                 }
             }
         };
-        if accepted.spans.is_empty() {
+        // From the log to live analysis without a checkpoint in between.
+        let _gate = if accepted.spans.is_empty() {
             drop(coming); // nothing to log
+            None
         } else {
+            let gate = self.checkpoint_gate.read().await;
             // A log record: the body's encoding tag, then the body as it came.
             let tag = [encoding.wal_tag()];
             self.log.append(&[&tag, &body], coming).await.map_err(ServiceError::Log)?;
-        }
+            Some(gate)
+        };
         let mut live = self.live.lock().expect("live lock");
         live.counters.spans_rejected += accepted.rejected;
         let spans = std::mem::take(&mut accepted.spans);

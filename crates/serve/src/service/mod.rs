@@ -36,6 +36,7 @@ use super::clock::Clock;
 use super::gate::{Deployments, GateError, LookBook};
 use super::ingest::DecodeError;
 use super::live::Live;
+use super::storage::checkpoint::{self, CheckpointError};
 use super::storage::commit::{GroupCommit, LogFailure};
 use super::storage::lookup::{LookupError, Stored};
 use super::storage::restore::Progress;
@@ -166,6 +167,11 @@ pub struct Limits {
 /// The receiver's service: cheap to share behind an [`Arc`].
 pub struct Service {
     live: Arc<Mutex<Live>>,
+    /// Held (shared) by an export from before its record is appended to the
+    /// log until its spans are in live analysis; a checkpoint holds it
+    /// alone, so that the log and live analysis agree (see
+    /// [`Service::checkpoint`]).
+    checkpoint_gate: tokio::sync::RwLock<()>,
     restoring: Arc<Progress>,
     deployments: Mutex<Deployments>,
     looks: Mutex<LookBook>,
@@ -187,6 +193,7 @@ impl Service {
             rate_limit: parts.limits.max_requests_per_second.map(RateLimit::new),
             memory: parts.limits.max_memory.map(memory::MemoryBudget::new),
             live: parts.live,
+            checkpoint_gate: tokio::sync::RwLock::new(()),
             restoring: parts.restoring,
             deployments: Mutex::new(parts.deployments),
             looks: Mutex::new(LookBook::default()),
@@ -196,6 +203,25 @@ impl Service {
             limits: parts.limits,
             group: parts.group,
         }
+    }
+
+    /// Writes a checkpoint of live analysis (see
+    /// [`crate::storage::checkpoint`]) under `data_dir`; returns the log
+    /// segment being written when it was taken (every older segment is
+    /// wholly in it). Exports wait between the log and live analysis while
+    /// the log's position and the live state are taken (a clone of shared
+    /// buckets and of the open spans); the file is encoded and written
+    /// after. Call from a thread outside the runtime.
+    pub fn checkpoint(&self, data_dir: &std::path::Path) -> Result<u64, CheckpointError> {
+        let (position, snapshot, config) = {
+            let _alone = self.checkpoint_gate.blocking_write();
+            let position = self.log.position()?;
+            let live = self.live.lock().expect("live lock");
+            (position, live.snapshot(), *live.bucket_config())
+        };
+        let bytes = checkpoint::encode(&snapshot, &config, position)?;
+        checkpoint::write(data_dir, position.0, &bytes)?;
+        Ok(position.0)
     }
 
     /// The largest request accepted, after decompression.

@@ -243,6 +243,15 @@ impl GroupCommit {
         &self.inner.stats
     }
 
+    /// Where the log is (see [`Wal::position`]).
+    pub fn position(&self) -> Result<(u64, u64), LogFailure> {
+        let state = self.inner.lock();
+        if state.ended {
+            return Err(LogFailure::Stopped);
+        }
+        Ok(state.wal.position())
+    }
+
     /// Appends a record (given in parts) and returns once it is durable (per
     /// the sync policy).
     pub async fn append(&self, parts: &[&[u8]], coming: Coming<'_>) -> Result<(), LogFailure> {

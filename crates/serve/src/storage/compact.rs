@@ -226,8 +226,8 @@ pub struct Compaction {
 /// [`free_segments_to_keep`]), else deleted. An error (a file
 /// that cannot be written, a disk that is full) stops the run, leaving that
 /// segment and the later ones for the next.
-pub fn compact(data_dir: &Path, reuse: bool) -> Result<Compaction, CompactError> {
-    compact_in_chunks(data_dir, CHUNK_SPANS, reuse)
+pub fn compact(data_dir: &Path, reuse: bool, before: Option<u64>) -> Result<Compaction, CompactError> {
+    compact_in_chunks(data_dir, CHUNK_SPANS, reuse, before)
 }
 
 /// Moves a damaged segment to [`DAMAGED_DIR`]; returns its new path.
@@ -242,9 +242,15 @@ fn set_aside(data_dir: &Path, segment: &Path) -> Result<PathBuf, CompactError> {
     Ok(moved)
 }
 
-fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compaction, CompactError> {
+fn compact_in_chunks(
+    data_dir: &Path,
+    chunk: usize,
+    reuse: bool,
+    before: Option<u64>,
+) -> Result<Compaction, CompactError> {
     let mut done = Compaction::default();
-    let closed = closed_segments(data_dir)?;
+    let mut closed = closed_segments(data_dir)?;
+    closed.retain(|(sequence, _)| before.is_none_or(|b| *sequence < b));
     let keep = if reuse {
         // A preallocated segment has the log's segment size (one cut short
         // by a restart or a failed preparation, less).
@@ -280,6 +286,8 @@ fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compa
         } else {
             fs::rename(&temp, &target).map_err(|e| file_error(&target, e))?;
             fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| file_error(&dir, e))?;
+            // Not synced: a filter lost in a crash is rebuilt by reading the file.
+            write_filter(data_dir, sequence, &written.trace_ids)?;
             done.files.push(target);
             done.trace_ids.push(written.trace_ids);
         }
@@ -292,6 +300,46 @@ fn compact_in_chunks(data_dir: &Path, chunk: usize, reuse: bool) -> Result<Compa
         trim_free_segments(data_dir, keep)?;
     }
     Ok(done)
+}
+
+/// Directory of the compacted files' trace-id filters (see
+/// [`super::trace_index`]), one per file, named by its segment's sequence.
+pub const INDEX_DIR: &str = "index";
+
+/// Where the trace-id filter of the file compacted from segment `sequence` is.
+pub fn filter_path(data_dir: &Path, sequence: u64) -> PathBuf {
+    data_dir.join(INDEX_DIR).join(format!("wal-{sequence:020}.bloom"))
+}
+
+/// The sequence of the segment a compacted file was written from, from its
+/// name (`wal-<sequence>.parquet`).
+pub fn file_sequence(file: &Path) -> Option<u64> {
+    file.file_name()?.to_str()?.strip_prefix("wal-")?.strip_suffix(".parquet")?.parse().ok()
+}
+
+/// Writes the trace-id filter of the file compacted from `sequence`.
+pub fn write_filter(data_dir: &Path, sequence: u64, ids: &[TraceId]) -> Result<(), CompactError> {
+    let path = filter_path(data_dir, sequence);
+    let dir = data_dir.join(INDEX_DIR);
+    fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
+    let temp = path.with_extension("bloom.tmp");
+    fs::write(&temp, super::trace_index::encode_filter(ids)).map_err(|e| file_error(&temp, e))?;
+    fs::rename(&temp, &path).map_err(|e| file_error(&path, e))
+}
+
+/// Deletes the filters whose compacted file is gone (expired, or deleted
+/// by hand).
+fn expire_filters(data_dir: &Path) -> Result<(), CompactError> {
+    let kept: std::collections::HashSet<u64> =
+        parquet_files(data_dir).iter().filter_map(|f| file_sequence(f)).collect();
+    for entry in fs::read_dir(data_dir.join(INDEX_DIR)).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let sequence = name.to_str().and_then(|n| n.strip_prefix("wal-")?.split('.').next()?.parse::<u64>().ok());
+        if sequence.is_none_or(|s| !kept.contains(&s)) {
+            fs::remove_file(entry.path()).map_err(|e| file_error(&entry.path(), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every compacted file, oldest partition first.
@@ -338,6 +386,7 @@ pub fn expire(data_dir: &Path, retention: Duration) -> Result<usize, CompactErro
         }
         let _ = fs::remove_dir(day.path()); // only if now empty
     }
+    expire_filters(data_dir)?;
     Ok(removed)
 }
 
@@ -451,7 +500,7 @@ mod tests {
                 wal.append_parts_unsynced(&[&[tag], body]).unwrap();
             }
             drop(wal);
-            let files = compact_in_chunks(dir.path(), chunk, false).unwrap().files;
+            let files = compact_in_chunks(dir.path(), chunk, false, None).unwrap().files;
             assert!(files.len() >= 2, "several segments closed: {files:?}");
             assert!(closed_segments(dir.path()).unwrap().is_empty(), "compacted segments are deleted");
             let spans = compacted(dir.path());
@@ -482,10 +531,10 @@ mod tests {
         }
         drop(wal);
         assert_eq!(closed_segments(dir.path()).unwrap().len(), busy, "the last one is still open");
-        assert_eq!(compact(dir.path(), true).unwrap().files.len(), busy);
+        assert_eq!(compact(dir.path(), true, None).unwrap().files.len(), busy);
         assert_eq!(free(dir.path()), busy, "every retired segment kept");
         // A run with nothing to compact: the pool shrinks to the floor.
-        assert!(compact(dir.path(), true).unwrap().files.is_empty());
+        assert!(compact(dir.path(), true, None).unwrap().files.is_empty());
         assert_eq!(free(dir.path()), FREE_SEGMENTS_KEPT);
     }
 
@@ -501,7 +550,7 @@ mod tests {
         drop(wal);
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
         assert_eq!(closed_segments(dir.path()).unwrap().len(), 2, "an empty one, then one with spans");
-        let run = compact(dir.path(), false).unwrap();
+        let run = compact(dir.path(), false, None).unwrap();
         assert_eq!(run.files.len(), 1, "{:?}", run.files);
         assert!(run.files[0].ends_with("wal-00000000000000000001.parquet"), "{:?}", run.files);
         assert_eq!(parquet_files(dir.path()), run.files);
@@ -513,9 +562,41 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
-        assert!(compact(dir.path(), false).unwrap().files.is_empty());
+        assert!(compact(dir.path(), false, None).unwrap().files.is_empty());
         let left: Vec<_> = fs::read_dir(dir.path().join(PARQUET_DIR)).unwrap().flatten().map(|e| e.path()).collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn compaction_stops_at_the_checkpoint_and_leaves_a_filter_per_file_until_it_expires() {
+        let pb = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/shop.otlp.pb")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..3 {
+            let (mut wal, _) = Wal::open(WalConfig::new(dir.path())).unwrap();
+            wal.append_parts_unsynced(&[&[0], &pb]).unwrap();
+        }
+        drop(Wal::open(WalConfig::new(dir.path())).unwrap());
+        let closed: Vec<u64> = closed_segments(dir.path()).unwrap().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(closed, [0, 1, 2]);
+        let run = compact(dir.path(), false, Some(2)).unwrap();
+        assert_eq!(run.files.iter().filter_map(|f| file_sequence(f)).collect::<Vec<_>>(), [0, 1]);
+        let left: Vec<u64> = closed_segments(dir.path()).unwrap().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(left, [2], "a segment after the checkpoint stays in the log");
+        // Each file's filter, beside the partitions, holds its traces.
+        for (file, ids) in run.files.iter().zip(&run.trace_ids) {
+            let bytes = fs::read(filter_path(dir.path(), file_sequence(file).unwrap())).unwrap();
+            let mut index = super::super::trace_index::TraceIndex::default();
+            index.add_encoded(file.clone(), &bytes).unwrap();
+            assert!(ids.iter().all(|id| index.may_hold(file, id)));
+            assert!(!index.may_hold(file, &TraceId([0x5a; 16])));
+        }
+        assert_eq!(compact(dir.path(), false, None).unwrap().files.len(), 1);
+        assert_eq!(fs::read_dir(dir.path().join(INDEX_DIR)).unwrap().count(), 3);
+        // Gone with their files.
+        fs::remove_file(&run.files[0]).unwrap();
+        expire(dir.path(), Duration::from_secs(3600)).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join(INDEX_DIR)).unwrap().count(), 2);
+        assert!(!filter_path(dir.path(), 0).exists());
     }
 
     #[test]
@@ -532,7 +613,7 @@ mod tests {
             wal.append_parts_unsynced(&[&[tag], body]).unwrap();
         }
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
-        let run = compact(dir.path(), false).unwrap();
+        let run = compact(dir.path(), false, None).unwrap();
         assert_eq!(run.files.len(), 2);
         let (mut dict, mut warnings) = (Dictionary::default(), Warnings::default());
         let mut by_trace = std::collections::BTreeMap::<TraceId, usize>::new();
@@ -581,7 +662,7 @@ mod tests {
             wal.append_parts_unsynced(&[&[0], &pb]).unwrap();
         }
         drop(wal);
-        let files = compact(dir.path(), false).unwrap().files;
+        let files = compact(dir.path(), false, None).unwrap().files;
         assert!(files.len() >= 3, "{files:?}");
         // Beside them, the same table as polars writes it from a DataFrame
         // (files of builds before the page writer).
@@ -626,7 +707,7 @@ mod tests {
         wal.append_parts_unsynced(&[&[1], request]).unwrap();
         drop(wal);
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the first segment
-        assert_eq!(compact(dir.path(), false).unwrap().files.len(), 1);
+        assert_eq!(compact(dir.path(), false, None).unwrap().files.len(), 1);
         assert_eq!(compacted(dir.path()), ["eee19b7ec3c1b174 a 0 (Unset, None)"]);
     }
 
@@ -693,7 +774,7 @@ mod tests {
         }
         drop(wal);
         Wal::open(WalConfig::new(dir.path())).unwrap(); // closes the segment
-        let files = compact_in_chunks(dir.path(), 7, false).unwrap().files;
+        let files = compact_in_chunks(dir.path(), 7, false, None).unwrap().files;
         let got = ParquetReader::new(fs::File::open(&files[0]).unwrap()).finish().unwrap();
         // The same records decoded into the model, tabled as SQL sees them.
         let (mut dict, mut warnings, mut spans) = (Dictionary::default(), Warnings::default(), Vec::new());
@@ -745,7 +826,7 @@ mod tests {
         fs::write(rotten, &bytes).unwrap();
         let sizes: Vec<u64> = segments.iter().map(|(_, p)| fs::metadata(p).unwrap().len()).collect();
 
-        let run = compact_in_chunks(dir.path(), 5, false).unwrap();
+        let run = compact_in_chunks(dir.path(), 5, false, None).unwrap();
         assert_eq!(run.files.len(), 3, "every segment compacted: {run:?}");
         assert!(closed_segments(dir.path()).unwrap().is_empty());
         let damaged: Vec<(String, &str)> = run
@@ -783,7 +864,7 @@ mod tests {
         Wal::open(WalConfig::new(dir.path())).unwrap();
         // The partition cannot be created: a file stands where its parent goes.
         fs::write(dir.path().join(PARQUET_DIR), b"in the way").unwrap();
-        let err = compact_in_chunks(dir.path(), 5, false).unwrap_err();
+        let err = compact_in_chunks(dir.path(), 5, false, None).unwrap_err();
         assert!(err.to_string().contains(PARQUET_DIR), "{err}");
         assert_eq!(closed_segments(dir.path()).unwrap().len(), 1, "the segment stays for the next run");
         assert!(!dir.path().join(DAMAGED_DIR).exists());

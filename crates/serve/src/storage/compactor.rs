@@ -1,7 +1,10 @@
 //! The compaction thread: once the restore at start has read the log
-//! segments it would move, compacts closed segments into Parquet every
-//! interval, adds each new file's trace ids to the trace index, moves
-//! damaged segments aside, and expires partitions past the retention.
+//! segments it would move, every interval it takes a checkpoint of live
+//! analysis, compacts the closed segments the checkpoint holds into
+//! Parquet, adds each new file's trace ids to the trace index, moves
+//! damaged segments aside, and expires partitions past the retention. When
+//! a checkpoint cannot be taken, the older ones are deleted and every
+//! closed segment is compacted: the next start reads everything kept.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -9,6 +12,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::checkpoint::{self, CheckpointError};
 use super::commit::LogStats;
 use super::compact;
 use super::trace_index::TraceIndex;
@@ -27,6 +31,10 @@ pub struct Compactor {
     pub index: Arc<RwLock<TraceIndex>>,
     /// Where damaged segments are counted.
     pub stats: Arc<LogStats>,
+    /// Takes a checkpoint of live analysis, returning the log segment after
+    /// it (None: no checkpoints, as for a member of a consumer group,
+    /// whose live analysis also holds what other members sent).
+    pub checkpoint: Option<Box<dyn Fn() -> Result<u64, CheckpointError> + Send>>,
 }
 
 impl Compactor {
@@ -49,10 +57,22 @@ impl Compactor {
         }
     }
 
-    /// One run: compaction, then expiry. Failures are reported and retried
+    /// One run: a checkpoint, compaction, then expiry. Failures are reported and retried
     /// at the next run.
     fn compact_once(&self) {
-        match compact::compact(&self.dir, self.reuse) {
+        let before = self.checkpoint.as_ref().and_then(|take| match take() {
+            Ok(next) => Some(next),
+            Err(e) => {
+                eprintln!(
+                    "tracelens: warning: checkpoint of live analysis: {e}; the log is compacted without one, and the next start reads everything kept"
+                );
+                if let Err(e) = checkpoint::remove_all(&self.dir) {
+                    eprintln!("tracelens: warning: deleting the older checkpoints: {e}");
+                }
+                None
+            }
+        });
+        match compact::compact(&self.dir, self.reuse, before) {
             Ok(run) => {
                 let mut index = self.index.write().expect("index lock");
                 for (file, ids) in run.files.iter().zip(&run.trace_ids) {

@@ -8,14 +8,20 @@
 //!   and answers every request a sync covers.
 //! * [`compact`] — closed log segments become Parquet files of the spans
 //!   table, partitioned by hour, expired after the retention period.
-//! * [`compactor`] — the thread that compacts and expires, every interval.
-//! * [`restore`] — at start, the compacted files and the earlier runs'
-//!   segments are read back into live analysis.
+//! * [`checkpoint`] — live analysis of the log's segments before one,
+//!   written before each compaction run, so a restart replays only the
+//!   segments after it.
+//! * [`compactor`] — the thread that checkpoints, compacts and expires,
+//!   every interval.
+//! * [`restore`] — at start, the newest checkpoint and the segments after
+//!   it (without a usable checkpoint, the compacted files and every
+//!   segment) are read back into live analysis.
 //! * [`trace_index`] — a Bloom filter per compacted file of its trace ids.
 //! * [`lookup`] — every stored span of one trace: the log's segments and
 //!   the compacted files.
 //! * [`search`] — trace search over the compacted files.
 
+pub mod checkpoint;
 pub mod commit;
 pub mod compact;
 pub mod compactor;

@@ -118,7 +118,7 @@ mod tests {
             }
         }
         drop(Wal::open(WalConfig::new(dir.path())).unwrap());
-        assert_eq!(compact(dir.path(), false).unwrap().files.len(), 2);
+        assert_eq!(compact(dir.path(), false, None).unwrap().files.len(), 2);
         dir
     }
 

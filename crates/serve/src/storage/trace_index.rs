@@ -34,8 +34,13 @@ fn mix(mut x: u64) -> u64 {
 }
 
 impl Bloom {
-    fn with_capacity(ids: usize) -> Bloom {
-        Bloom { words: vec![0; (ids * BITS_PER_ID).div_ceil(64).max(1)] }
+    /// A filter of `ids` (each may come more than once).
+    fn of(ids: &[TraceId]) -> Bloom {
+        let mut bloom = Bloom { words: vec![0; (ids.len() * BITS_PER_ID).div_ceil(64).max(1)] };
+        for id in ids {
+            bloom.insert(id);
+        }
+        bloom
     }
 
     /// The bit positions of `id` in a filter of `bits` bits (double hashing).
@@ -62,6 +67,38 @@ impl Bloom {
     }
 }
 
+/// The start of a filter's file: a name and the format.
+const FILTER_MAGIC: &[u8; 8] = b"TLBLOOM1";
+
+/// A filter of `ids` as a file holds it: [`FILTER_MAGIC`], the CRC-32 of
+/// the words, the words (little-endian u64s).
+pub fn encode_filter(ids: &[TraceId]) -> Vec<u8> {
+    let bloom = Bloom::of(ids);
+    let mut words = Vec::with_capacity(bloom.words.len() * 8);
+    for w in &bloom.words {
+        words.extend_from_slice(&w.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(12 + words.len());
+    out.extend_from_slice(FILTER_MAGIC);
+    out.extend_from_slice(&crc32fast::hash(&words).to_le_bytes());
+    out.extend_from_slice(&words);
+    out
+}
+
+/// A filter read back from [`encode_filter`]'s bytes, or why not.
+fn decode_filter(bytes: &[u8]) -> Result<Bloom, String> {
+    let Some(rest) = bytes.strip_prefix(FILTER_MAGIC) else { return Err("not a trace-id filter".to_string()) };
+    let (Some(crc), Some(words)) = (rest.get(..4), rest.get(4..)) else { return Err("cut short".to_string()) };
+    if words.is_empty() || words.len() % 8 != 0 {
+        return Err(format!("{} bytes of words", words.len()));
+    }
+    if crc32fast::hash(words).to_le_bytes() != crc {
+        return Err("checksum mismatch".to_string());
+    }
+    let words = words.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes"))).collect();
+    Ok(Bloom { words })
+}
+
 /// The filters of the compacted files, by path.
 #[derive(Debug, Default)]
 pub struct TraceIndex {
@@ -72,11 +109,18 @@ pub struct TraceIndex {
 impl TraceIndex {
     /// Records the trace ids of `file` (each may come more than once).
     pub fn add(&mut self, file: PathBuf, ids: &[TraceId]) {
-        let mut bloom = Bloom::with_capacity(ids.len());
-        for id in ids {
-            bloom.insert(id);
-        }
-        self.files.insert(file, bloom);
+        self.files.insert(file, Bloom::of(ids));
+    }
+
+    /// Records the filter of `file` from [`encode_filter`]'s bytes.
+    pub fn add_encoded(&mut self, file: PathBuf, bytes: &[u8]) -> Result<(), String> {
+        self.files.insert(file, decode_filter(bytes)?);
+        Ok(())
+    }
+
+    /// Whether `file` has a filter.
+    pub fn has_filter(&self, file: &Path) -> bool {
+        self.files.contains_key(file)
     }
 
     /// Whether `file` may hold trace `id`: no when its filter says so or
@@ -145,6 +189,26 @@ mod tests {
         assert!(false_positives < 2_000, "{false_positives} of 100,000 absent ids not ruled out");
         assert!(false_positives > 100, "{false_positives}: suspiciously few for 10 bits per id");
         assert_eq!(index.bytes(), 20_000 * 10 / 8);
+    }
+
+    #[test]
+    fn filters_read_back_from_their_bytes_answer_alike_and_damage_is_refused() {
+        let ids: Vec<TraceId> = (0..1_000).map(id).collect();
+        let bytes = encode_filter(&ids);
+        let (mut direct, mut read) = (TraceIndex::default(), TraceIndex::default());
+        direct.add(PathBuf::from("a.parquet"), &ids);
+        read.add_encoded(PathBuf::from("a.parquet"), &bytes).unwrap();
+        assert!(read.has_filter(Path::new("a.parquet")));
+        let file = Path::new("a.parquet");
+        for n in 0..20_000 {
+            assert_eq!(direct.may_hold(file, &id(n)), read.may_hold(file, &id(n)), "{n}");
+        }
+        let mut damaged = bytes.clone();
+        damaged[20] ^= 1;
+        assert_eq!(read.add_encoded(PathBuf::from("b"), &damaged), Err("checksum mismatch".to_string()));
+        assert_eq!(read.add_encoded(PathBuf::from("b"), &bytes[..10]), Err("cut short".to_string()));
+        assert_eq!(read.add_encoded(PathBuf::from("b"), b"PAR1"), Err("not a trace-id filter".to_string()));
+        assert!(!read.has_filter(Path::new("b")));
     }
 
     #[test]

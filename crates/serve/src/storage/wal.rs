@@ -261,6 +261,8 @@ pub struct Wal {
     path: Arc<Path>,
     sequence: u64,
     len: u64,
+    /// Records appended to this segment.
+    records: u64,
     /// A sync of this segment failed (see [`SyncHandle::sync`]).
     failed: Arc<AtomicBool>,
     preparer: Option<Preparer>,
@@ -807,7 +809,7 @@ impl Wal {
         let (file, path) = Wal::create_segment(&config, next)?;
         let preparer = if config.preallocate { Some(Preparer::start(&config)?) } else { None };
         let failed = Arc::default();
-        Ok((Wal { config, file, path, sequence: next, len: 0, failed, preparer }, report))
+        Ok((Wal { config, file, path, sequence: next, len: 0, records: 0, failed, preparer }, report))
     }
 
     /// Starts segment `sequence`: the prepared file when there is one (and
@@ -858,21 +860,12 @@ impl Wal {
             // may have lost: a new segment (this one stays without its
             // closing mark, read as far as it is readable).
             let (file, path) = Wal::create_segment(&self.config, self.sequence + 1)?;
-            (self.file, self.path, self.sequence, self.len) = (file, path, self.sequence + 1, 0);
+            (self.file, self.path, self.sequence, self.len, self.records) = (file, path, self.sequence + 1, 0, 0);
             self.failed = Arc::default();
         }
         // Room is kept for the closing mark.
         if self.len > 0 && self.len + size + HEADER_BYTES > self.config.segment_bytes {
-            let mark = closing_mark(self.sequence);
-            self.write(&mut [IoSlice::new(&mark)])?;
-            self.len += HEADER_BYTES;
-            self.sync()?;
-            let (file, path) = Wal::create_segment(&self.config, self.sequence + 1)?;
-            (self.file, self.path, self.sequence, self.len) = (file, path, self.sequence + 1, 0);
-            self.failed = Arc::default();
-            if let Some(wake) = self.preparer.as_ref().and_then(|p| p.wake.as_ref()) {
-                let _ = wake.send(());
-            }
+            self.close_segment()?;
         }
         let tag = segment_tag(self.sequence);
         let mut crc = crc32fast::Hasher::new();
@@ -886,7 +879,31 @@ impl Wal {
         slices.extend(parts.iter().map(|p| IoSlice::new(p)));
         self.write(&mut slices)?;
         self.len += size;
+        self.records += 1;
         Ok(())
+    }
+
+    /// Closes the segment being written (closing mark, sync) and starts the
+    /// next one.
+    fn close_segment(&mut self) -> Result<(), WalError> {
+        let mark = closing_mark(self.sequence);
+        self.write(&mut [IoSlice::new(&mark)])?;
+        self.len += HEADER_BYTES;
+        self.sync()?;
+        let (file, path) = Wal::create_segment(&self.config, self.sequence + 1)?;
+        (self.file, self.path, self.sequence, self.len, self.records) = (file, path, self.sequence + 1, 0, 0);
+        self.failed = Arc::default();
+        if let Some(wake) = self.preparer.as_ref().and_then(|p| p.wake.as_ref()) {
+            let _ = wake.send(());
+        }
+        Ok(())
+    }
+
+    /// Where the log is: the segment being written and how many records
+    /// were appended to it (every record appended so far is one of those
+    /// or in an older segment).
+    pub fn position(&self) -> (u64, u64) {
+        (self.sequence, self.records)
     }
 
     /// Writes `slices` at the end of the records; on failure the next write
@@ -1048,6 +1065,21 @@ mod tests {
         assert_eq!(summary.bad, Some((21, "checksum mismatch".to_string(), true)));
         let summary = read_segment_bytes(7, SegmentFormat::Tagged, &one[..40], &mut |_| {});
         assert_eq!(summary.bad, Some((21, "record of 6 bytes cut short".to_string(), true)));
+    }
+
+    #[test]
+    fn the_position_counts_the_records_of_the_segment_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WalConfig { segment_bytes: 64, ..WalConfig::new(dir.path()) };
+        let (mut wal, _) = Wal::open(config).unwrap();
+        let first = wal.sequence;
+        assert_eq!(wal.position(), (first, 0));
+        wal.append(b"one").unwrap();
+        wal.append(b"two").unwrap();
+        assert_eq!(wal.position(), (first, 2));
+        // The third does not fit: a new segment.
+        wal.append(&[3; 20]).unwrap();
+        assert_eq!(wal.position(), (first + 1, 1));
     }
 
     #[test]
