@@ -197,6 +197,7 @@ fn decoders_never_panic_on_garbage() {
         "shop.zipkin.json",
         "shop.otlp.json.gz",
         "shop.zipkin.json.zst",
+        "shop.parquet",
     ] {
         seeds.push(std::fs::read(fixture(name)).unwrap());
     }

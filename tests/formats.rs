@@ -21,6 +21,7 @@ fn shop_fixture_reads_the_same_in_every_format() {
         ("shop.zipkin.json", "zipkin-json"),
         ("shop.otlp.json.gz", "otlp-json+gzip"),
         ("shop.zipkin.json.zst", "zipkin-json+zstd"),
+        ("shop.parquet", "parquet"),
     ];
     for (file, format) in cases {
         let f = analyze(&fixture(file));

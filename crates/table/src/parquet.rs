@@ -22,6 +22,40 @@ fn bad(message: impl Into<String>) -> ReadErrorKind {
     ReadErrorKind::NotTraces(message.into())
 }
 
+thread_local! {
+    /// Set while this thread runs [`guarded`]: its panics are not printed.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs polars on a file that may be damaged. polars panics on some
+/// malformed files (an Arrow schema it does not know, index arithmetic on
+/// lengths the file gives): such a panic is caught and answered as what it
+/// is, a file that cannot be read, without the panic hook printing it (a
+/// hook that stays quiet for this thread meanwhile is put in front of the
+/// process's, once).
+fn guarded<T>(f: impl FnOnce() -> Result<T, ReadErrorKind>) -> Result<T, ReadErrorKind> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let next = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(|g| g.get()) {
+                next(info);
+            }
+        }));
+    });
+    let was = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    result.unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        Err(bad(format!("invalid Parquet file: the reader failed on it ({why})")))
+    })
+}
+
 fn column<'a>(df: &'a DataFrame, name: &str) -> Option<&'a Column> {
     df.column(name).ok()
 }
@@ -75,9 +109,11 @@ pub fn read_parquet(bytes: Vec<u8>, e: &mut Emitter<'_>) -> Result<(), ReadError
 /// rows: a file cut short, or not Parquet, fails here without being read
 /// whole.
 pub fn check_footer(file: &mut (impl std::io::Read + std::io::Seek)) -> Result<usize, ReadErrorKind> {
-    let metadata =
-        polars_parquet::parquet::read::read_metadata(file).map_err(|e| bad(format!("invalid Parquet file: {e}")))?;
-    Ok(metadata.num_rows)
+    guarded(|| {
+        let metadata = polars_parquet::parquet::read::read_metadata(file)
+            .map_err(|e| bad(format!("invalid Parquet file: {e}")))?;
+        Ok(metadata.num_rows)
+    })
 }
 
 /// A Parquet file of spans, in memory, whose row groups are decoded one at
@@ -92,9 +128,11 @@ pub struct ParquetSpans {
 impl ParquetSpans {
     /// Reads the file's metadata and finds its layout.
     pub fn open(bytes: Vec<u8>) -> Result<ParquetSpans, ReadErrorKind> {
-        let mut reader = ParquetReader::new(Cursor::new(bytes.as_slice()));
-        let schema = reader.schema().map_err(invalid)?;
-        let metadata = reader.get_metadata().map_err(invalid)?.clone();
+        let (schema, metadata) = guarded(|| {
+            let mut reader = ParquetReader::new(Cursor::new(bytes.as_slice()));
+            let schema = reader.schema().map_err(invalid)?;
+            Ok((schema, reader.get_metadata().map_err(invalid)?.clone()))
+        })?;
         let has = |name: &str| schema.contains(name);
         let layout = if has("trace_id") && has("span_id") {
             Layout::Own
@@ -122,9 +160,11 @@ impl ParquetSpans {
         };
         let first = self.metadata.row_groups[..index].iter().map(|g| g.num_rows()).sum();
         let rows = group.num_rows();
-        let mut reader = ParquetReader::new(Cursor::new(self.bytes.as_slice()));
-        reader.set_metadata(self.metadata.clone());
-        let df = reader.with_slice(Some((first, rows))).finish().map_err(invalid)?;
+        let df = guarded(|| {
+            let mut reader = ParquetReader::new(Cursor::new(self.bytes.as_slice()));
+            reader.set_metadata(self.metadata.clone());
+            reader.with_slice(Some((first, rows))).finish().map_err(invalid)
+        })?;
         Ok(RowGroup { df, first, layout: self.layout })
     }
 }
