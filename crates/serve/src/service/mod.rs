@@ -172,6 +172,8 @@ pub struct Service {
     /// alone, so that the log and live analysis agree (see
     /// [`Service::checkpoint`]).
     checkpoint_gate: tokio::sync::RwLock<()>,
+    /// The log's position at the last checkpoint written.
+    checkpointed: Mutex<Option<(u64, u64)>>,
     restoring: Arc<Progress>,
     deployments: Mutex<Deployments>,
     looks: Mutex<LookBook>,
@@ -194,6 +196,7 @@ impl Service {
             memory: parts.limits.max_memory.map(memory::MemoryBudget::new),
             live: parts.live,
             checkpoint_gate: tokio::sync::RwLock::new(()),
+            checkpointed: Mutex::new(None),
             restoring: parts.restoring,
             deployments: Mutex::new(parts.deployments),
             looks: Mutex::new(LookBook::default()),
@@ -211,8 +214,16 @@ impl Service {
     /// wholly in it). Exports wait between the log and live analysis while
     /// the log's position and the live state are taken (a clone of shared
     /// buckets and of the open spans); the file is encoded and written
-    /// after. Call from a thread outside the runtime.
+    /// after. When nothing was logged since the last one, that one stands
+    /// (what a restore would make of either is the same). Call from a
+    /// thread outside the runtime.
     pub fn checkpoint(&self, data_dir: &std::path::Path) -> Result<u64, CheckpointError> {
+        let mut checkpointed = self.checkpointed.lock().expect("checkpoint lock");
+        if let Some(position) = *checkpointed
+            && self.log.position()? == position
+        {
+            return Ok(position.0);
+        }
         let (position, snapshot, config) = {
             let _alone = self.checkpoint_gate.blocking_write();
             let position = self.log.position()?;
@@ -221,6 +232,7 @@ impl Service {
         };
         let bytes = checkpoint::encode(&snapshot, &config, position)?;
         checkpoint::write(data_dir, position.0, &bytes)?;
+        *checkpointed = Some(position);
         Ok(position.0)
     }
 

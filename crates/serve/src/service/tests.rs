@@ -27,8 +27,13 @@ struct Fixture {
 }
 
 fn fixture(limits: Limits, restoring: Progress) -> Fixture {
+    fixture_syncing(limits, restoring, SyncPolicy::Never)
+}
+
+/// [`fixture`] with the log's fsync policy given.
+fn fixture_syncing(limits: Limits, restoring: Progress, sync: SyncPolicy) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let (wal, _) = Wal::open(WalConfig { sync: SyncPolicy::Never, ..WalConfig::new(dir.path()) }).unwrap();
+    let (wal, _) = Wal::open(WalConfig { sync, ..WalConfig::new(dir.path()) }).unwrap();
     let commit = CommitConfig { retention: limits.retention, commit_wait: COMMIT_WAIT };
     let (log, syncer) = GroupCommit::start(wal, commit, Arc::new(LogStats::default()), None).unwrap();
     let clock = Arc::new(ManualClock::at(NOW_MS));
@@ -215,4 +220,63 @@ async fn deployments_are_recorded_and_a_verdict_request_is_checked() {
     let request = VerdictRequest { service: Some("checkout".into()), ..VerdictRequest::default() };
     let v = f.service.verdict(&request).await.unwrap();
     assert_eq!(v.verdict.as_str(), "inconclusive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_holds_what_the_log_holds_up_to_its_position_and_is_not_rewritten_idle() {
+    // With fsync, a request waits for its sync between the log and live
+    // analysis: the moment a checkpoint must not fall into.
+    let f = Arc::new(fixture_syncing(limits(), Progress::finished(), SyncPolicy::EveryAppend));
+    let dir = f._dir.path().to_path_buf();
+    // A checkpoint read back: (records of its segment, spans accepted).
+    let read_back = |dir: &std::path::Path| {
+        let mut live = Live::new(LiveConfig { idle_ms: 1_000, ..LiveConfig::default() });
+        let (config, like) = (*live.bucket_config(), live.empty_analyses().clone());
+        let (next, path) = crate::storage::checkpoint::latest(dir).unwrap();
+        let loaded = crate::storage::checkpoint::read(dir, (next, &path), &config, &like, &mut live.dict).unwrap();
+        (loaded.skip, loaded.counters.spans_accepted, loaded.open.len())
+    };
+    // Checkpoints taken (on another thread, as the compactor does) while
+    // exports run: each waits for the exports between the log and live
+    // analysis, so that every logged request is in it (three spans kept
+    // of each) and no other.
+    // Four senders (the in-flight limit), twelve requests each.
+    let exports: Vec<_> = (0..4)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                for _ in 0..12 {
+                    f.service.export(request(), BodyEncoding::Json).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let checkpoints = {
+        let (f, dir) = (f.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            (0..20)
+                .map(|_| {
+                    f.service.checkpoint(&dir).unwrap();
+                    let (records, accepted, _) = read_back(&dir);
+                    assert_eq!(accepted, 3 * records, "{records} requests logged");
+                    records
+                })
+                .collect::<Vec<u64>>()
+        })
+    };
+    for sender in exports {
+        sender.await.unwrap();
+    }
+    let seen = checkpoints.await.unwrap();
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    let (service, dir2) = (f.clone(), dir.clone());
+    tokio::task::spawn_blocking(move || service.service.checkpoint(&dir2).unwrap()).await.unwrap();
+    assert_eq!(read_back(&dir), (48, 144, 144), "every request, its spans open (the clock has not moved)");
+    // Nothing logged since: the checkpoint stands, not rewritten.
+    let file = crate::storage::checkpoint::latest(&dir).unwrap().1;
+    let written = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let (service, dir2) = (f.clone(), dir.clone());
+    tokio::task::spawn_blocking(move || service.service.checkpoint(&dir2).unwrap()).await.unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), written);
 }
