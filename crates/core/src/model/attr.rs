@@ -41,7 +41,35 @@ pub enum Value {
     Map(Box<[Attr]>),
 }
 
+/// The longest string or byte value kept, in bytes: a longer one is cut to
+/// this (at a character boundary) and counted
+/// ([`WarningKind::TruncatedValue`](super::WarningKind::TruncatedValue)),
+/// so that huge values do not stay in memory with every span holding one.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
 impl Value {
+    /// Cuts string and byte values, nested ones too, to `max` bytes (a
+    /// string at a character boundary); returns how many were cut.
+    pub fn truncate(&mut self, max: usize) -> u64 {
+        match self {
+            Value::Str(s) if s.len() > max => {
+                let mut end = max;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+                1
+            }
+            Value::Bytes(b) if b.len() > max => {
+                *b = b[..max].into();
+                1
+            }
+            Value::Array(items) => items.iter_mut().map(|v| v.truncate(max)).sum(),
+            Value::Map(attrs) => attrs.iter_mut().map(|a| a.value.truncate(max)).sum(),
+            _ => 0,
+        }
+    }
+
     /// The string, if this is a string value.
     pub fn as_str(&self) -> Option<&str> {
         match self {

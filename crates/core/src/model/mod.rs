@@ -26,7 +26,7 @@ pub mod time;
 mod trace;
 mod warning;
 
-pub use attr::{Attr, Value};
+pub use attr::{Attr, MAX_VALUE_BYTES, Value};
 pub use dictionary::{Dictionary, WellKnownKeys};
 pub use id::{ParsedId, SpanId, TraceId, stable_hash64};
 pub use intern::{Interner, Sym};

@@ -35,11 +35,14 @@ pub enum WarningKind {
     /// Spans of a trace arrived after the trace had been closed; they were
     /// analysed as a separate fragment.
     SplitTrace,
+    /// An attribute value longer than
+    /// [`MAX_VALUE_BYTES`](crate::model::MAX_VALUE_BYTES) was cut to it.
+    TruncatedValue,
 }
 
 impl WarningKind {
     /// Every kind, in report order.
-    pub const ALL: [WarningKind; 14] = [
+    pub const ALL: [WarningKind; 15] = [
         WarningKind::BadRecord,
         WarningKind::InvalidTraceId,
         WarningKind::InvalidSpanId,
@@ -54,6 +57,7 @@ impl WarningKind {
         WarningKind::OrphanParent,
         WarningKind::ParentCycle,
         WarningKind::SplitTrace,
+        WarningKind::TruncatedValue,
     ];
 
     /// snake_case name used in reports.
@@ -73,6 +77,7 @@ impl WarningKind {
             WarningKind::OrphanParent => "orphan_parent",
             WarningKind::ParentCycle => "parent_cycle",
             WarningKind::SplitTrace => "split_trace",
+            WarningKind::TruncatedValue => "truncated_value",
         }
     }
 
@@ -93,6 +98,7 @@ impl WarningKind {
             WarningKind::OrphanParent => "parent ids that name no span in the trace",
             WarningKind::ParentCycle => "parent cycles cut",
             WarningKind::SplitTrace => "traces whose spans arrived after the trace was closed",
+            WarningKind::TruncatedValue => "attribute values over 1 MiB cut to 1 MiB",
         }
     }
 }

@@ -3,7 +3,9 @@
 //! makes a stream record atomic: a record that fails to decode leaves no
 //! spans and no warnings behind.
 
-use crate::model::{Attr, Dictionary, ParsedId, Span, SpanId, SpanQuality, Sym, TraceId, Value, WarningKind, Warnings};
+use crate::model::{
+    Attr, Dictionary, MAX_VALUE_BYTES, ParsedId, Span, SpanId, SpanQuality, Sym, TraceId, Value, WarningKind, Warnings,
+};
 
 use super::Dialect;
 use super::error::ReadErrorKind;
@@ -312,10 +314,20 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Hands over a finished span.
+    /// Hands over a finished span (attribute values cut to
+    /// [`MAX_VALUE_BYTES`]).
     pub fn emit(&mut self, mut span: Span) {
         if let Some(keep) = &self.keep_attributes {
             span.retain_attributes(|a| keep.contains(&a.key));
+        }
+        let mut cut: u64 = span.attributes.iter_mut().map(|a| a.value.truncate(MAX_VALUE_BYTES)).sum();
+        if let Some(extra) = span.extra_if_any_mut() {
+            let events = extra.events.iter_mut().flat_map(|e| &mut e.attributes);
+            let links = extra.links.iter_mut().flat_map(|l| &mut l.attributes);
+            cut += events.chain(links).map(|a| a.value.truncate(MAX_VALUE_BYTES)).sum::<u64>();
+        }
+        if cut > 0 {
+            self.warnings.add_n(WarningKind::TruncatedValue, cut);
         }
         match &mut self.sink {
             Sink::Vec(out) => {
@@ -453,6 +465,40 @@ mod tests {
         drop(e);
         assert_eq!(out.len(), 1);
         assert_eq!(warnings.total(), 0);
+    }
+
+    #[test]
+    fn values_over_the_limit_are_cut_at_a_character_boundary_and_counted() {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut out = Vec::new();
+        let key = dict.intern("db.statement");
+        // 'é' is two bytes: the limit falls inside one.
+        let long = format!("x{}", "é".repeat(MAX_VALUE_BYTES));
+        let mut s = Span::new(TraceId([1; 16]), SpanId([1; 8]));
+        s.attributes = vec![
+            Attr { key, value: Value::Str(long.as_str().into()) },
+            Attr { key, value: Value::Str("short".into()) },
+            Attr { key, value: Value::Array(vec![Value::Bytes(vec![7; MAX_VALUE_BYTES + 1].into())].into()) },
+        ];
+        let name = dict.intern("e");
+        s.extra_mut().events.push(crate::model::Event {
+            time_ns: 1,
+            name,
+            attributes: vec![Attr { key, value: Value::Str(long.as_str().into()) }],
+        });
+        let mut e = Emitter::collecting("x", &mut dict, &mut warnings, &mut out);
+        e.emit(s);
+        drop(e);
+        assert_eq!(warnings.get(WarningKind::TruncatedValue), 3);
+        let s = &out[0];
+        let cut = s.attributes[0].value.as_str().unwrap();
+        assert_eq!(cut.len(), MAX_VALUE_BYTES - 1, "not inside the two-byte character");
+        assert!(long.starts_with(cut));
+        assert_eq!(s.attributes[1].value.as_str(), Some("short"));
+        let Value::Array(items) = &s.attributes[2].value else { panic!() };
+        assert!(matches!(&items[0], Value::Bytes(b) if b.len() == MAX_VALUE_BYTES));
+        assert_eq!(s.events()[0].attributes[0].value.as_str().unwrap().len(), MAX_VALUE_BYTES - 1);
     }
 
     #[test]
