@@ -21,7 +21,7 @@
 //! could not checkpoint, or by an older tracelens): the analyses would
 //! miss those spans.
 //!
-//! The file: [`MAGIC`], the CRC-32 of the rest, then a zstd frame of the
+//! The file: `TLCKPT01`, the CRC-32 of the rest, then a zstd frame of the
 //! [`pb::Checkpoint`] message. Analyses travel in their portable form
 //! (the one Kafka partials use: names as text, histograms as HDR counts);
 //! the open spans as a Parquet file of the spans table.

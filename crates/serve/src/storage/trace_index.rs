@@ -70,7 +70,7 @@ impl Bloom {
 /// The start of a filter's file: a name and the format.
 const FILTER_MAGIC: &[u8; 8] = b"TLBLOOM1";
 
-/// A filter of `ids` as a file holds it: [`FILTER_MAGIC`], the CRC-32 of
+/// A filter of `ids` as a file holds it: `TLBLOOM1`, the CRC-32 of
 /// the words, the words (little-endian u64s).
 pub fn encode_filter(ids: &[TraceId]) -> Vec<u8> {
     let bloom = Bloom::of(ids);
