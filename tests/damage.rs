@@ -257,3 +257,17 @@ fn records_split_over_inputs_join_into_one_trace() {
     assert_eq!(f.summary.spans, 14);
     assert_eq!(f.warnings.total(), 0);
 }
+
+/// Found by the `parquet` fuzz target: a file whose dictionary page holds
+/// fewer values than its header says makes polars panic on one of its
+/// worker threads. The read fails with a clear error; nothing panics where
+/// the user sees it.
+#[test]
+fn a_parquet_file_polars_panics_on_is_an_invalid_file() {
+    let path = fixture("damaged-page.parquet");
+    let out = common::tracelens(&["analyze", path.to_str().unwrap()], None);
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("damaged-page.parquet: invalid Parquet file: the reader failed on it"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

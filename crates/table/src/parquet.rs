@@ -27,24 +27,39 @@ thread_local! {
     static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// [`guarded`] calls running, on any thread: while there are some, panics
+/// on polars's worker threads (which decode columns for them, and whose
+/// panics reach the caller) are not printed either.
+static GUARDED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether a panic on the current thread belongs to a [`guarded`] call.
+fn in_guarded_call() -> bool {
+    GUARDED.with(|g| g.get())
+        || (GUARDED_CALLS.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && std::thread::current().name().is_some_and(|n| n.starts_with("polars")))
+}
+
 /// Runs polars on a file that may be damaged. polars panics on some
 /// malformed files (an Arrow schema it does not know, index arithmetic on
-/// lengths the file gives): such a panic is caught and answered as what it
-/// is, a file that cannot be read, without the panic hook printing it (a
-/// hook that stays quiet for this thread meanwhile is put in front of the
-/// process's, once).
+/// lengths the file gives), on the calling thread or on a worker thread of
+/// its own whose panic it passes on: such a panic is caught and answered
+/// as what it is, a file that cannot be read, without the panic hook
+/// printing it (a hook that stays quiet for these panics is put in front
+/// of the process's, once).
 fn guarded<T>(f: impl FnOnce() -> Result<T, ReadErrorKind>) -> Result<T, ReadErrorKind> {
     static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
     QUIET_HOOK.call_once(|| {
         let next = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !GUARDED.with(|g| g.get()) {
+            if !in_guarded_call() {
                 next(info);
             }
         }));
     });
     let was = GUARDED.with(|g| g.replace(true));
+    GUARDED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED_CALLS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     GUARDED.with(|g| g.set(was));
     result.unwrap_or_else(|payload| {
         let why = payload
