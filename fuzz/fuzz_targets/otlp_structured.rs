@@ -115,7 +115,11 @@ fuzz_target!(|resources: Vec<FuzzResource>| {
                         .map(|s| {
                             total += s.spans.len();
                             ScopeSpans {
-                                scope: Some(InstrumentationScope { name: s.name, version: s.version, ..Default::default() }),
+                                scope: Some(InstrumentationScope {
+                                    name: s.name,
+                                    version: s.version,
+                                    ..Default::default()
+                                }),
                                 spans: s
                                     .spans
                                     .into_iter()
@@ -142,7 +146,11 @@ fuzz_target!(|resources: Vec<FuzzResource>| {
                                         links: p
                                             .links
                                             .into_iter()
-                                            .map(|(trace_id, span_id)| span::Link { trace_id, span_id, ..Default::default() })
+                                            .map(|(trace_id, span_id)| span::Link {
+                                                trace_id,
+                                                span_id,
+                                                ..Default::default()
+                                            })
                                             .collect(),
                                         flags: p.flags,
                                         ..Default::default()
