@@ -59,6 +59,11 @@ impl Service {
             return refuse(ServiceError::OverMemory { resident: budget.resident(), limit: budget.limit() });
         }
         let Ok(_permit) = self.in_flight.try_acquire() else { return refuse(ServiceError::Overloaded) };
+        // From the log to live analysis without a checkpoint in between.
+        // Taken before the request is announced to the log: the sync thread
+        // waits for announced requests, and one waiting here for a
+        // checkpoint would hold syncs up.
+        let _gate = self.checkpoint_gate.read().await;
         let coming = self.log.coming();
         let mut accepted = {
             let mut live = self.live.lock().expect("live lock");
@@ -71,17 +76,13 @@ impl Service {
                 }
             }
         };
-        // From the log to live analysis without a checkpoint in between.
-        let _gate = if accepted.spans.is_empty() {
+        if accepted.spans.is_empty() {
             drop(coming); // nothing to log
-            None
         } else {
-            let gate = self.checkpoint_gate.read().await;
             // A log record: the body's encoding tag, then the body as it came.
             let tag = [encoding.wal_tag()];
             self.log.append(&[&tag, &body], coming).await.map_err(ServiceError::Log)?;
-            Some(gate)
-        };
+        }
         let mut live = self.live.lock().expect("live lock");
         live.counters.spans_rejected += accepted.rejected;
         let spans = std::mem::take(&mut accepted.spans);

@@ -48,6 +48,12 @@ impl Service {
                 budget.sheds()
             );
         }
+        let c = *self.checkpointed.lock().expect("checkpoint lock");
+        let _ = write!(
+            text,
+            "# HELP tracelens_checkpoints_total Checkpoints of live analysis written.\n# TYPE tracelens_checkpoints_total counter\ntracelens_checkpoints_total {}\n# HELP tracelens_checkpoint_last_bytes Size of the last checkpoint.\n# TYPE tracelens_checkpoint_last_bytes gauge\ntracelens_checkpoint_last_bytes {}\n# HELP tracelens_checkpoint_last_seconds Time the last checkpoint took, taken, encoded and written.\n# TYPE tracelens_checkpoint_last_seconds gauge\ntracelens_checkpoint_last_seconds {}\n# HELP tracelens_checkpoint_last_pause_seconds Time exports were held between the log and live analysis for the last checkpoint.\n# TYPE tracelens_checkpoint_last_pause_seconds gauge\ntracelens_checkpoint_last_pause_seconds {}\n",
+            c.written, c.bytes, c.seconds, c.paused_seconds
+        );
         let _ = write!(
             text,
             "# HELP tracelens_trace_index_files Compacted files with a filter of their trace ids (files without one are read by trace look-ups).\n# TYPE tracelens_trace_index_files gauge\ntracelens_trace_index_files {files}\n# HELP tracelens_trace_index_bytes Memory of those filters.\n# TYPE tracelens_trace_index_bytes gauge\ntracelens_trace_index_bytes {bytes}\n# HELP tracelens_compacted_files_unreadable Compacted files that could not be read, left out of trace look-ups and searches (named in /readyz and the log).\n# TYPE tracelens_compacted_files_unreadable gauge\ntracelens_compacted_files_unreadable {unreadable}\n"

@@ -164,6 +164,21 @@ pub struct Limits {
     pub max_memory: Option<u64>,
 }
 
+/// What the last checkpoint was, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Checkpointed {
+    /// The log's position it was taken at.
+    position: Option<(u64, u64)>,
+    /// Checkpoints written since the start.
+    written: u64,
+    /// Its size.
+    bytes: u64,
+    /// How long taking, encoding and writing it took.
+    seconds: f64,
+    /// How long exports were held between the log and live analysis.
+    paused_seconds: f64,
+}
+
 /// The receiver's service: cheap to share behind an [`Arc`].
 pub struct Service {
     live: Arc<Mutex<Live>>,
@@ -172,8 +187,8 @@ pub struct Service {
     /// alone, so that the log and live analysis agree (see
     /// [`Service::checkpoint`]).
     checkpoint_gate: tokio::sync::RwLock<()>,
-    /// The log's position at the last checkpoint written.
-    checkpointed: Mutex<Option<(u64, u64)>>,
+    /// The last checkpoint written.
+    checkpointed: Mutex<Checkpointed>,
     restoring: Arc<Progress>,
     deployments: Mutex<Deployments>,
     looks: Mutex<LookBook>,
@@ -196,7 +211,7 @@ impl Service {
             memory: parts.limits.max_memory.map(memory::MemoryBudget::new),
             live: parts.live,
             checkpoint_gate: tokio::sync::RwLock::new(()),
-            checkpointed: Mutex::new(None),
+            checkpointed: Mutex::new(Checkpointed::default()),
             restoring: parts.restoring,
             deployments: Mutex::new(parts.deployments),
             looks: Mutex::new(LookBook::default()),
@@ -219,20 +234,29 @@ impl Service {
     /// thread outside the runtime.
     pub fn checkpoint(&self, data_dir: &std::path::Path) -> Result<u64, CheckpointError> {
         let mut checkpointed = self.checkpointed.lock().expect("checkpoint lock");
-        if let Some(position) = *checkpointed
+        if let Some(position) = checkpointed.position
             && self.log.position()? == position
         {
             return Ok(position.0);
         }
-        let (position, snapshot, config) = {
+        let started = std::time::Instant::now();
+        let (position, snapshot, config, paused) = {
             let _alone = self.checkpoint_gate.blocking_write();
+            let paused = std::time::Instant::now();
             let position = self.log.position()?;
             let live = self.live.lock().expect("live lock");
-            (position, live.snapshot(), *live.bucket_config())
+            (position, live.snapshot(), *live.bucket_config(), paused)
         };
+        let paused = paused.elapsed();
         let bytes = checkpoint::encode(&snapshot, &config, position)?;
         checkpoint::write(data_dir, position.0, &bytes)?;
-        *checkpointed = Some(position);
+        *checkpointed = Checkpointed {
+            position: Some(position),
+            written: checkpointed.written + 1,
+            bytes: bytes.len() as u64,
+            seconds: started.elapsed().as_secs_f64(),
+            paused_seconds: paused.as_secs_f64(),
+        };
         Ok(position.0)
     }
 

@@ -272,6 +272,12 @@ async fn a_checkpoint_holds_what_the_log_holds_up_to_its_position_and_is_not_rew
     let (service, dir2) = (f.clone(), dir.clone());
     tokio::task::spawn_blocking(move || service.service.checkpoint(&dir2).unwrap()).await.unwrap();
     assert_eq!(read_back(&dir), (48, 144, 144), "every request, its spans open (the clock has not moved)");
+    let written_total = |f: &Fixture| -> u64 {
+        let metrics = f.service.metrics_text();
+        metrics.lines().find_map(|l| l.strip_prefix("tracelens_checkpoints_total ")?.parse().ok()).unwrap()
+    };
+    let before = written_total(&f);
+    assert!((1..=21).contains(&before), "{before}");
     // Nothing logged since: the checkpoint stands, not rewritten.
     let file = crate::storage::checkpoint::latest(&dir).unwrap().1;
     let written = std::fs::metadata(&file).unwrap().modified().unwrap();
@@ -279,4 +285,11 @@ async fn a_checkpoint_holds_what_the_log_holds_up_to_its_position_and_is_not_rew
     let (service, dir2) = (f.clone(), dir.clone());
     tokio::task::spawn_blocking(move || service.service.checkpoint(&dir2).unwrap()).await.unwrap();
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), written);
+    let metrics = f.service.metrics_text();
+    let value = |name: &str| -> f64 {
+        metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap()
+    };
+    assert_eq!(written_total(&f), before, "not rewritten");
+    assert_eq!(value("tracelens_checkpoint_last_bytes"), std::fs::metadata(&file).unwrap().len() as f64);
+    assert!(value("tracelens_checkpoint_last_seconds") >= value("tracelens_checkpoint_last_pause_seconds"));
 }
