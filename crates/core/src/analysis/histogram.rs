@@ -279,7 +279,12 @@ impl LatencyHistogram {
     pub fn from_portable(message: &super::portable::pb::Histogram) -> Result<LatencyHistogram, String> {
         let bytes = &message.buckets;
         let (mut pos, mut value, mut total) = (0usize, 0u64, 0u64);
-        let probe = new_dense();
+        // The bucket arithmetic of a dense histogram, made once per thread:
+        // a new one per message zeroed its counts each time (restoring a
+        // checkpoint decodes thousands of histograms).
+        thread_local! {
+            static PROBE: Histogram<u64> = new_dense();
+        }
         while pos < bytes.len() {
             let delta = read_varint(bytes, &mut pos).ok_or("a bucket pair is cut short")?;
             let count = read_varint(bytes, &mut pos).ok_or("a bucket pair is cut short")?;
@@ -287,7 +292,7 @@ impl LatencyHistogram {
             if count == 0 || (total > 0 && delta == 0) {
                 return Err(format!("bucket {value} is empty or repeated"));
             }
-            if probe.lowest_equivalent(value) > message.max {
+            if PROBE.with(|probe| probe.lowest_equivalent(value)) > message.max {
                 return Err(format!("bucket {value} lies above max {}", message.max));
             }
             total = total.checked_add(count).ok_or("bucket counts overflow")?;
