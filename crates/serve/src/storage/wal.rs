@@ -1216,15 +1216,16 @@ mod tests {
         wal.append(b"still works").unwrap();
     }
 
-    /// Waits for the preparer to have the next segment ready.
+    /// Waits for the preparer to have the next segment ready (it writes and
+    /// syncs a file: seconds when other work loads the disk).
     fn wait_ready(dir: &Path) {
-        for _ in 0..500 {
+        for _ in 0..6_000 {
             if dir.join(READY).exists() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("no prepared segment in 5 s");
+        panic!("no prepared segment in 60 s");
     }
 
     fn preallocated(dir: &Path) -> WalConfig {
