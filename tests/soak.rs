@@ -248,7 +248,7 @@ fn crash_cycles_lose_nothing_and_count_nothing_twice() {
         if let Some(line) = restore_line(&server) {
             if line.contains("the checkpoint") {
                 from_checkpoint += 1;
-                let segments = line.split(" later log segment").next().and_then(|l| l.rsplit(' ').next());
+                let segments = line.split("replaying ").nth(1).and_then(|l| l.split(' ').next());
                 most_segments = most_segments.max(segments.and_then(|n| n.parse::<u32>().ok()).unwrap());
             } else {
                 assert_eq!(from_checkpoint, 0, "cycle {cycle}: a restart after a checkpoint read everything: {line}");

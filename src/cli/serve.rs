@@ -501,8 +501,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             eprintln!("tracelens: listening: otlp-grpc {grpc}, otlp-http {http}, api {api}{security}");
             if let Some(next) = startup.checkpoint {
                 eprintln!(
-                    "tracelens: restoring the checkpoint of live analysis (log segments before {next}) and {} in the background",
-                    tracelens::render::count(startup.log_segments, "later log segment")
+                    "tracelens: restoring the checkpoint of live analysis (taken in log segment {next}) and replaying {} from there in the background",
+                    tracelens::render::count(startup.log_segments, "log segment")
                 );
             } else if startup.parquet_files + startup.log_segments > 0 {
                 eprintln!(
@@ -524,7 +524,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
             if let Some(next) = restored.checkpoint {
                 eprintln!(
-                    "tracelens: restored the checkpoint of the log segments before {next}, with {} of open traces",
+                    "tracelens: restored the checkpoint of the log up to segment {next}, record {}, with {} of open traces",
+                    restored.checkpoint_records,
                     tracelens::render::count(restored.checkpoint_spans, "span")
                 );
             }

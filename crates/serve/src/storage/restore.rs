@@ -135,6 +135,9 @@ pub struct Restored {
     pub checkpoint: Option<u64>,
     /// Why the newest checkpoint was not used (everything kept was read).
     pub checkpoint_unused: Option<String>,
+    /// Records at the start of the checkpoint's segment that it holds
+    /// (the replay of that segment starts after them).
+    pub checkpoint_records: u64,
     /// Spans of open traces the checkpoint held.
     pub checkpoint_spans: u64,
     /// Compacted Parquet files read.
@@ -178,6 +181,7 @@ pub fn run(
                 live.counters = loaded.counters;
                 skip = loaded.skip;
                 restored.checkpoint = Some(*next);
+                restored.checkpoint_records = skip;
                 restored.checkpoint_spans = loaded.open.len() as u64;
                 progress.spans.fetch_add(loaded.open.len() as u64, Ordering::Relaxed);
                 // The open spans were counted when they came.
