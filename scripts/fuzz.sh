@@ -15,7 +15,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(read_any otlp_request otlp_json_record otlp_structured otlp_differential params)
+  targets=(read_any otlp_request otlp_json_record otlp_structured otlp_differential params wal_segment parquet)
 fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/tracelens-fuzz-target}"

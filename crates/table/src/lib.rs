@@ -19,6 +19,7 @@
 //! * [`parquet`] — Parquet input.
 
 pub mod parquet;
+pub mod parquet_pages;
 pub mod spans_parquet;
 
 use tracelens_core::read::ReadOptions;

@@ -146,7 +146,10 @@ impl ParquetSpans {
         let (schema, metadata) = guarded(|| {
             let mut reader = ParquetReader::new(Cursor::new(bytes.as_slice()));
             let schema = reader.schema().map_err(invalid)?;
-            Ok((schema, reader.get_metadata().map_err(invalid)?.clone()))
+            let metadata = reader.get_metadata().map_err(invalid)?.clone();
+            // Before polars decodes a page: it trusts their counts.
+            crate::parquet_pages::check(&bytes, &metadata).map_err(|e| bad(format!("invalid Parquet file: {e}")))?;
+            Ok((schema, metadata))
         })?;
         let has = |name: &str| schema.contains(name);
         let layout = if has("trace_id") && has("span_id") {
@@ -410,6 +413,21 @@ mod tests {
     use tracelens_core::model::attr_json as json;
     use tracelens_core::model::{Dictionary, Span, Warnings};
     use tracelens_core::read::read_spans;
+
+    #[test]
+    fn panics_in_polars_become_invalid_file_errors() {
+        // On the calling thread.
+        let err = super::guarded::<()>(|| panic!("not yet implemented")).unwrap_err().to_string();
+        assert!(err.contains("invalid Parquet file: the reader failed on it (not yet implemented)"), "{err}");
+        // On one of polars's worker threads, whose panic it passes on.
+        let err = super::guarded::<()>(|| {
+            let worker = std::thread::Builder::new().name("polars-0".into()).spawn(|| panic!("index out of bounds"));
+            std::panic::resume_unwind(worker.unwrap().join().unwrap_err())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("the reader failed on it (index out of bounds)"), "{err}");
+    }
 
     fn read(name: &str, bytes: &[u8], dict: &mut Dictionary) -> Result<Vec<Span>, tracelens_core::read::ReadError> {
         let mut spans = Vec::new();
