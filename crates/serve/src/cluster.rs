@@ -4,7 +4,8 @@
 //!
 //! A [`PartitionWork`] assembles the traces of one partition (records in
 //! offset order; a trace completes after an idle timeout, as live traces
-//! do), remembers the offsets of each trace's first and last record, and
+//! do, on a clock its caller stops while the partition is not being read),
+//! remembers the offsets of each trace's first and last record, and
 //! turns the traces completed since it last published into a partial
 //! ([`tracelens_core::partial`]): per time bucket the same analyses the
 //! receiver runs live, and the judge's trace digests, with the fragments
@@ -119,7 +120,8 @@ impl PartitionWork {
         self.next_offset
     }
 
-    /// The spans of the record at `offset`, read at clock time `now_ms`;
+    /// The spans of the record at `offset`, read at `now_ms` on the
+    /// partition's clock (which must not run while records wait unread);
     /// past `max_open_spans` open spans every open trace is closed early.
     pub fn record(&mut self, offset: u64, spans: Vec<Span>, now_ms: u64, max_open_spans: usize) {
         self.records += 1;
@@ -153,7 +155,8 @@ impl PartitionWork {
         self.next_offset = self.next_offset.max(offset + 1);
     }
 
-    /// Completes traces idle for `idle_ms` at clock time `now_ms`.
+    /// Completes traces idle for `idle_ms` at `now_ms` on the partition's
+    /// clock.
     pub fn tick(&mut self, now_ms: u64, idle_ms: u64) {
         let mut completed = Vec::new();
         self.assembler.close_idle(now_ms, idle_ms, &mut |t| completed.push(t));

@@ -13,9 +13,12 @@
 //!   partition it is assigned it publishes a claim, waits until the results
 //!   reader has read past it, and resumes at the group's committed offset
 //!   skipping the spans already counted ([`PartitionWork`]). Each
-//!   second it publishes, per partition, a partial of the traces completed
-//!   (acks from every in-sync replica), and only then commits the offset of
-//!   the first record of its oldest open trace.
+//!   publish interval it publishes, per partition, a partial of the traces
+//!   completed (acks from every in-sync replica), and only then commits the
+//!   offset of the first record of its oldest open trace. Traces go idle
+//!   on a clock that stops while the worker is not reading (publishing,
+//!   committing, claiming) and, per partition, while it is paused: the
+//!   records waiting meanwhile may hold the next spans of an open trace.
 //!
 //! Deployment markers recorded on one member go to the results topic too,
 //! and every member records them: verdicts judge by the same deploys.
@@ -303,6 +306,25 @@ struct Owned {
     /// An offset published but not yet committed: no partial is published
     /// before it is.
     pending_commit: Option<u64>,
+    /// Reading time (see [`Worker::reading_ms`]) when the partition was
+    /// paused for a commit that failed, while it is.
+    paused_since: Option<u64>,
+    /// Reading time the partition spent paused before that.
+    paused_ms: u64,
+}
+
+impl Owned {
+    fn new(work: PartitionWork) -> Owned {
+        Owned { work, pending_commit: None, paused_since: None, paused_ms: 0 }
+    }
+
+    /// The partition's own clock at reading time `reading_ms`: reading time
+    /// less the time it was paused. Its traces go idle on this clock, so
+    /// none closes while its next spans wait unread.
+    fn clock_ms(&self, reading_ms: u64) -> u64 {
+        let paused = self.paused_ms + self.paused_since.map_or(0, |since| reading_ms.saturating_sub(since));
+        reading_ms.saturating_sub(paused)
+    }
 }
 
 /// The consumer-group member.
@@ -325,6 +347,9 @@ struct Worker {
     /// This process's claims: `<group member>-<n>`.
     claim_prefix: String,
     claims: u64,
+    /// Clock time spent not reading (publishing, committing, claiming,
+    /// measuring lag): see [`Worker::reading_ms`].
+    stalled_ms: u64,
 }
 
 impl Worker {
@@ -368,6 +393,7 @@ impl Worker {
             warnings: Warnings::default(),
             claim_prefix,
             claims: 0,
+            stalled_ms: 0,
         })
     }
 
@@ -400,11 +426,21 @@ impl Worker {
                         Err(e) => eprintln!("tracelens: kafka: reading {}: {e}", self.config.topic),
                     }
                 }
-                _ = publish.tick() => self.publish().await,
-                _ = lag.tick() => self.measure_lag(),
+                _ = publish.tick() => {
+                    let started = self.clock.now_ms();
+                    self.publish().await;
+                    self.stalled_ms += self.clock.now_ms().saturating_sub(started);
+                }
+                _ = lag.tick() => {
+                    let started = self.clock.now_ms();
+                    self.measure_lag();
+                    self.stalled_ms += self.clock.now_ms().saturating_sub(started);
+                }
                 _ = &mut stopped => break,
             }
+            let started = self.clock.now_ms();
             self.handle_events().await?;
+            self.stalled_ms += self.clock.now_ms().saturating_sub(started);
         }
         // Leave the group: what was published is committed; the rest is
         // read again by the partitions' next owners.
@@ -413,8 +449,18 @@ impl Worker {
         Ok(())
     }
 
+    /// The clock traces go idle on: clock time less the time this worker
+    /// spent not reading. While it publishes, commits or claims (seconds,
+    /// on a slow broker) the records behind the ones it read wait unread,
+    /// so that time cannot make a trace idle: a trace whose next span is
+    /// among them would be cut in two.
+    fn reading_ms(&self) -> u64 {
+        self.clock.now_ms().saturating_sub(self.stalled_ms)
+    }
+
     /// One record of the spans topic.
     fn record(&mut self, partition: i32, offset: i64, payload: Option<&[u8]>) {
+        let reading = self.reading_ms();
         let Some(owned) = self.owned.get_mut(&partition) else {
             // Read before its claim was ready: read again after it.
             let _ = self.consumer.seek(&self.config.topic, partition, Offset::Offset(offset), Duration::from_secs(1));
@@ -428,7 +474,7 @@ impl Worker {
         };
         match accept_bytes(body, encoding, IdRule::Exact, &mut self.dict, &mut self.warnings) {
             Ok(accepted) => {
-                owned.work.record(offset, accepted.spans, self.clock.now_ms(), self.partials.max_open_spans)
+                owned.work.record(offset, accepted.spans, owned.clock_ms(reading), self.partials.max_open_spans)
             }
             Err(e) => {
                 eprintln!(
@@ -467,13 +513,14 @@ impl Worker {
             self.reclaim(p).await;
         }
         let now = self.clock.now_ms();
+        let reading = self.reading_ms();
         let partitions: Vec<i32> = self.owned.keys().copied().collect();
         for p in partitions {
-            if !self.commit_pending(p) {
+            if !self.commit_pending(p, reading) {
                 continue;
             }
             let Some(owned) = self.owned.get_mut(&p) else { continue };
-            owned.work.tick(now, self.idle_ms);
+            owned.work.tick(owned.clock_ms(reading), self.idle_ms);
             let Some((partial, commit)) = owned.work.take_partial(&self.dict, &self.partials, now) else { continue };
             if self.send(p, &partial).await.is_none() {
                 // Not published: drop the work, claim the partition again.
@@ -485,12 +532,13 @@ impl Worker {
             if let Some(owned) = self.owned.get_mut(&p) {
                 owned.pending_commit = Some(commit);
             }
-            self.commit_pending(p);
+            self.commit_pending(p, reading);
         }
     }
 
-    /// Commits what a partition owes; whether nothing is owed any more.
-    fn commit_pending(&mut self, partition: i32) -> bool {
+    /// Commits what a partition owes, at reading time `reading`; whether
+    /// nothing is owed any more.
+    fn commit_pending(&mut self, partition: i32, reading: u64) -> bool {
         let Some(owned) = self.owned.get_mut(&partition) else { return false };
         let Some(offset) = owned.pending_commit else { return true };
         let mut list = TopicPartitionList::new();
@@ -500,6 +548,9 @@ impl Worker {
         match tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync)) {
             Ok(()) => {
                 owned.pending_commit = None;
+                if let Some(since) = owned.paused_since.take() {
+                    owned.paused_ms += reading.saturating_sub(since);
+                }
                 let _ = self.consumer.resume(&list);
                 true
             }
@@ -507,6 +558,7 @@ impl Worker {
                 // Nothing more is read until the commit goes through, so
                 // the traces waiting to be published stay bounded.
                 let _ = self.consumer.pause(&list);
+                owned.paused_since.get_or_insert(reading);
                 self.status.commit_failures.fetch_add(1, Ordering::Relaxed);
                 eprintln!("tracelens: kafka: committing {} partition {partition} at {offset}: {e}", self.config.topic);
                 false
@@ -586,7 +638,7 @@ impl Worker {
             skip.len()
         );
         let work = PartitionWork::new(&topic, partition as u32, &claim, resume, skip);
-        self.owned.insert(partition, Owned { work, pending_commit: None });
+        self.owned.insert(partition, Owned::new(work));
         let _ = self.consumer.seek(&topic, partition, Offset::Offset(resume as i64), Duration::from_secs(5));
         let _ = self.consumer.resume(&list);
     }
@@ -626,4 +678,22 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "tracelens".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracelens_core::partial::SkipSet;
+
+    #[test]
+    fn a_partition_s_clock_stops_while_it_is_paused() {
+        let mut owned = Owned::new(PartitionWork::new("spans", 0, "c", 0, SkipSet::default()));
+        assert_eq!(owned.clock_ms(1_000), 1_000);
+        // Paused at 1 s of reading time for a failed commit, resumed at 4 s.
+        owned.paused_since = Some(1_000);
+        assert_eq!(owned.clock_ms(3_000), 1_000, "no time passes while paused");
+        owned.paused_ms += 4_000 - owned.paused_since.take().unwrap();
+        assert_eq!(owned.clock_ms(4_000), 1_000);
+        assert_eq!(owned.clock_ms(4_500), 1_500, "and runs again once resumed");
+    }
 }
