@@ -2,12 +2,13 @@
 //! command's validated configuration and its run.
 //!
 //! One module per command — `analyze`, `graph`, `critical_path`,
-//! `bottlenecks`, `diff`, `verdict`, `merge`, `export`, `sql`, `generate`,
+//! `bottlenecks`, `diff`, `changes`, `verdict`, `merge`, `export`, `sql`, `generate`,
 //! `serve`, `send`, `report` — and what they share: `input` (inputs and
 //! pipeline flags), `progress` (the progress bar).
 
 mod analyze;
 mod bottlenecks;
+mod changes;
 mod critical_path;
 mod diff;
 mod export;
@@ -31,8 +32,8 @@ use clap_complete::Shell;
 pub const DEFAULT_TOP: usize = 10;
 
 /// Exit code for every failure: bad flags, unreadable or empty input, a
-/// write error. 1 and 3 are answers (`verdict`: fail, inconclusive; `diff`:
-/// something regressed), never failures.
+/// write error. 1 and 3 are answers (`verdict`: fail, inconclusive; `diff`,
+/// `changes`: something regressed), never failures.
 pub const EXIT_ERROR: u8 = 2;
 
 /// tracelens turns distributed traces into answers.
@@ -66,6 +67,8 @@ enum Command {
     Verdict(Box<verdict::VerdictArgs>),
     /// Every operation and edge that regressed or improved between two inputs (exit 1 if any regressed).
     Diff(Box<diff::DiffArgs>),
+    /// What got worse (or better) anywhere in each window of time, against a baseline before it (exit 1 if any regressed).
+    Changes(Box<changes::ChangesArgs>),
     /// Combine partials (from `analyze --partial` or receivers) into one report, exactly.
     Merge(Box<merge::MergeArgs>),
     /// Write a self-contained HTML report: graph, histograms, bottlenecks, trace waterfalls, comparison, verdict.
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Bottlenecks(args) => bottlenecks::run(args).map(|()| 0),
         Command::Verdict(args) => verdict::run(*args),
         Command::Diff(args) => diff::run(*args),
+        Command::Changes(args) => changes::run(*args),
         Command::Merge(args) => merge::run(*args).map(|()| 0),
         Command::Report(args) => report::run(*args).map(|()| 0),
         Command::Export(args) => export::run(*args).map(|()| 0),

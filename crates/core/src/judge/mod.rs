@@ -4,11 +4,13 @@
 //! error rate are tested overall, per operation and per downstream edge
 //! ([`stats`]), and the results become a Kayenta-style verdict with the
 //! operations that explain the change in critical-path time ([`verdict`]).
-//! [`diff`] runs the same tests over every service of two inputs.
+//! [`diff`] runs the same tests over every service of two inputs, and
+//! [`changes`] over every service of a window of time against a baseline.
 //!
 //! Pure functions over traces and numbers: no I/O, no clocks (the CLI and
 //! the receiver supply both).
 
+pub mod changes;
 pub mod diff;
 pub mod sample;
 pub mod stats;

@@ -348,7 +348,7 @@ fn error_kind(dict: &Dictionary, span: &Span) -> String {
 
 /// Whom a span calls: the service of a child in another service, or the
 /// peer a client-ish span names.
-fn call_target(dict: &Dictionary, span: &Span, callee: Option<Sym>) -> Option<String> {
+pub(crate) fn call_target(dict: &Dictionary, span: &Span, callee: Option<Sym>) -> Option<String> {
     let keys = dict.keys();
     match callee {
         Some(s) => Some(dict.resolve(s).to_string()),

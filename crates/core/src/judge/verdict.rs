@@ -541,6 +541,26 @@ struct Tested {
 /// operations, edges, by name), then adjusts the non-critical tests for
 /// the false discovery rate (Benjamini–Hochberg).
 fn test_scopes(digester: &Digester, data: &[ScopeData], service: &str, config: &JudgeConfig) -> Tested {
+    let mut tested = test_scopes_unadjusted(digester, data, service, config);
+    adjust_for_false_discoveries(&mut tested.metrics, config);
+    tested
+}
+
+/// Every metric of the digested service's scopes with their raw p-values
+/// (no false-discovery adjustment: [`super::changes`] adjusts once over
+/// every service), and the operations and edges that appeared or
+/// disappeared.
+pub(crate) fn test_unadjusted(
+    digester: &Digester,
+    digests: &[Digest],
+    config: &JudgeConfig,
+) -> (Vec<MetricResult>, Vec<String>, Vec<String>) {
+    let tally = Tally::of(digester, digests);
+    let tested = test_scopes_unadjusted(digester, &tally.data, digester.service(), config);
+    (tested.metrics, tested.appeared, tested.disappeared)
+}
+
+fn test_scopes_unadjusted(digester: &Digester, data: &[ScopeData], service: &str, config: &JudgeConfig) -> Tested {
     let mut order: Vec<usize> = (0..digester.scopes.len()).collect();
     order.sort_by(|&a, &b| digester.scopes[a].cmp(&digester.scopes[b]));
     let service_requests = digester.scopes.iter().position(|s| *s == Scope::Service).map_or(0, |i| data[i].n[0]);
@@ -572,7 +592,6 @@ fn test_scopes(digester: &Digester, data: &[ScopeData], service: &str, config: &
         let salt = crate::model::stable_hash64(label.as_bytes(), group_of(scope) as u64);
         tested.metrics.extend(evaluate(scope, d, &label, group_of(scope), config, salt));
     }
-    adjust_for_false_discoveries(&mut tested.metrics, config);
     tested
 }
 
