@@ -1718,3 +1718,70 @@ fn schemathesis_finds_no_server_error_or_undocumented_answer() {
     let counts: Vec<&str> = cases.split(',').map(|p| p.trim().split(' ').next().unwrap_or("")).collect();
     assert!(counts.len() == 2 && counts[0] == counts[1] && counts[0] != "0", "{cases}");
 }
+
+/// `/api/v1/changes` over the kept traces: an hour of shop traffic whose
+/// currency service turns twice as slow at 00:40 (as `tracelens changes`
+/// finds offline), sent to a receiver that keeps every trace.
+#[test]
+fn changes_finds_a_slowdown_among_the_kept_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = common::generate(
+        dir.path(),
+        "rollout-latency.pb",
+        &[
+            "--format",
+            "otlp-protobuf-stream",
+            "--traces",
+            "7200",
+            "--rate",
+            "2",
+            "--scenario",
+            "rollout",
+            "--deploy-at",
+            "0.66666",
+            "--change",
+            "latency",
+            "--target",
+            "currency",
+            "--magnitude",
+            "2",
+        ],
+    );
+    let server = start(&dir.path().join("data"), &["--trace-idle", "1s", "--keep-traces", "10000"]);
+    let out =
+        common::tracelens(&["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}", server.http)], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get_json(server.api, "/api/v1/status")["live"]["traces_completed"].as_u64() != Some(7200) {
+        assert!(Instant::now() < deadline, "{:#}", get_json(server.api, "/api/v1/status"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let changes = |query: &str| get_json(server.api, &format!("/api/v1/changes?{query}"));
+    let v = changes("window=10m&until=2026-11-01T00:50:00Z");
+    assert_eq!(v["status"], "changed", "{v:#}");
+    assert_eq!(v["changes"][0]["name"], "currency Convert latency_p50", "{v:#}");
+    assert_eq!(v["kept"]["traces"], 7200);
+    assert!(v["version_changes"].as_array().unwrap().iter().any(|c| c["service"] == "currency"), "{v:#}");
+    let before = changes("window=10m&until=2026-11-01T00:40:00Z");
+    assert_eq!(before["status"], "unchanged", "{before:#}");
+    // No baseline of an hour's width before 00:50 among the kept traces.
+    let wide = changes("window=1h&until=2026-11-01T00:50:00Z");
+    assert_eq!(wide["status"], "not_enough_data", "{wide:#}");
+    assert!(wide["reason"].as_str().unwrap().contains("--keep-traces"), "{wide:#}");
+    let (status, _, body) = http(server.api, "GET", "/api/v1/changes?window=0s", &[], b"");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("is not a duration of at least 1s"));
+    // The gRPC query service answers the same.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut q = query_client(server.api).await;
+        let query = pb::ChangesQuery { window: "10m".into(), until: "2026-11-01T00:50:00Z".into(), ..Default::default() };
+        let reply = q.get_changes(query).await.unwrap().into_inner();
+        assert_eq!((reply.status.as_str(), reply.reason.as_str()), ("changed", v["reason"].as_str().unwrap()));
+        assert_eq!(reply.regressed as usize, v["changes"].as_array().unwrap().len());
+        let json: serde_json::Value = serde_json::from_str(&reply.changes_json).unwrap();
+        assert_eq!(json["changes"], v["changes"]);
+        let bad = q.get_changes(pb::ChangesQuery { window: "0s".into(), ..Default::default() }).await.unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    });
+}

@@ -21,11 +21,12 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::diff::Direction;
-use super::sample::{Arm, Cohorts, Digest, Digester, call_target};
+use super::sample::{Arm, Cohorts, Digest, Digester, call_times, portable};
 use super::stats;
 use super::verdict::{Classification, Group, JudgeConfig, MetricResult, Signal, test_unadjusted};
 use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
-use crate::model::{Dictionary, SpanKind, Sym, Trace};
+use crate::analysis::portable::{PortableError, Syms};
+use crate::model::{Dictionary, Sym, Trace};
 
 /// Width of the time buckets critical-path time and versions are kept in.
 const BUCKET_NS: u64 = 60_000_000_000;
@@ -128,55 +129,111 @@ impl History {
         let Some(start_ns) = trace.spans.iter().filter(|s| s.has_timing()).map(|s| s.start_ns).min() else {
             return;
         };
-        self.range = Some(self.range.map_or((start_ns, start_ns), |(a, b)| (a.min(start_ns), b.max(start_ns))));
         let mut names: Vec<Sym> = trace.spans.iter().map(|s| s.service).collect();
         names.sort_unstable();
         names.dedup();
         for &name in &names {
-            let name = dict.resolve(name);
-            let (digester, digests) = self
-                .services
-                .entry(name.to_string())
-                .or_insert_with(|| (Digester::new(name, Cohorts::Inputs), Vec::new()));
+            let (digester, digests) = self.service(dict.resolve(name));
             // The arm is set per window when judged.
             if let Some(d) = digester.digest_as(dict, trace, Some(Arm::Baseline), false) {
                 digests.push(d);
             }
         }
-        let bucket = self.buckets.entry(start_ns / BUCKET_NS).or_default();
-        bucket.traces += 1;
         let spans = &trace.spans;
-        let mut callee: Vec<Option<Sym>> = vec![None; spans.len()];
-        for i in 0..spans.len() {
-            if let Some(p) = trace.parent(i)
-                && spans[p].service != spans[i].service
-                && callee[p].is_none()
-            {
-                callee[p] = Some(spans[i].service);
-            }
-        }
-        for section in critical_path(trace, &CriticalPathConfig::default()).sections {
-            let span = &spans[section.span];
-            let key = (span.service, span.name);
-            let next = self.operations.len() as u32;
-            let op = *self.operation_index.entry(key).or_insert(next);
-            if op == next {
-                self.operations.push(key);
-            }
-            *bucket.own_ns.entry(op).or_default() += section.len_ns();
-            if matches!(span.kind, SpanKind::Client | SpanKind::Producer)
-                && let Some(node) = call_target(dict, span, callee[section.span])
-            {
-                *bucket.call_ns.entry((span.service, node)).or_default() += section.len_ns();
-            }
-        }
+        let cp = critical_path(trace, &CriticalPathConfig::default());
+        let own: Vec<(u32, u64)> = cp
+            .sections
+            .iter()
+            .map(|s| (self.operation(spans[s.span].service, spans[s.span].name), s.len_ns()))
+            .collect();
+        let calls = call_times(dict, trace, &cp);
+        let mut versions = Vec::new();
         let mut last = None;
         for span in spans {
             if last != Some(span.resource) {
                 last = Some(span.resource);
-                bucket.versions.insert((span.service, dict.resource_of(span.resource).version));
+                versions.push((span.service, dict.resource_of(span.resource).version));
             }
         }
+        self.add_path(start_ns, own, calls, versions);
+    }
+
+    /// Adds one trace's travelling digest (a consumer group's partials
+    /// carry them), its names interned in `dict` through `syms`.
+    pub fn add_portable(
+        &mut self,
+        dict: &Dictionary,
+        syms: &Syms<'_>,
+        digest: &portable::pb::TraceDigest,
+    ) -> Result<(), PortableError> {
+        if digest.end_ns.is_none() {
+            return Ok(());
+        }
+        for (i, s) in digest.services.iter().enumerate() {
+            let name = syms.text(s.service, || format!("digest.services[{i}].service"))?;
+            let (digester, digests) = self.service(name);
+            if let Some(d) = digester.digest_portable_as(dict, syms, digest, Some(Arm::Baseline))? {
+                digests.push(d);
+            }
+        }
+        let mut own = Vec::with_capacity(digest.path.len());
+        for (i, p) in digest.path.iter().enumerate() {
+            let field = |f: &str| format!("digest.path[{i}].{f}");
+            let key = (syms.sym(p.service, || field("service"))?, syms.sym(p.operation, || field("operation"))?);
+            own.push((self.operation(key.0, key.1), p.own_ns));
+        }
+        let mut calls = Vec::with_capacity(digest.calls.len());
+        for (i, c) in digest.calls.iter().enumerate() {
+            let field = |f: &str| format!("digest.calls[{i}].{f}");
+            calls.push((
+                syms.sym(c.service, || field("service"))?,
+                syms.text(c.node, || field("node"))?.to_string(),
+                c.own_ns,
+            ));
+        }
+        let mut versions = Vec::with_capacity(digest.versions.len());
+        for (i, v) in digest.versions.iter().enumerate() {
+            let field = |f: &str| format!("digest.versions[{i}].{f}");
+            versions.push((syms.sym(v.service, || field("service"))?, syms.sym(v.version, || field("version"))?));
+        }
+        self.add_path(digest.start_ns, own, calls, versions);
+        Ok(())
+    }
+
+    fn service(&mut self, name: &str) -> &mut (Digester, Vec<Digest>) {
+        if !self.services.contains_key(name) {
+            self.services.insert(name.to_string(), (Digester::new(name, Cohorts::Inputs), Vec::new()));
+        }
+        self.services.get_mut(name).expect("inserted")
+    }
+
+    fn operation(&mut self, service: Sym, name: Sym) -> u32 {
+        let next = self.operations.len() as u32;
+        let op = *self.operation_index.entry((service, name)).or_insert(next);
+        if op == next {
+            self.operations.push((service, name));
+        }
+        op
+    }
+
+    /// A trace's critical-path time and versions, in its start's minute.
+    fn add_path(
+        &mut self,
+        start_ns: u64,
+        own: Vec<(u32, u64)>,
+        calls: Vec<(Sym, String, u64)>,
+        versions: Vec<(Sym, Sym)>,
+    ) {
+        self.range = Some(self.range.map_or((start_ns, start_ns), |(a, b)| (a.min(start_ns), b.max(start_ns))));
+        let bucket = self.buckets.entry(start_ns / BUCKET_NS).or_default();
+        bucket.traces += 1;
+        for (op, ns) in own {
+            *bucket.own_ns.entry(op).or_default() += ns;
+        }
+        for (service, node, ns) in calls {
+            *bucket.call_ns.entry((service, node)).or_default() += ns;
+        }
+        bucket.versions.extend(versions);
     }
 
     /// Judges `window` against `baseline`.
@@ -514,6 +571,23 @@ pub struct ChangeReport {
 }
 
 impl ChangeReport {
+    /// The answer for `window` when no baseline can be had: not enough
+    /// data, for `reason`.
+    pub fn without_baseline(window: Range, reason: String) -> ChangeReport {
+        let none = Range::new(window.start_unix_nano, window.start_unix_nano);
+        ChangeReport {
+            status: ChangeStatus::NotEnoughData,
+            reason,
+            window: Side { range: window, traces: 0 },
+            baseline: Side { range: none, traces: 0 },
+            tested: 0,
+            changes: Vec::new(),
+            appeared: Vec::new(),
+            disappeared: Vec::new(),
+            version_changes: Vec::new(),
+        }
+    }
+
     fn finish(mut self) -> ChangeReport {
         self.appeared.sort();
         self.disappeared.sort();

@@ -11,7 +11,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
+use crate::analysis::critical_path::{CriticalPath, CriticalPathConfig, critical_path};
 use crate::model::{Dictionary, Span, SpanKind, Sym, Trace, Value};
 
 pub mod portable;
@@ -298,16 +298,16 @@ impl Digester {
         if !with_path {
             return Some(Digest { arm, start_ns, samples, path: Vec::new(), path_ns: 0, error_types, requests, hosts });
         }
-        let (path, path_ns) = self.path_times(dict, trace);
+        let cp = critical_path(trace, &CriticalPathConfig::default());
+        let (path, path_ns) = self.path_times(dict, trace, &cp);
         Some(Digest { arm, start_ns, samples, path, path_ns, error_types, requests, hosts })
     }
 
     /// Critical-path time per operation: self, and inclusive for every
     /// ancestor on the span's chain (each key once per section); and the
     /// path's length.
-    fn path_times(&mut self, dict: &Dictionary, trace: &Trace) -> (Vec<(u32, u64, u64)>, u64) {
+    fn path_times(&mut self, dict: &Dictionary, trace: &Trace, cp: &CriticalPath) -> (Vec<(u32, u64, u64)>, u64) {
         let spans = &trace.spans;
-        let cp = critical_path(trace, &CriticalPathConfig::default());
         let mut path: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
         let mut seen: Vec<u32> = Vec::new();
         for section in &cp.sections {
@@ -366,6 +366,36 @@ pub(crate) fn call_target(dict: &Dictionary, span: &Span, callee: Option<Sym>) -
         .find_map(|&k| text(&span.attributes, k)),
         None => None,
     }
+}
+
+/// Own critical-path time of client and producer spans per (caller
+/// service, callee node) — the network, or a callee that sends no spans —
+/// over `cp`, the critical path of `trace`. With each operation's own
+/// time, every ns of the path is counted once.
+pub(crate) fn call_times(dict: &Dictionary, trace: &Trace, cp: &CriticalPath) -> Vec<(Sym, String, u64)> {
+    let spans = &trace.spans;
+    let mut callee: Vec<Option<Sym>> = vec![None; spans.len()];
+    for i in 0..spans.len() {
+        if let Some(p) = trace.parent(i)
+            && spans[p].service != spans[i].service
+            && callee[p].is_none()
+        {
+            callee[p] = Some(spans[i].service);
+        }
+    }
+    let mut calls: Vec<(Sym, String, u64)> = Vec::new();
+    for section in &cp.sections {
+        let span = &spans[section.span];
+        if !matches!(span.kind, SpanKind::Client | SpanKind::Producer) {
+            continue;
+        }
+        let Some(node) = call_target(dict, span, callee[section.span]) else { continue };
+        match calls.iter_mut().find(|c| c.0 == span.service && c.1 == node) {
+            Some(c) => c.2 += section.len_ns(),
+            None => calls.push((span.service, node, section.len_ns())),
+        }
+    }
+    calls
 }
 
 /// At most [`SPANS_PER_TRACE_AND_METRIC`] samples per scope, by smallest

@@ -123,7 +123,7 @@ impl Range {
     /// `1d`, `90s`, `500ms`).
     pub fn parse(since: Option<&str>, until: Option<&str>, now_ms: u64) -> Result<Range, RangeError> {
         let time = |bound, text: Option<&str>| {
-            text.map(|t| parse_time(t, now_ms).ok_or_else(|| RangeError::NotATime { bound, text: t.to_string() }))
+            text.map(|t| query_time(t, now_ms).ok_or_else(|| RangeError::NotATime { bound, text: t.to_string() }))
                 .transpose()
         };
         let range = Range { since_ms: time("since", since)?, until_ms: time("until", until)? };
@@ -136,8 +136,9 @@ impl Range {
     }
 }
 
-/// One time of [`Range::parse`], unix ms.
-fn parse_time(text: &str, now_ms: u64) -> Option<u64> {
+/// One time of [`Range::parse`] (the form every time parameter of the API
+/// takes), unix ms.
+pub(crate) fn query_time(text: &str, now_ms: u64) -> Option<u64> {
     let t = text.trim();
     if t == "now" {
         return Some(now_ms);

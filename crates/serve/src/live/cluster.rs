@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tracelens_core::analysis::TraceAnalyses;
 use tracelens_core::analysis::portable::{PortableError, Syms};
+use tracelens_core::judge::changes::History;
 use tracelens_core::judge::sample::portable::pb::TraceDigest;
 use tracelens_core::judge::{Judge, JudgeConfig, NotInInput, Presence, Verdict};
 use tracelens_core::model::Dictionary;
@@ -45,6 +46,22 @@ pub struct DigestSnapshot {
 }
 
 impl DigestSnapshot {
+    /// The digests as change detection reads them, with the dictionary
+    /// their names are interned in and how many there are.
+    pub fn history(mut self) -> Result<(History, Dictionary, u64), PortableError> {
+        let mut history = History::new();
+        let mut i = 0;
+        while i < self.digests.len() {
+            let strings = self.digests[i].0.clone();
+            let syms = Syms::intern(&strings, &mut self.dict);
+            while i < self.digests.len() && Arc::ptr_eq(&self.digests[i].0, &strings) {
+                history.add_portable(&self.dict, &syms, &self.digests[i].1)?;
+                i += 1;
+            }
+        }
+        Ok((history, self.dict, self.digests.len() as u64))
+    }
+
     /// The verdict over the digests (see [`Judge::add_portable`]); `complete`
     /// as for traces.
     pub fn judge(

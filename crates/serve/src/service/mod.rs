@@ -20,6 +20,7 @@
 //! Its unit tests (`tests.rs`) drive it without a listener, on a clock set
 //! by hand.
 
+pub mod changes;
 pub mod export;
 pub mod gate;
 pub mod memory;
@@ -126,6 +127,9 @@ pub enum RequestError {
     /// The query string does not parse (a parameter given twice, say).
     #[error("query string: {0}")]
     Query(String),
+    /// A change-detection request's window or baseline is wrong.
+    #[error("{0}")]
+    Changes(String),
 }
 
 /// What the service is built from (see [`Service::new`]).

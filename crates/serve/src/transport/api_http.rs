@@ -18,6 +18,7 @@ use super::status::{self, Failure};
 use super::{Auth, Surface, require_token};
 use crate::gate::{self, DeploymentRequest, FlaggerWebhook, VerdictRequest};
 use crate::ingest::BodyEncoding;
+use crate::service::changes::ChangesRequest;
 use crate::service::query::{TRACE_PAGE_MAX_SPANS, TRACE_PAGE_SPANS};
 use crate::service::{Filter, Partial, RequestError, SearchRequest, Service, ServiceError};
 use tracelens_core::judge::Verdict;
@@ -37,6 +38,7 @@ fn api_routes() -> Vec<(&'static str, MethodRouter<Arc<Service>>)> {
         ("/api/v1/traces/{trace_id}", get(trace)),
         ("/api/v1/report", get(report)),
         ("/api/v1/verdict", get(verdict)),
+        ("/api/v1/changes", get(changes)),
         ("/api/v1/flagger/gate", post(flagger_gate)),
         ("/api/v1/flagger/rollback", post(flagger_rollback)),
         ("/api/v1/deployments", post(record_deployment).get(deployments)),
@@ -193,6 +195,14 @@ fn page(view: &LiveView) -> Response {
 /// status as a measurement error).
 async fn verdict(State(service): State<Arc<Service>>, ApiQuery(request): ApiQuery<VerdictRequest>) -> Response {
     match service.verdict(&request).await {
+        Ok(v) => json(&v),
+        Err(e) => error(&e),
+    }
+}
+
+/// What changed in a recent window, anywhere.
+async fn changes(State(service): State<Arc<Service>>, ApiQuery(request): ApiQuery<ChangesRequest>) -> Response {
+    match service.changes(&request).await {
         Ok(v) => json(&v),
         Err(e) => error(&e),
     }

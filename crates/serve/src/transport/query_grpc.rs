@@ -9,12 +9,14 @@ use tonic::{Request, Response, Status};
 use super::status;
 use crate::gate::{JudgeRequest, VerdictRequest};
 use crate::query_proto as pb;
+use crate::service::changes::ChangesRequest;
 use crate::service::query::TraceOut;
 use crate::service::{Filter, Service, ServiceError};
 use tracelens_core::analysis::LatencySummary;
 use tracelens_core::analysis::bottleneck::{BottleneckView, OperationBottleneck, Pattern};
 use tracelens_core::analysis::graph::GraphView;
 use tracelens_core::analysis::metrics::OperationView;
+use tracelens_core::judge::diff::Direction;
 
 /// The gRPC query service over the receiver's service layer.
 pub struct QueryApi(pub Arc<Service>);
@@ -206,6 +208,26 @@ impl pb::query_service_server::QueryService for QueryApi {
             score: v.score,
             reason: v.reason.clone(),
             verdict_json: serde_json::to_string(&v).map_err(|e| Status::internal(e.to_string()))?,
+        }))
+    }
+
+    async fn get_changes(&self, request: Request<pb::ChangesQuery>) -> Result<Response<pb::ChangesReply>, Status> {
+        let q = request.into_inner();
+        let text = |s: String| Some(s).filter(|s| !s.is_empty());
+        let request = ChangesRequest {
+            window: text(q.window),
+            until: text(q.until),
+            baseline: text(q.baseline),
+            baseline_since: text(q.baseline_since),
+            baseline_until: text(q.baseline_until),
+        };
+        let answer = self.0.changes(&request).await.map_err(grpc)?;
+        let regressed = answer.report.changes.iter().filter(|c| c.direction == Direction::Regressed).count();
+        Ok(Response::new(pb::ChangesReply {
+            status: answer.report.status.as_str().to_string(),
+            reason: answer.report.reason.clone(),
+            regressed: regressed as u32,
+            changes_json: serde_json::to_string(&answer).map_err(|e| Status::internal(e.to_string()))?,
         }))
     }
 

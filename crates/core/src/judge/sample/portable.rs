@@ -7,7 +7,8 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{Arm, Cohorts, Digest, Digester, Scope};
+use super::{Arm, Cohorts, Digest, Digester, Scope, call_times};
+use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
 use crate::analysis::portable::{Names, PortableError, Syms, trace_id};
 use crate::model::{Dictionary, Sym, Trace};
 
@@ -40,6 +41,25 @@ pub mod pb {
         /// Per service in the trace.
         #[prost(message, repeated, tag = "8")]
         pub services: Vec<ServiceDigest>,
+        /// Critical-path time of client and producer spans, per (caller
+        /// service, callee node): the network, or a callee that sends no
+        /// spans (absent from digests of older writers).
+        #[prost(message, repeated, tag = "9")]
+        pub calls: Vec<CallTime>,
+    }
+
+    /// Own critical-path time of one service's calls to one node.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct CallTime {
+        /// The calling service.
+        #[prost(uint32, tag = "1")]
+        pub service: u32,
+        /// The node called.
+        #[prost(uint32, tag = "2")]
+        pub node: u32,
+        /// Own time of the calls on the path, ns.
+        #[prost(uint64, tag = "3")]
+        pub own_ns: u64,
     }
 
     /// A service and a version (string table indexes; "" for none).
@@ -169,7 +189,16 @@ impl TraceDigester {
             let Some(d) = digester.digest_as(dict, trace, Some(Arm::Baseline), false) else { continue };
             if !path_done {
                 path_done = true;
-                let (path, path_ns) = digester.path_times(dict, trace);
+                let cp = critical_path(trace, &CriticalPathConfig::default());
+                let (path, path_ns) = digester.path_times(dict, trace, &cp);
+                out.calls = call_times(dict, trace, &cp)
+                    .into_iter()
+                    .map(|(service, node, own_ns)| pb::CallTime {
+                        service: names.sym(dict, service),
+                        node: names.text(&node),
+                        own_ns,
+                    })
+                    .collect();
                 out.path_ns = path_ns;
                 out.path = path
                     .iter()
@@ -217,6 +246,18 @@ impl Digester {
         syms: &Syms<'_>,
         message: &pb::TraceDigest,
     ) -> Result<Option<Digest>, PortableError> {
+        self.digest_portable_as(dict, syms, message, None)
+    }
+
+    /// [`Digester::digest_portable`] in `arm` when one is given (the
+    /// caller splits the traces), else in the arm the cohorts give.
+    pub fn digest_portable_as(
+        &mut self,
+        dict: &Dictionary,
+        syms: &Syms<'_>,
+        message: &pb::TraceDigest,
+        arm: Option<Arm>,
+    ) -> Result<Option<Digest>, PortableError> {
         let mut mine = None;
         for (i, s) in message.services.iter().enumerate() {
             if syms.text(s.service, || format!("digest.services[{i}].service"))? == self.service {
@@ -225,28 +266,31 @@ impl Digester {
             }
         }
         let Some(service) = mine else { return Ok(None) };
-        let arm = match &self.cohorts {
-            Cohorts::Versions { baseline, candidate } => {
-                let version = syms.text(service.version, || "digest.services.version".to_string())?;
-                if version == baseline {
-                    Arm::Baseline
-                } else if version == candidate {
-                    Arm::Candidate
-                } else {
-                    return Ok(None);
+        let arm = match (arm, &self.cohorts) {
+            (Some(arm), _) => arm,
+            (None, cohorts) => match cohorts {
+                Cohorts::Versions { baseline, candidate } => {
+                    let version = syms.text(service.version, || "digest.services.version".to_string())?;
+                    if version == baseline {
+                        Arm::Baseline
+                    } else if version == candidate {
+                        Arm::Candidate
+                    } else {
+                        return Ok(None);
+                    }
                 }
-            }
-            Cohorts::DeployTime { deploy_ns, warmup_ns } => {
-                if message.start_ns < *deploy_ns {
-                    Arm::Baseline
-                } else if message.start_ns >= deploy_ns.saturating_add(*warmup_ns) {
-                    Arm::Candidate
-                } else {
-                    return Ok(None);
+                Cohorts::DeployTime { deploy_ns, warmup_ns } => {
+                    if message.start_ns < *deploy_ns {
+                        Arm::Baseline
+                    } else if message.start_ns >= deploy_ns.saturating_add(*warmup_ns) {
+                        Arm::Candidate
+                    } else {
+                        return Ok(None);
+                    }
                 }
-            }
-            // A digest does not say which input it came from.
-            Cohorts::Inputs => return Ok(None),
+                // A digest does not say which input it came from.
+                Cohorts::Inputs => return Ok(None),
+            },
         };
         let mut samples = Vec::with_capacity(service.samples.len());
         for (i, s) in service.samples.iter().enumerate() {

@@ -1,0 +1,237 @@
+//! What got worse, anywhere, in a recent window of time: change detection
+//! ([`tracelens_core::judge::changes`]) over the traces the judge keeps —
+//! the recently completed ones (`--keep-traces`), or in a consumer group
+//! the digests its partials carried — with the deployment markers that fall
+//! in the window listed beside the changes.
+
+use serde::{Deserialize, Serialize};
+
+use super::{RequestError, Service, ServiceError};
+use crate::gate::Deployment;
+use crate::live::buckets::query_time;
+use tracelens_core::judge::JudgeConfig;
+use tracelens_core::judge::changes::{BaselineRule, ChangeReport, History, Range, baseline_for};
+use tracelens_core::model::time::parse_duration;
+
+/// Default width of the window.
+const DEFAULT_WINDOW_NS: u64 = 15 * 60 * 1_000_000_000;
+
+/// A change-detection request (query parameters).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ChangesRequest {
+    /// Width of the window (default 15m).
+    pub window: Option<String>,
+    /// End of the window (the API's time forms: RFC 3339, unix time, `now`
+    /// or an age such as `15m`; default now).
+    pub until: Option<String>,
+    /// `auto` (default: a day earlier when kept, else the hour before),
+    /// `previous-hour` or `previous-day`.
+    pub baseline: Option<String>,
+    /// An explicit baseline's start (with `baseline_until`).
+    pub baseline_since: Option<String>,
+    /// An explicit baseline's end.
+    pub baseline_until: Option<String>,
+}
+
+/// The window and baseline a request names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Parsed {
+    window: Range,
+    baseline: Baseline,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Baseline {
+    Rule(BaselineRule),
+    Given(Range),
+}
+
+impl ChangesRequest {
+    fn parse(&self, now_ns: u64) -> Result<Parsed, RequestError> {
+        let bad = |m: String| RequestError::Changes(m);
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|v| !v.is_empty())
+        }
+        let width = match given(&self.window) {
+            None => DEFAULT_WINDOW_NS,
+            Some(w) => parse_duration(w)
+                .filter(|&ns| ns >= 1_000_000_000)
+                .ok_or_else(|| bad(format!("window {w:?} is not a duration of at least 1s (such as 5m or 1h)")))?,
+        };
+        let time = |name: &str, v: &str| {
+            query_time(v, now_ns / 1_000_000).map(|ms| ms * 1_000_000).ok_or_else(|| {
+                bad(format!(
+                    "{name} {v:?} is not a time: give RFC 3339, a unix time (seconds or milliseconds), now, or an age such as 15m or now-2h"
+                ))
+            })
+        };
+        let end = match given(&self.until) {
+            None => now_ns,
+            Some(t) => time("until", t)?,
+        };
+        let start = end.checked_sub(width).ok_or_else(|| bad("the window starts before 1970".to_string()))?;
+        let baseline = match (given(&self.baseline), given(&self.baseline_since), given(&self.baseline_until)) {
+            (None, Some(s), Some(u)) => {
+                let (s, u) = (time("baseline_since", s)?, time("baseline_until", u)?);
+                if s >= u || u > start {
+                    return Err(bad(
+                        "baseline_since must come before baseline_until, and the baseline must end by the window's start"
+                            .to_string(),
+                    ));
+                }
+                Baseline::Given(Range::new(s, u))
+            }
+            (_, Some(_), None) | (_, None, Some(_)) => {
+                return Err(bad("baseline_since and baseline_until go together".to_string()));
+            }
+            (Some(_), Some(_), Some(_)) => {
+                return Err(bad(
+                    "baseline names a rule; baseline_since and baseline_until a range: not both".to_string()
+                ));
+            }
+            (None | Some("auto"), None, None) => Baseline::Rule(BaselineRule::Default),
+            (Some("previous-hour"), None, None) => Baseline::Rule(BaselineRule::PreviousHour),
+            (Some("previous-day"), None, None) => Baseline::Rule(BaselineRule::PreviousDay),
+            (Some(other), None, None) => {
+                return Err(bad(format!("baseline {other:?} is not auto, previous-hour or previous-day")));
+            }
+        };
+        Ok(Parsed { window: Range::new(start, end), baseline })
+    }
+}
+
+/// The answer: the window's changes, the deployment markers in it, and what
+/// the judged traces cover.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChangesAnswer {
+    /// The changes.
+    #[serde(flatten)]
+    pub report: ChangeReport,
+    /// Deployment markers recorded inside the window.
+    pub deployments: Vec<Deployment>,
+    /// The traces judged from: how many, and the first and last start.
+    pub kept: Kept,
+    /// While stored spans are being restored: the answer covers only part
+    /// of what was received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restoring: Option<String>,
+}
+
+/// What the kept traces cover.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Kept {
+    /// Traces (or digests) kept.
+    pub traces: u64,
+    /// Earliest start, unix ns (absent: none kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_unix_nano: Option<u64>,
+    /// Latest start, unix ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_unix_nano: Option<u64>,
+}
+
+impl Service {
+    /// What changed in the window `request` names against its baseline,
+    /// over the traces the judge keeps.
+    pub async fn changes(&self, request: &ChangesRequest) -> Result<ChangesAnswer, ServiceError> {
+        let parsed = request.parse(self.clock.now_ns())?;
+        // Taken under the lock, judged after it off the async workers.
+        let (digests, traces, dict) = {
+            let live = self.live.lock().expect("live lock");
+            match live.digest_snapshot() {
+                Some(digests) => (Some(digests), Vec::new(), None),
+                None => (None, live.recent_traces(), Some(live.dict.clone())),
+            }
+        };
+        let (report, kept) = tokio::task::spawn_blocking(move || -> Result<(ChangeReport, Kept), ServiceError> {
+            let (history, dict, count) = match (digests, dict) {
+                (Some(digests), _) => digests.history().map_err(ServiceError::Partial)?,
+                (None, Some(dict)) => {
+                    let mut history = History::new();
+                    for trace in &traces {
+                        history.add_trace(&dict, trace);
+                    }
+                    (history, dict, traces.len() as u64)
+                }
+                (None, None) => unreachable!("one source or the other"),
+            };
+            let range = history.range();
+            let kept = Kept {
+                traces: count,
+                since_unix_nano: range.map(|r| r.0),
+                until_unix_nano: range.map(|r| r.1),
+            };
+            let baseline = match parsed.baseline {
+                Baseline::Given(range) => Some(range),
+                Baseline::Rule(rule) => range.and_then(|(first, _)| baseline_for(parsed.window, rule, first)),
+            };
+            let config = JudgeConfig::default();
+            let report = match baseline {
+                Some(baseline) => history.changes(&dict, parsed.window, baseline, &config),
+                None => ChangeReport::without_baseline(
+                    parsed.window,
+                    format!(
+                        "not enough data: the {} kept {} reach back to no baseline of the window's width before it (--keep-traces sets how many are kept)",
+                        count,
+                        if count == 1 { "trace" } else { "traces" },
+                    ),
+                ),
+            };
+            Ok((report, kept))
+        })
+        .await
+        .map_err(ServiceError::Task)??;
+        let window = parsed.window;
+        let deployments = self
+            .deployments()
+            .into_iter()
+            .filter(|d| (window.start_unix_nano..window.end_unix_nano).contains(&d.time_unix_nano))
+            .collect();
+        Ok(ChangesAnswer { report, deployments, kept, restoring: self.restoring() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000_000_000_000;
+    const MIN: u64 = 60_000_000_000;
+
+    fn request(pairs: &[(&str, &str)]) -> ChangesRequest {
+        let get = |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        ChangesRequest {
+            window: get("window"),
+            until: get("until"),
+            baseline: get("baseline"),
+            baseline_since: get("baseline_since"),
+            baseline_until: get("baseline_until"),
+        }
+    }
+
+    #[test]
+    fn windows_end_now_unless_told_and_baselines_follow_the_rule_or_the_range() {
+        let p = request(&[]).parse(NOW).unwrap();
+        assert_eq!(p.window, Range::new(NOW - 15 * MIN, NOW));
+        assert_eq!(p.baseline, Baseline::Rule(BaselineRule::Default));
+        let p = request(&[("window", "5m"), ("until", "1800000000"), ("baseline", "previous-day")]).parse(NOW).unwrap();
+        assert_eq!(p.window, Range::new(NOW - 5 * MIN, NOW));
+        assert_eq!(p.baseline, Baseline::Rule(BaselineRule::PreviousDay));
+        let p = request(&[("baseline_since", "1799990000"), ("baseline_until", "1799999000")]).parse(NOW).unwrap();
+        assert_eq!(p.baseline, Baseline::Given(Range::new(1_799_990_000_000_000_000, 1_799_999_000_000_000_000)));
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong() {
+        for (pairs, expected) in [
+            (vec![("window", "0s")], "window \"0s\" is not a duration of at least 1s"),
+            (vec![("until", "soon")], "until \"soon\" is not a time"),
+            (vec![("baseline", "last-week")], "baseline \"last-week\" is not auto, previous-hour or previous-day"),
+            (vec![("baseline_since", "1799990000")], "baseline_since and baseline_until go together"),
+            (vec![("baseline_since", "1799999000"), ("baseline_until", "1799990000")], "must come before"),
+        ] {
+            let err = request(&pairs).parse(NOW).unwrap_err().to_string();
+            assert!(err.contains(expected), "{pairs:?}: {err}");
+        }
+    }
+}
