@@ -1775,7 +1775,8 @@ fn changes_finds_a_slowdown_among_the_kept_traces() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut q = query_client(server.api).await;
-        let query = pb::ChangesQuery { window: "10m".into(), until: "2026-11-01T00:50:00Z".into(), ..Default::default() };
+        let query =
+            pb::ChangesQuery { window: "10m".into(), until: "2026-11-01T00:50:00Z".into(), ..Default::default() };
         let reply = q.get_changes(query).await.unwrap().into_inner();
         assert_eq!((reply.status.as_str(), reply.reason.as_str()), ("changed", v["reason"].as_str().unwrap()));
         assert_eq!(reply.regressed as usize, v["changes"].as_array().unwrap().len());

@@ -602,6 +602,66 @@ mod tests {
     const MIN: u64 = 60_000_000_000;
     const DAY: u64 = 24 * 60 * MIN;
 
+    /// Shop traces whose currency service turns three times as slow two
+    /// thirds of the way through 40 minutes at one trace a second.
+    fn rollout(dict: &mut Dictionary) -> Vec<Trace> {
+        use crate::generate::scenario::{Change, Deploy, Scenario};
+        use crate::generate::{self, Amount, GeneratorConfig, TopologyFile, write::OutputFormat};
+        let deploy = Deploy {
+            scenario: Scenario::Rollout { at: 0.66666 },
+            change: Change::Latency,
+            target: "currency".to_string(),
+            magnitude: 3.0,
+            new_version: "2.0.0".to_string(),
+            new_service: String::new(),
+        };
+        let config =
+            GeneratorConfig { seed: 7, traces_per_second: 1.0, deploy: Some(deploy), ..GeneratorConfig::default() };
+        let (bytes, _) =
+            generate::to_vec(&TopologyFile::shop(), &config, Amount::Traces(2_400), OutputFormat::OtlpProtobufStream)
+                .unwrap();
+        let mut spans = Vec::new();
+        let mut warnings = crate::model::Warnings::default();
+        crate::read::read_spans("rollout", &bytes[..], &Default::default(), dict, &mut warnings, &mut |_, s| {
+            spans.push(s)
+        })
+        .unwrap();
+        crate::assemble::assemble_all(spans).0
+    }
+
+    #[test]
+    fn travelling_digests_give_the_answer_the_traces_give() {
+        let mut dict = Dictionary::default();
+        let traces = rollout(&mut dict);
+        let mut direct = History::new();
+        let mut digester = portable::TraceDigester::default();
+        let mut names = crate::analysis::portable::Names::default();
+        let mut digests = Vec::new();
+        for t in &traces {
+            direct.add_trace(&dict, t);
+            digests.push(digester.digest(&dict, t, &mut names));
+        }
+        // As a consumer group's member reads them: names by text.
+        let strings = names.into_strings();
+        let mut other = Dictionary::default();
+        let syms = Syms::intern(&strings, &mut other);
+        let mut travelled = History::new();
+        for d in &digests {
+            travelled.add_portable(&other, &syms, d).unwrap();
+        }
+        assert_eq!(direct.range(), travelled.range());
+        let (first, _) = direct.range().unwrap();
+        let window = Range::new(first + 30 * MIN, first + 40 * MIN);
+        let baseline = baseline_for(window, BaselineRule::Default, first).unwrap();
+        let config = JudgeConfig { bootstrap_rounds: 200, ..JudgeConfig::default() };
+        let a = direct.changes(&dict, window, baseline, &config);
+        let b = travelled.changes(&other, window, baseline, &config);
+        assert_eq!(a.status, ChangeStatus::Changed, "{}", a.reason);
+        assert_eq!(a.changes[0].metric.name, "currency Convert latency_p50");
+        assert!(a.changes.iter().any(|c| c.metric.group == Group::Edges && c.impact.path_ns_per_trace != 0));
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn baselines_are_a_day_earlier_when_the_data_reaches_back_else_the_hour_before() {
         let window = Range::new(2 * DAY, 2 * DAY + 15 * MIN);
