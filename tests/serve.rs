@@ -1786,3 +1786,56 @@ fn changes_finds_a_slowdown_among_the_kept_traces() {
         assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
     });
 }
+
+/// The background change detection's `/metrics` series: an hour of shop
+/// traffic ending now, whose currency service turned twice as slow 20
+/// minutes ago, makes the last 15 minutes "changed" with a series for
+/// currency's Convert that an alert can fire on.
+#[test]
+fn metrics_carry_the_changes_of_the_last_15_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let first = tracelens::model::time::rfc3339((now - 3600) * 1_000_000_000);
+    let dump = common::generate(
+        dir.path(),
+        "last-hour.pb",
+        &[
+            "--format",
+            "otlp-protobuf-stream",
+            "--start",
+            &first,
+            "--traces",
+            "7200",
+            "--rate",
+            "2",
+            "--scenario",
+            "rollout",
+            "--deploy-at",
+            "0.66666",
+            "--change",
+            "latency",
+            "--target",
+            "currency",
+            "--magnitude",
+            "2",
+        ],
+    );
+    let server = start(&dir.path().join("data"), &["--trace-idle", "1s", "--changes-interval", "1s"]);
+    let out =
+        common::tracelens(&["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}", server.http)], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let series = "tracelens_change_detected{service=\"currency\",kind=\"operation\",scope=\"Convert\",signal=\"latency_p50\",direction=\"regressed\"} 1\n";
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let m = loop {
+        let m = metrics(server.api);
+        if m.contains(series) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(m.contains("tracelens_changes_status{status=\"changed\"} 1\n"), "{m}");
+    assert!(m.contains("tracelens_changes_folded 0\n"), "{m}");
+    assert!(m.contains("tracelens_change_ratio{service=\"currency\",kind=\"operation\",scope=\"Convert\""), "{m}");
+    assert!(m.contains("tracelens_changes_failures_total 0\n"), "{m}");
+}

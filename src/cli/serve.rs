@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// Old spelling of --compact-interval, in seconds.
     #[arg(long, env = "TRACELENS_COMPACT_INTERVAL_SECONDS", hide = true, conflicts_with = "compact_interval")]
     compact_interval_seconds: Option<f64>,
+    /// How often change detection runs over the kept traces (the last 15 minutes against their
+    /// baseline) for the tracelens_change_* series of /metrics; 0s turns it off [default: 1m].
+    #[arg(long, env = "TRACELENS_CHANGES_INTERVAL", value_name = "DURATION", value_parser = super::duration_arg)]
+    changes_interval: Option<Duration>,
     /// Join a Kafka consumer group reading spans from these brokers (host:port[,host:port…]), as the
     /// OpenTelemetry Collector's kafka exporter writes them; every member answers for the whole group.
     #[arg(long, env = "TRACELENS_KAFKA_BROKERS", value_name = "HOSTS")]
@@ -175,6 +179,7 @@ struct FileSettings {
     wal_preallocate: Option<bool>,
     compact_interval: Option<String>,
     compact_interval_seconds: Option<f64>,
+    changes_interval: Option<String>,
     retention: Option<String>,
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
@@ -250,8 +255,12 @@ max_open_spans = 1000000
 # Label sets with series of their own in /metrics, per family; the rest are
 # summed into "(overflow)" ones.
 max_metric_label_sets = 10000
-# Completed traces kept in memory for verdicts (trace look-ups read the data directory).
+# Completed traces kept in memory for verdicts and change detection (trace
+# look-ups read the data directory).
 keep_traces = 10000
+# How often change detection runs for the tracelens_change_* series of
+# /metrics ("0s": off).
+changes_interval = "1m"
 # Width of a live-analysis time bucket (since/until merge whole buckets).
 bucket_width = "1m"
 
@@ -360,6 +369,12 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
                 .duration("compact_interval", &file.compact_interval, file.compact_interval_seconds, 1.0)?
                 .unwrap_or(Duration::from_secs(30)),
         };
+    let changes_interval = match args.changes_interval {
+        Some(d) => d,
+        None => {
+            file.duration("changes_interval", &file.changes_interval, None, 1.0)?.unwrap_or(Duration::from_secs(60))
+        }
+    };
     let file_publish_interval = file.duration("kafka_publish_interval", &file.kafka_publish_interval, None, 1.0)?;
     if max_request_bytes == 0 || max_in_flight == 0 {
         return Err(UsageError("max-request-bytes and max-in-flight must be above 0".to_string()).into());
@@ -432,6 +447,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         tls,
         segment_bytes,
         compact_interval,
+        changes_interval: (!changes_interval.is_zero()).then_some(changes_interval),
         grpc_addr: args.grpc_addr.or(file.grpc_addr).unwrap_or_else(|| addr("127.0.0.1:4317")),
         http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| addr("127.0.0.1:4318")),
         api_addr: args.api_addr.or(file.api_addr).unwrap_or_else(|| addr("127.0.0.1:7070")),

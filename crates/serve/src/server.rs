@@ -70,6 +70,8 @@ pub struct ServeConfig {
     pub segment_bytes: u64,
     /// How often closed log segments are compacted to Parquet.
     pub compact_interval: Duration,
+    /// How often change detection runs for `/metrics` (None: never).
+    pub changes_interval: Option<Duration>,
     /// As a member of a Kafka consumer group: the group's settings.
     pub kafka: Option<KafkaConfig>,
     /// Whether the OTLP gRPC and HTTP listeners are on.
@@ -290,6 +292,25 @@ fn spawn_ticker(service: Arc<Service>, mut stop: watch::Receiver<bool>) -> JoinH
     })
 }
 
+/// Runs change detection over the kept traces every `every` (the default
+/// window against its default baseline) for `/metrics`, until `stop`.
+fn spawn_change_detection(service: Arc<Service>, every: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopped = tokio::select! {
+                _ = interval.tick() => false,
+                _ = stop.wait_for(|v| *v) => true,
+            };
+            if stopped {
+                break;
+            }
+            service.detect_changes().await;
+        }
+    })
+}
+
 /// The process's resident memory (`VmRSS` of `/proc/self/status`), bytes.
 fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -375,6 +396,7 @@ pub async fn run(
     let compactor = spawn_thread("compact", move || compactor.run(restored_rx, compact_rx))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let ticker = spawn_ticker(service.clone(), stop_rx.clone());
+    let detector = config.changes_interval.map(|every| spawn_change_detection(service.clone(), every, stop_rx.clone()));
     let tasks = listeners.serve(&service, &config, &stop_rx)?;
     let kafka = match (&config.kafka, group) {
         (Some(kafka), Some(group)) => Some(tokio::spawn(spawn_kafka(
@@ -412,6 +434,9 @@ pub async fn run(
         }
     }
     let _ = ticker.await;
+    if let Some(detector) = detector {
+        let _ = detector.await;
+    }
     if let Some(kafka) = kafka {
         match kafka.await {
             Ok(result) => result?,

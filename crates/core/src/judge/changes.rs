@@ -420,32 +420,25 @@ impl PathDelta {
     /// What a changed metric of `service` costs, per second of the window.
     fn impact(&self, dict: &Dictionary, service: &str, metric: &MetricResult, window_s: f64) -> Impact {
         let rate = if window_s > 0.0 { self.traces[1] as f64 / window_s } else { 0.0 };
-        let label = metric.name.strip_suffix(metric.signal.as_str()).unwrap_or(&metric.name).trim_end();
+        let scope = scope_of(service, metric);
         let of_service = |s: Sym| dict.resolve(s) == service;
         // The scope's own time on the path: an operation's, a service's
         // operations', an edge's calls (the callee's own time is the
         // callee's, so a slow service ranks above its callers).
         let delta: f64 = match metric.group {
             Group::Service => self.own.iter().filter(|o| of_service(o.0)).map(|o| self.per_trace(o.2)).sum(),
-            Group::Operations => {
-                let op = label.strip_prefix(service).map(str::trim_start).unwrap_or(label);
-                self.own
-                    .iter()
-                    .filter(|o| of_service(o.0) && dict.resolve(o.1) == op)
-                    .map(|o| self.per_trace(o.2))
-                    .sum()
-            }
-            Group::Edges => {
-                let to = label
-                    .strip_prefix(service)
-                    .and_then(|l| l.trim_start().strip_prefix("->"))
-                    .map_or(label, str::trim);
-                self.calls
-                    .iter()
-                    .filter(|((s, node), _)| of_service(*s) && node == to)
-                    .map(|(_, &ns)| self.per_trace(ns))
-                    .sum()
-            }
+            Group::Operations => self
+                .own
+                .iter()
+                .filter(|o| of_service(o.0) && dict.resolve(o.1) == scope)
+                .map(|o| self.per_trace(o.2))
+                .sum(),
+            Group::Edges => self
+                .calls
+                .iter()
+                .filter(|((s, node), _)| of_service(*s) && node == scope)
+                .map(|(_, &ns)| self.per_trace(ns))
+                .sum(),
         };
         let added_errors = if metric.signal == Signal::ErrorRate {
             let spans_per_s = if window_s > 0.0 { metric.n_candidate as f64 / window_s } else { 0.0 };
@@ -458,6 +451,19 @@ impl PathDelta {
             path_ns_per_second: (delta * rate).round() as i64,
             added_errors_per_second: added_errors,
         }
+    }
+}
+
+/// The operation (or, for an edge, the callee) a metric of `service`
+/// measures: its name without the service and the signal ("" for the
+/// service itself).
+pub fn scope_of<'a>(service: &str, metric: &'a MetricResult) -> &'a str {
+    let label = metric.name.strip_suffix(metric.signal.as_str()).unwrap_or(&metric.name).trim_end();
+    let rest = label.strip_prefix(service).unwrap_or(label).trim_start();
+    match metric.group {
+        Group::Service => "",
+        Group::Operations => rest,
+        Group::Edges => rest.strip_prefix("->").map_or(rest, str::trim_start),
     }
 }
 

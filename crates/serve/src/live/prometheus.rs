@@ -61,7 +61,7 @@ fn admit<K: Clone + Eq + Hash + Ord>(admitted: &mut FxHashSet<K>, present: &[(K,
 /// Tempo's service-graph buckets, seconds.
 const GRAPH_BUCKETS: [f64; 8] = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8];
 
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

@@ -2,19 +2,42 @@
 //! ([`tracelens_core::judge::changes`]) over the traces the judge keeps —
 //! the recently completed ones (`--keep-traces`), or in a consumer group
 //! the digests its partials carried — with the deployment markers that fall
-//! in the window listed beside the changes.
+//! in the window listed beside the changes. A background run every
+//! `--changes-interval` keeps the last answer for the `tracelens_change_*`
+//! series of `/metrics`, so an alert can fire on a change.
+
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 use super::{RequestError, Service, ServiceError};
 use crate::gate::Deployment;
 use crate::live::buckets::query_time;
+use crate::live::prometheus::escape;
 use tracelens_core::judge::JudgeConfig;
-use tracelens_core::judge::changes::{BaselineRule, ChangeReport, History, Range, baseline_for};
+use tracelens_core::judge::changes::{
+    BaselineRule, ChangeReport, ChangeStatus, History, Range, baseline_for, scope_of,
+};
+use tracelens_core::judge::verdict::Group;
 use tracelens_core::model::time::parse_duration;
 
 /// Default width of the window.
 const DEFAULT_WINDOW_NS: u64 = 15 * 60 * 1_000_000_000;
+
+/// Changes with series of their own in `/metrics` (the highest ranked);
+/// the rest are counted in `tracelens_changes_folded`.
+pub const MAX_CHANGE_SERIES: usize = 100;
+
+/// What the background change detection found last.
+#[derive(Default)]
+pub struct Detected {
+    /// Runs done.
+    runs: u64,
+    /// Runs that failed (the last answer stays).
+    failures: u64,
+    /// Clock time of the last answer, unix ns, and the answer.
+    last: Option<(u64, ChangesAnswer)>,
+}
 
 /// A change-detection request (query parameters).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -188,6 +211,103 @@ impl Service {
             .filter(|d| (window.start_unix_nano..window.end_unix_nano).contains(&d.time_unix_nano))
             .collect();
         Ok(ChangesAnswer { report, deployments, kept, restoring: self.restoring() })
+    }
+}
+
+impl Service {
+    /// One background run: the default window (the last 15 minutes)
+    /// against its default baseline, kept for `/metrics`.
+    pub async fn detect_changes(&self) {
+        let at = self.clock.now_ns();
+        let answer = self.changes(&ChangesRequest::default()).await;
+        let mut detected = self.detected.lock().expect("detected lock");
+        detected.runs += 1;
+        match answer {
+            Ok(answer) => detected.last = Some((at, answer)),
+            Err(e) => {
+                detected.failures += 1;
+                eprintln!("tracelens: warning: change detection: {e}");
+            }
+        }
+    }
+
+    /// The `tracelens_change*` series of `/metrics`, from the last
+    /// background run.
+    pub(crate) fn change_metrics(&self, out: &mut String) {
+        let detected = self.detected.lock().expect("detected lock");
+        let _ = write!(
+            out,
+            "# HELP tracelens_changes_runs_total Change-detection runs over the kept traces (every --changes-interval).\n# TYPE tracelens_changes_runs_total counter\ntracelens_changes_runs_total {}\n# HELP tracelens_changes_failures_total Change-detection runs that failed (the last answer stays).\n# TYPE tracelens_changes_failures_total counter\ntracelens_changes_failures_total {}\n",
+            detected.runs, detected.failures
+        );
+        let Some((at, answer)) = &detected.last else { return };
+        let report = &answer.report;
+        let _ = write!(
+            out,
+            "# HELP tracelens_changes_last_run_timestamp_seconds When the last run judged its window (the 15 minutes before it).\n# TYPE tracelens_changes_last_run_timestamp_seconds gauge\ntracelens_changes_last_run_timestamp_seconds {}\n# HELP tracelens_changes_status The last run's answer: 1 on the status it gave.\n# TYPE tracelens_changes_status gauge\n",
+            *at as f64 / 1e9
+        );
+        for status in [ChangeStatus::Changed, ChangeStatus::Unchanged, ChangeStatus::NotEnoughData] {
+            let _ = writeln!(
+                out,
+                "tracelens_changes_status{{status=\"{}\"}} {}",
+                status.as_str(),
+                u8::from(report.status == status)
+            );
+        }
+        let shown = &report.changes[..report.changes.len().min(MAX_CHANGE_SERIES)];
+        let _ = write!(
+            out,
+            "# HELP tracelens_changes_folded Changes the last run found beyond the {MAX_CHANGE_SERIES} with series of their own (the lowest ranked).\n# TYPE tracelens_changes_folded gauge\ntracelens_changes_folded {}\n",
+            report.changes.len() - shown.len()
+        );
+        if shown.is_empty() {
+            return;
+        }
+        let labels: Vec<String> = shown
+            .iter()
+            .map(|c| {
+                let kind = match c.metric.group {
+                    Group::Service => "service",
+                    Group::Operations => "operation",
+                    Group::Edges => "edge",
+                };
+                format!(
+                    "service=\"{}\",kind=\"{kind}\",scope=\"{}\",signal=\"{}\",direction=\"{}\"",
+                    escape(&c.service),
+                    escape(scope_of(&c.service, &c.metric)),
+                    c.metric.signal.as_str(),
+                    c.direction.as_str()
+                )
+            })
+            .collect();
+        out.push_str("# HELP tracelens_change_detected A change the last run found (1), by service, scope kind (service, operation or edge), scope (the operation or callee), signal and direction.\n# TYPE tracelens_change_detected gauge\n");
+        for l in &labels {
+            let _ = writeln!(out, "tracelens_change_detected{{{l}}} 1");
+        }
+        out.push_str("# HELP tracelens_change_ratio Window over baseline of that change (median shift, p99 or error-rate ratio).\n# TYPE tracelens_change_ratio gauge\n");
+        for (l, c) in labels.iter().zip(shown) {
+            let _ = writeln!(out, "tracelens_change_ratio{{{l}}} {}", number(c.metric.estimate));
+        }
+        out.push_str("# HELP tracelens_change_path_seconds_per_second Critical-path time that change adds (or saves, below 0) per second of traffic.\n# TYPE tracelens_change_path_seconds_per_second gauge\n");
+        for (l, c) in labels.iter().zip(shown) {
+            let _ = writeln!(
+                out,
+                "tracelens_change_path_seconds_per_second{{{l}}} {}",
+                c.impact.path_ns_per_second as f64 / 1e9
+            );
+        }
+    }
+}
+
+/// A sample value: Prometheus spells infinities and NaN its own way.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        v.to_string()
     }
 }
 

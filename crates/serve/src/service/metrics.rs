@@ -48,6 +48,7 @@ impl Service {
                 budget.sheds()
             );
         }
+        self.change_metrics(&mut text);
         let c = *self.checkpointed.lock().expect("checkpoint lock");
         let _ = write!(
             text,

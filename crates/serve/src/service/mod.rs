@@ -193,6 +193,8 @@ pub struct Service {
     checkpoint_gate: tokio::sync::RwLock<()>,
     /// The last checkpoint written.
     checkpointed: Mutex<Checkpointed>,
+    /// The last background change detection (for `/metrics`).
+    detected: Mutex<changes::Detected>,
     restoring: Arc<Progress>,
     deployments: Mutex<Deployments>,
     looks: Mutex<LookBook>,
@@ -216,6 +218,7 @@ impl Service {
             live: parts.live,
             checkpoint_gate: tokio::sync::RwLock::new(()),
             checkpointed: Mutex::new(Checkpointed::default()),
+            detected: Mutex::new(changes::Detected::default()),
             restoring: parts.restoring,
             deployments: Mutex::new(parts.deployments),
             looks: Mutex::new(LookBook::default()),
