@@ -40,6 +40,31 @@ fn analyze_table_report_reads_well() {
         "{text}"
     );
     assert!(text.contains("Warnings    none"), "{text}");
+    // The shop's checkout calls cart, payments and shipping one after
+    // another, and payments' failure surfaces in checkout.
+    assert!(
+        text.contains("  1. Run the calls checkout POST /cart/checkout makes one after another concurrently, if they do not depend on each other (up to 8.00ms per trace).\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  2. Fix the errors that start in payments Charge: they surface in checkout Charge.\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn analyze_json_recommends_with_evidence_saving_and_confidence() {
+    let out = tracelens(&["analyze", "--format", "json", fixture("shop.otlp.json").to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let r = v["recommendations"].as_array().unwrap();
+    let kinds: Vec<&str> = r.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["sequential_calls", "error_origin"], "{r:#?}");
+    assert_eq!(r[0]["saving_ns_per_trace"], 8_000_000);
+    assert_eq!((r[0]["traces"].as_u64(), r[0]["share"].as_f64()), (Some(1), Some(0.5)));
+    assert_eq!(r[0]["confidence"], "low", "one trace of two");
+    assert_eq!(r[0]["example_trace_id"], "0af7651916cd43dd8448eb211c80319c");
+    assert!(r[1]["evidence"].as_str().unwrap().contains("surface in checkout Charge"), "{r:#?}");
 }
 
 #[test]

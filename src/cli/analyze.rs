@@ -13,6 +13,7 @@ use tracelens::analysis::bottleneck::BottleneckView;
 use tracelens::analysis::clock_skew::SkewReport;
 use tracelens::analysis::graph::GraphView;
 use tracelens::analysis::metrics::{DEFAULT_MAX_OPERATIONS_PER_SERVICE, OperationView};
+use tracelens::analysis::recommend::{Recommendation, recommendations};
 use tracelens::analysis::{Summary, TraceAnalyses};
 use tracelens::model::{Dictionary, Warnings};
 use tracelens::read::Input;
@@ -139,6 +140,8 @@ pub(super) struct AnalyzeReport {
     operations: Vec<OperationView>,
     /// Critical-path aggregates.
     bottlenecks: BottleneckView,
+    /// Advice from the bottleneck patterns, most time saved first.
+    recommendations: Vec<Recommendation>,
 }
 
 #[derive(Serialize)]
@@ -188,7 +191,9 @@ impl AnalyzeReport {
             }),
             _ => None,
         };
+        let bottlenecks = analyses.bottlenecks.view(dict);
         AnalyzeReport {
+            recommendations: recommendations(&bottlenecks),
             inputs,
             spans: spans_read,
             spans_analyzed: summary.spans,
@@ -201,7 +206,7 @@ impl AnalyzeReport {
             skipped,
             graph: analyses.graph.view(dict),
             operations: analyses.metrics.views(dict),
-            bottlenecks: analyses.bottlenecks.view(dict),
+            bottlenecks,
         }
     }
 }
@@ -285,7 +290,32 @@ fn write_table(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<
     w.write_all(render::graph::table(&r.graph).as_bytes())?;
     write_operations(w, r, top)?;
     writeln!(w)?;
-    super::bottlenecks::write_table(w, &r.bottlenecks, top)
+    super::bottlenecks::write_table(w, &r.bottlenecks, top)?;
+    write_recommendations(w, &r.recommendations, top)
+}
+
+/// The first `top` recommendations, each with its confidence and evidence.
+fn write_recommendations(w: &mut impl Write, recommendations: &[Recommendation], top: usize) -> io::Result<()> {
+    writeln!(w)?;
+    if recommendations.is_empty() {
+        return writeln!(w, "Recommendations: none (no pattern worth a look)");
+    }
+    writeln!(w, "Recommendations")?;
+    for (i, r) in recommendations.iter().take(top).enumerate() {
+        writeln!(w, "{:>3}. {}", i + 1, r.advice)?;
+        writeln!(
+            w,
+            "     {} confidence ({:.1}% of traces): {}; e.g. trace {}",
+            r.confidence,
+            100.0 * r.share,
+            r.evidence,
+            r.example_trace_id
+        )?;
+    }
+    if recommendations.len() > top {
+        writeln!(w, "     … and {} more (--top, or --format json)", recommendations.len() - top)?;
+    }
+    Ok(())
 }
 
 fn write_operations(w: &mut impl Write, r: &AnalyzeReport, top: usize) -> io::Result<()> {

@@ -532,9 +532,18 @@
     };
     section.append(el('h3', null, 'Operations by critical-path time'), table(b.operations, false, 'bottleneck-operations'));
     section.append(el('h3', null, 'Call paths'), table(b.call_paths, true, 'bottleneck-paths'));
+    section.append(el('h3', null, 'Recommendations'));
+    const recs = (d.recommendations || []).filter((r) => !state.service || r.service === state.service);
+    if (!recs.length) section.append(el('p', { class: 'muted' }, 'Nothing to recommend: no pattern worth a look.'));
+    const ol = el('ol', { class: 'recommendations' });
+    for (const r of recs.slice(0, 20)) {
+      ol.append(el('li', { 'data-recommendation': r.kind }, el('strong', null, r.advice), ' ',
+        el('span', { class: 'muted' }, `${r.confidence} confidence, ${pct(r.share)} of traces: ${r.evidence} `), traceLink(d, r.example_trace_id)));
+    }
+    section.append(ol);
     section.append(el('h3', null, 'Patterns'));
     const pats = b.patterns.filter((p) => !state.service || p.service === state.service);
-    if (!pats.length) section.append(el('p', { class: 'muted' }, 'No N+1 loops or dominant self times found.'));
+    if (!pats.length) section.append(el('p', { class: 'muted' }, 'No patterns found (N+1 loops, sequential calls, retries, dominant self times, error origins, fan-outs).'));
     const ul = el('ul', { class: 'patterns' });
     for (const p of pats.slice(0, 50)) {
       ul.append(el('li', { 'data-pattern': p.kind }, el('strong', null, p.kind === 'n_plus_one' ? 'N+1' : p.kind.replace(/_/g, ' ')), ' ', p.description,

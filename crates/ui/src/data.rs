@@ -1,6 +1,7 @@
 //! [`ReportData`]: everything the pictures draw, as one JSON document —
 //! the service graph with a latency histogram per edge, every operation
-//! with its histogram, the bottlenecks, the kept traces and, for a deploy,
+//! with its histogram, the bottlenecks and the advice drawn from them, the
+//! kept traces and, for a deploy,
 //! the verdict with each judged scope's histograms per arm. The offline
 //! report inlines it; the live UI fetches it from `/api/v1/report`.
 
@@ -9,6 +10,7 @@ use serde::Serialize;
 use tracelens_core::analysis::TraceAnalyses;
 use tracelens_core::analysis::bottleneck::BottleneckView;
 use tracelens_core::analysis::histogram::LatencyHistogram;
+use tracelens_core::analysis::recommend::{self, Recommendation};
 use tracelens_core::judge::Verdict;
 use tracelens_core::model::Dictionary;
 
@@ -168,6 +170,8 @@ pub struct ReportData {
     pub operations: Vec<Operation>,
     /// Critical-path aggregates.
     pub bottlenecks: BottleneckView,
+    /// Advice from the bottleneck patterns, most time saved first.
+    pub recommendations: Vec<Recommendation>,
     /// Whole traces to draw.
     pub traces: Option<KeptTraces>,
     /// A deploy's verdict.
@@ -180,6 +184,8 @@ impl ReportData {
     /// The data of finished `analyses` over names in `dict`.
     pub fn new(title: &str, source: Source, dict: &Dictionary, analyses: &TraceAnalyses) -> ReportData {
         let mut bottlenecks = analyses.bottlenecks.view(dict);
+        let mut recommendations = recommend::recommendations(&bottlenecks);
+        recommendations.truncate(BOTTLENECK_ROWS);
         let mut notes = Vec::new();
         let cut = [
             ("operations", bottlenecks.operations.len()),
@@ -203,6 +209,7 @@ impl ReportData {
             graph: graph(dict, analyses),
             operations: operations(dict, analyses),
             bottlenecks,
+            recommendations,
             traces: None,
             verdict: None,
             notes,
@@ -232,6 +239,7 @@ impl ReportData {
         b.operations.retain(|o| o.service == service);
         b.call_paths.retain(|o| o.service == service);
         b.patterns.retain(|p| p.service == service);
+        self.recommendations.retain(|r| r.service == service);
     }
 }
 

@@ -2,8 +2,10 @@
 //! per (service, operation) and per call path (root operation > … >
 //! operation), with exact per-trace quantiles (or, past a value cap,
 //! quantiles from a 3-digit histogram) and example traces; plus
-//! patterns worth a look (N+1 sequential calls, a span whose own time
-//! dominates its trace).
+//! patterns worth a look: N+1 sequential calls, a span whose own time
+//! dominates its trace, sequential calls to different services that could
+//! overlap, calls retried after an error, the operations errors start in
+//! (and where they surface), and wide fan-outs.
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -23,13 +25,32 @@ pub struct BottleneckConfig {
     /// Share of a trace's critical path a single span's own time must exceed
     /// to be flagged as dominant.
     pub dominant_share: f64,
+    /// Children of one span that make a wide fan-out.
+    pub fan_out_min: usize,
 }
 
 impl Default for BottleneckConfig {
     fn default() -> Self {
-        BottleneckConfig { n_plus_one_min: 3, dominant_share: 0.5 }
+        BottleneckConfig { n_plus_one_min: 3, dominant_share: 0.5, fan_out_min: 10 }
     }
 }
+
+/// Sequential calls from one span to different services or nodes, none
+/// overlapping another: candidates to run concurrently.
+pub const SEQUENTIAL_CALLS: &str = "sequential_calls";
+/// A call repeated after the same call failed, under one parent.
+pub const RETRY: &str = "retry";
+/// A failed span none of whose children failed: where errors start.
+pub const ERROR_ORIGIN: &str = "error_origin";
+/// A span with many children.
+pub const FAN_OUT: &str = "fan_out";
+
+/// The kinds of [`Bottlenecks`]' findings besides N+1 and dominant spans.
+pub const FINDING_KINDS: [&str; 4] = [SEQUENTIAL_CALLS, RETRY, ERROR_ORIGIN, FAN_OUT];
+
+/// A finding's key: (kind, the operation, another operation: the retried
+/// call, or where an error surfaced).
+type FindingKey = (&'static str, Key, Option<Key>);
 
 type Key = (Sym, Sym);
 
@@ -178,6 +199,7 @@ pub struct Bottlenecks {
     paths: FxHashMap<u32, Agg>,
     n_plus_one: FxHashMap<(Key, Key), PatternAgg>,
     dominant: FxHashMap<Key, PatternAgg>,
+    findings: FxHashMap<FindingKey, PatternAgg>,
     scratch: Scratch,
 }
 
@@ -195,6 +217,7 @@ struct Scratch {
     children: Vec<(usize, Sym, Sym, u64, SpanId, usize)>,
     seen: Vec<(Key, Key)>,
     flagged: Vec<Key>,
+    found: Vec<FindingKey>,
     intervals: Vec<(u64, u64)>,
 }
 
@@ -298,6 +321,7 @@ impl Bottlenecks {
 
         // Patterns.
         self.find_n_plus_one(trace, &mut scratch);
+        self.find_call_patterns(trace, &mut scratch);
         // A span dominates when its own time on the path is over the share:
         // only spans with that much path time can, so only theirs is computed.
         let threshold = self.config.dominant_share * path.duration_ns as f64;
@@ -316,6 +340,98 @@ impl Bottlenecks {
             }
         }
         self.scratch = scratch;
+    }
+
+    /// Sequential calls to different nodes, retries and fan-outs per
+    /// parent (over `scratch.children`, sorted by [`Self::find_n_plus_one`]),
+    /// and where errors start.
+    fn find_call_patterns(&mut self, trace: &Trace, scratch: &mut Scratch) {
+        let spans = &trace.spans;
+        let id = trace.trace_id;
+        scratch.found.clear();
+        let mut add = |found: &mut Vec<FindingKey>, key: FindingKey, count: u64, savings: u64| {
+            let new = !found.contains(&key);
+            found.push(key);
+            self.findings.entry(key).or_default().add(count, savings, id, new);
+        };
+        let children = &scratch.children;
+        let mut start = 0;
+        let mut calls: Vec<usize> = Vec::new();
+        while start < children.len() {
+            let parent = children[start].0;
+            let mut end = start;
+            while end < children.len() && children[end].0 == parent {
+                end += 1;
+            }
+            let kids = &children[start..end];
+            start = end;
+            let pkey = (spans[parent].service, spans[parent].name);
+            if kids.len() >= self.config.fan_out_min {
+                add(&mut scratch.found, (FAN_OUT, pkey, None), kids.len() as u64, 0);
+            }
+            // Calls out: children in another service, or client and producer
+            // spans of the parent's own service.
+            calls.clear();
+            calls.extend(kids.iter().map(|c| c.5).filter(|&c| {
+                spans[c].service != spans[parent].service
+                    || matches!(spans[c].kind, crate::model::SpanKind::Client | crate::model::SpanKind::Producer)
+            }));
+            calls.sort_unstable_by_key(|&c| (spans[c].start_ns, spans[c].span_id));
+            // Each to a different operation, one after the other.
+            let distinct = calls.iter().enumerate().all(|(k, &c)| {
+                calls[..k].iter().all(|&d| (spans[d].service, spans[d].name) != (spans[c].service, spans[c].name))
+            });
+            let sequential = calls.windows(2).all(|w| spans[w[1]].start_ns >= spans[w[0]].end_ns);
+            if calls.len() >= 2 && distinct && sequential {
+                let durations = calls.iter().filter_map(|&c| spans[c].duration_ns());
+                let (total, longest) = durations.fold((0u64, 0u64), |(sum, max), d| (sum + d, max.max(d)));
+                add(&mut scratch.found, (SEQUENTIAL_CALLS, pkey, None), calls.len() as u64, total - longest);
+            }
+            // Retries: a call to the same operation after one that failed.
+            for (k, &(_, service, name, ..)) in kids.iter().enumerate() {
+                let c = kids[k].5;
+                let failed_before: Vec<usize> = kids[..k]
+                    .iter()
+                    .filter(|d| {
+                        (d.1, d.2) == (service, name) && spans[d.5].is_error() && spans[d.5].end_ns <= spans[c].start_ns
+                    })
+                    .map(|d| d.5)
+                    .collect();
+                // Counted once per retried call: at its last attempt.
+                let later = kids[k + 1..].iter().any(|d| (d.1, d.2) == (service, name));
+                if !failed_before.is_empty() && !later {
+                    let wasted = failed_before.iter().filter_map(|&d| spans[d].duration_ns()).sum();
+                    add(&mut scratch.found, (RETRY, pkey, Some((service, name))), failed_before.len() as u64, wasted);
+                }
+            }
+        }
+        // Error origins: a failed span without a failed child, and the
+        // highest failed ancestor of another service it surfaced in.
+        let mut failed_child = vec![false; spans.len()];
+        for (i, span) in spans.iter().enumerate() {
+            if span.is_error()
+                && let Some(p) = trace.parent(i)
+            {
+                failed_child[p] = true;
+            }
+        }
+        for i in 0..spans.len() {
+            if !spans[i].is_error() || failed_child[i] {
+                continue;
+            }
+            let (mut depth, mut surfaced, mut cursor) = (0u64, None, trace.parent(i));
+            while let Some(p) = cursor {
+                if !spans[p].is_error() {
+                    break;
+                }
+                depth += 1;
+                if spans[p].service != spans[i].service {
+                    surfaced = Some((spans[p].service, spans[p].name));
+                }
+                cursor = trace.parent(p);
+            }
+            add(&mut scratch.found, (ERROR_ORIGIN, (spans[i].service, spans[i].name), surfaced), depth, 0);
+        }
     }
 
     /// Sequential calls from one parent to the same operation.
@@ -389,6 +505,9 @@ impl Bottlenecks {
         }
         for (k, a) in &other.dominant {
             self.dominant.entry(*k).or_default().merge(a);
+        }
+        for (k, a) in &other.findings {
+            self.findings.entry(*k).or_default().merge(a);
         }
     }
 
@@ -470,6 +589,7 @@ impl Bottlenecks {
                 service: dict.resolve(child.0).to_string(),
                 operation: dict.resolve(child.1).to_string(),
                 caller: Some(key_text(parent)),
+                surfaces_in: None,
                 traces: p.traces,
                 occurrences: p.occurrences,
                 max_count: p.max_count,
@@ -487,11 +607,57 @@ impl Bottlenecks {
                 service: dict.resolve(key.0).to_string(),
                 operation: dict.resolve(key.1).to_string(),
                 caller: None,
+                surfaces_in: None,
                 traces: p.traces,
                 occurrences: p.occurrences,
                 max_count: p.max_count,
                 potential_savings_ns: 0,
                 example_trace_id: p.example.map(|(_, t)| t.to_hex()).unwrap_or_default(),
+            }))
+            .chain(self.findings.iter().map(|(&(kind, key, other), p)| {
+                let savings = p.savings.min(u64::MAX as u128) as u64;
+                let in_traces = crate::render::count(p.traces, "trace");
+                let description = match kind {
+                    SEQUENTIAL_CALLS => format!(
+                        "{} calls up to {} different operations one after another; overlapping them would save up to {} in total",
+                        key_text(key),
+                        p.max_count,
+                        crate::render::duration(savings)
+                    ),
+                    RETRY => format!(
+                        "{} calls {} again after it failed ({} in {in_traces}); the failed attempts took {} in total",
+                        key_text(key),
+                        other.map(key_text).unwrap_or_default(),
+                        crate::render::count(p.occurrences, "retry"),
+                        crate::render::duration(savings)
+                    ),
+                    ERROR_ORIGIN => match other {
+                        Some(up) => format!("errors start in {} in {in_traces} and surface in {}", key_text(key), key_text(up)),
+                        None => format!("errors start in {} in {in_traces}", key_text(key)),
+                    },
+                    _ => format!("{} calls up to {} operations from one span", key_text(key), p.max_count),
+                };
+                let (service, operation, caller, surfaces_in) = match kind {
+                    RETRY => {
+                        let callee = other.unwrap_or(key);
+                        (callee.0, callee.1, Some(key_text(key)), None)
+                    }
+                    ERROR_ORIGIN => (key.0, key.1, None, other.map(key_text)),
+                    _ => (key.0, key.1, None, None),
+                };
+                Pattern {
+                    kind,
+                    description,
+                    service: dict.resolve(service).to_string(),
+                    operation: dict.resolve(operation).to_string(),
+                    caller,
+                    surfaces_in,
+                    traces: p.traces,
+                    occurrences: p.occurrences,
+                    max_count: p.max_count,
+                    potential_savings_ns: savings,
+                    example_trace_id: p.example.map(|(_, t)| t.to_hex()).unwrap_or_default(),
+                }
             }))
             .collect();
         patterns.sort_by(|a, b| {
@@ -572,7 +738,8 @@ pub struct OperationBottleneck {
 /// A pattern worth a look.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Pattern {
-    /// `n_plus_one` or `dominant_self_time`.
+    /// `n_plus_one`, `dominant_self_time`, `sequential_calls`, `retry`,
+    /// `error_origin` or `fan_out`.
     pub kind: &'static str,
     /// What was found, in a sentence.
     pub description: String,
@@ -580,16 +747,23 @@ pub struct Pattern {
     pub service: String,
     /// The operation concerned (the repeated callee, or the dominant span).
     pub operation: String,
-    /// For N+1: the calling operation.
+    /// For N+1 and retries: the calling operation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caller: Option<String>,
+    /// For an error origin: the highest failed operation of another service
+    /// above it, where the error surfaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surfaces_in: Option<String>,
     /// Traces where it occurs.
     pub traces: u64,
     /// Occurrences (parent spans, or dominant spans).
     pub occurrences: u64,
-    /// For N+1: the most sequential calls under one parent span.
+    /// The most calls under one parent span (N+1, sequential calls), failed
+    /// attempts before a retry, children (fan-out), or failed ancestors
+    /// (error origin).
     pub max_count: u64,
-    /// For N+1: time concurrent calls would have saved, ns.
+    /// Time concurrent calls would have saved (N+1, sequential calls), or
+    /// the failed attempts took (retries), in total, ns.
     pub potential_savings_ns: u64,
     /// An example trace.
     pub example_trace_id: String,
@@ -645,6 +819,135 @@ mod tests {
         assert_eq!(b.quantiles([0.0, 0.0, 0.0])[0], 1, "exact values join the histogram");
         a.compact();
         assert_eq!(a.quantiles([0.5, 0.95, 0.99])[0], p50);
+    }
+
+    use crate::analysis::critical_path::{CriticalPathConfig, critical_path};
+    use crate::assemble::assemble_all;
+    use crate::model::{SpanKind, StatusCode};
+
+    const MS: u64 = 1_000_000;
+    const T0: u64 = 1_800_000_000_000_000_000;
+
+    /// A span of trace `t`: id, parent, service, name, kind, start and end
+    /// in ms, failed or not.
+    #[allow(clippy::too_many_arguments)]
+    fn span(
+        dict: &mut Dictionary,
+        t: u8,
+        id: u8,
+        parent: Option<u8>,
+        service: &str,
+        name: &str,
+        kind: SpanKind,
+        ms: (u64, u64),
+        error: bool,
+    ) -> crate::model::Span {
+        let mut s = crate::model::Span::new(TraceId([t; 16]), SpanId([id; 8]));
+        s.parent_id = parent.map(|p| SpanId([p; 8]));
+        s.service = dict.intern(service);
+        s.name = dict.intern(name);
+        s.resource = dict.resource(Vec::new());
+        s.kind = kind;
+        s.start_ns = T0 + ms.0 * MS;
+        s.end_ns = T0 + ms.1 * MS;
+        if error {
+            s.status = StatusCode::Error;
+        }
+        s
+    }
+
+    /// One trace per pattern, and one with none of them.
+    fn traces(dict: &mut Dictionary, clean_only: bool) -> Vec<Trace> {
+        use SpanKind::{Client, Server};
+        // Trace 4: web calls a and b at the same time, nothing fails.
+        let mut spans = vec![
+            span(dict, 4, 1, None, "web", "GET /", Server, (0, 100), false),
+            span(dict, 4, 2, Some(1), "web", "call a", Client, (0, 20), false),
+            span(dict, 4, 3, Some(2), "a", "Do", Server, (1, 19), false),
+            span(dict, 4, 4, Some(1), "web", "call b", Client, (0, 30), false),
+            span(dict, 4, 5, Some(4), "b", "Do", Server, (1, 29), false),
+        ];
+        if !clean_only {
+            // Trace 1: web calls a, then b, one after the other.
+            spans.push(span(dict, 1, 1, None, "web", "GET /", Server, (0, 100), false));
+            spans.push(span(dict, 1, 2, Some(1), "web", "call a", Client, (0, 20), false));
+            spans.push(span(dict, 1, 3, Some(2), "a", "Do", Server, (1, 19), false));
+            spans.push(span(dict, 1, 4, Some(1), "web", "call b", Client, (20, 50), false));
+            spans.push(span(dict, 1, 5, Some(4), "b", "Do", Server, (21, 49), false));
+            // Trace 2: web's call to c fails in c, then web calls again.
+            spans.push(span(dict, 2, 1, None, "web", "GET /", Server, (0, 100), false));
+            spans.push(span(dict, 2, 2, Some(1), "web", "call c", Client, (0, 10), true));
+            spans.push(span(dict, 2, 3, Some(2), "c", "Do", Server, (1, 9), true));
+            spans.push(span(dict, 2, 4, Some(1), "web", "call c", Client, (10, 30), false));
+            spans.push(span(dict, 2, 5, Some(4), "c", "Do", Server, (11, 29), false));
+            // Trace 3: web fans out to twelve calls to d at once.
+            spans.push(span(dict, 3, 1, None, "web", "GET /", Server, (0, 100), false));
+            for k in 0..12 {
+                spans.push(span(dict, 3, 10 + k, Some(1), "d", "Get", Server, (1, 50), false));
+            }
+        }
+        let mut traces = assemble_all(spans).0;
+        traces.sort_by_key(|t| t.trace_id);
+        traces
+    }
+
+    fn bottlenecks(traces: &[Trace]) -> Bottlenecks {
+        let mut b = Bottlenecks::new(BottleneckConfig::default());
+        for t in traces {
+            b.add_trace(t, &critical_path(t, &CriticalPathConfig::default()));
+        }
+        b
+    }
+
+    #[test]
+    fn sequential_calls_retries_error_origins_and_fan_outs_are_found() {
+        let mut dict = Dictionary::default();
+        let traces = traces(&mut dict, false);
+        let view = bottlenecks(&traces).view(&dict);
+        let find = |kind: &str| -> Vec<&Pattern> { view.patterns.iter().filter(|p| p.kind == kind).collect() };
+        let sequential = find(SEQUENTIAL_CALLS);
+        assert_eq!(sequential.len(), 1, "{:#?}", view.patterns);
+        let s = sequential[0];
+        assert_eq!((s.service.as_str(), s.operation.as_str(), s.traces, s.max_count), ("web", "GET /", 1, 2));
+        assert_eq!(s.potential_savings_ns, 20 * MS, "overlapped, the two take 30 ms, not 50");
+        assert_eq!(s.example_trace_id, TraceId([1; 16]).to_hex());
+        let retry = find(RETRY);
+        assert_eq!(retry.len(), 1, "{:#?}", view.patterns);
+        assert_eq!((retry[0].operation.as_str(), retry[0].caller.as_deref()), ("call c", Some("web GET /")));
+        assert_eq!((retry[0].potential_savings_ns, retry[0].max_count), (10 * MS, 1));
+        let origin = find(ERROR_ORIGIN);
+        assert_eq!(origin.len(), 1, "{:#?}", view.patterns);
+        assert_eq!((origin[0].service.as_str(), origin[0].surfaces_in.as_deref()), ("c", Some("web call c")));
+        let fan = find(FAN_OUT);
+        assert_eq!(fan.len(), 1);
+        assert_eq!((fan[0].max_count, fan[0].example_trace_id.clone()), (12, TraceId([3; 16]).to_hex()));
+        assert!(find("n_plus_one").is_empty(), "the twelve calls overlap");
+    }
+
+    #[test]
+    fn traces_without_the_patterns_show_none() {
+        let mut dict = Dictionary::default();
+        let traces = traces(&mut dict, true);
+        let view = bottlenecks(&traces).view(&dict);
+        assert!(view.patterns.iter().all(|p| p.kind == "dominant_self_time"), "{:#?}", view.patterns);
+    }
+
+    #[test]
+    fn findings_survive_the_portable_form_and_merge_exactly() {
+        use crate::analysis::portable::{Names, Syms};
+        let mut dict = Dictionary::default();
+        let traces = traces(&mut dict, false);
+        let whole = bottlenecks(&traces).view(&dict);
+        let (first, second) = traces.split_at(2);
+        let mut merged = Bottlenecks::new(BottleneckConfig::default());
+        for part in [first, second] {
+            let mut names = Names::default();
+            let message = bottlenecks(part).to_portable(&dict, &mut names);
+            let strings = names.into_strings();
+            let syms = Syms::intern(&strings, &mut dict);
+            merged.read_portable(&message, &syms).unwrap();
+        }
+        assert_eq!(merged.view(&dict).patterns, whole.patterns);
     }
 
     #[test]

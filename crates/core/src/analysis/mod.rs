@@ -9,6 +9,7 @@
 //! * [`critical_path`] — the critical path of one trace.
 //! * [`clock_skew`] — Jaeger's clock-skew adjustment, before the path.
 //! * [`bottleneck`] — critical-path time over many traces, and patterns.
+//! * [`recommend`] — the patterns as advice, with evidence and savings.
 //! * [`per_trace`] — [`TraceAnalyses`], the set run on every trace by
 //!   `analyze` and by each live bucket.
 //! * [`portable`] — analyses as protobuf messages with their names, to
@@ -22,6 +23,7 @@ pub mod histogram;
 pub mod metrics;
 pub mod per_trace;
 pub mod portable;
+pub mod recommend;
 pub mod summary;
 
 pub use bottleneck::Bottlenecks;

@@ -329,6 +329,10 @@ pub mod pb {
         /// Dominant spans.
         #[prost(message, repeated, tag = "10")]
         pub dominant: Vec<Pattern>,
+        /// The other patterns (sequential calls, retries, error origins,
+        /// fan-outs), each with its `kind`.
+        #[prost(message, repeated, tag = "11")]
+        pub findings: Vec<Pattern>,
     }
 
     /// A (service, operation) pair of string table indexes.
@@ -414,6 +418,10 @@ pub mod pb {
         /// The largest saving and its trace.
         #[prost(message, optional, tag = "7")]
         pub example: Option<Example>,
+        /// The kind, in `findings` (`sequential_calls`, `retry`,
+        /// `error_origin`, `fan_out`).
+        #[prost(string, tag = "8")]
+        pub kind: String,
     }
 
     /// What `tracelens analyze` reports besides the analyses.

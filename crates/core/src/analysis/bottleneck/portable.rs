@@ -1,7 +1,7 @@
 //! Critical-path aggregates to and from their portable message
 //! ([`crate::analysis::portable`]).
 
-use super::{Agg, Bottlenecks, Key, NO_PATH, PatternAgg};
+use super::{Agg, Bottlenecks, FINDING_KINDS, Key, NO_PATH, PatternAgg};
 use crate::analysis::portable::{
     Names, PortableError, Syms, histogram_in, histogram_out, pb, trace_id, u128_in, u128_out,
 };
@@ -55,6 +55,7 @@ fn agg_in(a: &pb::Aggregate, field: &str) -> Result<Agg, PortableError> {
 
 fn pattern_out(p: &PatternAgg, key: Option<pb::Key>, callee: Option<pb::Key>) -> pb::Pattern {
     pb::Pattern {
+        kind: String::new(),
         key,
         callee,
         traces: p.traces,
@@ -101,6 +102,20 @@ impl Bottlenecks {
         let mut dominant: Vec<pb::Pattern> =
             self.dominant.iter().map(|(&k, p)| pattern_out(p, key_out(dict, names, k), None)).collect();
         dominant.sort_by_key(|p| p.key.map(|k| (k.service, k.operation)));
+        let mut findings: Vec<pb::Pattern> = self
+            .findings
+            .iter()
+            .map(|(&(kind, key, other), p)| pb::Pattern {
+                kind: kind.to_string(),
+                ..pattern_out(p, key_out(dict, names, key), other.and_then(|o| key_out(dict, names, o)))
+            })
+            .collect();
+        findings.sort_by(|a, b| {
+            let order = |p: &pb::Pattern| {
+                (p.kind.clone(), p.key.map(|k| (k.service, k.operation)), p.callee.map(|k| (k.service, k.operation)))
+            };
+            order(a).cmp(&order(b))
+        });
         pb::Bottlenecks {
             traces: self.traces,
             total_duration: u128_out(self.total_duration),
@@ -112,6 +127,7 @@ impl Bottlenecks {
             paths,
             n_plus_one,
             dominant,
+            findings,
         }
     }
 
@@ -164,6 +180,15 @@ impl Bottlenecks {
             let field = format!("bottlenecks.dominant[{i}]");
             let key = key_in(p.key, syms, &format!("{field}.key"))?;
             other.dominant.entry(key).or_default().merge(&pattern_in(p, &field)?);
+        }
+        for (i, p) in message.findings.iter().enumerate() {
+            let field = format!("bottlenecks.findings[{i}]");
+            let Some(&kind) = FINDING_KINDS.iter().find(|&&k| k == p.kind) else {
+                return Err(PortableError::invalid(format!("{field}.kind"), format!("no finding kind {:?}", p.kind)));
+            };
+            let other_key = p.callee.map(|c| key_in(Some(c), syms, &format!("{field}.callee"))).transpose()?;
+            let key = (kind, key_in(p.key, syms, &format!("{field}.key"))?, other_key);
+            other.findings.entry(key).or_default().merge(&pattern_in(p, &field)?);
         }
         self.merge(&other);
         Ok(())
