@@ -218,6 +218,9 @@ struct Scratch {
     seen: Vec<(Key, Key)>,
     flagged: Vec<Key>,
     found: Vec<FindingKey>,
+    /// Calls out of one parent (spans), and which spans have a failed child.
+    calls: Vec<usize>,
+    failed_child: Vec<bool>,
     intervals: Vec<(u64, u64)>,
 }
 
@@ -356,7 +359,7 @@ impl Bottlenecks {
         };
         let children = &scratch.children;
         let mut start = 0;
-        let mut calls: Vec<usize> = Vec::new();
+        let calls = &mut scratch.calls;
         while start < children.len() {
             let parent = children[start].0;
             let mut end = start;
@@ -378,36 +381,47 @@ impl Bottlenecks {
             }));
             calls.sort_unstable_by_key(|&c| (spans[c].start_ns, spans[c].span_id));
             // Each to a different operation, one after the other.
-            let distinct = calls.iter().enumerate().all(|(k, &c)| {
-                calls[..k].iter().all(|&d| (spans[d].service, spans[d].name) != (spans[c].service, spans[c].name))
-            });
-            let sequential = calls.windows(2).all(|w| spans[w[1]].start_ns >= spans[w[0]].end_ns);
-            if calls.len() >= 2 && distinct && sequential {
+            let sequential = calls.len() >= 2 && calls.windows(2).all(|w| spans[w[1]].start_ns >= spans[w[0]].end_ns);
+            // (Quadratic, but only over calls already found sequential.)
+            let distinct = sequential
+                && calls.iter().enumerate().all(|(k, &c)| {
+                    calls[..k].iter().all(|&d| (spans[d].service, spans[d].name) != (spans[c].service, spans[c].name))
+                });
+            if distinct {
                 let durations = calls.iter().filter_map(|&c| spans[c].duration_ns());
                 let (total, longest) = durations.fold((0u64, 0u64), |(sum, max), d| (sum + d, max.max(d)));
                 add(&mut scratch.found, (SEQUENTIAL_CALLS, pkey, None), calls.len() as u64, total - longest);
             }
-            // Retries: a call to the same operation after one that failed.
-            for (k, &(_, service, name, ..)) in kids.iter().enumerate() {
-                let c = kids[k].5;
-                let failed_before: Vec<usize> = kids[..k]
-                    .iter()
-                    .filter(|d| {
-                        (d.1, d.2) == (service, name) && spans[d.5].is_error() && spans[d.5].end_ns <= spans[c].start_ns
-                    })
-                    .map(|d| d.5)
-                    .collect();
-                // Counted once per retried call: at its last attempt.
-                let later = kids[k + 1..].iter().any(|d| (d.1, d.2) == (service, name));
-                if !failed_before.is_empty() && !later {
-                    let wasted = failed_before.iter().filter_map(|&d| spans[d].duration_ns()).sum();
-                    add(&mut scratch.found, (RETRY, pkey, Some((service, name))), failed_before.len() as u64, wasted);
+            // Retries: the last call of a run to one operation (children
+            // are sorted by operation, then start) after earlier ones of
+            // the run that failed; counted once, at that last attempt.
+            let mut run = 0;
+            while run < kids.len() {
+                let (service, name) = (kids[run].1, kids[run].2);
+                let mut end = run;
+                while end < kids.len() && (kids[end].1, kids[end].2) == (service, name) {
+                    end += 1;
                 }
+                let last = &spans[kids[end - 1].5];
+                let (mut failed, mut wasted) = (0u64, 0u64);
+                for d in &kids[run..end - 1] {
+                    let attempt = &spans[d.5];
+                    if attempt.is_error() && attempt.end_ns <= last.start_ns {
+                        failed += 1;
+                        wasted += attempt.duration_ns().unwrap_or(0);
+                    }
+                }
+                if failed > 0 {
+                    add(&mut scratch.found, (RETRY, pkey, Some((service, name))), failed, wasted);
+                }
+                run = end;
             }
         }
         // Error origins: a failed span without a failed child, and the
         // highest failed ancestor of another service it surfaced in.
-        let mut failed_child = vec![false; spans.len()];
+        let failed_child = &mut scratch.failed_child;
+        failed_child.clear();
+        failed_child.resize(spans.len(), false);
         for (i, span) in spans.iter().enumerate() {
             if span.is_error()
                 && let Some(p) = trace.parent(i)
