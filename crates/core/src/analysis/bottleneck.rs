@@ -674,14 +674,15 @@ impl Bottlenecks {
                 }
             }))
             .collect();
+        // A total order (one operation can be several patterns of a kind:
+        // under other callers, surfacing elsewhere), so every process that
+        // merges the same aggregates lists them alike.
         patterns.sort_by(|a, b| {
-            (b.potential_savings_ns, b.traces, &a.kind, &a.service, &a.operation).cmp(&(
-                a.potential_savings_ns,
-                a.traces,
-                &b.kind,
-                &b.service,
-                &b.operation,
-            ))
+            (b.potential_savings_ns, b.traces, &a.kind, &a.service, &a.operation)
+                .cmp(&(a.potential_savings_ns, a.traces, &b.kind, &b.service, &b.operation))
+                .then_with(|| {
+                    (&a.caller, &a.surfaces_in, &a.description).cmp(&(&b.caller, &b.surfaces_in, &b.description))
+                })
         });
         BottleneckView {
             traces_analyzed: self.traces,
@@ -894,6 +895,10 @@ mod tests {
             spans.push(span(dict, 2, 3, Some(2), "c", "Do", Server, (1, 9), true));
             spans.push(span(dict, 2, 4, Some(1), "web", "call c", Client, (10, 30), false));
             spans.push(span(dict, 2, 5, Some(4), "c", "Do", Server, (11, 29), false));
+            // Trace 5: api's call to c fails in c too.
+            spans.push(span(dict, 5, 1, None, "api", "GET /x", Server, (0, 100), false));
+            spans.push(span(dict, 5, 2, Some(1), "api", "call c", Client, (0, 10), true));
+            spans.push(span(dict, 5, 3, Some(2), "c", "Do", Server, (1, 9), true));
             // Trace 3: web fans out to twelve calls to d at once.
             spans.push(span(dict, 3, 1, None, "web", "GET /", Server, (0, 100), false));
             for k in 0..12 {
@@ -930,8 +935,12 @@ mod tests {
         assert_eq!((retry[0].operation.as_str(), retry[0].caller.as_deref()), ("call c", Some("web GET /")));
         assert_eq!((retry[0].potential_savings_ns, retry[0].max_count), (10 * MS, 1));
         let origin = find(ERROR_ORIGIN);
-        assert_eq!(origin.len(), 1, "{:#?}", view.patterns);
-        assert_eq!((origin[0].service.as_str(), origin[0].surfaces_in.as_deref()), ("c", Some("web call c")));
+        assert_eq!(origin.len(), 2, "{:#?}", view.patterns);
+        assert_eq!((origin[0].service.as_str(), origin[0].surfaces_in.as_deref()), ("c", Some("api call c")));
+        assert_eq!((origin[1].service.as_str(), origin[1].surfaces_in.as_deref()), ("c", Some("web call c")));
+        // The same aggregates list them alike, whatever order they came in.
+        let reversed: Vec<Trace> = traces.iter().rev().cloned().collect();
+        assert_eq!(bottlenecks(&reversed).view(&dict).patterns, view.patterns);
         let fan = find(FAN_OUT);
         assert_eq!(fan.len(), 1);
         assert_eq!((fan[0].max_count, fan[0].example_trace_id.clone()), (12, TraceId([3; 16]).to_hex()));

@@ -50,14 +50,11 @@ pub struct Recommendation {
 pub fn recommendations(view: &BottleneckView) -> Vec<Recommendation> {
     let total = view.traces_analyzed.max(1);
     let mut out: Vec<Recommendation> = view.patterns.iter().map(|p| recommend(p, total)).collect();
+    // A total order, as the patterns' (see [`BottleneckView::patterns`]).
     out.sort_by(|a, b| {
-        (b.saving_ns_per_trace, b.traces, a.kind, &a.service, &a.operation).cmp(&(
-            a.saving_ns_per_trace,
-            a.traces,
-            b.kind,
-            &b.service,
-            &b.operation,
-        ))
+        (b.saving_ns_per_trace, b.traces, a.kind, &a.service, &a.operation)
+            .cmp(&(a.saving_ns_per_trace, a.traces, b.kind, &b.service, &b.operation))
+            .then_with(|| (&a.advice, &a.evidence).cmp(&(&b.advice, &b.evidence)))
     });
     out
 }
