@@ -1719,16 +1719,24 @@ fn schemathesis_finds_no_server_error_or_undocumented_answer() {
     assert!(counts.len() == 2 && counts[0] == counts[1] && counts[0] != "0", "{cases}");
 }
 
-/// `/api/v1/changes` over the kept traces: an hour of shop traffic whose
-/// currency service turns twice as slow at 00:40 (as `tracelens changes`
-/// finds offline), sent to a receiver that keeps every trace.
+/// `/api/v1/changes` over the per-minute samples: an hour of shop traffic
+/// (120 traces a minute, 100 of each minute sampled) whose currency service
+/// turns twice as slow at 00:40, as `tracelens changes` finds offline; and
+/// the same over the recent traces when no samples are kept.
 #[test]
-fn changes_finds_a_slowdown_among_the_kept_traces() {
+fn changes_finds_a_slowdown_in_the_sampled_traces() {
     let dir = tempfile::tempdir().unwrap();
+    // The hour before now, from a whole minute (samples are kept for the
+    // retention, so the traffic must be recent).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let first = (now - 3_600) / 60 * 60;
+    let at = |minutes: u64| tracelens::model::time::rfc3339((first + minutes * 60) * 1_000_000_000);
     let dump = common::generate(
         dir.path(),
         "rollout-latency.pb",
         &[
+            "--start",
+            &at(0),
             "--format",
             "otlp-protobuf-stream",
             "--traces",
@@ -1747,7 +1755,7 @@ fn changes_finds_a_slowdown_among_the_kept_traces() {
             "2",
         ],
     );
-    let server = start(&dir.path().join("data"), &["--trace-idle", "1s", "--keep-traces", "10000"]);
+    let server = start(&dir.path().join("data"), &["--trace-idle", "1s"]);
     let out =
         common::tracelens(&["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}", server.http)], None);
     assert!(out.status.success(), "{}", common::stderr(&out));
@@ -1757,17 +1765,18 @@ fn changes_finds_a_slowdown_among_the_kept_traces() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let changes = |query: &str| get_json(server.api, &format!("/api/v1/changes?{query}"));
-    let v = changes("window=10m&until=2026-11-01T00:50:00Z");
+    let v = changes(&format!("window=10m&until={}", at(50)));
     assert_eq!(v["status"], "changed", "{v:#}");
     assert_eq!(v["changes"][0]["name"], "currency Convert latency_p50", "{v:#}");
-    assert_eq!(v["kept"]["traces"], 7200);
+    // The window's 10 minutes and the 40 before: 100 of each minute's 120.
+    assert_eq!((v["kept"]["traces"].as_u64(), v["kept"]["sampled_from"].as_u64()), (Some(5_000), Some(6_000)), "{v:#}");
     assert!(v["version_changes"].as_array().unwrap().iter().any(|c| c["service"] == "currency"), "{v:#}");
-    let before = changes("window=10m&until=2026-11-01T00:40:00Z");
+    let before = changes(&format!("window=10m&until={}", at(40)));
     assert_eq!(before["status"], "unchanged", "{before:#}");
-    // No baseline of an hour's width before 00:50 among the kept traces.
-    let wide = changes("window=1h&until=2026-11-01T00:50:00Z");
+    // No baseline of an hour's width before 00:50: the traffic starts at 00:00.
+    let wide = changes(&format!("window=1h&until={}", at(50)));
     assert_eq!(wide["status"], "not_enough_data", "{wide:#}");
-    assert!(wide["reason"].as_str().unwrap().contains("--keep-traces"), "{wide:#}");
+    assert!(wide["reason"].as_str().unwrap().contains("do not reach back"), "{wide:#}");
     let (status, _, body) = http(server.api, "GET", "/api/v1/changes?window=0s", &[], b"");
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("is not a duration of at least 1s"));
@@ -1775,8 +1784,7 @@ fn changes_finds_a_slowdown_among_the_kept_traces() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut q = query_client(server.api).await;
-        let query =
-            pb::ChangesQuery { window: "10m".into(), until: "2026-11-01T00:50:00Z".into(), ..Default::default() };
+        let query = pb::ChangesQuery { window: "10m".into(), until: at(50), ..Default::default() };
         let reply = q.get_changes(query).await.unwrap().into_inner();
         assert_eq!((reply.status.as_str(), reply.reason.as_str()), ("changed", v["reason"].as_str().unwrap()));
         assert_eq!(reply.regressed as usize, v["changes"].as_array().unwrap().len());
@@ -1785,6 +1793,24 @@ fn changes_finds_a_slowdown_among_the_kept_traces() {
         let bad = q.get_changes(pb::ChangesQuery { window: "0s".into(), ..Default::default() }).await.unwrap_err();
         assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
     });
+    drop(server);
+
+    // Without samples, the recently completed traces are judged.
+    let server = start(&dir.path().join("data-recent"), &["--trace-idle", "1s", "--change-samples-per-minute", "0"]);
+    let out =
+        common::tracelens(&["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}", server.http)], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get_json(server.api, "/api/v1/status")["live"]["traces_completed"].as_u64() != Some(7200) {
+        assert!(Instant::now() < deadline, "{:#}", get_json(server.api, "/api/v1/status"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let v = get_json(server.api, &format!("/api/v1/changes?window=10m&until={}", at(50)));
+    assert_eq!(v["changes"][0]["name"], "currency Convert latency_p50", "{v:#}");
+    assert_eq!(v["kept"]["traces"], 7200);
+    assert!(v["kept"].get("sampled_from").is_none(), "{v:#}");
+    let wide = get_json(server.api, &format!("/api/v1/changes?window=1h&until={}", at(50)));
+    assert!(wide["reason"].as_str().unwrap().contains("--keep-traces"), "{wide:#}");
 }
 
 /// The background change detection's `/metrics` series: an hour of shop

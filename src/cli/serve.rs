@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// Completed traces kept in memory for verdicts [default: 10000].
     #[arg(long, env = "TRACELENS_KEEP_TRACES")]
     keep_traces: Option<usize>,
+    /// Trace digests kept per minute of trace start, over the retention, for change detection
+    /// (a uniform sample of the minute's traces; about 300 bytes each); 0 judges the kept
+    /// traces instead [default: 100].
+    #[arg(long, env = "TRACELENS_CHANGE_SAMPLES_PER_MINUTE", value_name = "N")]
+    change_samples_per_minute: Option<usize>,
     /// Export requests accepted per second over both protocols; more get 429 / UNAVAILABLE
     /// with a retry hint [default: no limit].
     #[arg(long, env = "TRACELENS_MAX_REQUESTS_PER_SECOND")]
@@ -183,6 +188,7 @@ struct FileSettings {
     retention: Option<String>,
     retention_hours: Option<f64>,
     keep_traces: Option<usize>,
+    change_samples_per_minute: Option<usize>,
     max_requests_per_second: Option<f64>,
     max_memory: Option<String>,
     kafka_brokers: Option<String>,
@@ -259,8 +265,9 @@ max_metric_label_sets = 10000
 # look-ups read the data directory).
 keep_traces = 10000
 # How often change detection runs for the tracelens_change_* series of
-# /metrics ("0s": off).
+# /metrics ("0s": off), and the trace digests it keeps per minute.
 changes_interval = "1m"
+change_samples_per_minute = 100
 # Width of a live-analysis time bucket (since/until merge whole buckets).
 bucket_width = "1m"
 
@@ -459,6 +466,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             max_open_spans: args.max_open_spans.or(file.max_open_spans).unwrap_or(1_000_000),
             max_metric_label_sets,
             keep_traces: args.keep_traces.or(file.keep_traces).unwrap_or(10_000),
+            change_samples_per_minute: args.change_samples_per_minute.or(file.change_samples_per_minute).unwrap_or(100),
             bucket_ms: bucket_width.as_millis().min(u64::MAX as u128) as u64,
             retention_ms: retention.as_millis().min(u64::MAX as u128) as u64,
             ..LiveConfig::default()

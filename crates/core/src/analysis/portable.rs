@@ -481,6 +481,11 @@ impl Names {
         i
     }
 
+    /// The table so far.
+    pub fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
     /// The table, to write beside the message.
     pub fn into_strings(self) -> Vec<String> {
         self.strings

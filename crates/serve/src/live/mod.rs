@@ -16,6 +16,7 @@ use serde::Serialize;
 pub mod buckets;
 pub mod cluster;
 pub mod prometheus;
+pub mod samples;
 
 use self::buckets::{BucketConfig, BucketCounters, BucketState, Range, Selection, TimeBuckets};
 use std::collections::VecDeque;
@@ -46,6 +47,10 @@ pub struct LiveConfig {
     pub bucket_ms: u64,
     /// How long buckets are kept, ms.
     pub retention_ms: u64,
+    /// Trace digests kept per minute of trace start for change detection
+    /// (see [`samples`]; 0: none, change detection reads the recent
+    /// traces).
+    pub change_samples_per_minute: usize,
 }
 
 impl LiveConfig {
@@ -74,6 +79,7 @@ impl Default for LiveConfig {
             keep_traces: 10_000,
             bucket_ms: 60_000,
             retention_ms: 24 * 3_600_000,
+            change_samples_per_minute: 100,
         }
     }
 }
@@ -186,6 +192,8 @@ pub struct Live {
     cluster: Option<cluster::ClusterState>,
     /// Which label sets `/metrics` shows.
     label_sets: prometheus::LabelSets,
+    /// Digests sampled per minute, for change detection.
+    samples: samples::Samples,
 }
 
 /// How often the memory of closed trace ids is trimmed.
@@ -207,6 +215,12 @@ impl Live {
             counters: LiveCounters::default(),
             cluster: None,
             label_sets: prometheus::LabelSets::new(config.max_metric_label_sets),
+            // Kept an hour past the retention: a day-earlier baseline of
+            // the last hour's windows stays within reach.
+            samples: samples::Samples::new(
+                config.change_samples_per_minute,
+                config.retention_ms.saturating_add(3_600_000),
+            ),
             config,
         }
     }
@@ -246,6 +260,7 @@ impl Live {
     fn complete_one(&mut self, trace: Trace, now_ms: u64) {
         self.counters.traces_completed += 1;
         self.buckets.add_trace(&trace, now_ms);
+        self.samples.offer(&self.dict, &trace);
         self.recent.keep(trace, self.config.keep_traces);
     }
 
@@ -264,6 +279,11 @@ impl Live {
         self.recent.traces.get(id).map(|t| &**t)
     }
 
+    /// The digests sampled for change detection, when any are kept.
+    pub fn samples(&self) -> Option<&samples::Samples> {
+        (self.config.change_samples_per_minute > 0).then_some(&self.samples)
+    }
+
     /// Every recently completed trace, oldest first, shared.
     pub fn recent_traces(&self) -> Vec<Arc<Trace>> {
         self.recent.ids().filter_map(|id| self.recent.traces.get(id).cloned()).collect()
@@ -274,6 +294,7 @@ impl Live {
     pub fn tick(&mut self, now_ms: u64) {
         self.close(now_ms, self.config.idle_ms);
         self.buckets.tick(now_ms);
+        self.samples.expire(now_ms);
         // abs_diff: a clock set back does not put the trim off until it
         // catches up.
         if now_ms.abs_diff(self.last_trim_ms) >= TRIM_CLOSED_IDS_MS {
@@ -329,6 +350,7 @@ impl Live {
         loader.assembler.push(span, &mut |trace| {
             self.counters.traces_completed += 1;
             self.buckets.add_restored(&trace, now_ms);
+            self.samples.offer(&self.dict, &trace);
             self.recent.keep_restored(trace, self.config.keep_traces);
         });
     }

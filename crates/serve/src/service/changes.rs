@@ -1,8 +1,9 @@
 //! What got worse, anywhere, in a recent window of time: change detection
-//! ([`tracelens_core::judge::changes`]) over the traces the judge keeps —
-//! the recently completed ones (`--keep-traces`), or in a consumer group
-//! the digests its partials carried — with the deployment markers that fall
-//! in the window listed beside the changes. A background run every
+//! ([`tracelens_core::judge::changes`]) over the trace digests sampled per
+//! minute of the retention ([`crate::live::samples`]; with none kept, the
+//! recently completed traces), or in a consumer group the digests its
+//! partials carried — with the deployment markers that fall in the window
+//! listed beside the changes. A background run every
 //! `--changes-interval` keeps the last answer for the `tracelens_change_*`
 //! series of `/metrics`, so an alert can fire on a change.
 
@@ -12,14 +13,20 @@ use serde::{Deserialize, Serialize};
 
 use super::{RequestError, Service, ServiceError};
 use crate::gate::Deployment;
+use std::sync::Arc;
+
 use crate::live::buckets::query_time;
+use crate::live::cluster::DigestSnapshot;
 use crate::live::prometheus::escape;
+use crate::live::samples::SampleSnapshot;
+use tracelens_core::analysis::portable::{PortableError, Syms};
 use tracelens_core::judge::JudgeConfig;
 use tracelens_core::judge::changes::{
     BaselineRule, ChangeReport, ChangeStatus, History, Range, baseline_for, scope_of,
 };
 use tracelens_core::judge::verdict::Group;
 use tracelens_core::model::time::parse_duration;
+use tracelens_core::model::{Dictionary, Trace};
 
 /// Default width of the window.
 const DEFAULT_WINDOW_NS: u64 = 15 * 60 * 1_000_000_000;
@@ -67,6 +74,28 @@ struct Parsed {
 enum Baseline {
     Rule(BaselineRule),
     Given(Range),
+}
+
+/// What change detection reads, taken under the live lock.
+enum Source {
+    /// A consumer group's digests.
+    Group(DigestSnapshot),
+    /// The per-minute samples of the window's and the baseline's minutes,
+    /// with the baseline they were taken for.
+    Samples(SampleSnapshot, Option<Range>),
+    /// The recently completed traces.
+    Recent(Vec<Arc<Trace>>, Dictionary),
+}
+
+impl Parsed {
+    /// The baseline: the one given, or the rule's over data starting at
+    /// `first` (unix ns).
+    fn baseline_given(&self, first: Option<u64>) -> Option<Range> {
+        match self.baseline {
+            Baseline::Given(range) => Some(range),
+            Baseline::Rule(rule) => first.and_then(|first| baseline_for(self.window, rule, first)),
+        }
+    }
 }
 
 impl ChangesRequest {
@@ -143,8 +172,12 @@ pub struct ChangesAnswer {
 /// What the kept traces cover.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Kept {
-    /// Traces (or digests) kept.
+    /// Traces (or their digests) judged from.
     pub traces: u64,
+    /// With per-minute samples: the traces that started in the minutes
+    /// the sample was drawn from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled_from: Option<u64>,
     /// Earliest start, unix ns (absent: none kept).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since_unix_nano: Option<u64>,
@@ -159,38 +192,67 @@ impl Service {
     pub async fn changes(&self, request: &ChangesRequest) -> Result<ChangesAnswer, ServiceError> {
         let parsed = request.parse(self.clock.now_ns())?;
         // Taken under the lock, judged after it off the async workers.
-        let (digests, traces, dict) = {
+        let source = {
             let live = self.live.lock().expect("live lock");
-            match live.digest_snapshot() {
-                Some(digests) => (Some(digests), Vec::new(), None),
-                None => (None, live.recent_traces(), Some(live.dict.clone())),
+            if let Some(digests) = live.digest_snapshot() {
+                Source::Group(digests)
+            } else if let Some(samples) = live.samples() {
+                // Only the minutes the window and its baseline cover.
+                let first = samples.first_ms().map(|ms| ms * 1_000_000);
+                let baseline = parsed.baseline_given(first);
+                let mut ranges = vec![(parsed.window.start_unix_nano, parsed.window.end_unix_nano)];
+                ranges.extend(baseline.map(|b| (b.start_unix_nano, b.end_unix_nano)));
+                Source::Samples(samples.snapshot(&ranges), baseline)
+            } else {
+                Source::Recent(live.recent_traces(), live.dict.clone())
             }
         };
         let (report, kept) = tokio::task::spawn_blocking(move || -> Result<(ChangeReport, Kept), ServiceError> {
-            let (history, dict, count) = match (digests, dict) {
-                (Some(digests), _) => digests.history().map_err(ServiceError::Partial)?,
-                (None, Some(dict)) => {
+            let (history, dict, count, seen, fixed) = match source {
+                Source::Group(digests) => {
+                    let (history, dict, count) = digests.history().map_err(ServiceError::Partial)?;
+                    (history, dict, count, None, None)
+                }
+                Source::Samples(snapshot, baseline) => {
+                    let mut dict = Dictionary::default();
+                    let syms = Syms::intern(&snapshot.strings, &mut dict);
+                    let mut history = History::new();
+                    for digest in snapshot.decoded() {
+                        let digest = digest.map_err(|e| {
+                            ServiceError::Partial(PortableError::invalid("sampled digest", e.to_string()))
+                        })?;
+                        history.add_portable(&dict, &syms, &digest).map_err(ServiceError::Partial)?;
+                    }
+                    let count = snapshot.digests.len() as u64;
+                    (history, dict, count, Some(snapshot.seen), Some(baseline))
+                }
+                Source::Recent(traces, dict) => {
                     let mut history = History::new();
                     for trace in &traces {
                         history.add_trace(&dict, trace);
                     }
-                    (history, dict, traces.len() as u64)
+                    (history, dict, traces.len() as u64, None, None)
                 }
-                (None, None) => unreachable!("one source or the other"),
             };
             let range = history.range();
             let kept = Kept {
                 traces: count,
+                sampled_from: seen,
                 since_unix_nano: range.map(|r| r.0),
                 until_unix_nano: range.map(|r| r.1),
             };
-            let baseline = match parsed.baseline {
-                Baseline::Given(range) => Some(range),
-                Baseline::Rule(rule) => range.and_then(|(first, _)| baseline_for(parsed.window, rule, first)),
+            let baseline = match fixed {
+                Some(baseline) => baseline,
+                None => parsed.baseline_given(range.map(|r| r.0)),
             };
             let config = JudgeConfig::default();
             let report = match baseline {
                 Some(baseline) => history.changes(&dict, parsed.window, baseline, &config),
+                None if seen.is_some() => ChangeReport::without_baseline(
+                    parsed.window,
+                    "not enough data: the traces received do not reach back to a baseline of the window's width before it"
+                        .to_string(),
+                ),
                 None => ChangeReport::without_baseline(
                     parsed.window,
                     format!(
