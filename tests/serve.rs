@@ -1864,4 +1864,7 @@ fn metrics_carry_the_changes_of_the_last_15_minutes() {
     assert!(m.contains("tracelens_changes_folded 0\n"), "{m}");
     assert!(m.contains("tracelens_change_ratio{service=\"currency\",kind=\"operation\",scope=\"Convert\""), "{m}");
     assert!(m.contains("tracelens_changes_failures_total 0\n"), "{m}");
+    // At most 100 of each minute's 120 traces, over the hour's 61 minutes.
+    let samples: u64 = m.lines().find_map(|l| l.strip_prefix("tracelens_change_samples ")?.parse().ok()).unwrap();
+    assert!((1_000..=6_100).contains(&samples), "{samples}");
 }

@@ -94,7 +94,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TRACELENS_KEEP_TRACES")]
     keep_traces: Option<usize>,
     /// Trace digests kept per minute of trace start, over the retention, for change detection
-    /// (a uniform sample of the minute's traces; about 300 bytes each); 0 judges the kept
+    /// (a uniform sample of the minute's traces; a few hundred bytes each); 0 judges the kept
     /// traces instead [default: 100].
     #[arg(long, env = "TRACELENS_CHANGE_SAMPLES_PER_MINUTE", value_name = "N")]
     change_samples_per_minute: Option<usize>,

@@ -4,7 +4,7 @@
 //! `per_minute` of the traces that started in it, as the judge's
 //! travelling digests ([`TraceDigester`]), encoded. A minute with fewer
 //! traces keeps them all, so a quiet service is judged on every trace; a
-//! busy one on a fixed number a minute, which bounds memory (about 300
+//! busy one on a fixed number a minute, which bounds memory (a few hundred
 //! bytes a digest) whatever the traffic. Minutes older than the retention
 //! are let go.
 

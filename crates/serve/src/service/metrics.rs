@@ -34,7 +34,12 @@ impl Service {
             let index = stored.index.read().expect("index lock");
             (index.len(), index.bytes(), index.unreadable().count())
         });
+        let (samples, sample_bytes) = live.samples().map_or((0, 0), |s| s.size());
         drop(live);
+        let _ = write!(
+            text,
+            "# HELP tracelens_change_samples Trace digests kept for change detection (--change-samples-per-minute over the retention).\n# TYPE tracelens_change_samples gauge\ntracelens_change_samples {samples}\n# HELP tracelens_change_sample_bytes Their encoded size.\n# TYPE tracelens_change_sample_bytes gauge\ntracelens_change_sample_bytes {sample_bytes}\n"
+        );
         if let Some(kafka) = kafka {
             kafka_metrics(&mut text, &kafka);
         }
