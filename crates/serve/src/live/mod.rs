@@ -416,6 +416,7 @@ mod tests {
     fn span(dict: &mut Dictionary, trace: u8, id: u8, parent: Option<u8>, service: &str) -> Span {
         let mut s = Span::new(TraceId([trace; 16]), SpanId([id; 8]));
         (s.service, s.name) = (dict.intern(service), dict.intern("op"));
+        s.resource = dict.resource(Vec::new());
         s.parent_id = parent.map(|p| SpanId([p; 8]));
         s.kind = if parent.is_some() { SpanKind::Server } else { SpanKind::Client };
         s.start_ns = (NOW - 30_000) * 1_000_000 + u64::from(id);
@@ -458,21 +459,22 @@ mod tests {
     fn a_reload_holds_at_most_the_open_span_cap_and_hands_open_traces_on() {
         let config = LiveConfig { max_open_spans: 4, idle_ms: 1_000, ..LiveConfig::default() };
         let mut live = Live::new(config);
-        let mut dict = std::mem::take(&mut live.dict);
         let mut loader = live.loader(NOW);
         // Ten traces of a -> b, one after the other, then the first half
         // of an eleventh whose second half is in the log.
         let mut most_open = 0;
         for t in 1..=10 {
-            live.load(&mut loader, span(&mut dict, t, 1, None, "a"));
-            live.load(&mut loader, span(&mut dict, t, 2, Some(1), "b"));
+            let root = span(&mut live.dict, t, 1, None, "a");
+            live.load(&mut loader, root);
+            let child = span(&mut live.dict, t, 2, Some(1), "b");
+            live.load(&mut loader, child);
             most_open = most_open.max(loader.assembler.open_spans());
         }
-        live.load(&mut loader, span(&mut dict, 11, 1, None, "a"));
+        let half = span(&mut live.dict, 11, 1, None, "a");
+        live.load(&mut loader, half);
         assert!(most_open <= 5, "the loader held {most_open} spans open");
         // A trace closes once 4 spans came after its last.
         assert_eq!(live.counters.traces_completed, 8);
-        live.dict = dict;
         assert_eq!(live.end_load(loader, NOW), 21);
         assert_eq!(live.open_spans(), 5, "traces 9, 10 and 11 continue live");
         let (dict, _) = live.convert_parts();

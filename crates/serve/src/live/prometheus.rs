@@ -289,6 +289,7 @@ mod tests {
             for (id, service, parent) in [(1u8, client, None), (2, server, Some(1u8))] {
                 let mut s = Span::new(TraceId([t; 16]), SpanId([id; 8]));
                 (s.service, s.name) = (dict.intern(service), dict.intern("op"));
+                s.resource = dict.resource(Vec::new());
                 s.parent_id = parent.map(|p| SpanId([p; 8]));
                 s.kind = if parent.is_some() { SpanKind::Server } else { SpanKind::Client };
                 s.start_ns = (NOW - 30_000) * 1_000_000;
