@@ -5,8 +5,9 @@
 //! travelling digests ([`TraceDigester`]), encoded. A minute with fewer
 //! traces keeps them all, so a quiet service is judged on every trace; a
 //! busy one on a fixed number a minute, which bounds memory (a few hundred
-//! bytes a digest) whatever the traffic. Minutes older than the retention
-//! are let go.
+//! bytes a digest) whatever the traffic. Each minute has its own string
+//! table, so the names its digests use (status messages among them) go
+//! with it when it is older than the retention and let go.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ const MINUTE_MS: u64 = 60_000;
 struct Minute {
     /// Traces that started in it.
     seen: u64,
+    /// The names its digests index.
+    names: Names,
     /// The sample, encoded digests.
     digests: Vec<Vec<u8>>,
 }
@@ -33,28 +36,45 @@ struct Minute {
 pub struct Samples {
     per_minute: usize,
     retention_ms: u64,
-    names: Names,
-    digester: TraceDigester,
+    /// Made afresh for each minute's traces (its tables of scopes and
+    /// error types would otherwise grow for as long as the receiver runs).
+    digester: (u64, TraceDigester),
     minutes: BTreeMap<u64, Minute>,
     bytes: usize,
     rng: u64,
 }
 
-/// Digests taken out of the live lock: the string table they index and
-/// the encoded digests.
+/// One minute taken: the names its digests index, and the encoded
+/// [`TraceDigest`]s.
+pub type MinuteSample = (Arc<[String]>, Vec<Vec<u8>>);
+
+/// Digests taken out of the live lock, per minute.
 pub struct SampleSnapshot {
-    /// The names the digests refer to.
-    pub strings: Arc<[String]>,
-    /// Encoded [`TraceDigest`]s.
-    pub digests: Vec<Vec<u8>>,
+    /// The minutes taken.
+    pub minutes: Vec<MinuteSample>,
     /// Traces that started in the minutes taken (sampled or not).
     pub seen: u64,
 }
 
 impl SampleSnapshot {
-    /// The digests, decoded.
-    pub fn decoded(&self) -> impl Iterator<Item = Result<TraceDigest, prost::DecodeError>> + '_ {
-        self.digests.iter().map(|d| TraceDigest::decode(d.as_slice()))
+    /// Digests taken.
+    pub fn len(&self) -> usize {
+        self.minutes.iter().map(|(_, d)| d.len()).sum()
+    }
+
+    /// Nothing taken.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each minute's names and its digests, decoded.
+    pub fn decoded(
+        &self,
+    ) -> impl Iterator<Item = (&[String], impl Iterator<Item = Result<TraceDigest, prost::DecodeError>> + '_)> + '_
+    {
+        self.minutes
+            .iter()
+            .map(|(names, digests)| (&**names, digests.iter().map(|d| TraceDigest::decode(d.as_slice()))))
     }
 }
 
@@ -64,8 +84,7 @@ impl Samples {
         Samples {
             per_minute,
             retention_ms,
-            names: Names::default(),
-            digester: TraceDigester::default(),
+            digester: (u64::MAX, TraceDigester::default()),
             minutes: BTreeMap::new(),
             bytes: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
@@ -81,7 +100,8 @@ impl Samples {
         let Some(start_ns) = trace.spans.iter().filter(|s| s.has_timing()).map(|s| s.start_ns).min() else {
             return;
         };
-        let minute = self.minutes.entry(start_ns / 1_000_000 / MINUTE_MS).or_default();
+        let key = start_ns / 1_000_000 / MINUTE_MS;
+        let minute = self.minutes.entry(key).or_default();
         minute.seen += 1;
         let slot = if minute.digests.len() < self.per_minute {
             None
@@ -96,7 +116,10 @@ impl Samples {
             }
             Some(draw as usize)
         };
-        let encoded = self.digester.digest(dict, trace, &mut self.names).encode_to_vec();
+        if self.digester.0 != key {
+            self.digester = (key, TraceDigester::default());
+        }
+        let encoded = self.digester.1.digest(dict, trace, &mut minute.names).encode_to_vec();
         self.bytes += encoded.len();
         match slot {
             None => minute.digests.push(encoded),
@@ -127,7 +150,7 @@ impl Samples {
     /// The samples of the minutes overlapping the ranges (unix ns,
     /// `[start, end)`).
     pub fn snapshot(&self, ranges: &[(u64, u64)]) -> SampleSnapshot {
-        let mut digests = Vec::new();
+        let mut taken = Vec::new();
         let mut seen = 0;
         let mut minutes: Vec<u64> = Vec::new();
         for &(start, end) in ranges {
@@ -139,9 +162,9 @@ impl Samples {
         for m in minutes {
             let minute = &self.minutes[&m];
             seen += minute.seen;
-            digests.extend(minute.digests.iter().cloned());
+            taken.push((minute.names.strings().to_vec().into(), minute.digests.clone()));
         }
-        SampleSnapshot { strings: self.names.strings().to_vec().into(), digests, seen }
+        SampleSnapshot { minutes: taken, seen }
     }
 
     /// Digests kept, and their bytes.
@@ -185,15 +208,15 @@ mod tests {
         }
         assert_eq!(samples.size().0, 15);
         let all = samples.snapshot(&[(T0, T0 + 120_000_000_000)]);
-        assert_eq!((all.digests.len(), all.seen), (15, 105));
-        let ids: Vec<Vec<u8>> = all.decoded().map(|d| d.unwrap().trace_id).collect();
+        assert_eq!((all.len(), all.seen), (15, 105));
+        let ids: Vec<Vec<u8>> = all.decoded().flat_map(|(_, digests)| digests.map(|d| d.unwrap().trace_id)).collect();
         // The first minute's sample is drawn from all of its traces, not
         // just the first ten.
         let late = ids.iter().filter(|id| u32::from_be_bytes(id[..4].try_into().unwrap()) >= 10).count();
         assert!(late >= 10, "{ids:?}");
-        assert!(all.strings.iter().any(|s| s == "svc"), "{:?}", all.strings);
+        assert!(all.decoded().all(|(names, _)| names.iter().any(|s| s == "svc")), "each minute names its own");
         let second = samples.snapshot(&[(T0 + 60_000_000_000, T0 + 61_500_000_000)]);
-        assert_eq!((second.digests.len(), second.seen), (5, 5));
+        assert_eq!((second.len(), second.seen), (5, 5));
         // An hour and a bit later, the first minute goes.
         samples.expire(T0 / 1_000_000 + 3_600_000 + 90_000);
         assert_eq!(samples.size().0, 5);

@@ -215,15 +215,17 @@ impl Service {
                 }
                 Source::Samples(snapshot, baseline) => {
                     let mut dict = Dictionary::default();
-                    let syms = Syms::intern(&snapshot.strings, &mut dict);
                     let mut history = History::new();
-                    for digest in snapshot.decoded() {
-                        let digest = digest.map_err(|e| {
-                            ServiceError::Partial(PortableError::invalid("sampled digest", e.to_string()))
-                        })?;
-                        history.add_portable(&dict, &syms, &digest).map_err(ServiceError::Partial)?;
+                    for (names, digests) in snapshot.decoded() {
+                        let syms = Syms::intern(names, &mut dict);
+                        for digest in digests {
+                            let digest = digest.map_err(|e| {
+                                ServiceError::Partial(PortableError::invalid("sampled digest", e.to_string()))
+                            })?;
+                            history.add_portable(&dict, &syms, &digest).map_err(ServiceError::Partial)?;
+                        }
                     }
-                    let count = snapshot.digests.len() as u64;
+                    let count = snapshot.len() as u64;
                     (history, dict, count, Some(snapshot.seen), Some(baseline))
                 }
                 Source::Recent(traces, dict) => {
