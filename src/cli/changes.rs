@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use tracelens::judge::changes::{BaselineRule, ChangeReport, ChangeStatus, History, Range, baseline_for};
 use tracelens::judge::diff::Direction;
-use tracelens::judge::verdict::Signal;
 use tracelens::model::time::rfc3339;
 use tracelens::render;
 
@@ -170,13 +169,7 @@ fn write_table(w: &mut dyn Write, answer: &Answer) -> io::Result<()> {
         ]);
         for c in &r.changes {
             let m = &c.metric;
-            let value = |v: f64| {
-                if m.signal == Signal::ErrorRate {
-                    format!("{:.2}%", v * 100.0)
-                } else {
-                    render::duration(v.round().max(0.0) as u64)
-                }
-            };
+            let value = |v: f64| super::verdict::value(m.signal, v);
             let path = c.impact.path_ns_per_second;
             let path = if path >= 0 {
                 format!("+{}", render::duration(path as u64))

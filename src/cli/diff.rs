@@ -8,7 +8,6 @@ use clap::Args;
 
 use tracelens::judge::Arm;
 use tracelens::judge::diff::{Diff, DiffReport, Direction};
-use tracelens::judge::verdict::Signal;
 use tracelens::render;
 
 use super::input;
@@ -77,13 +76,7 @@ fn write_table(w: &mut dyn Write, r: &DiffReport) -> io::Result<()> {
         ]);
         for c in &r.changes {
             let m = &c.metric;
-            let value = |v: f64| {
-                if m.signal == Signal::ErrorRate {
-                    format!("{:.2}%", v * 100.0)
-                } else {
-                    render::duration(v.round().max(0.0) as u64)
-                }
-            };
+            let value = |v: f64| super::verdict::value(m.signal, v);
             t.row(vec![
                 c.direction.as_str().to_string(),
                 value(m.baseline_value),

@@ -169,7 +169,8 @@ fn number(v: f64) -> String {
     }
 }
 
-fn value(signal: Signal, v: f64) -> String {
+/// A metric's figure as text: a duration, or a rate in percent.
+pub(super) fn value(signal: Signal, v: f64) -> String {
     if v.is_nan() {
         "-".to_string()
     } else if signal == Signal::ErrorRate {
