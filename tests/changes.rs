@@ -34,28 +34,7 @@ fn an_injected_slowdown_is_reported_in_its_window_with_its_service_first() {
     // An hour of shop traffic at 2 traces/s; at 00:40 currency (one
     // operation, Convert) does its own work twice as slowly.
     let dir = tempfile::tempdir().unwrap();
-    let dump = common::generate(
-        dir.path(),
-        "rollout.pb",
-        &[
-            "--format",
-            "otlp-protobuf-stream",
-            "--traces",
-            "7200",
-            "--rate",
-            "2",
-            "--scenario",
-            "rollout",
-            "--deploy-at",
-            "0.66666",
-            "--change",
-            "latency",
-            "--target",
-            "currency",
-            "--magnitude",
-            "2",
-        ],
-    );
+    let dump = common::currency_slowdown(dir.path(), "rollout.pb", "2026-11-01T00:00:00Z");
     let (code, v) = changes(&dump, &["--window", "10m", "--until", "2026-11-01T01:00:00Z"]);
     assert_eq!(code, 1, "a regression: {v:#}");
     let windows = v["windows"].as_array().unwrap();

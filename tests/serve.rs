@@ -1726,6 +1726,18 @@ fn schemathesis_finds_no_server_error_or_undocumented_answer() {
     assert!(counts.len() == 2 && counts[0] == counts[1] && counts[0] != "0", "{cases}");
 }
 
+/// Sends `dump` over OTLP/HTTP and waits until `traces` traces completed.
+fn send_until_completed(server: &Server, dump: &Path, traces: u64) {
+    let out =
+        common::tracelens(&["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}", server.http)], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get_json(server.api, "/api/v1/status")["live"]["traces_completed"].as_u64() != Some(traces) {
+        assert!(Instant::now() < deadline, "{:#}", get_json(server.api, "/api/v1/status"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `/api/v1/changes` over the per-minute samples: an hour of shop traffic
 /// (120 traces a minute, 100 of each minute sampled) whose currency service
 /// turns twice as slow at 00:40, as `tracelens changes` finds offline; and
@@ -1738,39 +1750,9 @@ fn changes_finds_a_slowdown_in_the_sampled_traces() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let first = (now - 3_600) / 60 * 60;
     let at = |minutes: u64| tracelens::model::time::rfc3339((first + minutes * 60) * 1_000_000_000);
-    let dump = common::generate(
-        dir.path(),
-        "rollout-latency.pb",
-        &[
-            "--start",
-            &at(0),
-            "--format",
-            "otlp-protobuf-stream",
-            "--traces",
-            "7200",
-            "--rate",
-            "2",
-            "--scenario",
-            "rollout",
-            "--deploy-at",
-            "0.66666",
-            "--change",
-            "latency",
-            "--target",
-            "currency",
-            "--magnitude",
-            "2",
-        ],
-    );
+    let dump = common::currency_slowdown(dir.path(), "rollout-latency.pb", &at(0));
     let server = start(&dir.path().join("data"), &["--trace-idle", "1s"]);
-    let out =
-        common::tracelens(&["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}", server.http)], None);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get_json(server.api, "/api/v1/status")["live"]["traces_completed"].as_u64() != Some(7200) {
-        assert!(Instant::now() < deadline, "{:#}", get_json(server.api, "/api/v1/status"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    send_until_completed(&server, &dump, 7_200);
     let changes = |query: &str| get_json(server.api, &format!("/api/v1/changes?{query}"));
     let v = changes(&format!("window=10m&until={}", at(50)));
     assert_eq!(v["status"], "changed", "{v:#}");
@@ -1804,14 +1786,7 @@ fn changes_finds_a_slowdown_in_the_sampled_traces() {
 
     // Without samples, the recently completed traces are judged.
     let server = start(&dir.path().join("data-recent"), &["--trace-idle", "1s", "--change-samples-per-minute", "0"]);
-    let out =
-        common::tracelens(&["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}", server.http)], None);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get_json(server.api, "/api/v1/status")["live"]["traces_completed"].as_u64() != Some(7200) {
-        assert!(Instant::now() < deadline, "{:#}", get_json(server.api, "/api/v1/status"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    send_until_completed(&server, &dump, 7_200);
     let v = get_json(server.api, &format!("/api/v1/changes?window=10m&until={}", at(50)));
     assert_eq!(v["changes"][0]["name"], "currency Convert latency_p50", "{v:#}");
     assert_eq!(v["kept"]["traces"], 7200);
@@ -1829,30 +1804,7 @@ fn metrics_carry_the_changes_of_the_last_15_minutes() {
     let dir = tempfile::tempdir().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let first = tracelens::model::time::rfc3339((now - 3600) * 1_000_000_000);
-    let dump = common::generate(
-        dir.path(),
-        "last-hour.pb",
-        &[
-            "--format",
-            "otlp-protobuf-stream",
-            "--start",
-            &first,
-            "--traces",
-            "7200",
-            "--rate",
-            "2",
-            "--scenario",
-            "rollout",
-            "--deploy-at",
-            "0.66666",
-            "--change",
-            "latency",
-            "--target",
-            "currency",
-            "--magnitude",
-            "2",
-        ],
-    );
+    let dump = common::currency_slowdown(dir.path(), "last-hour.pb", &first);
     let server = start(&dir.path().join("data"), &["--trace-idle", "1s", "--changes-interval", "1s"]);
     let out =
         common::tracelens(&["send", dump.to_str().unwrap(), "--endpoint", &format!("http://{}", server.http)], None);

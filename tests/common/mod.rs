@@ -108,6 +108,33 @@ pub fn generate(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     path
 }
 
+/// An hour of shop traffic (7,200 traces, 2 a second, from `start`: RFC
+/// 3339) as an OTLP protobuf stream, whose currency service does its own
+/// work twice as slowly from two thirds of the way in (minute 40).
+pub fn currency_slowdown(dir: &Path, name: &str, start: &str) -> PathBuf {
+    let args = [
+        "--start",
+        start,
+        "--format",
+        "otlp-protobuf-stream",
+        "--traces",
+        "7200",
+        "--rate",
+        "2",
+        "--scenario",
+        "rollout",
+        "--deploy-at",
+        "0.66666",
+        "--change",
+        "latency",
+        "--target",
+        "currency",
+        "--magnitude",
+        "2",
+    ];
+    generate(dir, name, &args)
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
