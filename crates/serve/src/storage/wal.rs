@@ -1532,8 +1532,10 @@ mod tests {
     fn kept_files_are_dropped_when_the_numbering_starts_again() {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = reuse_a_segment(dir.path());
-        drop(wal);
+        // Ready before the log closes: closing stops the preparer, which
+        // then leaves the file it was writing unfinished.
         wait_ready(dir.path());
+        drop(wal);
         retire_segment(dir.path(), &segment_path(dir.path(), 0), FREE_SEGMENTS_KEPT).unwrap();
         // Every segment deleted by hand: segment 0 would start again.
         for (_, path) in segments(dir.path()).unwrap() {
