@@ -432,3 +432,47 @@ fn every_scenario_in_every_format() {
         }
     }
 }
+
+#[test]
+fn rich_preset_spans_look_like_production_dumps() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::generate(
+        dir.path(),
+        "rich.pb",
+        &["--preset", "rich", "--spans", "30000", "--format", "otlp-protobuf-stream"],
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let (mut spans, mut requests, mut multi_scope_requests) = (0usize, 0usize, 0usize);
+    let mut attributes = Vec::new();
+    let mut requests_of_trace: BTreeMap<Vec<u8>, std::collections::BTreeSet<usize>> = BTreeMap::new();
+    let mut long_values = 0;
+    let mut rest = &bytes[..];
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let request = ExportTraceServiceRequest::decode(&rest[4..4 + len]).unwrap();
+        rest = &rest[4 + len..];
+        let scopes: usize = request.resource_spans.iter().map(|rs| rs.scope_spans.len()).sum();
+        multi_scope_requests += usize::from(scopes > request.resource_spans.len());
+        for span in request.resource_spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans) {
+            spans += 1;
+            attributes.push(span.attributes.len());
+            requests_of_trace.entry(span.trace_id.clone()).or_default().insert(requests);
+            long_values += usize::from(span.attributes.iter().any(|a| {
+                matches!(&a.value, Some(v) if matches!(&v.value,
+                    Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) if s.len() >= 50))
+            }));
+        }
+        requests += 1;
+    }
+    assert!(spans >= 30_000, "{spans}");
+    let per_trace = spans as f64 / requests_of_trace.len() as f64;
+    assert!((25.0..=40.0).contains(&per_trace), "{per_trace} spans per trace");
+    assert!(attributes.iter().all(|&n| n >= 8), "a span with fewer than 8 attributes");
+    assert!(long_values * 4 >= spans, "{long_values} of {spans} spans carry a long SQL statement or URL");
+    // Requests mix instrumentation scopes, and traces spread over requests.
+    assert!(multi_scope_requests * 2 >= requests, "{multi_scope_requests} of {requests}");
+    let spread = requests_of_trace.values().filter(|r| r.len() >= 2).count();
+    assert!(spread * 2 >= requests_of_trace.len(), "{spread} of {} traces span two requests", requests_of_trace.len());
+}

@@ -19,6 +19,10 @@ use super::UsageError;
 enum Preset {
     /// A web shop: frontend, checkout, cart, payments, catalog, … with PostgreSQL, Redis and Kafka.
     Shop,
+    /// A wider shop as production dumps look: about 30 spans per trace, 8 or more attributes per span
+    /// (long SQL and URLs), several instrumentation scopes, traces interleaved across requests in the
+    /// order their spans ended.
+    Rich,
     /// A seeded random system (see --services, --depth, --fan-out).
     Random,
 }
@@ -155,7 +159,10 @@ pub struct GenerateArgs {
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if args.print_topology {
-        print!("{}", tracelens::generate::topology::SHOP_TOML);
+        match args.preset {
+            Preset::Rich => print!("{}", tracelens::generate::topology::RICH_TOML),
+            Preset::Shop | Preset::Random => print!("{}", tracelens::generate::topology::SHOP_TOML),
+        }
         return Ok(());
     }
     let topology = match &args.topology {
@@ -170,9 +177,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         }
         None => match args.preset {
             Preset::Shop => TopologyFile::shop(),
+            Preset::Rich => TopologyFile::rich(),
             Preset::Random => TopologyFile::random(args.seed, args.services, args.depth, args.fan_out),
         },
     };
+    let rich = args.topology.is_none() && args.preset == Preset::Rich;
     let start_ns = tracelens::model::time::parse_rfc3339(&args.start).ok_or_else(|| {
         UsageError(format!("--start {:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z", args.start))
     })?;
@@ -212,6 +221,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         clock_skew_ns: args.clock_skew.as_nanos().min(u64::MAX as u128) as u64,
         environment: args.environment.clone(),
         deploy,
+        rich_attributes: rich,
     };
     let mut generator = Generator::new(&topology, &config).map_err(|e| UsageError(e.to_string()))?;
     let amount = match (args.traces, args.spans) {
@@ -236,7 +246,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         FormatArg::JaegerJson => OutputFormat::JaegerJson,
         FormatArg::ZipkinJson => OutputFormat::ZipkinJson,
     };
-    let mut writer = write::writer(format, Output::new(sink, compression)?, args.batch_spans);
+    let window = if rich { generate::RICH_INTERLEAVE_WINDOW } else { 0 };
+    let mut writer = write::writer_interleaved(format, Output::new(sink, compression)?, args.batch_spans, window);
     let produced = generate::run(&mut generator, amount, writer.as_mut()).context("writing generated traces")?;
     let destination = args.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
     eprintln!(

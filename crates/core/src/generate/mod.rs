@@ -48,7 +48,14 @@ pub struct GeneratorConfig {
     pub environment: String,
     /// A deploy to simulate, if any.
     pub deploy: Option<Deploy>,
+    /// Every span carries the attributes real instrumentation writes and
+    /// its instrumentation's scope ([`Catalog::enrich`]).
+    pub rich_attributes: bool,
 }
+
+/// Spans an interleaving writer holds to send them in end order
+/// ([`write::writer_interleaved`]) for the rich preset: about 30 traces'.
+pub const RICH_INTERLEAVE_WINDOW: usize = 1000;
 
 /// How much to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +109,9 @@ impl Generator {
                 (Some(model), deploy.scenario)
             }
         };
+        if config.rich_attributes {
+            catalog.enrich();
+        }
         if config.clock_skew_ns > 0 {
             let mut skew_rng = Rng::new(config.seed ^ 0x736b_6577);
             let max = config.clock_skew_ns as i64;
@@ -153,7 +163,9 @@ pub struct Produced {
     pub spans: u64,
 }
 
-/// Generates `amount` in `format` into memory (for tests and benchmarks).
+/// Generates `amount` in `format` into memory (for tests and benchmarks);
+/// with [`GeneratorConfig::rich_attributes`], OTLP requests hold
+/// interleaved traces' spans in end order, as the rich preset writes them.
 pub fn to_vec(
     topology: &TopologyFile,
     config: &GeneratorConfig,
@@ -175,7 +187,8 @@ pub fn to_vec(
     let shared = Shared::default();
     let output = write::Output::new(Box::new(shared.clone()), write::OutputCompression::None)
         .expect("no compression cannot fail to start");
-    let mut writer = write::writer(format, output, 100);
+    let window = if config.rich_attributes { RICH_INTERLEAVE_WINDOW } else { 0 };
+    let mut writer = write::writer_interleaved(format, output, 100, window);
     let produced = run(&mut generator, amount, writer.as_mut()).expect("writing to memory cannot fail");
     drop(writer);
     let bytes = std::mem::take(&mut *shared.0.borrow_mut());
@@ -192,6 +205,7 @@ impl Default for GeneratorConfig {
             clock_skew_ns: 0,
             environment: "production".to_string(),
             deploy: None,
+            rich_attributes: false,
         }
     }
 }

@@ -152,10 +152,13 @@ pub struct CallDef {
 }
 
 /// The built-in presets.
-pub const PRESETS: [&str; 2] = ["shop", "random"];
+pub const PRESETS: [&str; 3] = ["shop", "rich", "random"];
 
 /// The built-in shop topology as TOML: a template for topology files.
 pub const SHOP_TOML: &str = include_str!("presets/shop.toml");
+
+/// The built-in rich topology as TOML (about 30 spans per trace).
+pub const RICH_TOML: &str = include_str!("presets/rich.toml");
 
 impl TopologyFile {
     /// Parses TOML, or YAML when `yaml` is set.
@@ -171,6 +174,12 @@ impl TopologyFile {
     /// PostgreSQL and Redis calls and a Kafka topic.
     pub fn shop() -> TopologyFile {
         Self::parse(SHOP_TOML, false).expect("built-in preset parses")
+    }
+
+    /// The built-in rich shop: wider requests (about 30 spans per trace),
+    /// an N+1 query loop, repeated pricing calls.
+    pub fn rich() -> TopologyFile {
+        Self::parse(RICH_TOML, false).expect("built-in preset parses")
     }
 
     /// A seeded random topology: `services` services in `depth` layers, each
@@ -276,6 +285,11 @@ pub struct Catalog {
     name_ids: HashMap<String, u32>,
     /// Span attribute sets.
     pub attr_sets: Vec<Vec<(String, AttrVal)>>,
+    /// The instrumentation scope (index into [`Catalog::scopes`]) of the
+    /// spans of each attribute set, when not the first.
+    pub attr_scopes: Vec<u32>,
+    /// Instrumentation scopes: (name, version); the first is tracelens's own.
+    pub scopes: Vec<(String, String)>,
     /// Resources (service × version × instance).
     pub resources: Vec<ResourceSpec>,
 }
@@ -287,6 +301,8 @@ impl Default for Catalog {
             names: Vec::new(),
             name_ids: HashMap::new(),
             attr_sets: vec![Vec::new()],
+            attr_scopes: Vec::new(),
+            scopes: vec![("tracelens-generate".to_string(), env!("CARGO_PKG_VERSION").to_string())],
             resources: Vec::new(),
         };
         catalog.name("");
@@ -314,6 +330,110 @@ impl Catalog {
         }
         self.attr_sets.push(attrs);
         (self.attr_sets.len() - 1) as u32
+    }
+
+    /// The scope of spans carrying attribute set `attrs`.
+    pub fn scope_of(&self, attrs: u32) -> u32 {
+        self.attr_scopes.get(attrs as usize).copied().unwrap_or(0)
+    }
+
+    /// Gives every attribute set the attributes real instrumentation
+    /// writes beside the ones the model needs (8 or more per span: long
+    /// SQL statements and URLs, addresses, threads, code locations), and
+    /// each kind of span its instrumentation scope. The attributes the
+    /// analyses read are kept as they were.
+    pub fn enrich(&mut self) {
+        let mut scopes: Vec<(String, String)> = self.scopes.clone();
+        let mut scope = |name: &str, version: &str| -> u32 {
+            match scopes.iter().position(|(n, v)| n == name && v == version) {
+                Some(i) => i as u32,
+                None => {
+                    scopes.push((name.to_string(), version.to_string()));
+                    (scopes.len() - 1) as u32
+                }
+            }
+        };
+        let mut attr_scopes = Vec::with_capacity(self.attr_sets.len());
+        for (i, set) in self.attr_sets.iter_mut().enumerate() {
+            let text = |key: &str| {
+                set.iter().find(|(k, _)| k == key).and_then(|(_, v)| match v {
+                    AttrVal::Str(s) => Some(s.clone()),
+                    AttrVal::Int(_) => None,
+                })
+            };
+            let s = |v: &str| AttrVal::Str(v.to_string());
+            let thread = [
+                ("thread.id".to_string(), AttrVal::Int(40 + i as i64 % 24)),
+                ("thread.name".to_string(), s(&format!("exec-{}", i % 24))),
+            ];
+            let (extra, scope_index): (Vec<(String, AttrVal)>, u32) = if let Some(system) = text("db.system") {
+                let namespace = text("db.namespace").unwrap_or_default();
+                let query = text("db.query.text").unwrap_or_default();
+                let (verb, table) = query.split_once(' ').unwrap_or((query.as_str(), "data"));
+                let statement = if system == "redis" {
+                    format!("{verb} {namespace}:{table}:7f3a9c")
+                } else {
+                    format!(
+                        "{verb} id, status, total, created_at FROM {table} WHERE tenant_id = $1 AND id = ANY($2) \
+                         ORDER BY created_at DESC LIMIT 50"
+                    )
+                };
+                set.retain(|(k, _)| k != "db.query.text");
+                let extra = vec![
+                    ("db.query.text".to_string(), s(&statement)),
+                    ("db.operation.name".to_string(), s(verb)),
+                    ("db.collection.name".to_string(), s(table)),
+                    ("server.address".to_string(), s(&format!("{namespace}.db"))),
+                    ("server.port".to_string(), AttrVal::Int(if system == "redis" { 6379 } else { 5432 })),
+                ];
+                let instrumentation =
+                    if system == "redis" { "io.opentelemetry.lettuce-5.1" } else { "io.opentelemetry.jdbc" };
+                (extra, scope(instrumentation, "2.10.0-alpha"))
+            } else if let Some(topic) = text("messaging.destination.name") {
+                let extra = vec![
+                    ("server.address".to_string(), s("kafka-0.kafka")),
+                    ("server.port".to_string(), AttrVal::Int(9092)),
+                    ("messaging.client.id".to_string(), s(&format!("producer-{topic}-1"))),
+                    ("messaging.destination.partition.id".to_string(), s(&(i % 12).to_string())),
+                ];
+                (extra, scope("io.opentelemetry.kafka-clients-2.6", "2.10.0-alpha"))
+            } else if let Some(peer) = text("peer.service") {
+                let extra = vec![
+                    ("rpc.service".to_string(), s(&format!("{peer}.v1.Api"))),
+                    ("server.address".to_string(), s(&format!("{peer}.svc"))),
+                    ("server.port".to_string(), AttrVal::Int(8080)),
+                    ("url.full".to_string(), s(&format!("http://{peer}.svc:8080/{peer}.v1.Api/Call?tenant=7f3a9c"))),
+                    ("rpc.grpc.status_code".to_string(), AttrVal::Int(0)),
+                ];
+                (extra, scope("io.opentelemetry.grpc-1.6", "2.10.0-alpha"))
+            } else if set.is_empty() {
+                let extra = vec![
+                    ("code.function".to_string(), s(&format!("handle{i}"))),
+                    ("code.namespace".to_string(), s("shop.Pipeline")),
+                    ("code.filepath".to_string(), s("src/shop/pipeline.rs")),
+                    ("code.lineno".to_string(), AttrVal::Int(120 + i as i64)),
+                    ("app.tenant.id".to_string(), s("7f3a9c")),
+                    ("app.region".to_string(), s("eu-west-1")),
+                ];
+                (extra, scope("com.example.shop", "5.2.0"))
+            } else {
+                // Servers and consumers: the incoming request.
+                let extra = vec![
+                    ("http.request.method".to_string(), s("POST")),
+                    ("http.response.status_code".to_string(), AttrVal::Int(200)),
+                    ("url.scheme".to_string(), s("https")),
+                    ("user_agent.original".to_string(), s("Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")),
+                    ("client.address".to_string(), s("203.0.113.57")),
+                    ("network.peer.port".to_string(), AttrVal::Int(51234)),
+                ];
+                (extra, scope("io.opentelemetry.armeria-grpc-1.14", "2.10.0-alpha"))
+            };
+            set.extend(extra);
+            set.extend(thread);
+            attr_scopes.push(scope_index);
+        }
+        self.scopes = scopes;
+        self.attr_scopes = attr_scopes;
     }
 }
 

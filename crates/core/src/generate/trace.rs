@@ -9,7 +9,7 @@ use super::rng::{LogNormal, Rng};
 use super::topology::{CallKind, Catalog, Model};
 
 /// A generated span: plain data referring into the [`Catalog`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GenSpan {
     /// Trace id.
     pub trace_id: [u8; 16],

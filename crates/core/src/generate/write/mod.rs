@@ -12,6 +12,8 @@ mod otlp_json;
 mod otlp_proto;
 mod zipkin;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, BufWriter, Write};
 
 use super::{Catalog, GenSpan};
@@ -124,13 +126,28 @@ impl Write for Output {
 /// A writer for `format` over `out`; OTLP formats put about `batch_spans`
 /// spans (whole traces) in each request.
 pub fn writer(format: OutputFormat, out: Output, batch_spans: usize) -> Box<dyn TraceWriter> {
+    writer_interleaved(format, out, batch_spans, 0)
+}
+
+/// [`writer`], whose OTLP requests hold spans in the order they ended
+/// rather than trace by trace: spans wait among the last `window` spans
+/// generated and leave, earliest end first, as SDKs and a Collector send
+/// them — a trace's spans spread over several requests, between other
+/// traces' (0: whole traces, in order).
+pub fn writer_interleaved(
+    format: OutputFormat,
+    out: Output,
+    batch_spans: usize,
+    window: usize,
+) -> Box<dyn TraceWriter> {
+    fn batched<E: BatchEncoder + 'static>(e: E, out: Output, batch: usize, window: usize) -> Box<dyn TraceWriter> {
+        Box::new(Batched::new(e, out, batch).interleave(window))
+    }
     match format {
-        OutputFormat::OtlpJsonLines => Box::new(Batched::new(otlp_json::OtlpJsonLines::default(), out, batch_spans)),
-        OutputFormat::OtlpProtobufStream => {
-            Box::new(Batched::new(otlp_proto::OtlpProtoStream::default(), out, batch_spans))
-        }
-        OutputFormat::OtlpJson => Box::new(Batched::new(otlp_json::OtlpJsonLines::default(), out, usize::MAX)),
-        OutputFormat::OtlpProtobuf => Box::new(Batched::new(otlp_proto::OtlpProtoStream::bare(), out, usize::MAX)),
+        OutputFormat::OtlpJsonLines => batched(otlp_json::OtlpJsonLines::default(), out, batch_spans, window),
+        OutputFormat::OtlpProtobufStream => batched(otlp_proto::OtlpProtoStream::default(), out, batch_spans, window),
+        OutputFormat::OtlpJson => batched(otlp_json::OtlpJsonLines::default(), out, usize::MAX, window),
+        OutputFormat::OtlpProtobuf => batched(otlp_proto::OtlpProtoStream::bare(), out, usize::MAX, window),
         OutputFormat::JaegerJson => Box::new(jaeger::JaegerWriter::new(out)),
         OutputFormat::ZipkinJson => Box::new(zipkin::ZipkinWriter::new(out)),
     }
@@ -148,11 +165,40 @@ struct Batched<E> {
     batch: Batch,
     batch_spans: usize,
     out: Output,
+    /// Spans waiting to leave in end order (see [`writer_interleaved`]):
+    /// (end, sequence, span), earliest first.
+    waiting: BinaryHeap<Reverse<(u64, u64, GenSpan)>>,
+    window: usize,
+    seq: u64,
 }
 
 impl<E: BatchEncoder> Batched<E> {
     fn new(encoder: E, out: Output, batch_spans: usize) -> Self {
-        Batched { encoder, batch: Batch::default(), batch_spans: batch_spans.max(1), out }
+        Batched {
+            encoder,
+            batch: Batch::default(),
+            batch_spans: batch_spans.max(1),
+            out,
+            waiting: BinaryHeap::new(),
+            window: 0,
+            seq: 0,
+        }
+    }
+
+    fn interleave(mut self, window: usize) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Moves the span that ended first from the waiting ones to the batch.
+    fn release_one(&mut self, catalog: &Catalog) -> io::Result<()> {
+        if let Some(Reverse((_, _, span))) = self.waiting.pop() {
+            self.batch.push(std::slice::from_ref(&span));
+            if self.batch.len() >= self.batch_spans {
+                self.flush(catalog)?;
+            }
+        }
+        Ok(())
     }
 
     fn flush(&mut self, catalog: &Catalog) -> io::Result<()> {
@@ -166,18 +212,35 @@ impl<E: BatchEncoder> Batched<E> {
 
 impl<E: BatchEncoder> TraceWriter for Batched<E> {
     fn write_trace(&mut self, catalog: &Catalog, spans: &[GenSpan]) -> io::Result<()> {
-        self.batch.push(spans);
-        if self.batch.len() >= self.batch_spans {
-            self.flush(catalog)?;
+        if self.window == 0 {
+            self.batch.push(spans);
+            if self.batch.len() >= self.batch_spans {
+                self.flush(catalog)?;
+            }
+            return Ok(());
+        }
+        for span in spans {
+            self.seq += 1;
+            self.waiting.push(Reverse((span.end_ns, self.seq, *span)));
+        }
+        while self.waiting.len() > self.window {
+            self.release_one(catalog)?;
         }
         Ok(())
     }
 
     fn finish(&mut self, catalog: &Catalog) -> io::Result<()> {
+        while !self.waiting.is_empty() {
+            self.release_one(catalog)?;
+        }
         self.flush(catalog)?;
         self.out.finish()
     }
 }
+
+/// A resource's spans in a batch: (resource, [(scope, indices into the
+/// batch's order)]).
+type ResourceRun = (u32, Vec<(u32, std::ops::Range<usize>)>);
 
 /// Spans of whole traces collected until a batch is full, grouped by
 /// resource when taken.
@@ -196,21 +259,30 @@ impl Batch {
         self.spans.len()
     }
 
-    /// Runs of span indices sharing a resource, in resource order.
-    fn by_resource(&mut self) -> Vec<(u32, std::ops::Range<usize>)> {
+    /// Runs of span indices sharing a resource, in resource order, each
+    /// cut into runs sharing a scope, in scope order: (resource, [(scope,
+    /// indices into `order`)]).
+    fn by_resource(&mut self, catalog: &Catalog) -> Vec<ResourceRun> {
         self.order.clear();
         self.order.extend(0..self.spans.len() as u32);
         let spans = &self.spans;
-        self.order.sort_by_key(|&i| spans[i as usize].resource);
-        let mut runs = Vec::new();
+        let key = |i: u32| {
+            let s = &spans[i as usize];
+            (s.resource, catalog.scope_of(s.attrs))
+        };
+        self.order.sort_by_key(|&i| key(i));
+        let mut runs: Vec<ResourceRun> = Vec::new();
         let mut start = 0;
         for i in 1..=self.order.len() {
-            let boundary = i == self.order.len()
-                || spans[self.order[i] as usize].resource != spans[self.order[start] as usize].resource;
-            if boundary {
-                runs.push((spans[self.order[start] as usize].resource, start..i));
-                start = i;
+            if i < self.order.len() && key(self.order[i]) == key(self.order[start]) {
+                continue;
             }
+            let (resource, scope) = key(self.order[start]);
+            match runs.last_mut() {
+                Some((r, scopes)) if *r == resource => scopes.push((scope, start..i)),
+                _ => runs.push((resource, vec![(scope, start..i)])),
+            }
+            start = i;
         }
         runs
     }
@@ -228,7 +300,3 @@ fn hex_into(out: &mut Vec<u8>, bytes: &[u8]) {
         out.push(HEX[(b & 0xf) as usize]);
     }
 }
-
-/// The scope every generated span carries.
-const SCOPE_NAME: &str = "tracelens-generate";
-const SCOPE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::json_text::{int, string, uint};
-use super::{Batch, BatchEncoder, Output, SCOPE_NAME, SCOPE_VERSION, hex_into};
+use super::{Batch, BatchEncoder, Output, hex_into};
 use crate::generate::topology::AttrVal;
 use crate::generate::{Catalog, GenSpan};
 
@@ -43,11 +43,11 @@ pub(super) struct OtlpJsonLines {
 
 impl BatchEncoder for OtlpJsonLines {
     fn encode(&mut self, catalog: &Catalog, batch: &mut Batch, out: &mut Output) -> io::Result<()> {
-        let runs = batch.by_resource();
+        let runs = batch.by_resource(catalog);
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(b"{\"resourceSpans\":[");
-        for (n, (resource, range)) in runs.into_iter().enumerate() {
+        for (n, (resource, scopes)) in runs.into_iter().enumerate() {
             if n > 0 {
                 line.push(b',');
             }
@@ -78,19 +78,27 @@ impl BatchEncoder for OtlpJsonLines {
             });
             line.extend_from_slice(b"{\"resource\":");
             line.extend_from_slice(encoded);
-            line.extend_from_slice(b",\"scopeSpans\":[{\"scope\":{\"name\":");
-            string(line, SCOPE_NAME);
-            line.extend_from_slice(b",\"version\":");
-            string(line, SCOPE_VERSION);
-            line.extend_from_slice(b"},\"spans\":[");
-            for (k, idx) in range.enumerate() {
-                if k > 0 {
+            line.extend_from_slice(b",\"scopeSpans\":[");
+            for (m, (scope, range)) in scopes.into_iter().enumerate() {
+                if m > 0 {
                     line.push(b',');
                 }
-                let s = batch.spans[batch.order[idx] as usize];
-                span(line, catalog, &s, &mut self.attrs);
+                let (name, version) = &catalog.scopes[scope as usize];
+                line.extend_from_slice(b"{\"scope\":{\"name\":");
+                string(line, name);
+                line.extend_from_slice(b",\"version\":");
+                string(line, version);
+                line.extend_from_slice(b"},\"spans\":[");
+                for (k, idx) in range.enumerate() {
+                    if k > 0 {
+                        line.push(b',');
+                    }
+                    let s = batch.spans[batch.order[idx] as usize];
+                    span(line, catalog, &s, &mut self.attrs);
+                }
+                line.extend_from_slice(b"]}");
             }
-            line.extend_from_slice(b"]}]}");
+            line.extend_from_slice(b"]}");
         }
         line.extend_from_slice(b"]}\n");
         out.write_all(line)

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::{Batch, BatchEncoder, Output, SCOPE_NAME, SCOPE_VERSION};
+use super::{Batch, BatchEncoder, Output};
 use crate::generate::topology::AttrVal;
 use crate::generate::{Catalog, GenSpan};
 
@@ -60,7 +60,8 @@ pub(super) struct OtlpProtoStream {
     resources: Vec<Option<Vec<u8>>>,
     /// Encoded attribute fields per attribute set.
     attrs: Vec<Option<Vec<u8>>>,
-    scope: Vec<u8>,
+    /// Encoded `InstrumentationScope` per scope index.
+    scopes: Vec<Vec<u8>>,
     record: Vec<u8>,
     resource_spans: Vec<u8>,
     scope_spans: Vec<u8>,
@@ -128,27 +129,32 @@ impl OtlpProtoStream {
 
 impl BatchEncoder for OtlpProtoStream {
     fn encode(&mut self, catalog: &Catalog, batch: &mut Batch, out: &mut Output) -> io::Result<()> {
-        if self.scope.is_empty() {
-            bytes_field(&mut self.scope, 1, SCOPE_NAME.as_bytes());
-            bytes_field(&mut self.scope, 2, SCOPE_VERSION.as_bytes());
+        while self.scopes.len() < catalog.scopes.len() {
+            let (name, version) = &catalog.scopes[self.scopes.len()];
+            let mut scope = Vec::new();
+            bytes_field(&mut scope, 1, name.as_bytes());
+            bytes_field(&mut scope, 2, version.as_bytes());
+            self.scopes.push(scope);
         }
         self.record.clear();
-        for (resource, range) in batch.by_resource() {
-            let mut scope_spans = std::mem::take(&mut self.scope_spans);
-            scope_spans.clear();
-            bytes_field(&mut scope_spans, 1, &self.scope);
-            for k in range {
-                let span = batch.spans[batch.order[k] as usize];
-                self.encode_span(catalog, &span);
-                bytes_field(&mut scope_spans, 2, &self.span);
-            }
+        for (resource, scopes) in batch.by_resource(catalog) {
             let mut rs = std::mem::take(&mut self.resource_spans);
             rs.clear();
             bytes_field(&mut rs, 1, self.resource(catalog, resource));
-            bytes_field(&mut rs, 2, &scope_spans);
+            for (scope, range) in scopes {
+                let mut scope_spans = std::mem::take(&mut self.scope_spans);
+                scope_spans.clear();
+                bytes_field(&mut scope_spans, 1, &self.scopes[scope as usize]);
+                for k in range {
+                    let span = batch.spans[batch.order[k] as usize];
+                    self.encode_span(catalog, &span);
+                    bytes_field(&mut scope_spans, 2, &self.span);
+                }
+                bytes_field(&mut rs, 2, &scope_spans);
+                self.scope_spans = scope_spans;
+            }
             bytes_field(&mut self.record, 1, &rs);
             self.resource_spans = rs;
-            self.scope_spans = scope_spans;
         }
         if !self.bare {
             out.write_all(&(self.record.len() as u32).to_be_bytes())?;
