@@ -76,7 +76,7 @@ impl ReportArgs {
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let max_operations = args.report.max_operations()?;
-    let inputs = args.input.validate()?;
+    let inputs = args.input.validate()?.analysis_only();
     let settings = args.path.validate()?;
     let mut summary = Summary::default();
     let mut analyses = TraceAnalyses::new(&Dictionary::default(), max_operations);

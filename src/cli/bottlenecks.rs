@@ -36,7 +36,7 @@ pub struct BottlenecksArgs {
 }
 
 pub fn run(args: BottlenecksArgs) -> anyhow::Result<()> {
-    let inputs = args.input.validate()?;
+    let inputs = args.input.validate()?.analysis_only();
     let settings = args.path.validate()?;
     if args.n_plus_one_min < 2 {
         return Err(UsageError("--n-plus-one-min must be at least 2".to_string()).into());

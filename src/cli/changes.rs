@@ -90,7 +90,7 @@ pub fn run(args: ChangesArgs) -> anyhow::Result<u8> {
         BaselineArg::PreviousDay => BaselineRule::PreviousDay,
     };
     let mut history = History::new();
-    let inputs = input::inputs_for(&args.inputs, args.strict)?;
+    let inputs = input::inputs_for(&args.inputs, args.strict)?.analysis_only();
     let report = inputs.run(&mut |dict, trace| history.add_trace(dict, &trace))?;
     input::print_notes(&report);
     // The run's one dictionary: names are resolved as the windows are judged.

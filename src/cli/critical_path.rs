@@ -297,7 +297,7 @@ fn write_one(out: &mut dyn Write, format: PathFormat, v: &TraceView, first: bool
 }
 
 pub fn run(args: CriticalPathArgs) -> anyhow::Result<()> {
-    let inputs = args.input.validate()?;
+    let inputs = args.input.validate()?.analysis_only();
     let settings = args.path.validate()?;
     if args.top == 0 {
         return Err(UsageError("--top must be at least 1".to_string()).into());

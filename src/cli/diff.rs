@@ -40,7 +40,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     let config = args.judge.validate()?;
     let mut diff = Diff::new();
     for (path, arm) in [(&args.baseline, Arm::Baseline), (&args.candidate, Arm::Candidate)] {
-        let inputs = input::inputs_for(std::slice::from_ref(path), args.strict)?;
+        let inputs = input::inputs_for(std::slice::from_ref(path), args.strict)?.analysis_only();
         let report = inputs.run(&mut |dict, trace| diff.add_trace(dict, &trace, arm))?;
         input::print_notes(&report);
     }

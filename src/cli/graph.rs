@@ -37,7 +37,7 @@ pub struct GraphArgs {
 }
 
 pub fn run(args: GraphArgs) -> anyhow::Result<()> {
-    let inputs = args.input.validate()?;
+    let inputs = args.input.validate()?.analysis_only();
     let mut graph = ServiceGraph::new(&Dictionary::default());
     let report = inputs.run(&mut |_, trace| graph.add_trace(&trace))?;
     graph.finish();

@@ -8,7 +8,7 @@ use clap::Args;
 use tracelens::assemble::AssemblerConfig;
 use tracelens::model::{Dictionary, Trace};
 use tracelens::pipeline::{self, PipelineConfig, RunReport};
-use tracelens::read::{Encoding, Input, expand_inputs};
+use tracelens::read::{Encoding, Input, ReadOptions, expand_inputs};
 
 use super::{UsageError, progress};
 
@@ -25,6 +25,17 @@ pub struct InputArgs {
     /// (bounds memory on huge dumps; later spans of a closed trace are counted as split_trace).
     #[arg(long, value_name = "SPANS", default_value_t = AssemblerConfig::default().idle_spans)]
     trace_window: u64,
+    /// Threads decoding length-prefixed protobuf streams, JSON lines and large JSON documents (default:
+    /// every core; at most 8 are used; 1 decodes on the thread that analyses). The output is the same
+    /// for any number.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Bytes of records each decoding thread takes at a time (for tests of the chunked decode).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    chunk_bytes: Option<usize>,
+    /// Decode every attribute, also where the command reads only a few (for tests of that shortcut).
+    #[arg(long, hide = true)]
+    all_attributes: bool,
 }
 
 /// Validated inputs and pipeline settings.
@@ -33,6 +44,8 @@ pub struct Inputs {
     given: Vec<PathBuf>,
     inputs: Vec<Input>,
     config: PipelineConfig,
+    /// Never keep only the attributes analyses read.
+    all_attributes: bool,
 }
 
 impl InputArgs {
@@ -41,8 +54,27 @@ impl InputArgs {
         if self.trace_window == 0 {
             return Err(UsageError("--trace-window must be at least 1".to_string()).into());
         }
-        inputs_with(&self.inputs, self.strict, self.trace_window)
+        if self.threads == Some(0) {
+            return Err(UsageError("--threads must be at least 1".to_string()).into());
+        }
+        if self.chunk_bytes == Some(0) {
+            return Err(UsageError("--chunk-bytes must be at least 1".to_string()).into());
+        }
+        let mut inputs = inputs_with(&self.inputs, self.strict, self.trace_window)?;
+        if let Some(threads) = self.threads {
+            inputs.config.read.threads = threads;
+        }
+        if let Some(bytes) = self.chunk_bytes {
+            inputs.config.read.chunk_bytes = bytes;
+        }
+        inputs.all_attributes = self.all_attributes;
+        Ok(inputs)
     }
+}
+
+/// Decoding threads when `--threads` is not given: one per core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Inputs from paths with the default assembler window.
@@ -59,13 +91,24 @@ fn inputs_with(paths: &[PathBuf], strict: bool, trace_window: u64) -> anyhow::Re
         given: paths.to_vec(),
         inputs,
         config: PipelineConfig {
-            read: tracelens::table::read_options(strict),
+            read: ReadOptions { threads: default_threads(), ..tracelens::table::read_options(strict) },
             assemble: AssemblerConfig { idle_spans: trace_window },
         },
+        all_attributes: false,
     })
 }
 
 impl Inputs {
+    /// Keeps only the attributes the analyses read
+    /// ([`tracelens::analysis::ATTRIBUTES_READ`]): for commands that
+    /// analyse and never show a span's other attributes.
+    pub fn analysis_only(mut self) -> Inputs {
+        if !self.all_attributes {
+            self.config.read.keep_attributes = Some(&tracelens::analysis::ATTRIBUTES_READ);
+        }
+        self
+    }
+
     /// Reads every input, passing each assembled trace to `on_trace`, with a
     /// progress bar on a terminal; then prints skipped files and records.
     pub fn run(&self, on_trace: &mut dyn FnMut(&Dictionary, Trace)) -> anyhow::Result<RunReport> {

@@ -100,10 +100,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let inputs = args.input.validate()?;
+    let inputs = args.input.validate()?.analysis_only();
     let settings = args.path.validate()?;
     if let (Some(judge), true) = (&mut judge, by_input) {
-        let baseline = input::inputs_for(&args.baseline_input, false)?;
+        let baseline = input::inputs_for(&args.baseline_input, false)?.analysis_only();
         let report = baseline.run(&mut |dict, trace| judge.add_trace_as(dict, &trace, Arm::Baseline))?;
         input::print_notes(&report);
     }

@@ -143,7 +143,7 @@ pub fn run(args: VerdictArgs) -> anyhow::Result<u8> {
         args.deploy_time.as_deref(),
         args.warmup,
     )?;
-    let inputs = args.input.validate()?;
+    let inputs = args.input.validate()?.analysis_only();
     let mut judge = Judge::new(&args.service, cohorts);
     let report = inputs.run(&mut |dict, trace| judge.add_trace(dict, &trace))?;
     judge.check(Presence::Offline).map_err(|e| UsageError(e.to_string()))?;

@@ -9,23 +9,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tracelens_core::model::{Dictionary, Span, SpanQuality, Warnings};
 use tracelens_core::read::{Emitter, ReadErrorKind};
 
-/// The span, event and link attributes the live analyses read (the service
-/// graph's peer, database and messaging keys; the judge's exception type).
-/// The write-ahead log keeps every attribute; live memory only these.
-pub const LIVE_ATTRIBUTES: [&str; 12] = [
-    "peer.service",
-    "server.address",
-    "network.peer.address",
-    "network.peer.port",
-    "db.namespace",
-    "db.name",
-    "db.system",
-    "db.system.name",
-    "messaging.system",
-    "messaging.destination.name",
-    "exception.type",
-    "exception.message",
-];
+/// The span, event and link attributes the live analyses read: the
+/// offline analyses' set. The write-ahead log keeps every attribute; live
+/// memory only these.
+pub const LIVE_ATTRIBUTES: [&str; 12] = tracelens_core::analysis::ATTRIBUTES_READ;
 
 /// How a request body is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

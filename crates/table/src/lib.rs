@@ -26,7 +26,7 @@ use tracelens_core::read::ReadOptions;
 
 /// Reader options that read Parquet as well as every other format.
 pub fn read_options(strict: bool) -> ReadOptions {
-    ReadOptions { strict, parquet: Some(parquet::read_parquet) }
+    ReadOptions { strict, parquet: Some(parquet::read_parquet), ..ReadOptions::default() }
 }
 
 use polars::prelude::*;

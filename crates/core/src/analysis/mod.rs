@@ -27,6 +27,27 @@ pub mod recommend;
 pub mod summary;
 
 pub use bottleneck::Bottlenecks;
+
+/// The span, event and link attribute keys the analyses read: the service
+/// graph's peer, database and messaging keys and the judge's exception
+/// type and message (a span's status, kind, names and its resource's
+/// service and version are fields, not attributes). A reader told to keep
+/// only these ([`crate::read::ReadOptions::keep_attributes`]) gives every
+/// analysis the same answer without allocating the rest.
+pub const ATTRIBUTES_READ: [&str; 12] = [
+    "peer.service",
+    "server.address",
+    "network.peer.address",
+    "network.peer.port",
+    "db.namespace",
+    "db.name",
+    "db.system",
+    "db.system.name",
+    "messaging.system",
+    "messaging.destination.name",
+    "exception.type",
+    "exception.message",
+];
 pub use graph::ServiceGraph;
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::SpanMetrics;

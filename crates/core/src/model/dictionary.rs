@@ -3,7 +3,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{Attr, Interner, Resource, ResourceId, ResourceTable, Sym, Value};
+use super::{Attr, Interner, Resource, ResourceId, ResourceTable, Span, Sym, Value};
 
 /// Service name used when a resource has no `service.name`, as the
 /// OpenTelemetry SDKs do.
@@ -171,9 +171,103 @@ impl Dictionary {
     }
 }
 
+/// Maps the symbols and resources of one dictionary to those of another
+/// ([`Dictionary::absorb`]): spans decoded with a dictionary of their own
+/// (on another thread) then refer into the other one.
+#[derive(Debug, Default)]
+pub struct Translation {
+    syms: Vec<Sym>,
+    resources: Vec<ResourceId>,
+}
+
+impl Translation {
+    /// The symbol in the target dictionary.
+    pub fn sym(&self, sym: Sym) -> Sym {
+        self.syms[sym.index()]
+    }
+
+    /// The resource in the target dictionary.
+    pub fn resource(&self, id: ResourceId) -> ResourceId {
+        self.resources[id.index()]
+    }
+
+    /// Rewrites attribute keys, nested ones too.
+    pub fn attributes(&self, attrs: &mut [Attr]) {
+        for a in attrs {
+            a.key = self.sym(a.key);
+            self.value(&mut a.value);
+        }
+    }
+
+    fn value(&self, value: &mut Value) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
+            Value::Map(attrs) => self.attributes(attrs),
+            _ => {}
+        }
+    }
+
+    /// Rewrites every symbol and resource of `span`.
+    pub fn span(&self, span: &mut Span) {
+        span.resource = self.resource(span.resource);
+        span.service = self.sym(span.service);
+        span.name = self.sym(span.name);
+        span.scope_name = self.sym(span.scope_name);
+        span.scope_version = self.sym(span.scope_version);
+        self.attributes(&mut span.attributes);
+        if let Some(extra) = span.extra_if_any_mut() {
+            for e in &mut extra.events {
+                e.name = self.sym(e.name);
+                self.attributes(&mut e.attributes);
+            }
+            for l in &mut extra.links {
+                self.attributes(&mut l.attributes);
+            }
+        }
+    }
+}
+
+impl Dictionary {
+    /// Interns every string and resource of `other` here, in `other`'s
+    /// order, and returns how to rewrite what refers into `other`.
+    pub fn absorb(&mut self, other: &Dictionary) -> Translation {
+        let syms: Vec<Sym> = other.strings.iter().map(|(_, text)| self.intern(text)).collect();
+        let mut translation = Translation { syms, resources: Vec::with_capacity(other.resources.len()) };
+        for (_, resource) in other.resources.iter() {
+            let mut attrs = resource.attributes.clone();
+            translation.attributes(&mut attrs);
+            translation.resources.push(self.resource(attrs));
+        }
+        translation
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absorbed_dictionaries_translate_spans_and_resources() {
+        let mut other = Dictionary::default();
+        let attrs = vec![s(&mut other, "service.name", "cart"), s(&mut other, "k8s.pod.name", "cart-1")];
+        let resource = other.resource(attrs);
+        let mut span = Span::new(crate::model::TraceId([1; 16]), crate::model::SpanId([1; 8]));
+        span.resource = resource;
+        span.service = other.resource_of(resource).service;
+        span.name = other.intern("GetCart");
+        let nested = Attr { key: other.intern("inner"), value: Value::Int(1) };
+        span.attributes = vec![Attr { key: other.intern("outer"), value: Value::Map(vec![nested].into()) }];
+        let mut here = Dictionary::default();
+        here.intern("something first");
+        let translation = here.absorb(&other);
+        translation.span(&mut span);
+        assert_eq!(here.resolve(span.name), "GetCart");
+        assert_eq!(here.resolve(span.service), "cart");
+        assert_eq!(here.resolve(here.resource_of(span.resource).service), "cart");
+        assert_eq!(here.resolve(span.attributes[0].key), "outer");
+        let Value::Map(inner) = &span.attributes[0].value else { panic!("a map") };
+        assert_eq!(here.resolve(inner[0].key), "inner");
+    }
 
     fn s(d: &mut Dictionary, k: &str, v: &str) -> Attr {
         Attr { key: d.intern(k), value: Value::Str(v.into()) }

@@ -64,6 +64,11 @@ impl Interner {
         &self.strings[sym.index()]
     }
 
+    /// Every string with its symbol, in the order they were interned.
+    pub fn iter(&self) -> impl Iterator<Item = (Sym, &str)> {
+        self.strings.iter().enumerate().map(|(i, s)| (Sym(i as u32), &**s))
+    }
+
     /// Number of distinct strings, the empty one included.
     pub fn len(&self) -> usize {
         self.strings.len()

@@ -27,7 +27,7 @@ mod trace;
 mod warning;
 
 pub use attr::{Attr, MAX_VALUE_BYTES, Value};
-pub use dictionary::{Dictionary, WellKnownKeys};
+pub use dictionary::{Dictionary, Translation, WellKnownKeys};
 pub use id::{ParsedId, SpanId, TraceId, stable_hash64};
 pub use intern::{Interner, Sym};
 pub use resource::{Resource, ResourceId, ResourceTable};

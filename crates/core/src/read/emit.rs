@@ -72,7 +72,7 @@ pub struct Emitter<'a> {
     spans: u64,
     /// The open record: its spans (held here unless the sink is a vector,
     /// where they start at `record_start`) and the warnings before it.
-    record: Option<(Vec<Span>, Warnings)>,
+    record: Option<(Vec<Span>, Warnings, u64)>,
     record_start: usize,
     pending: Vec<Span>,
     bad_records: Vec<String>,
@@ -93,6 +93,31 @@ pub struct Emitter<'a> {
     pub(crate) attributes_json: Option<&'a mut AttributesJson>,
     /// `attributes_json`'s lengths when the current record began.
     json_mark: (usize, usize),
+}
+
+/// How an emitter decodes, for an emitter of the same settings on another
+/// thread ([`Emitter::chunk_settings`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ChunkSettings {
+    fallback_trace: TraceId,
+    keep_attributes: Option<Vec<String>>,
+    exact_ids: bool,
+}
+
+/// What an emitter made with [`Emitter::for_chunk`] decoded from one chunk.
+pub(crate) struct DecodedChunk {
+    /// The spans, referring into `dict`.
+    pub(crate) spans: Vec<Span>,
+    /// The chunk's own names and resources.
+    pub(crate) dict: Dictionary,
+    /// Warnings counted while decoding.
+    pub(crate) warnings: Warnings,
+    /// Messages of the first skipped records.
+    pub(crate) bad_records: Vec<String>,
+    /// The dialect recognised, if any.
+    pub(crate) dialect: Option<Dialect>,
+    /// A record turned out not to be trace data.
+    pub(crate) not_traces: bool,
 }
 
 /// Span attributes as JSON text, one object per span in the order the
@@ -226,6 +251,81 @@ impl<'a> Emitter<'a> {
         self.keep_lengths & length_bit(len) != 0
     }
 
+    /// What a decoder on another thread needs to decode as this emitter
+    /// does ([`Emitter::for_chunk`]), or `None` when this emitter writes
+    /// attributes as JSON text (which only the calling thread can).
+    pub(crate) fn chunk_settings(&self) -> Option<ChunkSettings> {
+        if self.attributes_json.is_some() {
+            return None;
+        }
+        Some(ChunkSettings {
+            fallback_trace: self.fallback_trace,
+            keep_attributes: self
+                .keep_attributes
+                .as_ref()
+                .map(|keep| keep.iter().map(|&k| self.dict.resolve(k).to_string()).collect()),
+            exact_ids: self.exact_ids,
+        })
+    }
+
+    /// An emitter that decodes as the one `settings` came from, into its
+    /// own dictionary and warnings, appending spans to `out`: a chunk's
+    /// spans decoded on another thread and then handed to that emitter by
+    /// [`Emitter::absorb`].
+    pub(crate) fn for_chunk(
+        settings: &ChunkSettings,
+        dict: &'a mut Dictionary,
+        warnings: &'a mut Warnings,
+        out: &'a mut Vec<Span>,
+    ) -> Self {
+        let mut e = Self::with_sink("", dict, warnings, Sink::Vec(out));
+        e.fallback_trace = settings.fallback_trace;
+        e.exact_ids = settings.exact_ids;
+        if let Some(keys) = &settings.keep_attributes {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            e = e.keep_only_attributes(&keys);
+        }
+        e
+    }
+
+    /// Hands over what a chunk's emitter ([`Emitter::for_chunk`]) decoded,
+    /// as if this emitter had decoded it: names and resources are interned
+    /// here, warnings and skipped-record messages added, and synthetic span
+    /// ids given in this emitter's sequence.
+    /// The chunk's spans are taken out, leaving the vector to decode the
+    /// next chunk into.
+    pub(crate) fn absorb(&mut self, chunk: &mut DecodedChunk) {
+        let translation = self.dict.absorb(&chunk.dict);
+        self.warnings.merge(&chunk.warnings);
+        for message in chunk.bad_records.drain(..) {
+            if self.bad_records.len() < MAX_BAD_RECORD_MESSAGES {
+                self.bad_records.push(message);
+            }
+        }
+        if let Some(dialect) = chunk.dialect {
+            self.set_dialect(dialect);
+        }
+        self.not_traces |= chunk.not_traces;
+        for mut span in chunk.spans.drain(..) {
+            translation.span(&mut span);
+            if span.quality.contains(SpanQuality::INVALID_SPAN_ID) {
+                self.synthetic_seq += 1;
+                span.span_id = SpanId(self.synthetic_seq.to_be_bytes()).derived(&span.trace_id.0);
+            }
+            self.spans += 1;
+            match &mut self.sink {
+                Sink::Vec(out) => out.push(span),
+                Sink::Each(sink) => sink(self.dict, span),
+            }
+        }
+    }
+
+    /// What this emitter decoded, to hand to the emitter its settings came
+    /// from ([`Emitter::absorb`]); call once decoding is done.
+    pub(crate) fn finish_chunk(self) -> (Vec<String>, Option<Dialect>, bool) {
+        (self.bad_records, self.dialect, self.not_traces)
+    }
+
     /// Spans emitted so far (committed records only).
     pub fn spans(&self) -> u64 {
         self.spans
@@ -274,7 +374,7 @@ impl<'a> Emitter<'a> {
                 Vec::new()
             }
         };
-        self.record = Some((held, self.warnings.clone()));
+        self.record = Some((held, self.warnings.clone(), self.synthetic_seq));
         if let Some(out) = &self.attributes_json {
             self.json_mark = (out.text.len(), out.ends.len());
         }
@@ -282,7 +382,7 @@ impl<'a> Emitter<'a> {
 
     /// Passes the record's spans on.
     pub(crate) fn commit_record(&mut self) {
-        if let Some((mut held, _)) = self.record.take() {
+        if let Some((mut held, _, _)) = self.record.take() {
             match &mut self.sink {
                 Sink::Each(sink) => {
                     self.spans += held.len() as u64;
@@ -298,7 +398,11 @@ impl<'a> Emitter<'a> {
 
     /// Drops the record's spans and the warnings it counted.
     pub(crate) fn abort_record(&mut self) {
-        if let Some((mut held, before)) = self.record.take() {
+        if let Some((mut held, before, synthetic_seq)) = self.record.take() {
+            // An aborted record's synthetic ids are not used up: the ids
+            // given later do not depend on which records failed, nor on
+            // how the input was cut into chunks.
+            self.synthetic_seq = synthetic_seq;
             match &mut self.sink {
                 Sink::Each(_) => {
                     held.clear();
@@ -335,7 +439,7 @@ impl<'a> Emitter<'a> {
                 out.push(span);
             }
             Sink::Each(sink) => match &mut self.record {
-                Some((held, _)) => held.push(span),
+                Some((held, _, _)) => held.push(span),
                 None => {
                     self.spans += 1;
                     sink(self.dict, span);
@@ -426,6 +530,31 @@ impl<'a> Emitter<'a> {
     /// Converts JSON key/values to attributes, interning keys.
     pub(crate) fn attrs(&mut self, kvs: &[JKeyValue<'_>]) -> Vec<Attr> {
         kvs.iter().map(|kv| Attr { key: self.dict.intern(kv.key.as_str()), value: self.value(&kv.value) }).collect()
+    }
+
+    /// The symbol of a span, event or link attribute key when the emitter
+    /// keeps attributes with that key (interned then), `None` when it drops
+    /// them: a reader asks before converting the value.
+    pub(crate) fn kept_key(&mut self, key: &str) -> Option<Sym> {
+        let Some(keep) = &self.keep_attributes else { return Some(self.dict.intern(key)) };
+        if !self.may_keep_key_of_len(key.len()) {
+            return None;
+        }
+        self.dict.get(key).filter(|sym| keep.contains(sym))
+    }
+
+    /// Converts a span's, event's or link's JSON key/values to attributes,
+    /// skipping (without converting their values) keys the emitter does
+    /// not keep.
+    pub(crate) fn span_attrs(&mut self, kvs: &[JKeyValue<'_>]) -> Vec<Attr> {
+        let mut out = Vec::with_capacity(if self.keep_attributes.is_none() { kvs.len() } else { 0 });
+        for kv in kvs {
+            if let Some(key) = self.kept_key(kv.key.as_str()) {
+                let value = self.value(&kv.value);
+                out.push(Attr { key, value });
+            }
+        }
+        out
     }
 
     fn value(&mut self, v: &JAny<'_>) -> Value {

@@ -410,7 +410,7 @@ fn emit_span(js: &JaegerSpan<'_>, resource: ResourceId, service: Sym, e: &mut Em
     span.attributes = tags
         .iter()
         .filter(|t| !CONSUMED_TAGS.contains(&t.key.as_str()))
-        .map(|t| Attr { key: e.dict.intern(t.key.as_str()), value: t.value.to_value(t.ty.as_str()) })
+        .filter_map(|t| Some(Attr { key: e.kept_key(t.key.as_str())?, value: t.value.to_value(t.ty.as_str()) }))
         .collect();
     span.set_events(
         js.logs

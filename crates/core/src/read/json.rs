@@ -14,9 +14,11 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::chunked::{self, Chunk, ChunkOutcome, Tail};
 use super::emit::Emitter;
 use super::error::ReadErrorKind;
 use super::jaeger::{self, JaegerProcesses, JaegerSpan, JaegerTrace};
+use super::json_blocks;
 use super::lenient::Text;
 use super::otlp_json::{self, JResourceSpans};
 use super::zipkin::{self, ZipkinSpan};
@@ -28,8 +30,10 @@ const FIRST_LINE_PROBE_BYTES: u64 = 64 << 20;
 /// No JSON line may be longer than this.
 const MAX_LINE_BYTES: u64 = 256 << 20;
 /// A document up to this size is parsed from memory (about three times as
-/// fast, and strings are borrowed); a larger one is streamed.
-const DOCUMENT_IN_MEMORY_BYTES: u64 = 256 << 20;
+/// fast as streaming, and strings are borrowed); a larger one is read in
+/// blocks, element by element (`json_blocks`), or streamed when its trace
+/// data is not one top-level array.
+const DOCUMENT_IN_MEMORY_BYTES: u64 = 16 << 20;
 
 /// How a JSON input was framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +50,15 @@ struct Limits {
     first_line_probe: u64,
     /// See [`DOCUMENT_IN_MEMORY_BYTES`].
     in_memory: u64,
+    /// Bytes a large document is read in at a time.
+    block: usize,
 }
 
-const LIMITS: Limits = Limits { first_line_probe: FIRST_LINE_PROBE_BYTES, in_memory: DOCUMENT_IN_MEMORY_BYTES };
+const LIMITS: Limits = Limits {
+    first_line_probe: FIRST_LINE_PROBE_BYTES,
+    in_memory: DOCUMENT_IN_MEMORY_BYTES,
+    block: json_blocks::BLOCK_BYTES,
+};
 
 /// Reads a JSON input (document or JSON lines).
 ///
@@ -60,7 +70,8 @@ pub(crate) fn read_json(
     e: &mut Emitter<'_>,
     opts: &ReadOptions,
 ) -> Result<Framing, ReadErrorKind> {
-    read_json_with_limits(r, e, opts, LIMITS)
+    let in_memory = if opts.document_bytes_in_memory == 0 { LIMITS.in_memory } else { opts.document_bytes_in_memory };
+    read_json_with_limits(r, e, opts, Limits { in_memory, ..LIMITS })
 }
 
 /// [`read_json`] with the sizes that decide how the input is read.
@@ -111,7 +122,13 @@ fn read_json_with_limits(
         let mut de = serde_json::Deserializer::from_slice(&doc);
         Doc { e }.deserialize(&mut de).and_then(|()| de.end())
     } else {
-        let mut de = serde_json::Deserializer::from_reader(io::Cursor::new(doc).chain(r));
+        let mut rest: &mut dyn BufRead = r;
+        let doc = match json_blocks::read(doc, &mut rest, e, opts, lines_before, limits.block) {
+            Ok(()) => return Ok(Framing::Document),
+            Err((_, Some(err))) => return Err(classify(err, e)),
+            Err((doc, None)) => doc,
+        };
+        let mut de = serde_json::Deserializer::from_reader(io::Cursor::new(doc).chain(rest));
         Doc { e }.deserialize(&mut de).and_then(|()| de.end())
     };
     result.map(|()| Framing::Document).map_err(|err| classify(json_error(&err, lines_before), e))
@@ -133,6 +150,9 @@ fn read_lines(
     mut line: Vec<u8>,
     mut line_no: u64,
 ) -> Result<Framing, ReadErrorKind> {
+    if chunked::wanted(opts) && e.chunk_settings().is_some() {
+        return read_lines_chunked(r, e, opts, line, line_no);
+    }
     let (mut good, mut bad) = (0u64, 0u64);
     let mut first_error = None;
     loop {
@@ -175,6 +195,114 @@ fn read_lines(
         return Err(classify(first_error.expect("a bad record was seen"), e));
     }
     Ok(if good + bad > 1 { Framing::Lines } else { Framing::Document })
+}
+
+/// [`read_lines`] on `opts.threads` threads: lines are found here and
+/// decoded in chunks elsewhere, with the same outcome.
+fn read_lines_chunked(
+    r: &mut dyn BufRead,
+    e: &mut Emitter<'_>,
+    opts: &ReadOptions,
+    first: Vec<u8>,
+    first_no: u64,
+) -> Result<Framing, ReadErrorKind> {
+    let target = chunked::chunk_bytes(opts);
+    let mut first = Some(first);
+    let mut line_no = first_no;
+    let mut fill = |chunk: &mut Chunk| -> Option<Tail> {
+        let mut chunk_first = None;
+        let tail = loop {
+            if chunk.bytes.len() >= target {
+                break None;
+            }
+            let number = match first.take() {
+                Some(line) => {
+                    chunk.bytes.extend_from_slice(&line);
+                    first_no
+                }
+                None => {
+                    let before = chunk.bytes.len();
+                    match read_line(r, &mut chunk.bytes, MAX_LINE_BYTES) {
+                        Err(err) => break Some(Tail::Fatal(err)),
+                        Ok(LineRead::Eof) => break Some(Tail::End),
+                        Ok(LineRead::TooLong) => {
+                            chunk.bytes.truncate(before);
+                            break Some(Tail::Fatal(ReadErrorKind::AtLine {
+                                line: line_no + 1,
+                                column: 1,
+                                message: format!(
+                                    "line longer than {MAX_LINE_BYTES} bytes; expected one JSON record per line"
+                                ),
+                            }));
+                        }
+                        Ok(LineRead::Line) => {
+                            line_no += 1;
+                            line_no
+                        }
+                    }
+                }
+            };
+            chunk_first.get_or_insert(number);
+            // The last line may end without one: lines stay apart.
+            if chunk.bytes.last() != Some(&b'\n') {
+                chunk.bytes.push(b'\n');
+            }
+        };
+        if let Some(number) = chunk_first {
+            chunk.records = vec![(chunk.bytes.len(), 0, number)];
+        }
+        tail
+    };
+    let (total, tail) = chunked::run(e, opts, &mut fill, decode_lines)?;
+    match tail {
+        Tail::End => {}
+        Tail::Bad(err) | Tail::Fatal(err) => return Err(err),
+    }
+    if total.good == 0 && total.bad > 0 {
+        return Err(classify(total.first_error.expect("a bad record was seen"), e));
+    }
+    Ok(if total.good + total.bad > 1 { Framing::Lines } else { Framing::Document })
+}
+
+/// Decodes a chunk of whole lines as [`read_lines`] does, each line one
+/// atomic record.
+fn decode_lines(chunk: &Chunk, e: &mut Emitter<'_>, strict: bool) -> ChunkOutcome {
+    let mut outcome = ChunkOutcome::default();
+    let Some(&(_, _, mut line_no)) = chunk.records.first() else { return outcome };
+    let bytes = &chunk.bytes[..];
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i + 1);
+        let mut line = &bytes[pos..end];
+        pos = end;
+        let number = line_no;
+        line_no += 1;
+        if is_blank(line) {
+            continue;
+        }
+        while let [rest @ .., b'\n' | b'\r'] = line {
+            line = rest;
+        }
+        e.begin_record();
+        match read_record_json(line, e) {
+            Ok(()) => {
+                e.commit_record();
+                outcome.good += 1;
+            }
+            Err(err) => {
+                e.abort_record();
+                let err = json_error(&err, number - 1);
+                if strict {
+                    outcome.fatal = Some(err);
+                    break;
+                }
+                outcome.bad += 1;
+                e.bad_record(&err);
+                outcome.first_error.get_or_insert(err);
+            }
+        }
+    }
+    outcome
 }
 
 /// A JSON input whose only problem is that it holds no trace data is
@@ -269,8 +397,30 @@ fn shorten_quoted(message: &str) -> String {
 }
 
 /// The top level of any JSON trace document.
-struct Doc<'e, 'x> {
+pub(super) struct Doc<'e, 'x> {
     e: &'e mut Emitter<'x>,
+}
+
+impl<'e, 'x> Doc<'e, 'x> {
+    /// Reads a document into `e`.
+    pub(super) fn new(e: &'e mut Emitter<'x>) -> Self {
+        Doc { e }
+    }
+}
+
+/// An error in a JSON value that began at `line` and `column` of the input
+/// (its own positions are relative to that start).
+pub(super) fn element_error(err: &serde_json::Error, line: u64, column: u64) -> ReadErrorKind {
+    let err_line = err.line() as u64;
+    let (line, column) = if err_line <= 1 {
+        (line, column + (err.column() as u64).saturating_sub(1))
+    } else {
+        (line + err_line - 1, err.column() as u64)
+    };
+    match json_error(err, 0) {
+        ReadErrorKind::AtLine { message, .. } => ReadErrorKind::AtLine { line, column, message },
+        other => other,
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Doc<'_, '_> {
@@ -411,8 +561,15 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Each<'_, '_, T> {
 }
 
 /// One element of a Zipkin array: a span, or (ListOfTraces) a span array.
-struct ZipkinItem<'e, 'x> {
+pub(super) struct ZipkinItem<'e, 'x> {
     e: &'e mut Emitter<'x>,
+}
+
+impl<'e, 'x> ZipkinItem<'e, 'x> {
+    /// Reads one element into `e`.
+    pub(super) fn new(e: &'e mut Emitter<'x>) -> Self {
+        ZipkinItem { e }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for ZipkinItem<'_, '_> {
@@ -454,6 +611,100 @@ mod tests {
 
     use super::*;
     use crate::model::{Dictionary, Span, SpanKind, StatusCode, Value, WarningKind, Warnings};
+
+    /// What reading `text` with `limits` and `opts` gave, names resolved:
+    /// (framing or error, one line per span, warnings, dialect).
+    fn read_resolved(
+        text: &str,
+        limits: Limits,
+        opts: &ReadOptions,
+    ) -> (String, Vec<String>, Warnings, Option<Dialect>) {
+        let mut dict = Dictionary::default();
+        let mut warnings = Warnings::default();
+        let mut spans = Vec::new();
+        let mut sink = |d: &Dictionary, s: Span| {
+            let attrs: Vec<String> =
+                s.attributes.iter().map(|a| format!("{}={}", d.resolve(a.key), a.value.to_text())).collect();
+            let resource = d.resource_of(s.resource);
+            spans.push(format!(
+                "{} {} {:?} {}/{}/{} {} {} {} {:?} {:?} {:?} {attrs:?}",
+                s.trace_id.to_hex(),
+                s.span_id.to_hex(),
+                s.parent_id.map(|p| p.to_hex()),
+                d.resolve(s.service),
+                d.resolve(resource.version),
+                d.resolve(resource.host),
+                d.resolve(s.name),
+                s.start_ns,
+                s.end_ns,
+                s.kind,
+                s.status,
+                s.quality,
+            ));
+        };
+        let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
+        let framing = read_json_with_limits(&mut text.as_bytes(), &mut e, opts, limits);
+        let dialect = e.dialect();
+        drop(e);
+        let framing = match framing {
+            Ok(f) => format!("{f:?}"),
+            Err(err) => format!("error: {err}"),
+        };
+        (framing, spans, warnings, dialect)
+    }
+
+    #[test]
+    fn large_documents_read_in_blocks_give_what_the_whole_document_gives() {
+        let fixture = |name: &str| {
+            std::fs::read_to_string(format!("{}/../../testdata/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let pretty = |text: &str| {
+            serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(text).unwrap()).unwrap()
+        };
+        let otlp = fixture("shop.otlp.json");
+        let mut docs = vec![fixture("shop.jaeger.json"), fixture("shop.zipkin.json"), otlp.clone()];
+        // Tempo's batches, and keys after the array (read as the whole document reads them).
+        docs.push(otlp.replacen("\"resourceSpans\"", "\"batches\"", 1));
+        let jaeger = fixture("shop.jaeger.json");
+        let with_keys = format!("{},\"total\":0,\"errors\":null}}", jaeger.trim_end().trim_end_matches('}'));
+        docs.push(with_keys);
+        // Escaped quotes and backslashes in names, which a block may cut.
+        docs.push(fixture("shop.zipkin.json").replace("\"name\": \"", "\"name\":\"q\\\"uo\\\\te \\\" "));
+        assert!(docs.last().unwrap().contains(r#"q\"uo\\te"#));
+        docs.extend(docs.clone().iter().map(|d| pretty(d)).collect::<Vec<_>>());
+        for doc in &docs {
+            let whole = read_resolved(doc, LIMITS, &ReadOptions::default());
+            assert!(whole.0 == "Document" && whole.1.len() > 10, "{}: {}", whole.0, &doc[..80]);
+            for (block, threads, chunk_bytes) in [(7, 1, 0), (7, 2, 50), (1000, 3, 300), (1 << 20, 2, 4096)] {
+                let opts = ReadOptions { threads, chunk_bytes, ..ReadOptions::default() };
+                let blocks = read_resolved(doc, Limits { in_memory: 0, block, ..LIMITS }, &opts);
+                assert!(blocks == whole, "block {block}, {threads} threads, chunks of {chunk_bytes}: {}", &doc[..80]);
+            }
+        }
+        // An error inside an element is reported where the whole document's
+        // reader reports it; the spans before it were read alike.
+        let doc = pretty(&jaeger);
+        let at = doc.match_indices("\"duration\": ").nth(9).unwrap().0;
+        let broken = format!("{}\"duration\": {{}}, \"x\": {}", &doc[..at], &doc[at + "\"duration\": ".len()..]);
+        let whole = read_resolved(&broken, LIMITS, &ReadOptions::default());
+        assert!(whole.0.starts_with("error: line "), "{}", whole.0);
+        for (block, threads) in [(7, 1), (64, 2), (1 << 20, 3)] {
+            let opts = ReadOptions { threads, chunk_bytes: 100, ..ReadOptions::default() };
+            let blocks = read_resolved(&broken, Limits { in_memory: 0, block, ..LIMITS }, &opts);
+            assert_eq!(blocks.0, whole.0, "block {block}, {threads} threads");
+        }
+        // The array's own structure broken: an error naming its place.
+        let cut = &jaeger[..jaeger.len() / 2];
+        let (framing, ..) = read_resolved(cut, Limits { in_memory: 0, block: 13, ..LIMITS }, &ReadOptions::default());
+        let lines = cut.lines().count();
+        assert_eq!(
+            framing,
+            format!(
+                "error: line {lines}, column {}: EOF while parsing a list element",
+                cut.lines().last().unwrap().len() + 1
+            )
+        );
+    }
 
     fn read(text: &str) -> (Result<Framing, ReadErrorKind>, Vec<Span>, Dictionary, Warnings, Option<Dialect>) {
         let mut dict = Dictionary::default();

@@ -12,16 +12,20 @@
 //! | first byte below `10` | Collector file exporter stream: `[u32 BE length][record]`, records protobuf, JSON or zstd |
 //!
 //! Modules: `input` (paths and standard input), `error`, `emit` (the
-//! [`Emitter`] every reader hands spans to), `json` (framing and dialect
-//! dispatch), `lenient` (tolerant JSON pieces), `otlp_json`,
+//! [`Emitter`] every reader hands spans to), `chunked` (length-prefixed
+//! streams and JSON lines decoded on several threads), `json` (framing and dialect
+//! dispatch), `json_blocks` (large documents read element by element),
+//! `lenient` (tolerant JSON pieces), `otlp_json`,
 //! `otlp_proto` (bare requests and the Collector's stream) over
 //! `otlp_wire` (a borrowing protobuf decoder), `jaeger`, `zipkin`.
 
+mod chunked;
 mod emit;
 mod error;
 mod input;
 mod jaeger;
 mod json;
+mod json_blocks;
 mod lenient;
 mod otlp_json;
 mod otlp_proto;
@@ -53,7 +57,26 @@ pub struct ReadOptions {
     /// How to read a Parquet file (None: Parquet input is refused with
     /// [`ReadErrorKind::ParquetUnsupported`]).
     pub parquet: Option<ParquetReader>,
+    /// When set, only span, event and link attributes with these keys are
+    /// kept (resource attributes always are): what the analyses read
+    /// ([`crate::analysis::ATTRIBUTES_READ`]), so the others are checked
+    /// but never allocated.
+    pub keep_attributes: Option<&'static [&'static str]>,
+    /// Threads decoding a length-prefixed stream or JSON lines, in chunks
+    /// of whole records (0 or 1: decode on the calling thread). Whatever
+    /// the number, the spans, warnings and errors are those of one thread,
+    /// in the same order.
+    pub threads: usize,
+    /// Bytes of whole records per chunk handed to a decoding thread (0:
+    /// [`DEFAULT_CHUNK_BYTES`]).
+    pub chunk_bytes: usize,
+    /// A JSON document up to this size is parsed whole from memory; a
+    /// larger one is read in blocks, element by element (0: 16 MiB).
+    pub document_bytes_in_memory: u64,
 }
+
+/// Bytes of records per chunk a decoding thread takes by default.
+pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
 
 /// The JSON dialect an input turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +218,9 @@ pub fn read_spans(
     sink: &mut dyn FnMut(&Dictionary, Span),
 ) -> Result<InputReport, ReadError> {
     let mut emitter = Emitter::new(name, dict, warnings, sink);
+    if let Some(keys) = opts.keep_attributes {
+        emitter = emitter.keep_only_attributes(keys);
+    }
     let mut format = Format { encoding: Encoding::Empty, dialect: None, compression: [None, None] };
     let result = detect_and_read(Box::new(source), 0, &mut format, &mut emitter, opts);
     format.dialect = emitter.dialect();

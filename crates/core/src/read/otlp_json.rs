@@ -136,14 +136,14 @@ pub(crate) fn emit_resource_spans(rs: &JResourceSpans<'_>, e: &mut Emitter<'_>) 
                 span.status = st.code.0;
                 span.set_status_message((!st.message.is_empty()).then(|| st.message.as_str().into()));
             }
-            span.attributes = e.attrs(&js.attributes);
+            span.attributes = e.span_attrs(&js.attributes);
             span.set_events(
                 js.events
                     .iter()
                     .map(|ev| Event {
                         time_ns: ev.time_unix_nano.0.unwrap_or(0),
                         name: e.dict.intern(ev.name.as_str()),
-                        attributes: e.attrs(&ev.attributes),
+                        attributes: e.span_attrs(&ev.attributes),
                     })
                     .collect(),
             );
@@ -153,7 +153,7 @@ pub(crate) fn emit_resource_spans(rs: &JResourceSpans<'_>, e: &mut Emitter<'_>) 
                     .filter_map(|l| {
                         let trace_id = TraceId::from_text(l.trace_id.as_str()).id()?;
                         let span_id = SpanId::from_text(l.span_id.as_str()).id()?;
-                        Some(Link { trace_id, span_id, attributes: e.attrs(&l.attributes) })
+                        Some(Link { trace_id, span_id, attributes: e.span_attrs(&l.attributes) })
                     })
                     .collect(),
             );

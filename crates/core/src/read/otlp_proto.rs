@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use crate::model::{Attr, Event, Link, Span, SpanId, SpanKind, StatusCode, Sym, TraceId, Value};
 
 use super::ReadOptions;
+use super::chunked::{self, Chunk, ChunkOutcome, Tail};
 use super::emit::{Emitter, RawId};
 use super::error::ReadErrorKind;
 use super::json;
@@ -82,6 +83,9 @@ pub(crate) fn read_length_prefixed(
     e: &mut Emitter<'_>,
     opts: &ReadOptions,
 ) -> Result<(), ReadErrorKind> {
+    if chunked::wanted(opts) && e.chunk_settings().is_some() {
+        return read_length_prefixed_chunked(r, e, opts);
+    }
     let mut offset: u64 = 0;
     let mut record = Vec::new();
     let mut plain = Vec::new();
@@ -133,6 +137,95 @@ pub(crate) fn read_length_prefixed(
             }
         }
     }
+}
+
+/// [`read_length_prefixed`] on `opts.threads` threads: the records are
+/// framed here and decoded in chunks elsewhere, with the same outcome.
+fn read_length_prefixed_chunked(
+    r: &mut dyn Read,
+    e: &mut Emitter<'_>,
+    opts: &ReadOptions,
+) -> Result<(), ReadErrorKind> {
+    let target = chunked::chunk_bytes(opts);
+    let mut offset: u64 = 0;
+    let mut index: u64 = 0;
+    let mut fill = |chunk: &mut Chunk| -> Option<Tail> {
+        while chunk.bytes.len() < target {
+            let start = offset;
+            let mut len_bytes = [0u8; 4];
+            let got = match read_up_to(r, &mut len_bytes) {
+                Ok(got) => got,
+                Err(err) => return Some(Tail::Fatal(err)),
+            };
+            if got == 0 {
+                return Some(Tail::End);
+            }
+            offset += got as u64;
+            index += 1;
+            if got < 4 {
+                let what = "record length cut short at end of input";
+                return Some(Tail::Bad(ReadErrorKind::at_byte(start, format!("record {index}: {what}"))));
+            }
+            let len = u32::from_be_bytes(len_bytes) as u64;
+            if len > MAX_MESSAGE_BYTES {
+                return Some(Tail::Fatal(ReadErrorKind::at_byte(
+                    start,
+                    format!(
+                        "record {index} claims {len} bytes, over the {MAX_MESSAGE_BYTES}-byte limit; not a length-prefixed OTLP stream past this point"
+                    ),
+                )));
+            }
+            let before = chunk.bytes.len();
+            let got = match (&mut *r).take(len).read_to_end(&mut chunk.bytes) {
+                Ok(got) => got,
+                Err(err) => return Some(Tail::Fatal(ReadErrorKind::Io(err))),
+            };
+            offset += got as u64;
+            if (got as u64) < len {
+                chunk.bytes.truncate(before);
+                let what = format!("record of {len} bytes cut short after {got} bytes at end of input");
+                return Some(Tail::Bad(ReadErrorKind::at_byte(start, format!("record {index}: {what}"))));
+            }
+            chunk.records.push((chunk.bytes.len(), start, index));
+        }
+        None
+    };
+    let (_, tail) = chunked::run(e, opts, &mut fill, decode_records)?;
+    match tail {
+        Tail::End => Ok(()),
+        Tail::Bad(err) if !opts.strict => {
+            e.bad_record(&err);
+            Ok(())
+        }
+        Tail::Bad(err) | Tail::Fatal(err) => Err(err),
+    }
+}
+
+/// Decodes a chunk's records as [`read_length_prefixed`] does, each one
+/// atomic.
+fn decode_records(chunk: &Chunk, e: &mut Emitter<'_>, strict: bool) -> ChunkOutcome {
+    let mut plain = Vec::new();
+    let mut outcome = ChunkOutcome::default();
+    for (record, start, index) in chunk.iter() {
+        e.begin_record();
+        match decode_record(record, &mut plain, e) {
+            Ok(()) => {
+                e.commit_record();
+                outcome.good += 1;
+            }
+            Err(err) => {
+                e.abort_record();
+                let err = ReadErrorKind::at_byte(start, format!("record {index}: {err}"));
+                if strict {
+                    outcome.fatal = Some(err);
+                    break;
+                }
+                outcome.bad += 1;
+                e.bad_record(&err);
+            }
+        }
+    }
+    outcome
 }
 
 fn truncated(e: &mut Emitter<'_>, opts: &ReadOptions, start: u64, index: u64, what: &str) -> Result<(), ReadErrorKind> {

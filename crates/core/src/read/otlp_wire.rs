@@ -170,9 +170,20 @@ impl<'a> Field<'a> {
     }
 }
 
+/// `bytes` as text, if UTF-8. Nearly every string of a dump is ASCII,
+/// which is checked eight bytes at a time before the full check.
+#[inline]
+fn utf8(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
 fn string<'a>(field: Field<'a>, number: u32, wire: u8, at: &Reader<'_>) -> R<&'a str> {
     match field {
-        Field::Len(r) => std::str::from_utf8(r.buf).map_err(|_| WireError {
+        Field::Len(r) => utf8(r.buf).ok_or_else(|| WireError {
             offset: r.base,
             message: format!("invalid string value in field {number}: data is not UTF-8 encoded"),
         }),
@@ -563,6 +574,12 @@ fn decode_link(mut r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<L
 /// (or keeps everything), else only checked.
 fn decode_attribute(r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<Attr>> {
     let Some(keep) = &e.keep_attributes else { return decode_key_value(r, e.dict, depth).map(Some) };
+    let kept = |e: &Emitter<'_>, key: &str| {
+        e.may_keep_key_of_len(key.len()) && e.dict.get(key).is_some_and(|k| keep.contains(&k))
+    };
+    if let Some(key) = usual_key_value(r.buf) {
+        return if kept(e, key) { decode_key_value(r, e.dict, depth).map(Some) } else { Ok(None) };
+    }
     // One pass checks the attribute as `decode_key_value` would and finds
     // its key (which may follow the value; the last one wins); only a kept
     // attribute is then decoded.
@@ -578,11 +595,44 @@ fn decode_attribute(r: Reader<'_>, e: &mut Emitter<'_>, depth: u32) -> R<Option<
             _ => {}
         }
     }
-    if e.may_keep_key_of_len(key.len()) && e.dict.get(key).is_some_and(|k| keep.contains(&k)) {
-        decode_key_value(r, e.dict, depth).map(Some)
-    } else {
-        Ok(None)
+    if kept(e, key) { decode_key_value(r, e.dict, depth).map(Some) } else { Ok(None) }
+}
+
+/// The key of a `KeyValue` in the encoding nearly every sender writes —
+/// the key, then an `AnyValue` holding one ASCII string or one integer,
+/// nothing else — which is then valid; `None` for any other encoding
+/// (which the general path checks and decodes). Checking a skipped
+/// attribute this way takes a few byte comparisons.
+#[inline]
+fn usual_key_value(b: &[u8]) -> Option<&str> {
+    /// A length of one or two bytes, and what follows it.
+    fn short_len(b: &[u8]) -> Option<(usize, &[u8])> {
+        match b {
+            [b0, rest @ ..] if *b0 < 0x80 => Some((*b0 as usize, rest)),
+            [b0, b1, rest @ ..] if *b1 < 0x80 => Some((usize::from(*b0 & 0x7f) | usize::from(*b1) << 7, rest)),
+            _ => None,
+        }
     }
+    let (0x0A, rest) = b.split_first().map(|(t, r)| (*t, r))? else { return None };
+    let (key_len, rest) = short_len(rest)?;
+    let (key, rest) = (rest.get(..key_len)?, &rest[key_len..]);
+    let (0x12, rest) = rest.split_first().map(|(t, r)| (*t, r))? else { return None };
+    let (value_len, value) = short_len(rest)?;
+    if value.len() != value_len {
+        return None;
+    }
+    let usual = match value {
+        // stringValue
+        [0x0A, rest @ ..] => short_len(rest).is_some_and(|(n, text)| text.len() == n && text.is_ascii()),
+        // intValue: one varint of at most 9 bytes filling the rest
+        [0x18, varint @ ..] => {
+            (1..=9).contains(&varint.len())
+                && varint[..varint.len() - 1].iter().all(|b| b & 0x80 != 0)
+                && varint[varint.len() - 1] & 0x80 == 0
+        }
+        _ => false,
+    };
+    if usual && key.is_ascii() { utf8(key) } else { None }
 }
 
 /// Checks a `KeyValue` as [`decode_key_value`] would, keeping nothing.
@@ -1000,6 +1050,28 @@ mod tests {
         let (wire, prost) = (wire.unwrap(), prost.unwrap());
         assert_eq!(wire, prost);
         assert!(wire[0].contains("host.name=Str(\"h1\")"), "{}", wire[0]);
+    }
+
+    #[test]
+    fn the_usual_attribute_encoding_is_recognised_and_nothing_else() {
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as V};
+        let kv = |key: &str, value: Option<V>| {
+            KeyValue { key: key.into(), value: Some(AnyValue { value }), ..Default::default() }.encode_to_vec()
+        };
+        let long = "SELECT ".repeat(40);
+        assert_eq!(usual_key_value(&kv("db.query.text", Some(V::StringValue(long.clone())))), Some("db.query.text"));
+        assert_eq!(usual_key_value(&kv("server.port", Some(V::IntValue(8080)))), Some("server.port"));
+        assert_eq!(usual_key_value(&kv("n", Some(V::IntValue(-1)))), None, "10-byte varints take the general path");
+        for other in [Some(V::BoolValue(true)), Some(V::DoubleValue(1.5)), Some(V::StringValue("é".into())), None] {
+            assert_eq!(usual_key_value(&kv("k", other.clone())), None, "{other:?}");
+        }
+        let good = kv("server.address", Some(V::StringValue("cart.svc".into())));
+        for cut in 0..good.len() {
+            assert_eq!(usual_key_value(&good[..cut]), None, "cut at {cut}");
+        }
+        let mut extra = good.clone();
+        extra.extend_from_slice(&[0x18, 0x01]);
+        assert_eq!(usual_key_value(&extra), None, "a further field");
     }
 
     #[test]

@@ -164,7 +164,9 @@ pub(crate) fn emit_span(zs: &ZipkinSpan<'_>, e: &mut Emitter<'_>) {
     let mut attributes = Vec::with_capacity(zs.tags.0.len() + 3);
     for (k, v) in &zs.tags.0 {
         if !CONSUMED_TAGS.contains(&k.as_str()) && !RESOURCE_TAGS.contains(&k.as_str()) {
-            attributes.push(Attr { key: e.dict.intern(k.as_str()), value: Value::Str(v.as_str().into()) });
+            if let Some(key) = e.kept_key(k.as_str()) {
+                attributes.push(Attr { key, value: Value::Str(v.as_str().into()) });
+            }
         }
     }
     if let Some(remote) = &zs.remote_endpoint {
