@@ -597,6 +597,37 @@ mod tests {
     }
 
     #[test]
+    fn an_aborted_records_synthetic_ids_are_given_again() {
+        // Spans without a span id get synthetic ones in the emitter's
+        // sequence; a record that fails must not use any up, or the ids
+        // after it would depend on which records failed.
+        let ids = |abort_one: bool| {
+            let (mut dict, mut warnings, mut out) = (Dictionary::default(), Warnings::default(), Vec::new());
+            let mut e = Emitter::collecting("x", &mut dict, &mut warnings, &mut out);
+            let record = |e: &mut Emitter<'_>, commit: bool| {
+                e.begin_record();
+                for _ in 0..3 {
+                    let mut s = Span::new(TraceId::default(), SpanId::default());
+                    e.set_ids(&mut s, RawId::Bytes(&[7; 16]), RawId::Bytes(&[]), None);
+                    e.emit(s);
+                }
+                if commit { e.commit_record() } else { e.abort_record() }
+            };
+            record(&mut e, true);
+            if abort_one {
+                record(&mut e, false);
+            }
+            record(&mut e, true);
+            drop(e);
+            out.iter().map(|s| s.span_id).collect::<Vec<_>>()
+        };
+        let (without, with) = (ids(false), ids(true));
+        assert_eq!(without.len(), 6);
+        assert_eq!(without.iter().collect::<std::collections::HashSet<_>>().len(), 6, "{without:?}");
+        assert_eq!(with, without);
+    }
+
+    #[test]
     fn values_over_the_limit_are_cut_at_a_character_boundary_and_counted() {
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();

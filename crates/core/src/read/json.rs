@@ -622,26 +622,7 @@ mod tests {
         let mut dict = Dictionary::default();
         let mut warnings = Warnings::default();
         let mut spans = Vec::new();
-        let mut sink = |d: &Dictionary, s: Span| {
-            let attrs: Vec<String> =
-                s.attributes.iter().map(|a| format!("{}={}", d.resolve(a.key), a.value.to_text())).collect();
-            let resource = d.resource_of(s.resource);
-            spans.push(format!(
-                "{} {} {:?} {}/{}/{} {} {} {} {:?} {:?} {:?} {attrs:?}",
-                s.trace_id.to_hex(),
-                s.span_id.to_hex(),
-                s.parent_id.map(|p| p.to_hex()),
-                d.resolve(s.service),
-                d.resolve(resource.version),
-                d.resolve(resource.host),
-                d.resolve(s.name),
-                s.start_ns,
-                s.end_ns,
-                s.kind,
-                s.status,
-                s.quality,
-            ));
-        };
+        let mut sink = |d: &Dictionary, s: Span| spans.push(super::super::test_support::resolved(d, &s));
         let mut e = Emitter::new("t", &mut dict, &mut warnings, &mut sink);
         let framing = read_json_with_limits(&mut text.as_bytes(), &mut e, opts, limits);
         let dialect = e.dialect();

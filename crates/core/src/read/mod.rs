@@ -30,6 +30,8 @@ mod lenient;
 mod otlp_json;
 mod otlp_proto;
 mod otlp_wire;
+#[cfg(test)]
+mod test_support;
 mod zipkin;
 
 use std::fmt;
