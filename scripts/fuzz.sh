@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzes tracelens's decoders with cargo fuzz (libFuzzer, nightly toolchain,
 # AddressSanitizer): each target in fuzz/ for SECONDS (default 60), seeded
-# with every file of testdata/ and ../shared/testdata/. A crash leaves its
-# input in fuzz/artifacts/<target>/ and makes the script exit 1; each one
-# found becomes a regression test in the normal suite.
+# with every file of testdata/ and ../shared/testdata/. A crash, leak, timeout
+# or out-of-memory leaves its input in fuzz/artifacts/<target>/ and makes the
+# script exit 1; each one found becomes a regression test in the normal
+# suite.
 #
 # FUZZ_RUNS=N stops a target after N executions if that comes first (the
 # goal in TESTING.md: 10 million executions or an hour).
@@ -29,17 +30,23 @@ for t in "${targets[@]}"; do
   find testdata ../shared/testdata -type f -size -1024k ! -name '*.md' ! -name '*.py' 2>/dev/null |
     while read -r f; do cp -n "$f" "$corpus/seed-$(echo "$f" | tr '/' '_')"; done
   echo "== fuzz $t for ${seconds}s"
-  if ! cargo +nightly fuzz run --target-dir "$target_dir" "$t" "$corpus" -- \
+  set +e
+  cargo +nightly fuzz run --target-dir "$target_dir" "$t" "$corpus" -- \
       -max_total_time="$seconds" -runs="${FUZZ_RUNS:--1}" -max_len=1048576 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 2>&1 |
-      grep -E '^(#[0-9]+.*(DONE|pulse)|==|SUMMARY|Done|stat::number_of_executed_units|stat::peak_rss)|panicked|ERROR' ; then
-    :
-  fi
-  if [ "${PIPESTATUS[0]}" != 0 ] || ls "fuzz/artifacts/$t"/crash-* >/dev/null 2>&1; then
+    grep -E '^(#[0-9]+.*(DONE|pulse)|==|SUMMARY|Done|stat::number_of_executed_units|stat::peak_rss)|panicked|ERROR'
+  status=${PIPESTATUS[0]}
+  set -e
+  for kind in crash leak timeout oom; do
+    if compgen -G "fuzz/artifacts/$t/$kind-*" >/dev/null; then
+      status=1
+    fi
+  done
+  if [ "$status" != 0 ]; then
     failed+=("$t")
   fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "scripts/fuzz.sh: crashes in ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+  echo "scripts/fuzz.sh: findings in ${failed[*]} (inputs in fuzz/artifacts/)" >&2
   exit 1
 fi
 echo "scripts/fuzz.sh: no crash in ${targets[*]} (${seconds}s each)"
