@@ -186,3 +186,16 @@ fn generated_and_damaged_dumps_answer_the_same_on_any_thread_count() {
     assert_eq!(report["warnings"]["invalid_span_id"].as_u64(), Some(without_id), "{out}");
     assert!(without_id >= 5, "{without_id}");
 }
+
+#[test]
+fn zero_threads_or_chunk_bytes_are_usage_errors() {
+    let input = fixture("shop.otlp.json");
+    for (flag, message) in
+        [("--threads", "--threads must be at least 1"), ("--chunk-bytes", "--chunk-bytes must be at least 1")]
+    {
+        let (code, stdout, stderr) = run(&["analyze"], &input, &[flag, "0"]);
+        assert_eq!(code, Some(2), "{flag} 0: {stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
