@@ -309,8 +309,7 @@ impl<'a> Emitter<'a> {
         for mut span in chunk.spans.drain(..) {
             translation.span(&mut span);
             if span.quality.contains(SpanQuality::INVALID_SPAN_ID) {
-                self.synthetic_seq += 1;
-                span.span_id = SpanId(self.synthetic_seq.to_be_bytes()).derived(&span.trace_id.0);
+                span.span_id = self.next_synthetic_id(&span.trace_id);
             }
             self.spans += 1;
             match &mut self.sink {
@@ -475,9 +474,7 @@ impl<'a> Emitter<'a> {
                 self.warn(WarningKind::NonHexId);
             }
             ParsedId::Empty | ParsedId::Zero => {
-                self.synthetic_seq += 1;
-                let seed = SpanId(self.synthetic_seq.to_be_bytes());
-                span.span_id = seed.derived(&span.trace_id.0);
+                span.span_id = self.next_synthetic_id(&span.trace_id);
                 span.quality.insert(SpanQuality::INVALID_SPAN_ID);
                 span.original_ids_mut().span_id = Some(id.original());
                 self.warn(WarningKind::InvalidSpanId);
@@ -493,6 +490,13 @@ impl<'a> Emitter<'a> {
                 Some(p)
             }
         };
+    }
+
+    /// The next span id in this emitter's sequence for a span that has
+    /// none, derived from its trace id.
+    fn next_synthetic_id(&mut self, trace: &TraceId) -> SpanId {
+        self.synthetic_seq += 1;
+        SpanId(self.synthetic_seq.to_be_bytes()).derived(&trace.0)
     }
 
     /// Sets start and end (unix ns), flagging and counting missing or
